@@ -1,0 +1,328 @@
+//! The client: configuration, the store, pending authorizations, and the
+//! decisions around a protected request (which token to attach, whether a
+//! response calls for authorization).
+
+use crate::authorize::{validate_callback, PendingAuthorization, PendingRecord};
+use crate::challenge;
+use crate::config::Config;
+use crate::error::Error;
+use crate::flow::{Entropy, Flow, FlowEvent, Outcome, Start};
+use crate::http::Step;
+use crate::store::{CachedMetadata, Store, TokenRecord};
+use crate::url::Url;
+
+/// How many authorizations may wait for their callback at once; the oldest
+/// is forgotten beyond that.
+pub const MAX_PENDING: usize = 8;
+
+/// What the host may know about a token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The resource.
+    pub resource: String,
+    /// The issuer.
+    pub issuer: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Absolute expiry, seconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+    /// Granted scope.
+    pub scope: Option<String>,
+    /// Whether a refresh token is held.
+    pub has_refresh_token: bool,
+}
+
+impl From<&TokenRecord> for TokenInfo {
+    fn from(t: &TokenRecord) -> Self {
+        TokenInfo {
+            resource: t.resource.clone(),
+            issuer: t.issuer.clone(),
+            token_type: t.token_type.clone(),
+            expires_at: t.expires_at,
+            scope: t.scope.clone(),
+            has_refresh_token: t.refresh_token.is_some(),
+        }
+    }
+}
+
+/// The outcome of an authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// A token is ready.
+    Authorized(TokenInfo),
+    /// The user agent must visit the URL.
+    Redirect(PendingAuthorization),
+}
+
+/// What `authorize` needs done.
+#[derive(Debug)]
+// One value per authorization, moved once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Begin {
+    /// A stored token is still valid; no request needed.
+    Ready(TokenInfo),
+    /// Drive this flow, then pass it to [`Client::finish`].
+    Flow(Flow),
+}
+
+/// What to do with a response from the protected resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reaction {
+    /// Hand the response to the caller.
+    Deliver,
+    /// Obtain a token with this challenge, then send the request again.
+    Authorize(Option<String>),
+    /// Refused although a fresh token was just obtained: give up.
+    Refused,
+}
+
+/// The MCP client's authorization state. One per client identity.
+#[derive(Debug, Default)]
+pub struct Client {
+    config: Option<Config>,
+    store: Store,
+    pending: Vec<PendingRecord>,
+    events: Vec<FlowEvent>,
+}
+
+/// The key a server's binding is stored under: its URL without fragment,
+/// after the URL policy (https, or http on loopback).
+fn server_key(url: &str) -> Result<(Url, String), Error> {
+    let parsed =
+        Url::parse(url).map_err(|e| Error::InvalidArgument(format!("server URL {url:?}: {e}")))?;
+    if !parsed.is_https_or_loopback_http() || parsed.has_userinfo() {
+        return Err(Error::InsecureUrl(url.to_string()));
+    }
+    let key = parsed.without_fragment();
+    Ok((parsed, key))
+}
+
+impl Client {
+    /// A client with no configuration and an empty store.
+    pub fn new() -> Client {
+        Client::default()
+    }
+
+    /// Sets (or replaces) the configuration after validating it.
+    pub fn configure(&mut self, config: Config) -> Result<(), Error> {
+        config.validate()?;
+        self.config = Some(config);
+        Ok(())
+    }
+
+    /// The configuration, if set.
+    pub fn config(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// The per-request time limit in milliseconds.
+    pub fn timeout_ms(&self) -> u32 {
+        self.config
+            .as_ref()
+            .map_or(crate::config::DEFAULT_TIMEOUT_MS, |c| c.timeout_ms)
+    }
+
+    /// The store (for inspection).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts authorizing for the server at `server_url`. Without a
+    /// challenge, a stored unexpired token is returned as is. With one (the
+    /// server refused us), the stored token is dropped and the flow runs.
+    pub fn authorize(
+        &mut self,
+        server_url: &str,
+        challenge: Option<&str>,
+        now: u64,
+        entropy: Entropy,
+    ) -> Result<Begin, Error> {
+        let config = self.config.clone().ok_or(Error::NotConfigured)?;
+        let (server, key) = server_key(server_url)?;
+        if challenge.is_none() {
+            if let Some(t) = self.usable_token(&key, now) {
+                return Ok(Begin::Ready(TokenInfo::from(t)));
+            }
+        }
+        let parsed = match challenge {
+            Some(value) => challenge::bearer(value).map_err(|e| Error::InvalidResponse {
+                step: Step::Resource,
+                url: key.clone(),
+                reason: format!("malformed WWW-Authenticate: {e}"),
+            })?,
+            None => None,
+        };
+        if challenge.is_some() {
+            if let Some(b) = self.store.bindings.get(&key).cloned() {
+                self.store.remove_token(&b.resource, &b.issuer);
+            }
+        }
+        let metadata = self
+            .store
+            .metadata
+            .keys()
+            .filter_map(|issuer| {
+                self.store
+                    .fresh_metadata(issuer, now)
+                    .map(|m| (issuer.clone(), m.clone()))
+            })
+            .collect();
+        let (resource_metadata_url, challenge_scope) = match parsed {
+            Some(b) => (b.resource_metadata, b.scope),
+            None => (None, None),
+        };
+        Ok(Begin::Flow(Flow::authorize(Start {
+            config,
+            server,
+            server_key: key,
+            resource_metadata_url,
+            challenge_scope,
+            metadata,
+            clients: self.store.clients.clone(),
+            entropy,
+        })))
+    }
+
+    /// Validates the callback URL and starts the code exchange. The pending
+    /// authorization is consumed once its `state` matched, whatever happens
+    /// next, so a code or verifier is never used twice (OAuth 2.1 §7.5.2).
+    pub fn complete_authorization(&mut self, callback_url: &str) -> Result<Flow, Error> {
+        let checked = validate_callback(callback_url, &self.pending);
+        let state = Url::parse(callback_url).ok().and_then(|u| {
+            crate::encode::form_decode(u.query().unwrap_or(""))
+                .into_iter()
+                .find(|(n, _)| n == "state")
+                .map(|(_, v)| v)
+        });
+        let callback = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                if !matches!(e, Error::StateMismatch | Error::InvalidArgument(_)) {
+                    self.pending
+                        .retain(|p| Some(&p.public.state) != state.as_ref());
+                }
+                return Err(e);
+            }
+        };
+        let record = self.pending.remove(callback.index);
+        let client = self
+            .store
+            .clients
+            .get(&record.public.issuer)
+            .filter(|c| c.client_id == record.client_id)
+            .cloned()
+            .ok_or_else(|| Error::ClientIdRequired(record.public.issuer.clone()))?;
+        Ok(Flow::exchange(record, &client, &callback.code))
+    }
+
+    /// Applies a finished flow to the store and says what it produced.
+    pub fn finish(&mut self, flow: Flow, now: u64) -> Result<Grant, Error> {
+        let (outcome, events) = flow.into_parts();
+        self.events.extend(events);
+        match outcome? {
+            Outcome::Redirect {
+                record,
+                server_key,
+                binding,
+                metadata,
+                client,
+            } => {
+                if let Some(m) = metadata {
+                    self.store.metadata.insert(
+                        binding.issuer.clone(),
+                        CachedMetadata {
+                            metadata: m,
+                            fetched_at: now,
+                        },
+                    );
+                }
+                self.store.clients.insert(binding.issuer.clone(), client);
+                self.store.bindings.insert(server_key, binding);
+                let public = record.public.clone();
+                if self.pending.len() >= MAX_PENDING {
+                    self.pending.remove(0);
+                }
+                self.pending.push(record);
+                Ok(Grant::Redirect(public))
+            }
+            Outcome::Token { server_key, token } => {
+                let info = TokenInfo::from(&token);
+                self.store.bindings.insert(
+                    server_key,
+                    crate::store::Binding {
+                        resource: token.resource.clone(),
+                        issuer: token.issuer.clone(),
+                    },
+                );
+                self.store.put_token(token);
+                Ok(Grant::Authorized(info))
+            }
+        }
+    }
+
+    fn usable_token(&self, key: &str, now: u64) -> Option<&TokenRecord> {
+        let b = self.store.bindings.get(key)?;
+        self.store
+            .token(&b.resource, &b.issuer)
+            .filter(|t| !t.is_expired(now))
+    }
+
+    /// The `Authorization` header value for a request to `request_url`, if a
+    /// valid token is held for that server (spec-checklist 92-94: only the
+    /// token bound to this server's resource and issuer).
+    pub fn authorization_header(&self, request_url: &str, now: u64) -> Option<String> {
+        let (_, key) = server_key(request_url).ok()?;
+        self.usable_token(&key, now)
+            .map(|t| format!("Bearer {}", t.access_token.expose()))
+    }
+
+    /// Decides what a response from the protected resource means: a 401, or
+    /// a 403 with `error="insufficient_scope"`, calls for authorization, once;
+    /// anything else goes to the caller. A response that calls for
+    /// authorization is recorded as an event.
+    pub fn react(
+        &mut self,
+        method: &str,
+        url: &str,
+        status: u16,
+        www_authenticate: Option<&str>,
+        retried: bool,
+    ) -> Reaction {
+        let wants_auth = match status {
+            401 => true,
+            403 => www_authenticate
+                .and_then(|v| challenge::bearer(v).ok().flatten())
+                .is_some_and(|b| b.error.as_deref() == Some("insufficient_scope")),
+            _ => false,
+        };
+        if wants_auth {
+            self.events.push(FlowEvent {
+                step: Step::Resource,
+                method: method.to_string(),
+                url: url.to_string(),
+                status: Some(status),
+            });
+        }
+        match (wants_auth, retried) {
+            (false, _) => Reaction::Deliver,
+            (true, false) => Reaction::Authorize(www_authenticate.map(str::to_string)),
+            (true, true) => Reaction::Refused,
+        }
+    }
+
+    /// Returns and forgets the exchanges recorded since the last call.
+    pub fn take_events(&mut self) -> Vec<FlowEvent> {
+        core::mem::take(&mut self.events)
+    }
+
+    /// The state as a versioned JSON document (contains secrets).
+    pub fn export_state(&self) -> Vec<u8> {
+        self.store.to_bytes()
+    }
+
+    /// Replaces the state with a document from [`Client::export_state`].
+    pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.store = Store::from_bytes(bytes)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,535 @@
+//! Finding the authorization server: RFC 9728 protected resource metadata,
+//! then RFC 8414 / OpenID Connect Discovery authorization server metadata.
+//!
+//! Pure functions: candidate URL lists, the URL policy, and validating
+//! parsers. The order of requests lives in [`crate::flow`].
+
+use crate::error::{Error, Mismatch};
+use crate::http::{HttpResponse, Step};
+use crate::url::{well_known_append, well_known_insert, Url};
+use serde::{Deserialize, Serialize};
+
+/// Largest metadata document accepted (bytes).
+pub const MAX_METADATA_BYTES: usize = 1 << 20;
+
+const PRM_SUFFIX: &str = "oauth-protected-resource";
+const OAUTH_SUFFIX: &str = "oauth-authorization-server";
+const OIDC_SUFFIX: &str = "openid-configuration";
+
+/// Where a protected resource metadata URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrmSource {
+    /// The `resource_metadata` parameter of the challenge (RFC 9728 §5.1).
+    Challenge,
+    /// The well-known URL with the server's path inserted (RFC 9728 §3.1).
+    PathWellKnown,
+    /// The well-known URL at the server's origin.
+    RootWellKnown,
+}
+
+/// The URL policy (OAuth 2.1 §1.5, MCP Communication Security, SBP SSRF):
+/// every URL the flow uses must be `https`, or `http` on a loopback host; and
+/// a flow that started at a non-loopback server must not be sent to a
+/// loopback host (that would let a remote server aim requests at the user's
+/// machine). URLs with user info or a fragment are refused as well.
+pub fn check_url(url: &str, server: &Url) -> Result<Url, Error> {
+    let parsed = Url::parse(url).map_err(|_| Error::InsecureUrl(url.to_string()))?;
+    let allowed = parsed.is_https_or_loopback_http()
+        && !parsed.has_userinfo()
+        && parsed.fragment().is_none()
+        && (server.is_loopback() || !parsed.is_loopback());
+    if allowed {
+        Ok(parsed)
+    } else {
+        Err(Error::InsecureUrl(url.to_string()))
+    }
+}
+
+/// Protected resource metadata URLs in the order MCP 2025-11-25 prescribes:
+/// the challenge's `resource_metadata` (resolved against the server URL),
+/// then the path-inserted well-known URL, then the root one (skipped when
+/// the server has no path, as it would be the same URL). The header URL comes
+/// first; the well-known ones are only asked if it answers 4xx.
+pub fn prm_candidates(
+    server: &Url,
+    from_challenge: Option<&str>,
+) -> Result<Vec<(String, PrmSource)>, Error> {
+    let mut out = Vec::with_capacity(3);
+    if let Some(raw) = from_challenge {
+        let joined = server
+            .join(raw)
+            .map_err(|e| Error::InvalidResponse {
+                step: Step::Resource,
+                url: server.without_fragment(),
+                reason: format!("resource_metadata {raw:?} is not a URL: {e}"),
+            })?
+            .to_string();
+        check_url(&joined, server)?;
+        out.push((joined, PrmSource::Challenge));
+    }
+    let path = well_known_insert(server, PRM_SUFFIX);
+    let root = format!("{}/.well-known/{PRM_SUFFIX}", server.origin());
+    for (url, source) in [
+        (path, PrmSource::PathWellKnown),
+        (root, PrmSource::RootWellKnown),
+    ] {
+        if !out.iter().any(|(u, _)| *u == url) {
+            out.push((url, source));
+        }
+    }
+    Ok(out)
+}
+
+/// Authorization server metadata URLs for `issuer`, in MCP 2025-11-25 order:
+/// with a path, RFC 8414 insertion, OIDC insertion, OIDC appending; without,
+/// RFC 8414 then OIDC at the root.
+pub fn as_metadata_candidates(issuer: &Url) -> Vec<String> {
+    let has_path = !issuer.path().trim_end_matches('/').is_empty();
+    let mut out = vec![
+        well_known_insert(issuer, OAUTH_SUFFIX),
+        well_known_insert(issuer, OIDC_SUFFIX),
+    ];
+    if has_path {
+        out.push(well_known_append(issuer, OIDC_SUFFIX));
+    }
+    out
+}
+
+/// RFC 9728 §2 protected resource metadata, the members MCP uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceMetadata {
+    /// The resource identifier, used verbatim as RFC 8707 `resource`.
+    pub resource: String,
+    /// Issuer identifiers of the authorization servers.
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// Scopes the resource understands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+}
+
+/// Whether the metadata's `resource` may stand for `server`: same scheme,
+/// host and port, and a path equal to the server's path or a whole-segment
+/// prefix of it (RFC 9728 §3.3 requires identity with the identifier the
+/// well-known URL was built from; the root document names the origin). Never
+/// a different origin, never a query or fragment.
+pub fn resource_matches(server: &Url, resource: &str) -> bool {
+    let Ok(res) = Url::parse(resource) else {
+        return false;
+    };
+    if !res.same_origin(server)
+        || res.query().is_some()
+        || res.fragment().is_some()
+        || res.has_userinfo()
+    {
+        return false;
+    }
+    let prefix = res.path().trim_end_matches('/');
+    let path = server.path();
+    prefix.is_empty()
+        || path == res.path()
+        || path.trim_end_matches('/') == prefix
+        || (path.starts_with(prefix) && path[prefix.len()..].starts_with('/'))
+}
+
+/// Parses and validates a protected resource metadata response.
+pub fn parse_resource_metadata(
+    resp: &HttpResponse,
+    url: &str,
+    server: &Url,
+) -> Result<ResourceMetadata, Error> {
+    let step = Step::ProtectedResourceMetadata;
+    let prm: ResourceMetadata = parse_json(resp, url, step)?;
+    if !resource_matches(server, &prm.resource) {
+        return Err(Error::ResourceMismatch(Mismatch {
+            url: url.to_string(),
+            expected: server.without_fragment(),
+            found: prm.resource,
+        }));
+    }
+    if prm.authorization_servers.is_empty() {
+        return Err(Error::InvalidResponse {
+            step,
+            url: url.to_string(),
+            reason: "authorization_servers is missing or empty".into(),
+        });
+    }
+    for issuer in &prm.authorization_servers {
+        check_url(issuer, server)?;
+    }
+    Ok(prm)
+}
+
+/// RFC 8414 §2 / OpenID Discovery §3 metadata, the members MCP uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthServerMetadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Authorization endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// Token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    /// RFC 7591 registration endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// Supported `response_type` values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_types_supported: Option<Vec<String>>,
+    /// PKCE methods (RFC 7636 / RFC 8414).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// Token endpoint client authentication methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// Scopes the server knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    /// RFC 9207: whether redirects carry `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl AuthServerMetadata {
+    /// Whether PKCE S256 is advertised (MCP 2025-11-25: refuse otherwise).
+    pub fn supports_s256(&self) -> bool {
+        self.code_challenge_methods_supported
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|m| m == crate::pkce::METHOD_S256))
+    }
+}
+
+/// Parses and validates authorization server metadata fetched for
+/// `expected_issuer`: the `issuer` must be identical (RFC 8414 §3.3, OpenID
+/// Discovery §4.3), the endpoints must pass [`check_url`], and
+/// `response_types_supported`, when given, must include `code`.
+pub fn parse_as_metadata(
+    resp: &HttpResponse,
+    url: &str,
+    expected_issuer: &str,
+    server: &Url,
+) -> Result<AuthServerMetadata, Error> {
+    let step = Step::AuthorizationServerMetadata;
+    let meta: AuthServerMetadata = parse_json(resp, url, step)?;
+    if meta.issuer != expected_issuer {
+        return Err(Error::IssuerMismatch(Mismatch {
+            url: url.to_string(),
+            expected: expected_issuer.to_string(),
+            found: meta.issuer,
+        }));
+    }
+    let invalid = |reason: String| Error::InvalidResponse {
+        step,
+        url: url.to_string(),
+        reason,
+    };
+    for (name, endpoint) in [
+        ("authorization_endpoint", &meta.authorization_endpoint),
+        ("token_endpoint", &meta.token_endpoint),
+    ] {
+        match endpoint {
+            None => return Err(invalid(format!("{name} is missing"))),
+            Some(e) => {
+                check_url(e, server)?;
+            }
+        }
+    }
+    if let Some(reg) = &meta.registration_endpoint {
+        check_url(reg, server)?;
+    }
+    if let Some(types) = &meta.response_types_supported {
+        if !types.iter().any(|t| t == "code") {
+            return Err(invalid(
+                "response_types_supported does not include \"code\"".into(),
+            ));
+        }
+    }
+    Ok(meta)
+}
+
+/// Decodes a 200 JSON object into `T`, with typed errors for anything else.
+pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(
+    resp: &HttpResponse,
+    url: &str,
+    step: Step,
+) -> Result<T, Error> {
+    if resp.status != 200 {
+        return Err(Error::UnexpectedStatus {
+            step,
+            url: url.to_string(),
+            status: resp.status,
+            body_excerpt: resp.body_excerpt(),
+        });
+    }
+    serde_json::from_slice(&resp.body).map_err(|e| Error::InvalidResponse {
+        step,
+        url: url.to_string(),
+        reason: format!("not a valid metadata document: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn prm_candidates_header_then_path_then_root() {
+        // spec-checklist 11, 14-16: header URL first, then path-inserted, then root.
+        let server = u("https://example.com/public/mcp");
+        let c = prm_candidates(
+            &server,
+            Some("https://example.com/.well-known/oauth-protected-resource/public/mcp"),
+        )
+        .unwrap();
+        let urls: Vec<&str> = c.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://example.com/.well-known/oauth-protected-resource/public/mcp",
+                "https://example.com/.well-known/oauth-protected-resource"
+            ]
+        );
+        assert_eq!(c[0].1, PrmSource::Challenge);
+        let c = prm_candidates(&server, None).unwrap();
+        assert_eq!(
+            c[0].0,
+            "https://example.com/.well-known/oauth-protected-resource/public/mcp"
+        );
+        assert_eq!(
+            c[1].0,
+            "https://example.com/.well-known/oauth-protected-resource"
+        );
+    }
+
+    #[test]
+    fn prm_candidates_server_at_root_has_one_well_known() {
+        let c = prm_candidates(&u("https://example.com"), None).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0].0,
+            "https://example.com/.well-known/oauth-protected-resource"
+        );
+    }
+
+    #[test]
+    fn prm_candidates_resolve_relative_header_url() {
+        let c = prm_candidates(&u("https://example.com/mcp"), Some("/custom/prm.json")).unwrap();
+        assert_eq!(c[0].0, "https://example.com/custom/prm.json");
+    }
+
+    #[test]
+    fn prm_header_url_must_pass_policy() {
+        let remote = u("https://example.com/mcp");
+        assert!(matches!(
+            prm_candidates(&remote, Some("http://example.com/prm")),
+            Err(Error::InsecureUrl(_))
+        ));
+        assert!(matches!(
+            prm_candidates(&remote, Some("https://127.0.0.1/prm")),
+            Err(Error::InsecureUrl(_))
+        ));
+        assert!(prm_candidates(&remote, Some("javascript:alert(1)")).is_err());
+        let local = u("http://127.0.0.1:8080/mcp");
+        assert!(prm_candidates(&local, Some("http://127.0.0.1:8080/prm")).is_ok());
+    }
+
+    #[test]
+    fn as_candidates_with_path() {
+        // spec-checklist 22-26, MCP 2025-11-25 exact order for an issuer with a path.
+        assert_eq!(
+            as_metadata_candidates(&u("https://auth.example.com/tenant1")),
+            [
+                "https://auth.example.com/.well-known/oauth-authorization-server/tenant1",
+                "https://auth.example.com/.well-known/openid-configuration/tenant1",
+                "https://auth.example.com/tenant1/.well-known/openid-configuration",
+            ]
+        );
+        // RFC 8414 §3.1: a terminating slash is removed before inserting.
+        assert_eq!(
+            as_metadata_candidates(&u("https://auth.example.com/tenant1/"))[0],
+            "https://auth.example.com/.well-known/oauth-authorization-server/tenant1"
+        );
+    }
+
+    #[test]
+    fn as_candidates_without_path() {
+        for issuer in ["https://auth.example.com", "https://auth.example.com/"] {
+            assert_eq!(
+                as_metadata_candidates(&u(issuer)),
+                [
+                    "https://auth.example.com/.well-known/oauth-authorization-server",
+                    "https://auth.example.com/.well-known/openid-configuration",
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn resource_match_rules() {
+        let s = u("https://mcp.example.com/public/mcp");
+        assert!(resource_matches(&s, "https://mcp.example.com/public/mcp"));
+        assert!(resource_matches(&s, "https://mcp.example.com"));
+        assert!(resource_matches(&s, "https://mcp.example.com/"));
+        assert!(resource_matches(&s, "https://mcp.example.com/public"));
+        assert!(resource_matches(
+            &s,
+            "https://MCP.example.com:443/public/mcp"
+        ));
+        assert!(!resource_matches(&s, "https://mcp.example.com/pub"));
+        assert!(!resource_matches(&s, "https://evil.example.com/mcp"));
+        assert!(!resource_matches(&s, "http://mcp.example.com/public/mcp"));
+        assert!(!resource_matches(
+            &s,
+            "https://mcp.example.com:8443/public/mcp"
+        ));
+        assert!(!resource_matches(
+            &s,
+            "https://mcp.example.com/public/mcp#f"
+        ));
+        assert!(!resource_matches(
+            &s,
+            "https://mcp.example.com/public/mcp/other"
+        ));
+        assert!(!resource_matches(&s, "not a url"));
+    }
+
+    fn prm_body(resource: &str, issuer: &str) -> String {
+        format!(r#"{{"resource":"{resource}","authorization_servers":["{issuer}"],"extra":1}}"#)
+    }
+
+    #[test]
+    fn prm_parse_accepts_and_ignores_unknown_members() {
+        let s = u("https://mcp.example.com/mcp");
+        let r = HttpResponse::json(
+            200,
+            &prm_body("https://mcp.example.com/mcp", "https://as.example.com"),
+        );
+        let m = parse_resource_metadata(&r, "https://x", &s).unwrap();
+        assert_eq!(m.authorization_servers, ["https://as.example.com"]);
+    }
+
+    #[test]
+    fn prm_parse_refuses_mismatch_empty_servers_bad_json_and_status() {
+        // spec-checklist 17-19
+        let s = u("https://mcp.example.com/mcp");
+        let r = HttpResponse::json(
+            200,
+            &prm_body("https://evil.example.com/mcp", "https://as.example.com"),
+        );
+        match parse_resource_metadata(&r, "https://x", &s) {
+            Err(Error::ResourceMismatch(m)) => assert_eq!(m.found, "https://evil.example.com/mcp"),
+            other => panic!("{other:?}"),
+        }
+        let r = HttpResponse::json(
+            200,
+            r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":[]}"#,
+        );
+        assert!(matches!(
+            parse_resource_metadata(&r, "https://x", &s),
+            Err(Error::InvalidResponse { .. })
+        ));
+        let r = HttpResponse::json(200, "[1,2]");
+        assert!(matches!(
+            parse_resource_metadata(&r, "https://x", &s),
+            Err(Error::InvalidResponse { .. })
+        ));
+        let r = HttpResponse::json(200, r#"{"resource":5}"#);
+        assert!(matches!(
+            parse_resource_metadata(&r, "https://x", &s),
+            Err(Error::InvalidResponse { .. })
+        ));
+        let r = HttpResponse::json(500, "oops");
+        assert!(matches!(
+            parse_resource_metadata(&r, "https://x", &s),
+            Err(Error::UnexpectedStatus { status: 500, .. })
+        ));
+        let r = HttpResponse::json(
+            200,
+            &prm_body("https://mcp.example.com/mcp", "http://as.example.com"),
+        );
+        assert!(matches!(
+            parse_resource_metadata(&r, "https://x", &s),
+            Err(Error::InsecureUrl(_))
+        ));
+    }
+
+    fn asm(issuer: &str, extra: &str) -> String {
+        format!(
+            r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/authorize","token_endpoint":"{issuer}/token"{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn as_metadata_issuer_must_be_identical() {
+        // spec-checklist 28: RFC 8414 §3.3, no normalisation (not even a trailing slash).
+        let s = u("https://mcp.example.com/mcp");
+        let ok = HttpResponse::json(200, &asm("https://as.example.com", ""));
+        assert!(parse_as_metadata(&ok, "https://x", "https://as.example.com", &s).is_ok());
+        match parse_as_metadata(&ok, "https://x", "https://as.example.com/", &s) {
+            Err(Error::IssuerMismatch(m)) => {
+                assert_eq!(m.expected, "https://as.example.com/");
+                assert_eq!(m.found, "https://as.example.com");
+            }
+            other => panic!("{other:?}"),
+        }
+        let evil = HttpResponse::json(200, &asm("https://attacker.example.com", ""));
+        assert!(matches!(
+            parse_as_metadata(&evil, "https://x", "https://as.example.com", &s),
+            Err(Error::IssuerMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn as_metadata_endpoints_checked() {
+        let s = u("https://mcp.example.com/mcp");
+        let r = HttpResponse::json(
+            200,
+            r#"{"issuer":"https://as.example.com","token_endpoint":"https://as.example.com/t"}"#,
+        );
+        assert!(matches!(
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
+            Err(Error::InvalidResponse { .. })
+        ));
+        let r = HttpResponse::json(
+            200,
+            r#"{"issuer":"https://as.example.com","authorization_endpoint":"http://as.example.com/a","token_endpoint":"https://as.example.com/t"}"#,
+        );
+        assert!(matches!(
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
+            Err(Error::InsecureUrl(_))
+        ));
+        let r = HttpResponse::json(
+            200,
+            &asm(
+                "https://as.example.com",
+                r#","response_types_supported":["token"]"#,
+            ),
+        );
+        assert!(matches!(
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
+            Err(Error::InvalidResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn s256_support() {
+        let s = u("https://mcp.example.com/mcp");
+        let parse = |extra: &str| {
+            parse_as_metadata(
+                &HttpResponse::json(200, &asm("https://as.example.com", extra)),
+                "https://x",
+                "https://as.example.com",
+                &s,
+            )
+            .unwrap()
+        };
+        assert!(!parse("").supports_s256());
+        assert!(!parse(r#","code_challenge_methods_supported":["plain"]"#).supports_s256());
+        assert!(parse(r#","code_challenge_methods_supported":["plain","S256"]"#).supports_s256());
+    }
+}

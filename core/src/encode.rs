@@ -1,0 +1,380 @@
+//! Byte encodings used on the wire: base64 (RFC 4648), and the
+//! `application/x-www-form-urlencoded` format as the WHATWG URL standard
+//! serializes and parses it (OAuth 2.1 §3.2.2 and Appendix B use it for
+//! token requests, authorization requests and redirect queries).
+//!
+//! Every function here is total: any input gives an output, none panics.
+
+/// RFC 4648 §4 "base64" alphabet.
+const STD_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// RFC 4648 §5 "base64url" alphabet (URL and filename safe).
+const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Upper-case hexadecimal digits, for percent-encoding (RFC 3986 §2.1 says
+/// producers SHOULD use upper case).
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Encodes 3-octet groups into 4 characters of `alphabet` (RFC 4648 §4).
+/// The final partial group is padded with `=` only when `pad` is set.
+fn base64_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    let sym = |index: u32| char::from(alphabet[(index & 0x3f) as usize]);
+    let mut chunks = bytes.chunks_exact(3);
+    for chunk in &mut chunks {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        out.push(sym(n >> 18));
+        out.push(sym(n >> 12));
+        out.push(sym(n >> 6));
+        out.push(sym(n));
+    }
+    match *chunks.remainder() {
+        [a] => {
+            // RFC 4648 §4 case (2): 8 bits → two characters plus "==".
+            let n = u32::from(a) << 16;
+            out.push(sym(n >> 18));
+            out.push(sym(n >> 12));
+            if pad {
+                out.push_str("==");
+            }
+        }
+        [a, b] => {
+            // RFC 4648 §4 case (3): 16 bits → three characters plus "=".
+            let n = (u32::from(a) << 16) | (u32::from(b) << 8);
+            out.push(sym(n >> 18));
+            out.push(sym(n >> 12));
+            out.push(sym(n >> 6));
+            if pad {
+                out.push('=');
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Base64url without padding (RFC 4648 §5; padding omitted as RFC 7636
+/// Appendix A and RFC 7515 §2 do). Used for PKCE values and `state`.
+pub fn base64url_nopad(bytes: &[u8]) -> String {
+    base64_with(bytes, URL_ALPHABET, false)
+}
+
+/// Standard base64 with `=` padding (RFC 4648 §4), as HTTP Basic
+/// authentication uses it (RFC 7617 §2).
+pub fn base64_std(bytes: &[u8]) -> String {
+    base64_with(bytes, STD_ALPHABET, true)
+}
+
+/// Appends one component in the `application/x-www-form-urlencoded`
+/// serialization of the WHATWG URL standard (§5.2): the UTF-8 bytes of
+/// `s`; `A-Z a-z 0-9 * - . _` kept; space as `+`; every other byte `%XX`.
+fn push_form_component(out: &mut String, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+                out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
+            }
+        }
+    }
+}
+
+/// Serializes name/value pairs as `application/x-www-form-urlencoded`
+/// (WHATWG URL §5.2; OAuth 2.1 §3.2.2 and Appendix B): each name and value
+/// encoded with [`form_component`], joined as `name=value`, pairs joined
+/// with `&`. Order is preserved; nothing is deduplicated.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        push_form_component(&mut out, name);
+        out.push('=');
+        push_form_component(&mut out, value);
+    }
+    out
+}
+
+/// Encodes one form component the way [`form_encode`] does. OAuth 2.1
+/// §2.4.1 applies this to `client_id` and `client_secret` before they are
+/// joined with `:` and base64-encoded for HTTP Basic authentication.
+pub fn form_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_form_component(&mut out, s);
+    out
+}
+
+/// Value of one ASCII hexadecimal digit.
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` sequences (RFC 3986 §2.1, either hex case) to the bytes
+/// they stand for. A `%` not followed by two hexadecimal digits is kept
+/// literally, as the WHATWG URL standard's percent-decode does. `+` is left
+/// alone: only the form format gives it a meaning (see [`form_decode`]).
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex_value);
+            let lo = bytes.get(i + 2).copied().and_then(hex_value);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push((hi << 4) | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// Decodes one form component: `+` becomes a space first, then `%XX` is
+/// decoded, then the bytes are read as UTF-8 with invalid sequences replaced
+/// by U+FFFD (WHATWG URL §5.1).
+fn form_decode_component(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    String::from_utf8_lossy(&percent_decode(&spaced)).into_owned()
+}
+
+/// Parses `application/x-www-form-urlencoded` (WHATWG URL §5.1): splits on
+/// `&`, skips empty pieces, splits each piece at its first `=` (a piece
+/// without `=` is a name with an empty value), and decodes both halves.
+/// Duplicates are kept in order; callers decide what a repeat means (OAuth
+/// 2.1 §3.1 and §3.2: parameters MUST NOT be included more than once).
+pub fn form_decode(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            (form_decode_component(name), form_decode_component(value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn base64_std_rfc4648_section10_vectors() {
+        // RFC 4648 §10 test vectors.
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(base64_std(input.as_bytes()), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn base64url_nopad_rfc4648_vectors_without_padding() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                base64url_nopad(input.as_bytes()),
+                expected,
+                "input {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn base64_alphabets_differ_only_in_62_and_63() {
+        // 0xfb 0xff 0xbf → indices 62, 63, 62, 63.
+        let bytes = [0xfb, 0xff, 0xbf];
+        assert_eq!(base64_std(&bytes), "+/+/");
+        assert_eq!(base64url_nopad(&bytes), "-_-_");
+        assert_eq!(base64_std(&[0xff]), "/w==");
+        assert_eq!(base64url_nopad(&[0xff]), "_w");
+    }
+
+    #[test]
+    fn base64_all_byte_values_and_lengths() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        for len in 0..all.len() {
+            let std = base64_std(&all[..len]);
+            assert_eq!(std.len(), len.div_ceil(3) * 4);
+            let url = base64url_nopad(&all[..len]);
+            assert_eq!(url.len(), (len * 4).div_ceil(3));
+            assert!(url
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert_eq!(
+                std.trim_end_matches('=')
+                    .replace('+', "-")
+                    .replace('/', "_"),
+                url
+            );
+        }
+    }
+
+    #[test]
+    fn base64_basic_auth_example() {
+        // RFC 7617 §2 example: "Aladdin:open sesame".
+        assert_eq!(
+            base64_std(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn form_component_keeps_only_the_safe_set() {
+        assert_eq!(form_component("AZaz09*-._"), "AZaz09*-._");
+        assert_eq!(form_component("a b"), "a+b");
+        assert_eq!(form_component("~"), "%7E");
+        assert_eq!(
+            form_component("+&=%/?#:@!'()"),
+            "%2B%26%3D%25%2F%3F%23%3A%40%21%27%28%29"
+        );
+        assert_eq!(form_component(""), "");
+        assert_eq!(form_component("\u{0}\n\r\t"), "%00%0A%0D%09");
+    }
+
+    #[test]
+    fn form_component_encodes_utf8_bytes_upper_hex() {
+        assert_eq!(form_component("é"), "%C3%A9");
+        assert_eq!(form_component("€"), "%E2%82%AC");
+        assert_eq!(form_component("😀"), "%F0%9F%98%80");
+    }
+
+    #[test]
+    fn form_encode_pairs() {
+        assert_eq!(form_encode(&[]), "");
+        assert_eq!(form_encode(&[("a", "")]), "a=");
+        assert_eq!(
+            form_encode(&[
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", "http://127.0.0.1:8976/callback"),
+                ("scope", "mcp:read mcp:write"),
+            ]),
+            "grant_type=authorization_code&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&scope=mcp%3Aread+mcp%3Awrite"
+        );
+        // Duplicates and order are preserved.
+        assert_eq!(
+            form_encode(&[("b", "1"), ("a", "2"), ("b", "3")]),
+            "b=1&a=2&b=3"
+        );
+    }
+
+    #[test]
+    fn oauth_basic_auth_client_credentials() {
+        // OAuth 2.1 §2.4.1: encode id and secret, then base64 "id:secret".
+        let raw = format!(
+            "{}:{}",
+            form_component("my client"),
+            form_component("p@ss:w+rd")
+        );
+        assert_eq!(raw, "my+client:p%40ss%3Aw%2Brd");
+        assert_eq!(
+            base64_std(raw.as_bytes()),
+            "bXkrY2xpZW50OnAlNDBzcyUzQXclMkJyZA=="
+        );
+    }
+
+    #[test]
+    fn percent_decode_basic_and_malformed() {
+        assert_eq!(percent_decode("a%20b"), b"a b");
+        assert_eq!(percent_decode("%2f%2F"), b"//");
+        assert_eq!(percent_decode("a+b"), b"a+b");
+        assert_eq!(percent_decode("%"), b"%");
+        assert_eq!(percent_decode("%4"), b"%4");
+        assert_eq!(percent_decode("%zz"), b"%zz");
+        assert_eq!(percent_decode("%%41"), b"%A");
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%00%FF"), [0u8, 0xff]);
+        assert_eq!(percent_decode(""), b"");
+        // A '%' before a multi-byte character must not split it.
+        assert_eq!(percent_decode("%é"), "%é".as_bytes());
+        assert_eq!(percent_decode("%4é"), "%4é".as_bytes());
+    }
+
+    #[test]
+    fn form_decode_basic() {
+        assert_eq!(
+            form_decode("code=abc&state=xyz"),
+            pairs(&[("code", "abc"), ("state", "xyz")])
+        );
+        assert_eq!(form_decode(""), pairs(&[]));
+        assert_eq!(form_decode("&&"), pairs(&[]));
+        assert_eq!(form_decode("a&b="), pairs(&[("a", ""), ("b", "")]));
+        assert_eq!(form_decode("a=b=c"), pairs(&[("a", "b=c")]));
+        assert_eq!(form_decode("=v"), pairs(&[("", "v")]));
+        assert_eq!(form_decode("&a=1&&b=2&"), pairs(&[("a", "1"), ("b", "2")]));
+        assert_eq!(form_decode("a=1&a=2"), pairs(&[("a", "1"), ("a", "2")]));
+    }
+
+    #[test]
+    fn form_decode_plus_and_percent() {
+        assert_eq!(form_decode("scope=a+b%20c"), pairs(&[("scope", "a b c")]));
+        // An encoded plus stays a plus: '+' is replaced before decoding.
+        assert_eq!(form_decode("x=%2B"), pairs(&[("x", "+")]));
+        assert_eq!(form_decode("x=%26%3D"), pairs(&[("x", "&=")]));
+        assert_eq!(form_decode("a%3Db=c"), pairs(&[("a=b", "c")]));
+        assert_eq!(form_decode("x=100%"), pairs(&[("x", "100%")]));
+        assert_eq!(form_decode("x=%G1"), pairs(&[("x", "%G1")]));
+        assert_eq!(
+            form_decode("iss=https%3A%2F%2Fas.example"),
+            pairs(&[("iss", "https://as.example")])
+        );
+    }
+
+    #[test]
+    fn form_decode_utf8_lossy() {
+        assert_eq!(form_decode("n=%C3%A9"), pairs(&[("n", "é")]));
+        assert_eq!(form_decode("n=é"), pairs(&[("n", "é")]));
+        assert_eq!(form_decode("n=%FF"), pairs(&[("n", "\u{FFFD}")]));
+        assert_eq!(form_decode("n=%C3"), pairs(&[("n", "\u{FFFD}")]));
+    }
+
+    #[test]
+    fn form_round_trip() {
+        let original = [
+            ("a b", "c+d"),
+            ("é€😀", "%25&=#?"),
+            ("", ""),
+            ("x", "\u{0}\u{7f}\t\r\n"),
+            ("*-._~", "!$'()"),
+        ];
+        let encoded = form_encode(&original);
+        assert!(encoded.bytes().all(|b| b.is_ascii_graphic()));
+        let decoded = form_decode(&encoded);
+        // ("", "") encodes to "=" which decodes back to ("", "").
+        assert_eq!(decoded, pairs(&original));
+    }
+}

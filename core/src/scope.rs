@@ -1,0 +1,49 @@
+//! Scope selection (MCP 2025-11-25 "Scope Selection Strategy").
+
+/// The scope to request: the configured one, else the challenge's `scope`,
+/// else every PRM `scopes_supported` value space-joined, else none (the
+/// parameter is then omitted, never sent empty).
+pub fn select(
+    configured: Option<&str>,
+    challenge: Option<&str>,
+    scopes_supported: Option<&[String]>,
+) -> Option<String> {
+    let non_empty = |s: &str| {
+        let joined = s
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!joined.is_empty()).then_some(joined)
+    };
+    configured
+        .and_then(non_empty)
+        .or_else(|| challenge.and_then(non_empty))
+        .or_else(|| scopes_supported.and_then(|s| non_empty(&s.join(" "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_order() {
+        // spec-checklist 58, 59, 60
+        let supported = vec!["mcp:basic".to_string(), "mcp:read".to_string()];
+        assert_eq!(
+            select(None, Some("mcp:basic"), Some(&supported)).as_deref(),
+            Some("mcp:basic")
+        );
+        assert_eq!(
+            select(None, None, Some(&supported)).as_deref(),
+            Some("mcp:basic mcp:read")
+        );
+        assert_eq!(select(None, None, None), None);
+        assert_eq!(select(None, Some(""), Some(&[])), None);
+        assert_eq!(
+            select(Some("x y"), Some("mcp:basic"), Some(&supported)).as_deref(),
+            Some("x y")
+        );
+        assert_eq!(select(None, Some("  a   b "), None).as_deref(), Some("a b"));
+    }
+}

@@ -1,0 +1,332 @@
+//! The token endpoint: client authentication, the authorization-code
+//! request, and the token response parser (OAuth 2.1 §3.2, §4.1.3).
+
+use crate::config::Secret;
+use crate::encode::{base64_std, form_component, form_encode};
+use crate::error::Error;
+use crate::http::{HttpRequest, HttpResponse, Method, Step};
+use crate::registration::{clip, oauth_failure};
+use crate::store::{AuthMethod, ClientRecord, TokenRecord};
+use serde::Deserialize;
+
+/// Largest token response accepted (bytes).
+pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
+
+/// A form POST to the token endpoint with the client's authentication
+/// applied: exactly one method (OAuth 2.1 §2.4). `params` come first, in
+/// order; `client_id` is added for public clients and `client_secret_post`.
+pub fn token_request(
+    endpoint: &str,
+    client: &ClientRecord,
+    params: &[(&str, &str)],
+) -> HttpRequest {
+    let mut pairs: Vec<(&str, &str)> = params.to_vec();
+    let mut headers = vec![
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
+    let secret = client
+        .client_secret
+        .as_ref()
+        .map(Secret::expose)
+        .unwrap_or("");
+    match client.auth_method {
+        AuthMethod::None => pairs.push(("client_id", &client.client_id)),
+        AuthMethod::ClientSecretPost => {
+            pairs.push(("client_id", &client.client_id));
+            pairs.push(("client_secret", secret));
+        }
+        AuthMethod::ClientSecretBasic => {
+            // OAuth 2.1 §2.4.1: id and secret are form-urlencoded, then base64.
+            let raw = format!(
+                "{}:{}",
+                form_component(&client.client_id),
+                form_component(secret)
+            );
+            headers.push((
+                "authorization".to_string(),
+                format!("Basic {}", base64_std(raw.as_bytes())),
+            ));
+        }
+    }
+    HttpRequest {
+        step: Step::Token,
+        method: Method::Post,
+        url: endpoint.to_string(),
+        headers,
+        body: form_encode(&pairs).into_bytes(),
+        max_response_body: MAX_TOKEN_BYTES,
+    }
+}
+
+/// The authorization-code exchange (OAuth 2.1 §4.1.3 plus RFC 8707
+/// `resource` and the `redirect_uri` OAuth 2.0 servers require).
+pub fn code_exchange(
+    endpoint: &str,
+    client: &ClientRecord,
+    code: &str,
+    verifier: &crate::pkce::CodeVerifier,
+    redirect_uri: &str,
+    resource: &str,
+) -> HttpRequest {
+    token_request(
+        endpoint,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier.secret()),
+            ("redirect_uri", redirect_uri),
+            ("resource", resource),
+        ],
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Parses a token response (OAuth 2.1 §3.2.3): unknown members ignored,
+/// `token_type` compared case-insensitively, `expires_in` turned into an
+/// absolute time with `now`. `requested_scope` is recorded when the server
+/// does not say which scope it granted.
+pub fn parse_token_response(
+    resp: &HttpResponse,
+    url: &str,
+    now: u64,
+    resource: &str,
+    issuer: &str,
+    requested_scope: Option<&str>,
+) -> Result<TokenRecord, Error> {
+    let step = Step::Token;
+    let invalid = |reason: &str| Error::InvalidResponse {
+        step,
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    if resp.status != 200 {
+        if (400..500).contains(&resp.status) {
+            if let Some(f) = oauth_failure(resp, url, step) {
+                return Err(Error::TokenRejected(f));
+            }
+        }
+        return Err(Error::UnexpectedStatus {
+            step,
+            url: url.to_string(),
+            status: resp.status,
+            body_excerpt: resp.body_excerpt(),
+        });
+    }
+    // Some servers (GitHub) answer errors with 200.
+    if let Some(f) = oauth_failure(resp, url, step) {
+        return Err(Error::TokenRejected(f));
+    }
+    let body: TokenBody = serde_json::from_slice(&resp.body)
+        .map_err(|e| invalid(&format!("not a token response: {}", clip(&e.to_string()))))?;
+    let access_token = body
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("access_token is missing"))?;
+    let token_type = body
+        .token_type
+        .ok_or_else(|| invalid("token_type is missing"))?;
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(invalid(&format!(
+            "token_type {:?} is not supported",
+            clip(&token_type)
+        )));
+    }
+    let expires_in = match body.expires_in {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
+        ),
+        // Tolerated: some servers send the number as a string.
+        Some(serde_json::Value::String(s)) => Some(
+            s.parse::<u64>()
+                .map_err(|_| invalid("expires_in is not a number"))?,
+        ),
+        Some(_) => return Err(invalid("expires_in is not a number")),
+    };
+    Ok(TokenRecord {
+        resource: resource.to_string(),
+        issuer: issuer.to_string(),
+        access_token: Secret::new(access_token),
+        token_type: "Bearer".into(),
+        expires_at: expires_in.map(|s| now.saturating_add(s)),
+        refresh_token: body
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
+        scope: body.scope.or_else(|| requested_scope.map(str::to_string)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::form_decode;
+    use crate::pkce::CodeVerifier;
+
+    fn client(method: AuthMethod, secret: Option<&str>) -> ClientRecord {
+        ClientRecord {
+            client_id: "my client".into(),
+            client_secret: secret.map(Secret::new),
+            auth_method: method,
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            secret_expires_at: None,
+        }
+    }
+
+    fn form(req: &HttpRequest) -> Vec<(String, String)> {
+        form_decode(std::str::from_utf8(&req.body).unwrap())
+    }
+
+    #[test]
+    fn code_exchange_for_a_public_client() {
+        // spec-checklist 82, 83, 35, 53
+        let v = CodeVerifier::from_entropy(&[7; 32]);
+        let req = code_exchange(
+            "https://as/token",
+            &client(AuthMethod::None, None),
+            "c0de",
+            &v,
+            "http://127.0.0.1/cb",
+            "https://mcp/x",
+        );
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(
+            req.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert!(req.header("authorization").is_none());
+        let f = form(&req);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("grant_type"), Some("authorization_code"));
+        assert_eq!(get("code"), Some("c0de"));
+        assert_eq!(get("code_verifier"), Some(v.secret()));
+        assert_eq!(get("redirect_uri"), Some("http://127.0.0.1/cb"));
+        assert_eq!(get("resource"), Some("https://mcp/x"));
+        assert_eq!(get("client_id"), Some("my client"));
+        assert_eq!(get("client_secret"), None);
+        // no parameter repeated (OAuth 2.1 §3.2)
+        let mut names: Vec<&str> = f.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), f.len());
+    }
+
+    #[test]
+    fn client_secret_basic_is_form_encoded_then_base64() {
+        // spec-checklist 85, 88
+        let req = token_request(
+            "https://as/token",
+            &client(AuthMethod::ClientSecretBasic, Some("p@ss word")),
+            &[("grant_type", "x")],
+        );
+        let expected = format!("Basic {}", base64_std(b"my+client:p%40ss+word"));
+        assert_eq!(req.header("authorization"), Some(expected.as_str()));
+        let f = form(&req);
+        assert!(f
+            .iter()
+            .all(|(n, _)| n != "client_id" && n != "client_secret"));
+    }
+
+    #[test]
+    fn client_secret_post_in_body_only() {
+        // spec-checklist 86
+        let req = token_request(
+            "https://as/token",
+            &client(AuthMethod::ClientSecretPost, Some("s")),
+            &[("grant_type", "x")],
+        );
+        assert!(req.header("authorization").is_none());
+        assert_eq!(req.url, "https://as/token");
+        let f = form(&req);
+        assert!(f.contains(&("client_secret".into(), "s".into())));
+        assert!(!format!("{req:?}").contains("client_secret"));
+    }
+
+    #[test]
+    fn parses_a_token_response() {
+        // spec-checklist 90
+        let r = HttpResponse::json(
+            200,
+            r#"{"access_token":"at","token_type":"bEaReR","expires_in":3600,"refresh_token":"rt","scope":"a","x":1}"#,
+        );
+        let t = parse_token_response(&r, "u", 1000, "res", "iss", Some("req")).unwrap();
+        assert_eq!(t.access_token.expose(), "at");
+        assert_eq!(t.expires_at, Some(4600));
+        assert_eq!(t.refresh_token.unwrap().expose(), "rt");
+        assert_eq!(t.scope.as_deref(), Some("a"));
+        let r = HttpResponse::json(
+            200,
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#,
+        );
+        let t = parse_token_response(&r, "u", 0, "res", "iss", Some("req")).unwrap();
+        assert_eq!(t.expires_at, Some(60));
+        assert_eq!(t.scope.as_deref(), Some("req"));
+        assert!(t.refresh_token.is_none());
+    }
+
+    #[test]
+    fn refuses_bad_token_responses() {
+        for body in [
+            r#"{"token_type":"Bearer"}"#,
+            r#"{"access_token":"","token_type":"Bearer"}"#,
+            r#"{"access_token":"a"}"#,
+            r#"{"access_token":"a","token_type":"mac"}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":[1]}"#,
+            "<html>",
+        ] {
+            let r = HttpResponse::json(200, body);
+            assert!(
+                matches!(
+                    parse_token_response(&r, "u", 0, "r", "i", None),
+                    Err(Error::InvalidResponse { .. })
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn oauth_errors_are_typed() {
+        let r = HttpResponse::json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"used"}"#,
+        );
+        match parse_token_response(&r, "https://as/token", 0, "r", "i", None) {
+            Err(Error::TokenRejected(f)) => {
+                assert_eq!(f.error, "invalid_grant");
+                assert_eq!(f.status, Some(400));
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = HttpResponse::json(200, r#"{"error":"bad_verification_code"}"#);
+        assert!(matches!(
+            parse_token_response(&r, "u", 0, "r", "i", None),
+            Err(Error::TokenRejected(_))
+        ));
+        let r = HttpResponse::json(502, "bad gateway");
+        assert!(matches!(
+            parse_token_response(&r, "u", 0, "r", "i", None),
+            Err(Error::UnexpectedStatus { status: 502, .. })
+        ));
+    }
+}

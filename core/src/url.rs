@@ -1,0 +1,1679 @@
+//! A minimal, strict absolute URL (RFC 3986) and the URL constructions OAuth
+//! discovery needs: well-known URIs (RFC 8414 §3.1, RFC 9728 §3.1, OpenID
+//! Connect Discovery §4) and query appending (OAuth 2.1 §3.1).
+//!
+//! Only `scheme "://" authority path [ "?" query ] [ "#" fragment ]` is
+//! accepted (RFC 3986 §3 with an authority). The parser does not repair or
+//! normalize input the way a browser does: the text must already be
+//! percent-encoded ASCII, and anything a browser would reinterpret (numeric
+//! host shorthands such as `127.1`, backslashes, spaces, several `@`) is
+//! rejected rather than guessed at. Scheme and host are lowercased (both are
+//! case-insensitive, RFC 3986 §3.1 and §3.2.2); everything else is kept
+//! verbatim, so [`Url`]'s `Display` reproduces the input up to that case.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::encode::form_encode;
+
+/// Why a string is not an acceptable absolute URL. Positions are byte
+/// offsets into the parsed string. Messages never repeat the userinfo part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlError {
+    /// The input is empty.
+    Empty,
+    /// A character that may not appear at this place: whitespace (also
+    /// leading or trailing), an ASCII control, non-ASCII (the URL must be
+    /// percent-encoded already), or a delimiter RFC 3986 never allows there.
+    InvalidCharacter {
+        /// Byte offset of the character.
+        position: usize,
+        /// The character.
+        character: char,
+    },
+    /// No `scheme:` prefix: the input is a relative reference.
+    MissingScheme,
+    /// The scheme is not `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`
+    /// (RFC 3986 §3.1).
+    InvalidScheme,
+    /// The scheme is not followed by `//` and an authority (for example
+    /// `mailto:` or `urn:` URIs); only hierarchical URLs are supported.
+    MissingAuthority,
+    /// More than one `@` in the authority (RFC 3986 §3.2.1 allows no `@`
+    /// inside userinfo).
+    InvalidUserinfo,
+    /// The authority has no host (RFC 3986 §3.2.2; e.g. `https:///path`).
+    EmptyHost,
+    /// The host is not a DNS-style name, a dotted-quad IPv4 address or a
+    /// bracketed IPv6 address.
+    InvalidHost(String),
+    /// A `[` without its `]` or a bracket outside an IP literal.
+    UnbalancedBrackets,
+    /// The port is empty, not decimal digits, has a leading zero, or is
+    /// larger than 65535 (RFC 3986 §3.2.3).
+    InvalidPort(String),
+    /// A `%` in the userinfo or path not followed by two hexadecimal digits
+    /// (RFC 3986 §2.1).
+    InvalidPercentEncoding {
+        /// Byte offset of the `%`.
+        position: usize,
+    },
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::Empty => f.write_str("empty URL"),
+            UrlError::InvalidCharacter {
+                position,
+                character,
+            } => {
+                write!(f, "invalid character {character:?} at byte {position}")
+            }
+            UrlError::MissingScheme => f.write_str("not an absolute URL: no scheme"),
+            UrlError::InvalidScheme => f.write_str("invalid URL scheme"),
+            UrlError::MissingAuthority => f.write_str("URL has no \"//\" authority"),
+            UrlError::InvalidUserinfo => f.write_str("more than one '@' in the URL authority"),
+            UrlError::EmptyHost => f.write_str("URL has an empty host"),
+            UrlError::InvalidHost(reason) => write!(f, "invalid URL host: {reason}"),
+            UrlError::UnbalancedBrackets => {
+                f.write_str("unbalanced or misplaced '[' ']' in URL host")
+            }
+            UrlError::InvalidPort(port) => write!(f, "invalid URL port {port:?}"),
+            UrlError::InvalidPercentEncoding { position } => {
+                write!(f, "invalid percent-encoding at byte {position}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// An absolute URL with an authority: `scheme://[userinfo@]host[:port]path[?query][#fragment]`.
+///
+/// `Debug` hides the userinfo (it may hold a password, RFC 3986 §3.2.1);
+/// `Display` writes the URL as parsed (scheme and host lowercased).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Url {
+    /// Lowercased scheme.
+    scheme: String,
+    /// Userinfo text as written, without the `@`.
+    userinfo: Option<String>,
+    /// Lowercased host; an IPv6 literal keeps its brackets.
+    host: String,
+    /// Explicit port, if written.
+    port: Option<u16>,
+    /// Path as written: empty or starting with `/`.
+    path: String,
+    /// Query without the `?`.
+    query: Option<String>,
+    /// Fragment without the `#`.
+    fragment: Option<String>,
+}
+
+/// RFC 3986 §2.3 unreserved characters.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// RFC 3986 §2.2 sub-delims.
+fn is_sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
+/// Characters never acceptable anywhere in the URL: everything outside
+/// printable ASCII (so whitespace, controls, DEL, non-ASCII) and the
+/// characters RFC 3986 Appendix C calls out as unsafe delimiters (`"`, `<`,
+/// `>`, `\`). `\` in particular is read as `/` by browsers.
+fn allowed_anywhere(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '"' | '<' | '>' | '\\')
+}
+
+/// Checks `%` sequences in `s` (which starts at byte `offset` of the input).
+fn check_percent(s: &str, offset: usize) -> Result<(), UrlError> {
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'%' {
+            let ok = |j: usize| bytes.get(j).is_some_and(|c| c.is_ascii_hexdigit());
+            if !(ok(i + 1) && ok(i + 2)) {
+                return Err(UrlError::InvalidPercentEncoding {
+                    position: offset + i,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every byte of `s` (starting at `offset`) against `allowed`; `%`
+/// must start a valid percent-encoding (RFC 3986 §2.1).
+fn check_component(s: &str, offset: usize, allowed: fn(u8) -> bool) -> Result<(), UrlError> {
+    for (i, c) in s.char_indices() {
+        let ok = c.is_ascii() && (c == '%' || allowed(c as u8));
+        if !ok {
+            return Err(UrlError::InvalidCharacter {
+                position: offset + i,
+                character: c,
+            });
+        }
+    }
+    check_percent(s, offset)
+}
+
+/// RFC 3986 §3.3: `pchar = unreserved / pct-encoded / sub-delims / ":" / "@"`, plus `/`.
+fn is_path_char(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b) || matches!(b, b':' | b'@' | b'/')
+}
+
+/// RFC 3986 §3.2.1: `userinfo = *( unreserved / pct-encoded / sub-delims / ":" )`.
+fn is_userinfo_char(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b) || b == b':'
+}
+
+/// Parses a canonical dotted-quad IPv4 address (RFC 3986 §3.2.2
+/// `IPv4address`): four decimal octets 0–255 without leading zeros.
+fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let mut parts = s.split('.');
+    for slot in &mut out {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if part.len() > 1 && part.starts_with('0') {
+            return None;
+        }
+        *slot = part.parse().ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(out)
+}
+
+/// Parses the text inside the brackets of an IPv6 literal (RFC 3986 §3.2.2
+/// `IPv6address`, RFC 4291 §2.2 text forms, including `::` compression and
+/// a trailing dotted-quad IPv4 part). Zone identifiers are not supported.
+fn parse_ipv6(s: &str) -> Option<[u16; 8]> {
+    /// Parses a run of groups separated by `:`; `allow_v4` lets the last
+    /// group be a dotted quad (two 16-bit groups).
+    fn groups(part: &str, allow_v4: bool) -> Option<Vec<u16>> {
+        let mut out = Vec::new();
+        if part.is_empty() {
+            return Some(out);
+        }
+        let pieces: Vec<&str> = part.split(':').collect();
+        let last = pieces.len() - 1;
+        for (i, piece) in pieces.iter().enumerate() {
+            if allow_v4 && i == last && piece.contains('.') {
+                let [a, b, c, d] = parse_ipv4(piece)?;
+                out.push(u16::from_be_bytes([a, b]));
+                out.push(u16::from_be_bytes([c, d]));
+            } else {
+                if piece.is_empty()
+                    || piece.len() > 4
+                    || !piece.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    return None;
+                }
+                out.push(u16::from_str_radix(piece, 16).ok()?);
+            }
+            if out.len() > 8 {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    let mut address = [0u16; 8];
+    match s.split_once("::") {
+        None => {
+            let all = groups(s, true)?;
+            if all.len() != 8 {
+                return None;
+            }
+            address.copy_from_slice(&all);
+        }
+        Some((head, tail)) => {
+            if tail.contains("::") {
+                return None;
+            }
+            let head = groups(head, false)?;
+            let tail = groups(tail, true)?;
+            // "::" stands for at least one zero group (RFC 3986 §3.2.2
+            // grammar allows at most 7 explicit groups around it).
+            if head.len() + tail.len() > 7 {
+                return None;
+            }
+            address[..head.len()].copy_from_slice(&head);
+            address[8 - tail.len()..].copy_from_slice(&tail);
+        }
+    }
+    Some(address)
+}
+
+/// Validates a bracket-free host (`reg-name` or `IPv4address`) and returns it
+/// lowercased. Only DNS-style names are accepted (letters, digits, `-`, `_`,
+/// `.`; no empty labels except one trailing dot). A name whose last label is
+/// numeric must be a canonical dotted quad: browsers and resolvers read
+/// `127.1`, `2130706433`, `0x7f.1` or `010.0.0.1` as IPv4 addresses
+/// (WHATWG URL §3.5), and such shorthands would slip past loopback and
+/// origin checks, so they are rejected.
+fn check_name_host(host: &str, offset: usize) -> Result<String, UrlError> {
+    if host.is_empty() {
+        return Err(UrlError::EmptyHost);
+    }
+    for (i, c) in host.char_indices() {
+        if c == '[' || c == ']' {
+            return Err(UrlError::UnbalancedBrackets);
+        }
+        if !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(UrlError::InvalidCharacter {
+                position: offset + i,
+                character: c,
+            });
+        }
+    }
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    if trimmed.is_empty() || trimmed.split('.').any(str::is_empty) {
+        return Err(UrlError::InvalidHost("empty label".to_string()));
+    }
+    let last = trimmed.rsplit('.').next().unwrap_or(trimmed);
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
+    if numeric && parse_ipv4(host).is_none() {
+        return Err(UrlError::InvalidHost(format!(
+            "{host:?} is not a dotted-quad IPv4 address"
+        )));
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// Parses a port (RFC 3986 §3.2.3) strictly: 1–5 digits, no leading zero
+/// (except "0" itself), at most 65535.
+fn parse_port(text: &str) -> Result<u16, UrlError> {
+    let bad = || UrlError::InvalidPort(text.to_string());
+    if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return Err(bad());
+    }
+    text.parse::<u16>().map_err(|_| bad())
+}
+
+/// RFC 3986 §3.1: `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn valid_scheme(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// The five components of a URI reference (RFC 3986 Appendix B), without
+/// any validation.
+struct Parts<'a> {
+    scheme: Option<&'a str>,
+    authority: Option<&'a str>,
+    path: &'a str,
+    query: Option<&'a str>,
+    fragment: Option<&'a str>,
+}
+
+/// Splits a URI reference as the regular expression of RFC 3986 Appendix B
+/// does: `^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?`.
+fn split_reference(input: &str) -> Parts<'_> {
+    let (rest, fragment) = match input.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (input, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let (scheme, rest) = match rest.find([':', '/']) {
+        Some(i) if i > 0 && rest.as_bytes()[i] == b':' => (Some(&rest[..i]), &rest[i + 1..]),
+        _ => (None, rest),
+    };
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(after) => {
+            let end = after.find('/').unwrap_or(after.len());
+            (Some(&after[..end]), &after[end..])
+        }
+        None => (None, rest),
+    };
+    Parts {
+        scheme,
+        authority,
+        path,
+        query,
+        fragment,
+    }
+}
+
+impl Url {
+    /// Parses an absolute `scheme://authority[path][?query][#fragment]` URL.
+    ///
+    /// Rejected: empty input; any whitespace (leading and trailing included;
+    /// nothing is trimmed), ASCII control or non-ASCII character; `"`, `<`,
+    /// `>`, `\` anywhere; a missing or invalid scheme (RFC 3986 §3.1); no
+    /// `//` authority; more than one `@`; an empty host (RFC 3986 §3.2.2);
+    /// a host that is not a DNS-style name, dotted-quad IPv4 or bracketed
+    /// IPv6 address (IPvFuture and zone identifiers are not supported);
+    /// unbalanced brackets; an empty, non-numeric, zero-padded or
+    /// overflowing port; characters outside RFC 3986 `pchar` in the path or
+    /// `userinfo` in the userinfo, or a malformed `%` there. The query and
+    /// fragment accept any printable ASCII except the four characters above
+    /// (and `#` in the fragment), because browsers deliver queries with raw
+    /// `|`, `{`, `[` and stray `%`.
+    pub fn parse(input: &str) -> Result<Url, UrlError> {
+        if input.is_empty() {
+            return Err(UrlError::Empty);
+        }
+        if let Some((position, character)) =
+            input.char_indices().find(|&(_, c)| !allowed_anywhere(c))
+        {
+            return Err(UrlError::InvalidCharacter {
+                position,
+                character,
+            });
+        }
+
+        // Scheme: the text before the first ':' if no '/', '?' or '#' comes earlier.
+        let scheme_end = match input.find([':', '/', '?', '#']) {
+            Some(i) if input.as_bytes()[i] == b':' => i,
+            _ => return Err(UrlError::MissingScheme),
+        };
+        let scheme = &input[..scheme_end];
+        if !valid_scheme(scheme) {
+            return Err(UrlError::InvalidScheme);
+        }
+        let after_scheme = &input[scheme_end + 1..];
+        let Some(rest) = after_scheme.strip_prefix("//") else {
+            return Err(UrlError::MissingAuthority);
+        };
+        let authority_start = scheme_end + 3;
+
+        // RFC 3986 §3.2: the authority ends at the next '/', '?' or '#'.
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_len];
+        let tail = &rest[authority_len..];
+        let tail_start = authority_start + authority_len;
+
+        let (before_fragment, fragment) = match tail.split_once('#') {
+            Some((b, f)) => (b, Some(f)),
+            None => (tail, None),
+        };
+        let (path, query) = match before_fragment.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (before_fragment, None),
+        };
+
+        // Userinfo (RFC 3986 §3.2.1).
+        let (userinfo, hostport, hostport_start) = match authority.split_once('@') {
+            Some((user, hostport)) => {
+                if hostport.contains('@') {
+                    return Err(UrlError::InvalidUserinfo);
+                }
+                check_component(user, authority_start, is_userinfo_char)?;
+                (Some(user), hostport, authority_start + user.len() + 1)
+            }
+            None => (None, authority, authority_start),
+        };
+
+        // Host and port (RFC 3986 §3.2.2, §3.2.3).
+        let (host, port_text) = if let Some(inner_and_rest) = hostport.strip_prefix('[') {
+            let Some((inner, after)) = inner_and_rest.split_once(']') else {
+                return Err(UrlError::UnbalancedBrackets);
+            };
+            if inner.contains('[') || after.contains('[') || after.contains(']') {
+                return Err(UrlError::UnbalancedBrackets);
+            }
+            if inner.starts_with(['v', 'V']) {
+                return Err(UrlError::InvalidHost(
+                    "IPvFuture literals are not supported".to_string(),
+                ));
+            }
+            if parse_ipv6(inner).is_none() {
+                return Err(UrlError::InvalidHost(format!(
+                    "[{inner}] is not an IPv6 address"
+                )));
+            }
+            let port_text = if after.is_empty() {
+                None
+            } else if let Some(p) = after.strip_prefix(':') {
+                Some(p)
+            } else {
+                return Err(UrlError::InvalidHost(
+                    "unexpected text after an IP literal".to_string(),
+                ));
+            };
+            (format!("[{}]", inner.to_ascii_lowercase()), port_text)
+        } else {
+            if hostport.contains(['[', ']']) {
+                return Err(UrlError::UnbalancedBrackets);
+            }
+            let (name, port_text) = match hostport.split_once(':') {
+                Some((n, p)) => (n, Some(p)),
+                None => (hostport, None),
+            };
+            (check_name_host(name, hostport_start)?, port_text)
+        };
+        let port = port_text.map(parse_port).transpose()?;
+
+        check_component(path, tail_start, is_path_char)?;
+        if let Some(f) = fragment {
+            if let Some(i) = f.find('#') {
+                let position = tail_start + before_fragment.len() + 1 + i;
+                return Err(UrlError::InvalidCharacter {
+                    position,
+                    character: '#',
+                });
+            }
+        }
+
+        Ok(Url {
+            scheme: scheme.to_ascii_lowercase(),
+            userinfo: userinfo.map(str::to_string),
+            host,
+            port,
+            path: path.to_string(),
+            query: query.map(str::to_string),
+            fragment: fragment.map(str::to_string),
+        })
+    }
+
+    /// The scheme, lowercased (`"https"`).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The host, lowercased; an IPv6 literal keeps its brackets (`"[::1]"`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port written in the URL, if any (a default port written
+    /// explicitly is still reported).
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The explicit port, else the scheme's default: 80 for `http`, 443 for
+    /// `https` (RFC 9110 §4.2.1, §4.2.2); `None` for other schemes.
+    pub fn effective_port(&self) -> Option<u16> {
+        self.port.or_else(|| default_port(&self.scheme))
+    }
+
+    /// The path as written: empty, or starting with `/`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query without its `?`, if the URL has one (possibly empty).
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The fragment without its `#`, if the URL has one (possibly empty).
+    pub fn fragment(&self) -> Option<&str> {
+        self.fragment.as_deref()
+    }
+
+    /// Whether the authority has a `userinfo@` part (even an empty one).
+    pub fn has_userinfo(&self) -> bool {
+        self.userinfo.is_some()
+    }
+
+    /// The ASCII serialization of the origin (RFC 6454 §6.2):
+    /// `scheme://host`, plus `:port` only when a port is written and it is
+    /// not the scheme's default.
+    pub fn origin(&self) -> String {
+        let mut out = format!("{}://{}", self.scheme, self.host);
+        if let Some(port) = self.port {
+            if Some(port) != default_port(&self.scheme) {
+                out.push(':');
+                out.push_str(&port.to_string());
+            }
+        }
+        out
+    }
+
+    /// Whether the host is a loopback host: `localhost`, an IPv4 address in
+    /// 127.0.0.0/8, or the IPv6 loopback address `::1` in any text form
+    /// (`[::1]`, `[0:0:0:0:0:0:0:1]`, …). OAuth 2.1 §8.4.2 and RFC 8252 §7.3
+    /// give loopback redirect URIs their special status.
+    pub fn is_loopback(&self) -> bool {
+        if self.host == "localhost" {
+            return true;
+        }
+        if let Some(inner) = self
+            .host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+        {
+            return parse_ipv6(inner) == Some([0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+        parse_ipv4(&self.host).is_some_and(|[first, ..]| first == 127)
+    }
+
+    /// `https`, or `http` on a loopback host: the only URLs OAuth 2.1 §1.5
+    /// and the MCP "Communication Security" rules let a client talk to.
+    pub fn is_https_or_loopback_http(&self) -> bool {
+        self.scheme == "https" || (self.scheme == "http" && self.is_loopback())
+    }
+
+    /// The authority as written (userinfo kept), without `//`.
+    fn authority(&self) -> String {
+        let mut out = String::new();
+        if let Some(user) = &self.userinfo {
+            out.push_str(user);
+            out.push('@');
+        }
+        out.push_str(&self.host);
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        out
+    }
+
+    /// Resolves a URI reference against this URL as base (RFC 3986 §5.2.2,
+    /// strict: a reference with a scheme is taken as is), removing dot
+    /// segments (§5.2.4). Handles absolute URLs, network-path (`//h/p`),
+    /// absolute-path, relative-path, query-only (`?q`), fragment-only
+    /// (`#f`) and empty references. The result is re-validated with
+    /// [`Url::parse`], so a target without an authority (`g:h`) or with
+    /// invalid characters is an error.
+    pub fn join(&self, reference: &str) -> Result<Url, UrlError> {
+        let r = split_reference(reference);
+        let scheme: &str;
+        let authority: Option<String>;
+        let path: String;
+        let query: Option<&str>;
+        if let Some(s) = r.scheme {
+            scheme = s;
+            authority = r.authority.map(str::to_string);
+            path = remove_dot_segments(r.path);
+            query = r.query;
+        } else {
+            scheme = &self.scheme;
+            if let Some(a) = r.authority {
+                authority = Some(a.to_string());
+                path = remove_dot_segments(r.path);
+                query = r.query;
+            } else {
+                authority = Some(self.authority());
+                if r.path.is_empty() {
+                    path = self.path.clone();
+                    query = r.query.or(self.query.as_deref());
+                } else {
+                    path = if r.path.starts_with('/') {
+                        remove_dot_segments(r.path)
+                    } else {
+                        remove_dot_segments(&self.merge(r.path))
+                    };
+                    query = r.query;
+                }
+            }
+        }
+        // RFC 3986 §5.3 component recomposition.
+        let mut target = String::with_capacity(reference.len() + self.path.len() + 32);
+        target.push_str(scheme);
+        target.push(':');
+        if let Some(a) = authority {
+            target.push_str("//");
+            target.push_str(&a);
+        }
+        target.push_str(&path);
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(q);
+        }
+        if let Some(f) = r.fragment {
+            target.push('#');
+            target.push_str(f);
+        }
+        Url::parse(&target)
+    }
+
+    /// RFC 3986 §5.2.3 merge of a relative-path reference with this base.
+    fn merge(&self, reference_path: &str) -> String {
+        if self.path.is_empty() {
+            // The base always has an authority.
+            format!("/{reference_path}")
+        } else {
+            let keep = self.path.rfind('/').map_or(0, |i| i + 1);
+            format!("{}{reference_path}", &self.path[..keep])
+        }
+    }
+
+    /// Same origin (RFC 6454 §5): equal scheme, host and effective port.
+    pub fn same_origin(&self, other: &Url) -> bool {
+        self.scheme == other.scheme
+            && self.host == other.host
+            && self.effective_port() == other.effective_port()
+    }
+
+    /// The URL serialized without its fragment (RFC 8707 §2 and RFC 9728
+    /// §1.2 forbid fragments in resource identifiers).
+    pub fn without_fragment(&self) -> String {
+        match &self.userinfo {
+            Some(user) => format!("{}://{user}@{}", self.scheme, self.after_userinfo()),
+            None => format!("{}://{}", self.scheme, self.after_userinfo()),
+        }
+    }
+
+    /// `host[:port]path[?query]`: the serialization between the userinfo
+    /// and the fragment.
+    fn after_userinfo(&self) -> String {
+        let mut out = self.host.clone();
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        out.push_str(&self.path);
+        if let Some(q) = &self.query {
+            out.push('?');
+            out.push_str(q);
+        }
+        out
+    }
+
+    /// `scheme://host[:port]` with the port as written (no userinfo).
+    fn scheme_host_port(&self) -> String {
+        let mut out = format!("{}://{}", self.scheme, self.host);
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        out
+    }
+}
+
+/// RFC 9110 §4.2.1 / §4.2.2 default ports.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// RFC 3986 §5.2.4 `remove_dot_segments`, run over an input buffer that
+/// only ever shrinks from the front, so the work is linear in the path
+/// length (removing the last output segment only scans that segment).
+pub(crate) fn remove_dot_segments(path: &str) -> String {
+    /// Drops the last segment and its preceding "/" from the output buffer.
+    fn pop_segment(out: &mut String) {
+        match out.rfind('/') {
+            Some(i) => out.truncate(i),
+            None => out.clear(),
+        }
+    }
+    let mut input = path;
+    let mut out = String::with_capacity(path.len());
+    while !input.is_empty() {
+        if let Some(rest) = input.strip_prefix("../") {
+            // A. remove a prefix of "../" or "./"
+            input = rest;
+        } else if let Some(rest) = input.strip_prefix("./") {
+            input = rest;
+        } else if input.starts_with("/./") {
+            // B. replace a prefix of "/./" or "/." (complete segment) with "/"
+            input = &input[2..];
+        } else if input == "/." {
+            input = "/";
+        } else if input.starts_with("/../") {
+            // C. replace "/../" or "/.." with "/" and drop the last output segment
+            input = &input[3..];
+            pop_segment(&mut out);
+        } else if input == "/.." {
+            input = "/";
+            pop_segment(&mut out);
+        } else if input == "." || input == ".." {
+            // D. a lone "." or ".." is removed
+            input = "";
+        } else {
+            // E. move the first segment (with its leading "/", if any) to the output
+            let start = usize::from(input.starts_with('/'));
+            let end = input[start..].find('/').map_or(input.len(), |i| start + i);
+            out.push_str(&input[..end]);
+            input = &input[end..];
+        }
+    }
+    out
+}
+
+impl fmt::Display for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.without_fragment())?;
+        if let Some(frag) = &self.fragment {
+            write!(f, "#{frag}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let userinfo = if self.userinfo.is_some() {
+            "<redacted>@"
+        } else {
+            ""
+        };
+        let mut text = format!("{}://{userinfo}{}", self.scheme, self.after_userinfo());
+        if let Some(frag) = &self.fragment {
+            text.push('#');
+            text.push_str(frag);
+        }
+        f.debug_tuple("Url").field(&text).finish()
+    }
+}
+
+impl FromStr for Url {
+    type Err = UrlError;
+
+    fn from_str(s: &str) -> Result<Url, UrlError> {
+        Url::parse(s)
+    }
+}
+
+/// RFC 8414 §3.1 / RFC 9728 §3.1: `/.well-known/{suffix}` inserted between
+/// the authority and the path; a terminating `/` of the path is removed
+/// first; the query is kept after it; the fragment dropped (and userinfo
+/// too: metadata requests never carry credentials in the URL).
+///
+/// * `("https://as.example.com/tenant1/", "oauth-authorization-server")` →
+///   `https://as.example.com/.well-known/oauth-authorization-server/tenant1`
+/// * `("https://mcp.example.com/public/mcp?x=1", "oauth-protected-resource")` →
+///   `https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp?x=1`
+/// * `"https://as.example.com"` and `"https://as.example.com/"` →
+///   `https://as.example.com/.well-known/oauth-authorization-server`
+/// * the port is kept as written:
+///   `http://127.0.0.1:8080/x` → `http://127.0.0.1:8080/.well-known/{suffix}/x`.
+pub fn well_known_insert(url: &Url, suffix: &str) -> String {
+    let path = url.path.strip_suffix('/').unwrap_or(&url.path);
+    let mut out = format!("{}/.well-known/{suffix}{path}", url.scheme_host_port());
+    if let Some(q) = &url.query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// OpenID Connect Discovery 1.0 §4: the issuer with any terminating `/`
+/// removed, then `/.well-known/{suffix}`. A query (which an issuer should
+/// not have, RFC 8414 §2) stays after the suffix; fragment and userinfo
+/// are dropped.
+///
+/// `("https://as/tenant1", "openid-configuration")` →
+/// `https://as/tenant1/.well-known/openid-configuration`.
+pub fn well_known_append(url: &Url, suffix: &str) -> String {
+    let path = url.path.strip_suffix('/').unwrap_or(&url.path);
+    let mut out = format!("{}{path}/.well-known/{suffix}", url.scheme_host_port());
+    if let Some(q) = &url.query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Appends form-encoded `pairs` to the query of `url` (OAuth 2.1 §3.1: the
+/// endpoint URI "MAY include a query component, which MUST be retained when
+/// adding additional query parameters"), adding `?` or `&` as needed. Works
+/// on the raw string, so the existing query is kept byte for byte; any
+/// fragment is dropped (OAuth 2.1 §3.1: endpoint URIs MUST NOT include one).
+pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let base = url.split_once('#').map_or(url, |(b, _)| b);
+    let mut out = base.to_string();
+    if pairs.is_empty() {
+        return out;
+    }
+    if base.contains('?') {
+        if !(base.ends_with('?') || base.ends_with('&')) {
+            out.push('&');
+        }
+    } else {
+        out.push('?');
+    }
+    out.push_str(&form_encode(pairs));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Url {
+        match Url::parse(s) {
+            Ok(url) => url,
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        }
+    }
+
+    fn err(s: &str) -> UrlError {
+        match Url::parse(s) {
+            Ok(url) => panic!("{s:?} should not parse, got {url}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn parse_components() {
+        let url = u("https://user:pw@Example.COM:8443/a/b;c?x=1&y=%20#frag");
+        assert_eq!(url.scheme(), "https");
+        assert!(url.has_userinfo());
+        assert_eq!(url.host(), "example.com");
+        assert_eq!(url.port(), Some(8443));
+        assert_eq!(url.effective_port(), Some(8443));
+        assert_eq!(url.path(), "/a/b;c");
+        assert_eq!(url.query(), Some("x=1&y=%20"));
+        assert_eq!(url.fragment(), Some("frag"));
+        assert_eq!(
+            url.to_string(),
+            "https://user:pw@example.com:8443/a/b;c?x=1&y=%20#frag"
+        );
+        assert_eq!(
+            url.without_fragment(),
+            "https://user:pw@example.com:8443/a/b;c?x=1&y=%20"
+        );
+    }
+
+    #[test]
+    fn parse_minimal_and_empty_parts() {
+        let url = u("http://a");
+        assert_eq!(url.path(), "");
+        assert_eq!(url.query(), None);
+        assert_eq!(url.fragment(), None);
+        assert_eq!(url.port(), None);
+        assert!(!url.has_userinfo());
+        assert_eq!(url.to_string(), "http://a");
+
+        let url = u("http://a?#");
+        assert_eq!(url.path(), "");
+        assert_eq!(url.query(), Some(""));
+        assert_eq!(url.fragment(), Some(""));
+        assert_eq!(url.to_string(), "http://a?#");
+
+        let url = u("http://@a/");
+        assert!(url.has_userinfo());
+        assert_eq!(url.to_string(), "http://@a/");
+
+        let url = u("http://a#f?g/h");
+        assert_eq!(url.query(), None);
+        assert_eq!(url.fragment(), Some("f?g/h"));
+    }
+
+    #[test]
+    fn scheme_and_host_are_lowercased_rest_verbatim() {
+        let url = u("HTTPS://MCP.Example.Com/Public/MCP?Q=A#F");
+        assert_eq!(url.scheme(), "https");
+        assert_eq!(url.host(), "mcp.example.com");
+        assert_eq!(url.to_string(), "https://mcp.example.com/Public/MCP?Q=A#F");
+        assert_eq!(u("Web+Cal.x-y://h/").scheme(), "web+cal.x-y");
+    }
+
+    #[test]
+    fn round_trips() {
+        for s in [
+            "https://example.com",
+            "https://example.com/",
+            "https://example.com/a//b/./../c",
+            "http://127.0.0.1:8976/callback?code=a%2Bb&state=x",
+            "http://[::1]:3000/mcp",
+            "https://example.com/p?a[]=1&b={x}|y^`z",
+            "https://example.com/~user/_x-y.z/!$&'()*+,;=:@",
+            "https://example.com:443/",
+            "https://h/?q=100%",
+            "custom://h:0/",
+        ] {
+            assert_eq!(u(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_missing_scheme_or_authority() {
+        assert_eq!(err(""), UrlError::Empty);
+        assert_eq!(err("example.com/path"), UrlError::MissingScheme);
+        assert_eq!(err("/path"), UrlError::MissingScheme);
+        assert_eq!(err("//example.com/path"), UrlError::MissingScheme);
+        assert_eq!(err("?q:x"), UrlError::MissingScheme);
+        assert_eq!(err(":foo"), UrlError::InvalidScheme);
+        assert_eq!(err("1http://x"), UrlError::InvalidScheme);
+        assert_eq!(err("ht_tp://x"), UrlError::InvalidScheme);
+        assert_eq!(err("mailto:a@b.c"), UrlError::MissingAuthority);
+        assert_eq!(err("javascript:alert(1)"), UrlError::MissingAuthority);
+        assert_eq!(err("urn:ietf:rfc:3986"), UrlError::MissingAuthority);
+        assert_eq!(err("http:/x"), UrlError::MissingAuthority);
+        assert_eq!(err("http:x"), UrlError::MissingAuthority);
+    }
+
+    #[test]
+    fn rejects_whitespace_controls_and_non_ascii() {
+        assert_eq!(
+            err(" https://x"),
+            UrlError::InvalidCharacter {
+                position: 0,
+                character: ' '
+            }
+        );
+        assert_eq!(
+            err("https://x "),
+            UrlError::InvalidCharacter {
+                position: 9,
+                character: ' '
+            }
+        );
+        assert_eq!(
+            err("https://x\n"),
+            UrlError::InvalidCharacter {
+                position: 9,
+                character: '\n'
+            }
+        );
+        assert_eq!(
+            err("https://x/a b"),
+            UrlError::InvalidCharacter {
+                position: 11,
+                character: ' '
+            }
+        );
+        assert_eq!(
+            err("https://x/\ta"),
+            UrlError::InvalidCharacter {
+                position: 10,
+                character: '\t'
+            }
+        );
+        assert_eq!(
+            err("https://x/\u{0}"),
+            UrlError::InvalidCharacter {
+                position: 10,
+                character: '\u{0}'
+            }
+        );
+        assert_eq!(
+            err("https://x/\u{7f}"),
+            UrlError::InvalidCharacter {
+                position: 10,
+                character: '\u{7f}'
+            }
+        );
+        assert_eq!(
+            err("https://exämple.com/"),
+            UrlError::InvalidCharacter {
+                position: 10,
+                character: 'ä'
+            }
+        );
+        assert_eq!(
+            err("https://x/é"),
+            UrlError::InvalidCharacter {
+                position: 10,
+                character: 'é'
+            }
+        );
+        assert_eq!(
+            err("https://x/?q=\u{2028}"),
+            UrlError::InvalidCharacter {
+                position: 13,
+                character: '\u{2028}'
+            }
+        );
+        for bad in [
+            "https://x/\"",
+            "https://x/<",
+            "https://x/?a=>",
+            "https://x\\y/",
+            "https://x/#\\",
+        ] {
+            assert!(
+                matches!(err(bad), UrlError::InvalidCharacter { .. }),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_hosts() {
+        assert_eq!(err("https://"), UrlError::EmptyHost);
+        assert_eq!(err("https:///path"), UrlError::EmptyHost);
+        assert_eq!(err("https://:443/"), UrlError::EmptyHost);
+        assert_eq!(err("https://user@/"), UrlError::EmptyHost);
+        assert_eq!(err("https://a@b@c/"), UrlError::InvalidUserinfo);
+        assert!(matches!(
+            err("https://ex%61mple.com/"),
+            UrlError::InvalidCharacter { character: '%', .. }
+        ));
+        assert!(matches!(
+            err("https://a!b/"),
+            UrlError::InvalidCharacter { character: '!', .. }
+        ));
+        assert!(matches!(
+            err("https://a{b/"),
+            UrlError::InvalidCharacter { character: '{', .. }
+        ));
+        assert!(matches!(err("https://a..b/"), UrlError::InvalidHost(_)));
+        assert!(matches!(err("https://.a/"), UrlError::InvalidHost(_)));
+        assert!(matches!(err("https://./"), UrlError::InvalidHost(_)));
+        // One trailing dot (a fully qualified name) is fine.
+        assert_eq!(u("https://example.com./").host(), "example.com.");
+    }
+
+    #[test]
+    fn rejects_ambiguous_numeric_hosts() {
+        for bad in [
+            "http://127.1/",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://0x7f000001/",
+            "http://127.0.0.01/",
+            "http://010.0.0.1/",
+            "http://256.0.0.1/",
+            "http://1.2.3.4.5/",
+            "http://1.2.3/",
+            "http://127.0.0.1./",
+            "http://example.123/",
+            "http://a.0X10/",
+        ] {
+            assert!(matches!(err(bad), UrlError::InvalidHost(_)), "{bad}");
+        }
+        assert_eq!(u("http://0.0.0.0/").host(), "0.0.0.0");
+        assert_eq!(u("http://255.255.255.255/").host(), "255.255.255.255");
+        assert_eq!(u("http://1.2.3.4a/").host(), "1.2.3.4a");
+        assert_eq!(u("http://0xdeadbeef.com/").host(), "0xdeadbeef.com");
+    }
+
+    #[test]
+    fn ipv6_literals() {
+        let url = u("http://[::1]:8080/cb");
+        assert_eq!(url.host(), "[::1]");
+        assert_eq!(url.port(), Some(8080));
+        assert_eq!(u("http://[2001:DB8::A]/").host(), "[2001:db8::a]");
+        for ok in [
+            "http://[::]/",
+            "http://[1:2:3:4:5:6:7:8]/",
+            "http://[1::8]/",
+            "http://[1:2:3:4:5:6:7::]/",
+            "http://[::2:3:4:5:6:7:8]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[1:2:3:4:5:6:1.2.3.4]/",
+        ] {
+            u(ok);
+        }
+        for bad in [
+            "http://[1:2:3:4:5:6:7:8:9]/",
+            "http://[1:2:3:4:5:6:7]/",
+            "http://[1::2::3]/",
+            "http://[:::]/",
+            "http://[12345::]/",
+            "http://[g::]/",
+            "http://[]/",
+            "http://[::1%25eth0]/",
+            "http://[1:2:3:4:5:6:7:1.2.3.4]/",
+            "http://[1.2.3.4::]/",
+            "http://[::1.2.3]/",
+            "http://[1:2:3:4:5:6:7:8::]/",
+            "http://[:1::]/",
+            "http://[::1]x/",
+            "http://[::1]:/",
+        ] {
+            let e = err(bad);
+            assert!(
+                matches!(e, UrlError::InvalidHost(_) | UrlError::InvalidPort(_)),
+                "{bad}: {e:?}"
+            );
+        }
+        assert!(matches!(err("http://[v1.x]/"), UrlError::InvalidHost(_)));
+    }
+
+    #[test]
+    fn rejects_unbalanced_brackets() {
+        for bad in [
+            "http://[::1/",
+            "http://::1]/",
+            "http://a]/",
+            "http://[::1]]/",
+            "http://[[::1]/",
+            "http://a[b]/",
+        ] {
+            assert_eq!(err(bad), UrlError::UnbalancedBrackets, "{bad}");
+        }
+        // Brackets in the path are not allowed; in the query they are data.
+        assert!(matches!(
+            err("http://a/[x]"),
+            UrlError::InvalidCharacter { character: '[', .. }
+        ));
+        assert_eq!(u("http://a/?x[]=1").query(), Some("x[]=1"));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(u("http://a:0/").port(), Some(0));
+        assert_eq!(u("http://a:65535/").port(), Some(65535));
+        assert_eq!(u("http://a:80/").port(), Some(80));
+        for bad in [
+            "http://a:/",
+            "http://a:65536/",
+            "http://a:99999999999999999999/",
+            "http://a:08/",
+            "http://a:-1/",
+            "http://a:+1/",
+            "http://a:8a/",
+            "http://a:1:2/",
+            "http://a: 1/",
+        ] {
+            let e = err(bad);
+            assert!(
+                matches!(
+                    e,
+                    UrlError::InvalidPort(_) | UrlError::InvalidCharacter { .. }
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn percent_encoding_strict_in_path_lenient_in_query() {
+        assert_eq!(u("https://a/%7e%2F").path(), "/%7e%2F");
+        assert_eq!(
+            err("https://a/100%"),
+            UrlError::InvalidPercentEncoding { position: 13 }
+        );
+        assert_eq!(
+            err("https://a/%zz"),
+            UrlError::InvalidPercentEncoding { position: 10 }
+        );
+        assert_eq!(
+            err("https://us%er@a/"),
+            UrlError::InvalidPercentEncoding { position: 10 }
+        );
+        assert_eq!(u("https://a/?p=100%").query(), Some("p=100%"));
+        assert_eq!(u("https://a/#%").fragment(), Some("%"));
+        // Characters outside pchar are rejected in the path.
+        for bad in ["https://a/|", "https://a/{", "https://a/^", "https://a/`"] {
+            assert!(
+                matches!(err(bad), UrlError::InvalidCharacter { .. }),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            err("https://a/#x#y"),
+            UrlError::InvalidCharacter {
+                position: 12,
+                character: '#'
+            }
+        ));
+        assert!(matches!(
+            err("https://a/b?c#x#y"),
+            UrlError::InvalidCharacter {
+                position: 15,
+                character: '#'
+            }
+        ));
+    }
+
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        let long = format!("https://a/{}", "a/".repeat(100_000));
+        assert_eq!(u(&long).path().len(), 200_001);
+        let many_dots = format!("https://a/{}", "../".repeat(100_000));
+        assert_eq!(
+            u("https://a/b").join(&many_dots).map(|x| x.to_string()),
+            Ok("https://a/".to_string())
+        );
+        for s in [
+            "h://",
+            "h://[",
+            "h://]",
+            "h://[:",
+            "h://@",
+            "h://:",
+            "h://?",
+            "h://#",
+            "h:",
+            "h",
+            ":",
+            "::",
+            "://",
+            "[::1]",
+            "%",
+            "h://a:%",
+            "h://[::1]:99999",
+            "\u{feff}https://a/",
+            "h://a/\u{10ffff}",
+        ] {
+            let _ = Url::parse(s);
+            let _ = u("http://a/b/c").join(s);
+        }
+    }
+
+    #[test]
+    fn effective_port_and_origin() {
+        assert_eq!(u("http://a/").effective_port(), Some(80));
+        assert_eq!(u("https://a/").effective_port(), Some(443));
+        assert_eq!(u("ftp://a/").effective_port(), None);
+        assert_eq!(u("https://a:444/").effective_port(), Some(444));
+        assert_eq!(u("https://A.example/x?y#z").origin(), "https://a.example");
+        assert_eq!(u("https://a:443/").origin(), "https://a");
+        assert_eq!(u("http://a:80/").origin(), "http://a");
+        assert_eq!(u("http://a:443/").origin(), "http://a:443");
+        assert_eq!(u("https://u:p@a:8443/").origin(), "https://a:8443");
+        assert_eq!(u("http://[::1]:3000/").origin(), "http://[::1]:3000");
+        assert_eq!(u("custom://a:1/").origin(), "custom://a:1");
+    }
+
+    #[test]
+    fn same_origin_uses_effective_port() {
+        assert!(u("https://a/x").same_origin(&u("https://A:443/y?z")));
+        assert!(u("http://a:80/").same_origin(&u("http://a")));
+        assert!(!u("http://a/").same_origin(&u("https://a/")));
+        assert!(!u("https://a/").same_origin(&u("https://a:8443/")));
+        assert!(!u("https://a/").same_origin(&u("https://b/")));
+        assert!(!u("https://a.example/").same_origin(&u("https://a.example.evil/")));
+        assert!(u("custom://a/").same_origin(&u("custom://a/x")));
+    }
+
+    #[test]
+    fn loopback() {
+        for yes in [
+            "http://localhost/",
+            "http://LOCALHOST:8080/",
+            "http://127.0.0.1/",
+            "http://127.255.255.254:1/",
+            "http://[::1]/",
+            "http://[0:0:0:0:0:0:0:1]/",
+            "http://[0000:0000::0001]/",
+        ] {
+            assert!(u(yes).is_loopback(), "{yes}");
+        }
+        for no in [
+            "http://localhost.example.com/",
+            "http://localhost./",
+            "http://sub.localhost/",
+            "http://128.0.0.1/",
+            "http://10.0.0.1/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://[::2]/",
+            "http://[1::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://example.com/",
+            "http://127.0.0.1.nip.io/",
+        ] {
+            assert!(!u(no).is_loopback(), "{no}");
+        }
+    }
+
+    #[test]
+    fn https_or_loopback_http() {
+        assert!(u("https://example.com/").is_https_or_loopback_http());
+        assert!(u("http://127.0.0.1:8976/callback").is_https_or_loopback_http());
+        assert!(u("http://localhost/").is_https_or_loopback_http());
+        assert!(u("http://[::1]/").is_https_or_loopback_http());
+        assert!(!u("http://example.com/").is_https_or_loopback_http());
+        assert!(!u("ftp://127.0.0.1/").is_https_or_loopback_http());
+        assert!(!u("ws://localhost/").is_https_or_loopback_http());
+    }
+
+    #[test]
+    fn debug_redacts_userinfo() {
+        let url = u("https://alice:hunter2@example.com/p?q#f");
+        let debug = format!("{url:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("alice"), "{debug}");
+        assert_eq!(debug, "Url(\"https://<redacted>@example.com/p?q#f\")");
+        assert_eq!(format!("{:?}", u("http://a/")), "Url(\"http://a/\")");
+        assert_eq!(url.to_string(), "https://alice:hunter2@example.com/p?q#f");
+    }
+
+    #[test]
+    fn from_str() {
+        let url: Url = "https://a/b".parse().unwrap();
+        assert_eq!(url.path(), "/b");
+        assert!("nope".parse::<Url>().is_err());
+    }
+
+    #[test]
+    fn error_display() {
+        assert_eq!(
+            err("https://a b").to_string(),
+            "invalid character ' ' at byte 9"
+        );
+        assert_eq!(
+            err("https://a:99999/").to_string(),
+            "invalid URL port \"99999\""
+        );
+        assert_eq!(
+            err("https://u:secret@a:x/").to_string(),
+            "invalid URL port \"x\""
+        );
+        let e: Box<dyn std::error::Error> = Box::new(UrlError::EmptyHost);
+        assert_eq!(e.to_string(), "URL has an empty host");
+    }
+
+    const BASE: &str = "http://a/b/c/d;p?q";
+
+    fn join(reference: &str) -> String {
+        match u(BASE).join(reference) {
+            Ok(url) => url.to_string(),
+            Err(e) => panic!("join {reference:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn join_rfc3986_normal_examples() {
+        // RFC 3986 §5.4.1. "g:h" → "g:h" has no authority and is covered below.
+        let cases = [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q#s"),
+            ("g#s", "http://a/b/c/g#s"),
+            ("g?y#s", "http://a/b/c/g?y#s"),
+            (";x", "http://a/b/c/;x"),
+            ("g;x", "http://a/b/c/g;x"),
+            ("g;x?y#s", "http://a/b/c/g;x?y#s"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../", "http://a/"),
+            ("../../g", "http://a/g"),
+        ];
+        for (reference, expected) in cases {
+            assert_eq!(join(reference), expected, "reference {reference:?}");
+        }
+    }
+
+    #[test]
+    fn join_rfc3986_abnormal_examples() {
+        // RFC 3986 §5.4.2 (strict parser).
+        let cases = [
+            ("../../../g", "http://a/g"),
+            ("../../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            (".g", "http://a/b/c/.g"),
+            ("g..", "http://a/b/c/g.."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("./g/.", "http://a/b/c/g/"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+            ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+            ("g;x=1/../y", "http://a/b/c/y"),
+            ("g?y/./x", "http://a/b/c/g?y/./x"),
+            ("g?y/../x", "http://a/b/c/g?y/../x"),
+            ("g#s/./x", "http://a/b/c/g#s/./x"),
+            ("g#s/../x", "http://a/b/c/g#s/../x"),
+        ];
+        for (reference, expected) in cases {
+            assert_eq!(join(reference), expected, "reference {reference:?}");
+        }
+        // Targets without an authority cannot be represented.
+        assert_eq!(u(BASE).join("g:h"), Err(UrlError::MissingAuthority));
+        assert_eq!(u(BASE).join("http:g"), Err(UrlError::MissingAuthority));
+    }
+
+    #[test]
+    fn join_absolute_and_network_path_references() {
+        assert_eq!(
+            join("https://other.example/x/../y?z#f"),
+            "https://other.example/y?z#f"
+        );
+        assert_eq!(join("HTTPS://Other.Example"), "https://other.example");
+        assert_eq!(join("//h:8080/p/./q?x"), "http://h:8080/p/q?x");
+        assert_eq!(
+            u("https://u@a:8443/x/y").join("z").unwrap().to_string(),
+            "https://u@a:8443/x/z"
+        );
+        assert_eq!(u("https://a").join("b").unwrap().to_string(), "https://a/b");
+        assert_eq!(
+            u("https://a").join("?q").unwrap().to_string(),
+            "https://a?q"
+        );
+        assert_eq!(
+            u("https://a/x?q#f").join("").unwrap().to_string(),
+            "https://a/x?q"
+        );
+        assert_eq!(
+            u("https://a/x?q#f").join("#g").unwrap().to_string(),
+            "https://a/x?q#g"
+        );
+        assert_eq!(
+            u("https://a/x/").join(".well-known/y").unwrap().to_string(),
+            "https://a/x/.well-known/y"
+        );
+        assert_eq!(
+            u("https://[::1]:9/x").join("/y").unwrap().to_string(),
+            "https://[::1]:9/y"
+        );
+    }
+
+    #[test]
+    fn join_validates_the_result() {
+        assert!(matches!(
+            u(BASE).join(" g"),
+            Err(UrlError::InvalidCharacter { .. })
+        ));
+        assert!(matches!(
+            u(BASE).join("g h"),
+            Err(UrlError::InvalidCharacter { .. })
+        ));
+        assert!(matches!(u(BASE).join("//"), Err(UrlError::EmptyHost)));
+        assert!(matches!(
+            u(BASE).join("//a@b@c/"),
+            Err(UrlError::InvalidUserinfo)
+        ));
+        assert!(matches!(
+            u(BASE).join("é"),
+            Err(UrlError::InvalidCharacter { .. })
+        ));
+        assert!(matches!(
+            u(BASE).join("javascript:alert(1)"),
+            Err(UrlError::MissingAuthority)
+        ));
+        assert!(matches!(u(BASE).join("1a:b"), Err(UrlError::InvalidScheme)));
+    }
+
+    #[test]
+    fn remove_dot_segments_rfc3986_examples() {
+        // RFC 3986 §5.2.4 worked examples.
+        assert_eq!(remove_dot_segments("/a/b/c/./../../g"), "/a/g");
+        assert_eq!(remove_dot_segments("mid/content=5/../6"), "mid/6");
+        assert_eq!(remove_dot_segments(""), "");
+        assert_eq!(remove_dot_segments("/"), "/");
+        assert_eq!(remove_dot_segments("/.."), "/");
+        assert_eq!(remove_dot_segments("/."), "/");
+        assert_eq!(remove_dot_segments("."), "");
+        assert_eq!(remove_dot_segments(".."), "");
+        assert_eq!(remove_dot_segments("../a"), "a");
+        assert_eq!(remove_dot_segments("a//b/../c"), "a//c");
+        assert_eq!(remove_dot_segments("/a/b/.."), "/a/");
+        assert_eq!(remove_dot_segments("/a/.../b"), "/a/.../b");
+    }
+
+    #[test]
+    fn well_known_insert_examples() {
+        let oauth = "oauth-authorization-server";
+        let prm = "oauth-protected-resource";
+        // Brief / RFC 8414 §3.1 examples.
+        assert_eq!(
+            well_known_insert(&u("https://as.example.com/tenant1/"), oauth),
+            "https://as.example.com/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            well_known_insert(&u("https://as.example.com"), oauth),
+            "https://as.example.com/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            well_known_insert(&u("https://as.example.com/"), oauth),
+            "https://as.example.com/.well-known/oauth-authorization-server"
+        );
+        // RFC 8414 §3.1: issuer "https://example.com/issuer1".
+        assert_eq!(
+            well_known_insert(&u("https://example.com/issuer1"), oauth),
+            "https://example.com/.well-known/oauth-authorization-server/issuer1"
+        );
+        // RFC 9728 §3.1: resource "https://resource.example.com/resource1".
+        assert_eq!(
+            well_known_insert(&u("https://resource.example.com/resource1"), prm),
+            "https://resource.example.com/.well-known/oauth-protected-resource/resource1"
+        );
+        // Query kept after the inserted path, fragment dropped.
+        assert_eq!(
+            well_known_insert(&u("https://mcp.example.com/public/mcp?x=1"), prm),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp?x=1"
+        );
+        assert_eq!(
+            well_known_insert(&u("https://mcp.example.com/public/mcp#frag"), prm),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp"
+        );
+        assert_eq!(
+            well_known_insert(&u("https://mcp.example.com/?x=1#f"), prm),
+            "https://mcp.example.com/.well-known/oauth-protected-resource?x=1"
+        );
+        // Port kept, userinfo dropped.
+        assert_eq!(
+            well_known_insert(&u("http://127.0.0.1:8080/x"), prm),
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/x"
+        );
+        assert_eq!(
+            well_known_insert(&u("https://u:p@[::1]:443/a/b/"), prm),
+            "https://[::1]:443/.well-known/oauth-protected-resource/a/b"
+        );
+        // Only one terminating slash is removed.
+        assert_eq!(
+            well_known_insert(&u("https://as.example.com/t//"), oauth),
+            "https://as.example.com/.well-known/oauth-authorization-server/t/"
+        );
+    }
+
+    #[test]
+    fn mcp_spec_prm_discovery_urls() {
+        // spec-checklist §4.1 / §4.2: MCP server at https://example.com/public/mcp.
+        let server = u("https://example.com/public/mcp");
+        assert_eq!(
+            well_known_insert(&server, "oauth-protected-resource"),
+            "https://example.com/.well-known/oauth-protected-resource/public/mcp"
+        );
+        // The root fallback is the insertion into the origin.
+        assert_eq!(
+            well_known_insert(&u(&server.origin()), "oauth-protected-resource"),
+            "https://example.com/.well-known/oauth-protected-resource"
+        );
+    }
+
+    #[test]
+    fn mcp_spec_as_metadata_discovery_urls() {
+        // spec-checklist §5.1: issuer with a path.
+        let issuer = u("https://auth.example.com/tenant1");
+        assert_eq!(
+            well_known_insert(&issuer, "oauth-authorization-server"),
+            "https://auth.example.com/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            well_known_insert(&issuer, "openid-configuration"),
+            "https://auth.example.com/.well-known/openid-configuration/tenant1"
+        );
+        assert_eq!(
+            well_known_append(&issuer, "openid-configuration"),
+            "https://auth.example.com/tenant1/.well-known/openid-configuration"
+        );
+        // Issuer without a path.
+        let issuer = u("https://auth.example.com");
+        assert_eq!(
+            well_known_insert(&issuer, "oauth-authorization-server"),
+            "https://auth.example.com/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            well_known_insert(&issuer, "openid-configuration"),
+            "https://auth.example.com/.well-known/openid-configuration"
+        );
+        // spec-checklist §5.3 (2025-03-26): base URL is the origin.
+        let legacy = u("https://api.example.com/v1/mcp");
+        assert_eq!(
+            well_known_insert(&u(&legacy.origin()), "oauth-authorization-server"),
+            "https://api.example.com/.well-known/oauth-authorization-server"
+        );
+    }
+
+    #[test]
+    fn well_known_append_examples() {
+        let oidc = "openid-configuration";
+        assert_eq!(
+            well_known_append(&u("https://as/tenant1"), oidc),
+            "https://as/tenant1/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_append(&u("https://as/tenant1/"), oidc),
+            "https://as/tenant1/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_append(&u("https://as"), oidc),
+            "https://as/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_append(&u("https://as/"), oidc),
+            "https://as/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_append(&u("http://localhost:9000/t?x=1#f"), oidc),
+            "http://localhost:9000/t/.well-known/openid-configuration?x=1"
+        );
+    }
+
+    #[test]
+    fn append_query_cases() {
+        let p = [("response_type", "code"), ("scope", "a b")];
+        assert_eq!(
+            append_query("https://as/authorize", &p),
+            "https://as/authorize?response_type=code&scope=a+b"
+        );
+        assert_eq!(
+            append_query("https://as/authorize?tenant=x", &p),
+            "https://as/authorize?tenant=x&response_type=code&scope=a+b"
+        );
+        assert_eq!(
+            append_query("https://as/authorize?", &p),
+            "https://as/authorize?response_type=code&scope=a+b"
+        );
+        assert_eq!(
+            append_query("https://as/authorize?a=1&", &p),
+            "https://as/authorize?a=1&response_type=code&scope=a+b"
+        );
+        assert_eq!(
+            append_query("https://as/authorize?a=1#frag", &p),
+            "https://as/authorize?a=1&response_type=code&scope=a+b"
+        );
+        assert_eq!(
+            append_query("https://as/authorize#f?x", &p),
+            "https://as/authorize?response_type=code&scope=a+b"
+        );
+        assert_eq!(
+            append_query("https://as/authorize?a=1#f", &[]),
+            "https://as/authorize?a=1"
+        );
+        assert_eq!(append_query("", &[("a", "b")]), "?a=b");
+        assert_eq!(
+            append_query(
+                "https://as/a",
+                &[("redirect_uri", "http://127.0.0.1:1/cb?x=1&y=2")]
+            ),
+            "https://as/a?redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb%3Fx%3D1%26y%3D2"
+        );
+    }
+}
