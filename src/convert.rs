@@ -1,0 +1,173 @@
+//! Conversions between the core's types and the WIT types. Mechanical only.
+
+use crate::bindings::exports::mcp::oauth::types as wit;
+use mcp_oauth_core as core;
+use mcp_oauth_core::error::{Attempt, Mismatch, OAuthFailure};
+
+/// WIT configuration → core configuration.
+pub fn config(c: wit::ClientConfig) -> core::Config {
+    core::Config {
+        client_name: c.client_name,
+        redirect_uri: c.redirect_uri,
+        client_id: c.client_id,
+        client_secret: c.client_secret.map(core::Secret::new),
+        scope: c.scope,
+        timeout_ms: c.timeout_ms.unwrap_or(core::config::DEFAULT_TIMEOUT_MS),
+    }
+}
+
+fn step(s: core::http::Step) -> wit::Step {
+    use core::http::Step as S;
+    match s {
+        S::ProtectedResourceMetadata => wit::Step::ProtectedResourceMetadata,
+        S::AuthorizationServerMetadata => wit::Step::AuthorizationServerMetadata,
+        S::Registration => wit::Step::Registration,
+        S::Authorization => wit::Step::Authorization,
+        S::Token => wit::Step::Token,
+        S::Resource => wit::Step::Resource,
+    }
+}
+
+/// Core token info → WIT.
+pub fn token_info(t: core::TokenInfo) -> wit::TokenInfo {
+    wit::TokenInfo {
+        resource: t.resource,
+        issuer: t.issuer,
+        token_type: t.token_type,
+        expires_at: t.expires_at,
+        scope: t.scope,
+        has_refresh_token: t.has_refresh_token,
+    }
+}
+
+fn pending(p: core::authorize::PendingAuthorization) -> wit::PendingAuthorization {
+    wit::PendingAuthorization {
+        authorization_url: p.authorization_url,
+        state: p.state,
+        redirect_uri: p.redirect_uri,
+        issuer: p.issuer,
+        resource: p.resource,
+    }
+}
+
+/// Core grant → WIT.
+pub fn grant(g: core::Grant) -> wit::Grant {
+    match g {
+        core::Grant::Authorized(t) => wit::Grant::Authorized(token_info(t)),
+        core::Grant::Redirect(p) => wit::Grant::Redirect(pending(p)),
+    }
+}
+
+/// Core event → WIT.
+pub fn event(e: core::FlowEvent) -> wit::FlowEvent {
+    wit::FlowEvent {
+        step: step(e.step),
+        method: e.method.to_string(),
+        url: e.url,
+        status: e.status,
+    }
+}
+
+fn mismatch(m: Mismatch) -> wit::Mismatch {
+    wit::Mismatch {
+        url: m.url,
+        expected: m.expected,
+        found: m.found,
+    }
+}
+
+fn oauth(o: OAuthFailure) -> wit::OauthFailure {
+    wit::OauthFailure {
+        step: step(o.step),
+        url: o.url,
+        status: o.status,
+        error: o.error,
+        error_description: o.error_description,
+        error_uri: o.error_uri,
+    }
+}
+
+fn attempts(a: Vec<Attempt>) -> Vec<wit::DiscoveryAttempt> {
+    a.into_iter()
+        .map(|a| wit::DiscoveryAttempt {
+            url: a.url,
+            status: a.status,
+        })
+        .collect()
+}
+
+/// Core error → WIT error, case for case.
+pub fn error(e: core::Error) -> wit::AuthError {
+    use core::Error as E;
+    use wit::AuthError as W;
+    match e {
+        E::NotConfigured => W::NotConfigured,
+        E::InvalidArgument(m) => W::InvalidArgument(m),
+        E::InsecureUrl(u) => W::InsecureUrl(u),
+        E::Transport {
+            step: s,
+            url,
+            message,
+        } => W::Transport(wit::TransportFailure {
+            step: step(s),
+            url,
+            message,
+        }),
+        E::ResponseRefused {
+            step: s,
+            url,
+            status,
+            detail,
+        } => W::ResponseRefused(wit::ResponseRefusal {
+            step: step(s),
+            url,
+            status,
+            detail,
+        }),
+        E::UnexpectedStatus {
+            step: s,
+            url,
+            status,
+            body_excerpt,
+        } => W::UnexpectedStatus(wit::StatusFailure {
+            step: step(s),
+            url,
+            status,
+            body_excerpt,
+        }),
+        E::InvalidResponse {
+            step: s,
+            url,
+            reason,
+        } => W::InvalidResponse(wit::InvalidResponse {
+            step: step(s),
+            url,
+            reason,
+        }),
+        E::NoResourceMetadata(a) => W::NoResourceMetadata(attempts(a)),
+        E::NoAuthorizationServerMetadata(a) => W::NoAuthorizationServerMetadata(attempts(a)),
+        E::ResourceMismatch(m) => W::ResourceMismatch(mismatch(m)),
+        E::IssuerMismatch(m) => W::IssuerMismatch(mismatch(m)),
+        E::PkceUnsupported(u) => W::PkceUnsupported(u),
+        E::ClientIdRequired(i) => W::ClientIdRequired(i),
+        E::RegistrationRejected(o) => W::RegistrationRejected(oauth(o)),
+        E::StateMismatch => W::StateMismatch,
+        E::IssMissing(i) => W::IssMissing(i),
+        E::IssMismatch(m) => W::IssMismatch(mismatch(m)),
+        E::AuthorizationDenied(o) => W::AuthorizationDenied(oauth(o)),
+        E::TokenRejected(o) => W::TokenRejected(oauth(o)),
+        E::AuthorizationRequired(p) => W::AuthorizationRequired(pending(p)),
+        E::StillUnauthorized {
+            url,
+            status,
+            body_excerpt,
+        } => W::StillUnauthorized(wit::StatusFailure {
+            step: wit::Step::Resource,
+            url,
+            status,
+            body_excerpt,
+        }),
+        // The core may grow cases before this adapter does.
+        other => W::InvalidArgument(other.to_string()),
+    }
+}

@@ -1,0 +1,151 @@
+//! The mcp-oauth WebAssembly component: a thin adapter from the WIT world
+//! `mcp-oauth` to the sans-IO core in `mcp-oauth-core`.
+//!
+//! - [`bindings`]: the generated WIT bindings (the only place they live).
+//! - [`transport`]: core HTTP requests ↔ `wasi:http`.
+//! - [`convert`]: core types ↔ WIT types.
+//! - [`env`]: wall clock and random bytes from WASI.
+//!
+//! No protocol decision is made here: the core says what to send and what a
+//! response means; this crate only moves bytes.
+
+mod bindings;
+mod convert;
+mod env;
+mod transport;
+
+use bindings::exports::mcp::oauth::client::Guest;
+use bindings::exports::mcp::oauth::types::{AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo};
+use mcp_oauth_core::http::{Step, TransportError};
+use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction};
+use transport::IncomingResponse;
+use std::cell::RefCell;
+
+thread_local! {
+    /// One instance serves one client; the component is single-threaded.
+    static CLIENT: RefCell<Client> = RefCell::new(Client::new());
+}
+
+fn with_client<T>(f: impl FnOnce(&mut Client) -> T) -> T {
+    CLIENT.with(|c| f(&mut c.borrow_mut()))
+}
+
+/// Runs a flow to its end: send what it asks, feed back what comes.
+fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
+    while let Action::Send(request) = flow.poll() {
+        let response = transport::send(&request, timeout_ms);
+        flow.handle_response(response, env::now());
+    }
+    flow
+}
+
+/// `authorize` without the WIT conversion, shared with `wrap-call`.
+fn authorize(server_url: &str, challenge: Option<&str>) -> Result<mcp_oauth_core::Grant, mcp_oauth_core::Error> {
+    let (begin, timeout) =
+        with_client(|c| (c.authorize(server_url, challenge, env::now(), env::entropy()), c.timeout_ms()));
+    match begin? {
+        Begin::Ready(info) => Ok(mcp_oauth_core::Grant::Authorized(info)),
+        Begin::Flow(flow) => {
+            let flow = drive(flow, timeout);
+            with_client(|c| c.finish(flow, env::now()))
+        }
+    }
+}
+
+/// How much of a refused response is read for its excerpt.
+const EXCERPT_READ_LIMIT: usize = 64 * 1024;
+
+/// The caller's headers with any `authorization` header replaced by ours.
+fn with_authorization(headers: &[(String, Vec<u8>)], auth: Option<String>) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .filter(|(n, _)| !(auth.is_some() && n.eq_ignore_ascii_case("authorization")))
+        .cloned()
+        .collect();
+    if let Some(value) = auth {
+        out.push(("authorization".into(), value.into_bytes()));
+    }
+    out
+}
+
+/// A failed request to the protected resource, as a core error.
+fn resource_error(url: &str, e: TransportError) -> mcp_oauth_core::Error {
+    mcp_oauth_core::Error::Transport { step: Step::Resource, url: url.to_string(), message: e.to_string() }
+}
+
+/// The component's export implementation.
+// Natively (cargo test of the workspace) the crate is built without its
+// exports: their symbol names (`mcp:oauth/client@0.1.0#…`) are not valid in a
+// native shared library.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Component;
+
+impl Guest for Component {
+    fn configure(config: ClientConfig) -> Result<(), AuthError> {
+        with_client(|c| c.configure(convert::config(config))).map_err(convert::error)
+    }
+
+    fn authorize(resource: String, challenge: Option<String>) -> Result<Grant, AuthError> {
+        authorize(&resource, challenge.as_deref()).map(convert::grant).map_err(convert::error)
+    }
+
+    fn complete_authorization(callback_url: String) -> Result<TokenInfo, AuthError> {
+        let (flow, timeout) = with_client(|c| (c.complete_authorization(&callback_url), c.timeout_ms()));
+        let flow = drive(flow.map_err(convert::error)?, timeout);
+        match with_client(|c| c.finish(flow, env::now())) {
+            Ok(mcp_oauth_core::Grant::Authorized(info)) => Ok(convert::token_info(info)),
+            Ok(mcp_oauth_core::Grant::Redirect(p)) => Err(convert::error(mcp_oauth_core::Error::AuthorizationRequired(p))),
+            Err(e) => Err(convert::error(e)),
+        }
+    }
+
+    fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
+        let timeout = with_client(|c| c.timeout_ms());
+        let mut retried = false;
+        loop {
+            let auth = with_client(|c| c.authorization_header(&request.url, env::now()));
+            let headers = with_authorization(&request.headers, auth);
+            let response = transport::send_streaming(&request.method, &request.url, &headers, &request.body, timeout)
+                .map_err(|e| convert::error(resource_error(&request.url, e)))?;
+            let status = transport::status(&response);
+            let challenge = transport::www_authenticate(&response);
+            match with_client(|c| c.react(&request.method, &request.url, status, challenge.as_deref(), retried)) {
+                Reaction::Deliver => return Ok(response),
+                Reaction::Refused => {
+                    let excerpt = transport::read_response(response, EXCERPT_READ_LIMIT, timeout)
+                        .map(|r| r.body_excerpt())
+                        .unwrap_or_default();
+                    return Err(convert::error(mcp_oauth_core::Error::StillUnauthorized {
+                        url: request.url.clone(),
+                        status,
+                        body_excerpt: excerpt,
+                    }));
+                }
+                Reaction::Authorize(challenge) => {
+                    drop(response);
+                    match authorize(&request.url, challenge.as_deref()).map_err(convert::error)? {
+                        mcp_oauth_core::Grant::Authorized(_) => retried = true,
+                        mcp_oauth_core::Grant::Redirect(p) => {
+                            return Err(convert::error(mcp_oauth_core::Error::AuthorizationRequired(p)))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_events() -> Vec<FlowEvent> {
+        with_client(|c| c.take_events()).into_iter().map(convert::event).collect()
+    }
+
+    fn export_state() -> Vec<u8> {
+        with_client(|c| c.export_state())
+    }
+
+    fn import_state(state: Vec<u8>) -> Result<(), AuthError> {
+        with_client(|c| c.import_state(&state)).map_err(convert::error)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+bindings::export!(Component);

@@ -1,0 +1,561 @@
+//! The core's HTTP requests sent through `wasi:http/outgoing-handler`.
+//!
+//! Two ways to send:
+//! - [`send`] for the core's protocol requests: the whole response is read,
+//!   up to the request's body limit, and handed back as an [`HttpResponse`];
+//! - [`send_streaming`] for `wrap-call`: the `incoming-response` comes back
+//!   with its body unread, so the host can stream it (SSE). [`status`],
+//!   [`header_values`] and [`www_authenticate`] read its head without
+//!   touching the body; [`read_response`] reads it whole when the caller
+//!   needs the body after all (an error excerpt).
+//!
+//! Redirects are never followed: `wasi:http` does not follow them, and a 3xx
+//! goes back to the caller like any other status. Nothing here panics; every
+//! failure is a [`TransportError`]. Error texts name headers but never
+//! header values or bodies, which may hold secrets.
+//!
+//! Resources are dropped child first (pollable before its stream, stream
+//! before its body, body before its response), as `wasi:http` requires;
+//! Rust drops locals in reverse order of declaration, which is that order.
+
+use mcp_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
+use wasip2::clocks::monotonic_clock;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, Method, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::poll::{self, Pollable};
+use wasip2::io::streams::{InputStream, OutputStream, StreamError};
+
+/// The `wasi:http` response resource that [`send_streaming`] returns and
+/// `wrap-call` hands to the host.
+pub use wasip2::http::types::IncomingResponse;
+
+/// The most bytes written to the request body stream per `write` call.
+const WRITE_CHUNK: usize = 4096;
+
+/// The most bytes asked of the response body stream per `read` call.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Sends one of the core's requests and reads the whole response.
+///
+/// `timeout_ms` limits connecting, waiting for the first response byte and
+/// each pause between body bytes. A body longer than
+/// `req.max_response_body` stops the read with
+/// [`TransportError::BodyTooLarge`] as soon as the excess arrives.
+pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError> {
+    let headers = req
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let response = start(
+        req.method.as_str(),
+        &req.url,
+        headers,
+        &req.body,
+        timeout_ms,
+    )?;
+    read_response(response, req.max_response_body, timeout_ms)
+}
+
+/// Sends a request described by the host and returns the response with its
+/// body unread, for `wrap-call`.
+///
+/// `method` is passed through as given (an unknown one as
+/// `method::other`). Header names or values that `wasi:http` refuses
+/// (forbidden names such as `host` or `connection`, invalid syntax) fail the
+/// call with an error naming the header.
+pub fn send_streaming(
+    method: &str,
+    url: &str,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<IncomingResponse, TransportError> {
+    let headers = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()));
+    start(method, url, headers, body, timeout_ms)
+}
+
+/// The response's status code.
+pub fn status(response: &IncomingResponse) -> u16 {
+    response.status()
+}
+
+/// Every value of header `name` (case-insensitive), in order. The body is
+/// not touched.
+pub fn header_values(response: &IncomingResponse, name: &str) -> Vec<Vec<u8>> {
+    let headers = response.headers();
+    let values = headers
+        .entries()
+        .into_iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect();
+    drop(headers);
+    values
+}
+
+/// All `WWW-Authenticate` values that are UTF-8, joined with ", "
+/// (RFC 9110 §5.3), or `None` when there is none. The body is not touched.
+pub fn www_authenticate(response: &IncomingResponse) -> Option<String> {
+    let lines: Vec<String> = header_values(response, "www-authenticate")
+        .into_iter()
+        .filter_map(|v| String::from_utf8(v).ok())
+        .collect();
+    if lines.is_empty() {
+        None
+    } else {
+        Some(lines.join(", "))
+    }
+}
+
+/// Reads a response whole: status, headers in order, and the body up to
+/// `max_body` bytes ([`TransportError::BodyTooLarge`] beyond that).
+/// `timeout_ms` limits each pause between body bytes.
+pub fn read_response(
+    response: IncomingResponse,
+    max_body: usize,
+    timeout_ms: u32,
+) -> Result<HttpResponse, TransportError> {
+    let status = response.status();
+    let fields = response.headers();
+    let headers = fields.entries();
+    drop(fields);
+    let body = response
+        .consume()
+        .map_err(|()| failed("the response body was already taken"))?;
+    let content = {
+        let stream = body
+            .stream()
+            .map_err(|()| failed("the response body stream was already taken"))?;
+        read_body(&stream, max_body, nanos(timeout_ms))?
+    };
+    // The trailers are of no interest; finishing just releases the body.
+    drop(IncomingBody::finish(body));
+    drop(response);
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: content,
+    })
+}
+
+/// Builds and sends a request, writes its body, and waits for the response
+/// head.
+fn start<'a>(
+    method: &str,
+    url: &str,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<IncomingResponse, TransportError> {
+    let target = Target::parse(url)?;
+    let method = wasi_method(method);
+
+    let fields = Fields::new();
+    let mut has_content_length = false;
+    for (name, value) in headers {
+        has_content_length |= name.eq_ignore_ascii_case("content-length");
+        fields
+            .append(name, value)
+            .map_err(|e| header_refused(name, e))?;
+    }
+    // A known length lets the request go out with `Content-Length` instead
+    // of chunked encoding, which some servers reject (RFC 9110 §8.6).
+    if !has_content_length && (!body.is_empty() || defines_content(&method)) {
+        let length = body.len().to_string();
+        fields
+            .append("content-length", length.as_bytes())
+            .map_err(|e| header_refused("content-length", e))?;
+    }
+
+    let request = OutgoingRequest::new(fields);
+    request
+        .set_method(&method)
+        .map_err(|()| failed("the HTTP method was refused"))?;
+    request
+        .set_scheme(Some(&target.scheme))
+        .map_err(|()| failed("the URL scheme was refused"))?;
+    request
+        .set_authority(Some(&target.authority))
+        .map_err(|()| failed("the URL authority was refused"))?;
+    request
+        .set_path_with_query(Some(&target.path_with_query))
+        .map_err(|()| failed("the URL path was refused"))?;
+    let outgoing_body = request
+        .body()
+        .map_err(|()| failed("the request body was refused"))?;
+
+    let timeout = nanos(timeout_ms);
+    let options = RequestOptions::new();
+    // A host that does not support an option refuses it; the guards below
+    // still bound every wait.
+    let _ = options.set_connect_timeout(Some(timeout));
+    let _ = options.set_first_byte_timeout(Some(timeout));
+    let _ = options.set_between_bytes_timeout(Some(timeout));
+
+    // Handle first, then write: the host may buffer only a little of the
+    // body before the request is under way.
+    let future = outgoing_handler::handle(request, Some(options)).map_err(|e| error_code(&e))?;
+    write_body(&outgoing_body, body, timeout)?;
+    OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&e))?;
+    // Connecting and the first byte each have `timeout`.
+    await_response(&future, timeout.saturating_mul(2))
+}
+
+/// Writes `data` to the request body in chunks of at most [`WRITE_CHUNK`]
+/// bytes, as the stream's `check-write` budget allows, then flushes.
+fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), TransportError> {
+    let stream = body
+        .write()
+        .map_err(|()| failed("the request body stream was already taken"))?;
+    write_all(&stream, data, timeout)
+}
+
+/// The `blocking-write-and-flush` loop of `wasi:io/streams`, with a time
+/// limit on every wait.
+fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(), TransportError> {
+    let data_len = data.len();
+    let ready = stream.subscribe();
+    while !data.is_empty() {
+        let budget = stream.check_write().map_err(write_failed)?;
+        if budget == 0 {
+            wait(&ready, timeout)?;
+            continue;
+        }
+        let n = data
+            .len()
+            .min(WRITE_CHUNK)
+            .min(usize::try_from(budget).unwrap_or(usize::MAX));
+        stream.write(&data[..n]).map_err(write_failed)?;
+        data = &data[n..];
+    }
+    if data_len == 0 {
+        return Ok(());
+    }
+    match stream.flush() {
+        Ok(()) => {}
+        // The declared `Content-Length` is complete; `finish` checks it.
+        Err(StreamError::Closed) => return Ok(()),
+        Err(e) => return Err(write_failed(e)),
+    }
+    // The flush is done when the stream accepts writes again, or when the
+    // host closes it because the declared `Content-Length` is complete.
+    loop {
+        wait(&ready, timeout)?;
+        match stream.check_write() {
+            Ok(0) => continue,
+            Ok(_) | Err(StreamError::Closed) => return Ok(()),
+            Err(e) => return Err(write_failed(e)),
+        }
+    }
+}
+
+/// Waits for the response head, at most `guard` nanoseconds.
+fn await_response(
+    future: &FutureIncomingResponse,
+    guard: u64,
+) -> Result<IncomingResponse, TransportError> {
+    {
+        let ready = future.subscribe();
+        wait(&ready, guard)?;
+    }
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(error_code(&code)),
+        Some(Err(())) => Err(failed("the response was already taken")),
+        None => Err(failed("the response was not ready")),
+    }
+}
+
+/// Reads the body stream to its end, failing as soon as more than `max`
+/// bytes arrive.
+fn read_body(stream: &InputStream, max: usize, timeout: u64) -> Result<Vec<u8>, TransportError> {
+    let ready = stream.subscribe();
+    let mut body = Vec::new();
+    loop {
+        // Ask for one byte beyond the limit at most, to notice an excess.
+        let room = (max - body.len()).saturating_add(1);
+        let want = READ_CHUNK.min(u64::try_from(room).unwrap_or(u64::MAX));
+        match stream.read(want) {
+            Ok(chunk) if chunk.is_empty() => wait(&ready, timeout)?,
+            Ok(chunk) => {
+                if chunk.len() > max - body.len() {
+                    return Err(TransportError::BodyTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(StreamError::Closed) => return Ok(body),
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(match wasip2::http::types::http_error_code(&e) {
+                    Some(code) => error_code(&code),
+                    None => failed(format!(
+                        "reading the response body failed: {}",
+                        e.to_debug_string()
+                    )),
+                })
+            }
+        }
+    }
+}
+
+/// Blocks until `pollable` is ready, or fails with
+/// [`TransportError::TimedOut`] after `timeout` nanoseconds.
+fn wait(pollable: &Pollable, timeout: u64) -> Result<(), TransportError> {
+    if pollable.ready() {
+        return Ok(());
+    }
+    let timer = monotonic_clock::subscribe_duration(timeout);
+    let ready = poll::poll(&[pollable, &timer]);
+    if ready.contains(&0) {
+        Ok(())
+    } else {
+        Err(TransportError::TimedOut)
+    }
+}
+
+/// The parts of an absolute `http`/`https` URL that `wasi:http` wants.
+struct Target {
+    scheme: Scheme,
+    authority: String,
+    path_with_query: String,
+}
+
+impl Target {
+    /// Splits `scheme://authority/path?query#fragment`; the fragment is
+    /// dropped (it is never sent). User info in the authority is refused.
+    fn parse(url: &str) -> Result<Target, TransportError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| failed("the URL is not absolute"))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => Scheme::Other(other.to_string()),
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at(end);
+        if authority.is_empty() {
+            return Err(failed("the URL has no host"));
+        }
+        if authority.contains('@') {
+            return Err(failed("URLs with user info are not supported"));
+        }
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+        let path_with_query = if rest.starts_with('/') {
+            rest.to_string()
+        } else {
+            format!("/{rest}")
+        };
+        Ok(Target {
+            scheme,
+            authority: authority.to_string(),
+            path_with_query,
+        })
+    }
+}
+
+/// The `wasi:http` method for `name`; unknown methods pass through as
+/// `other`. Methods are case-sensitive (RFC 9110 §9.1).
+fn wasi_method(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "CONNECT" => Method::Connect,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_string()),
+    }
+}
+
+/// Whether a request with this method carries content even when it is
+/// empty, so that it should say `Content-Length: 0`.
+fn defines_content(method: &Method) -> bool {
+    matches!(method, Method::Post | Method::Put | Method::Patch)
+}
+
+/// Nanoseconds in `ms` milliseconds.
+fn nanos(ms: u32) -> u64 {
+    u64::from(ms) * 1_000_000
+}
+
+fn failed(message: impl Into<String>) -> TransportError {
+    TransportError::Failed(message.into())
+}
+
+/// A refused header, named (escaped) but without its value.
+fn header_refused(name: &str, error: HeaderError) -> TransportError {
+    let why = match error {
+        HeaderError::InvalidSyntax => "invalid syntax",
+        HeaderError::Forbidden => "forbidden by the host",
+        HeaderError::Immutable => "headers are immutable",
+    };
+    failed(format!("request header {name:?} refused: {why}"))
+}
+
+/// A failed body write, with the `wasi:http` error code when there is one.
+fn write_failed(error: StreamError) -> TransportError {
+    match error {
+        StreamError::Closed => failed("the connection closed while sending the request body"),
+        StreamError::LastOperationFailed(e) => match wasip2::http::types::http_error_code(&e) {
+            Some(code) => error_code(&code),
+            None => failed(format!(
+                "sending the request body failed: {}",
+                e.to_debug_string()
+            )),
+        },
+    }
+}
+
+/// Maps a `wasi:http` error code: the connect, read, write and first-byte
+/// timeouts become [`TransportError::TimedOut`], everything else a
+/// described [`TransportError::Failed`].
+fn error_code(code: &ErrorCode) -> TransportError {
+    let text = match code {
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::HttpResponseTimeout => return TransportError::TimedOut,
+        ErrorCode::DnsTimeout => "DNS lookup timed out".to_string(),
+        ErrorCode::DnsError(p) => {
+            let mut text = "DNS lookup failed".to_string();
+            if let Some(rcode) = &p.rcode {
+                text.push_str(": ");
+                text.push_str(rcode);
+            }
+            if let Some(info) = p.info_code {
+                text.push_str(&format!(" (info code {info})"));
+            }
+            text
+        }
+        ErrorCode::DestinationNotFound => "destination not found".to_string(),
+        ErrorCode::DestinationUnavailable => "destination unavailable".to_string(),
+        ErrorCode::DestinationIpProhibited => "destination IP address prohibited".to_string(),
+        ErrorCode::DestinationIpUnroutable => "destination IP address unroutable".to_string(),
+        ErrorCode::ConnectionRefused => "connection refused".to_string(),
+        ErrorCode::ConnectionTerminated => "connection terminated".to_string(),
+        ErrorCode::ConnectionLimitReached => "connection limit reached".to_string(),
+        ErrorCode::TlsProtocolError => "TLS protocol error".to_string(),
+        ErrorCode::TlsCertificateError => "TLS certificate error".to_string(),
+        ErrorCode::TlsAlertReceived(p) => {
+            let mut text = "TLS alert received".to_string();
+            if let Some(id) = p.alert_id {
+                text.push_str(&format!(" ({id})"));
+            }
+            if let Some(message) = &p.alert_message {
+                text.push_str(": ");
+                text.push_str(message);
+            }
+            text
+        }
+        ErrorCode::HttpRequestDenied => "request denied by the host".to_string(),
+        ErrorCode::HttpRequestLengthRequired => "request length required".to_string(),
+        ErrorCode::HttpRequestBodySize(_) => "request body size mismatch or too large".to_string(),
+        ErrorCode::HttpRequestMethodInvalid => "invalid request method".to_string(),
+        ErrorCode::HttpRequestUriInvalid => "invalid request URL".to_string(),
+        ErrorCode::HttpRequestUriTooLong => "request URL too long".to_string(),
+        ErrorCode::HttpRequestHeaderSectionSize(_) => "request headers too large".to_string(),
+        ErrorCode::HttpRequestHeaderSize(p) => match p.as_ref().and_then(|p| p.field_name.as_ref())
+        {
+            Some(name) => format!("request header {name:?} too large"),
+            None => "a request header is too large".to_string(),
+        },
+        ErrorCode::HttpRequestTrailerSectionSize(_) | ErrorCode::HttpRequestTrailerSize(_) => {
+            "request trailers too large".to_string()
+        }
+        ErrorCode::HttpResponseIncomplete => "incomplete response".to_string(),
+        ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => {
+            "response headers too large".to_string()
+        }
+        ErrorCode::HttpResponseBodySize(_) => "response body size mismatch".to_string(),
+        ErrorCode::HttpResponseTrailerSectionSize(_) | ErrorCode::HttpResponseTrailerSize(_) => {
+            "response trailers too large".to_string()
+        }
+        ErrorCode::HttpResponseTransferCoding(_) => "bad response transfer coding".to_string(),
+        ErrorCode::HttpResponseContentCoding(_) => "bad response content coding".to_string(),
+        ErrorCode::HttpUpgradeFailed => "HTTP upgrade failed".to_string(),
+        ErrorCode::HttpProtocolError => "HTTP protocol error".to_string(),
+        ErrorCode::LoopDetected => "loop detected".to_string(),
+        ErrorCode::ConfigurationError => "host configuration error".to_string(),
+        ErrorCode::InternalError(Some(detail)) => format!("host internal error: {detail}"),
+        ErrorCode::InternalError(None) => "host internal error".to_string(),
+    };
+    TransportError::Failed(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(url: &str) -> (String, String, String) {
+        let t = Target::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let scheme = match t.scheme {
+            Scheme::Http => "http".to_string(),
+            Scheme::Https => "https".to_string(),
+            Scheme::Other(s) => s,
+        };
+        (scheme, t.authority, t.path_with_query)
+    }
+
+    #[test]
+    fn splits_urls() {
+        let p = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            parts("https://as.example.com/.well-known/oauth-authorization-server/t1?x=1#frag"),
+            p(
+                "https",
+                "as.example.com",
+                "/.well-known/oauth-authorization-server/t1?x=1"
+            )
+        );
+        assert_eq!(
+            parts("http://127.0.0.1:8080"),
+            p("http", "127.0.0.1:8080", "/")
+        );
+        assert_eq!(parts("HTTP://[::1]:9?q"), p("http", "[::1]:9", "/?q"));
+        assert_eq!(parts("ftp://h/x"), p("ftp", "h", "/x"));
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
+        for url in [
+            "/relative",
+            "https:///path",
+            "https://user:pw@host/",
+            "host",
+        ] {
+            assert!(Target::parse(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn methods_pass_through() {
+        assert!(matches!(wasi_method("GET"), Method::Get));
+        assert!(matches!(wasi_method("PATCH"), Method::Patch));
+        assert!(matches!(wasi_method("PROPFIND"), Method::Other(m) if m == "PROPFIND"));
+        assert!(matches!(wasi_method("get"), Method::Other(m) if m == "get"));
+    }
+
+    #[test]
+    fn timeouts_map_to_timed_out() {
+        for code in [
+            ErrorCode::ConnectionTimeout,
+            ErrorCode::ConnectionReadTimeout,
+            ErrorCode::ConnectionWriteTimeout,
+            ErrorCode::HttpResponseTimeout,
+        ] {
+            assert_eq!(error_code(&code), TransportError::TimedOut);
+        }
+        assert_eq!(
+            error_code(&ErrorCode::ConnectionRefused),
+            TransportError::Failed("connection refused".into())
+        );
+    }
+}
