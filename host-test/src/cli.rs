@@ -1,0 +1,249 @@
+//! The commands of the `mcp-oauth` binary, as a library so tests run them.
+
+use crate::harness::{
+    ClientConfig, FlowEvent, HostOptions, PendingAuthorization, Runtime, Step, TokenInfo,
+};
+use crate::mcp::McpSession;
+use crate::mock::{Behaviour, MockWorld};
+use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
+use anyhow::Context;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Options of `mcp-oauth connect`.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The MCP server URL.
+    pub url: String,
+    /// A tool to call after listing.
+    pub call: Option<String>,
+    /// Its arguments.
+    pub args: serde_json::Value,
+    /// Follow the authorization URL without a browser.
+    pub headless: bool,
+    /// Pre-registered client id.
+    pub client_id: Option<String>,
+    /// Its secret (from the environment, never the command line).
+    pub client_secret: Option<String>,
+    /// Scope override.
+    pub scope: Option<String>,
+    /// Loopback redirect port; 0 picks a free one.
+    pub port: u16,
+    /// How long to wait for the browser.
+    pub browser_timeout: Duration,
+    /// `client_name`.
+    pub client_name: String,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            url: String::new(),
+            call: None,
+            args: serde_json::json!({}),
+            headless: false,
+            client_id: None,
+            client_secret: None,
+            scope: None,
+            port: 0,
+            browser_timeout: Duration::from_secs(300),
+            client_name: "mcp-oauth CLI".into(),
+        }
+    }
+}
+
+/// Prints each step to stdout as it happens. Never prints a secret: events
+/// hold no headers or bodies, and token info holds no token.
+pub struct Printer;
+
+fn describe_event(e: &FlowEvent) -> String {
+    let status = e
+        .status
+        .map_or("no response".to_string(), |s| s.to_string());
+    let what = match (e.step, e.status) {
+        (Step::Resource, Some(401)) => "the MCP server wants authorization".to_string(),
+        (Step::Resource, Some(403)) => "the MCP server wants more scope".to_string(),
+        (Step::ProtectedResourceMetadata, Some(200)) => {
+            "protected resource metadata found".to_string()
+        }
+        (Step::AuthorizationServerMetadata, Some(200)) => {
+            "authorization server metadata found".to_string()
+        }
+        (Step::Registration, Some(200 | 201)) => "client registered".to_string(),
+        (Step::Token, Some(200)) => "token obtained".to_string(),
+        (step, _) => format!("{} (not this one)", step_label(step)),
+    };
+    format!("  {:<4} {} → {status}   {what}", e.method, e.url)
+}
+
+fn expiry(info: &TokenInfo) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match info.expires_at {
+        Some(t) => format!("expires in {} s", t.saturating_sub(now)),
+        None => "no expiry given".to_string(),
+    }
+}
+
+impl Progress for Printer {
+    fn event(&mut self, event: &FlowEvent) {
+        println!("{}", describe_event(event));
+    }
+
+    fn authorization_needed(&mut self, pending: &PendingAuthorization, agent: &UserAgent) {
+        match agent {
+            UserAgent::Headless => {
+                println!(
+                    "  authorization at {} — the headless user agent follows:",
+                    pending.issuer
+                );
+                println!("    {}", pending.authorization_url);
+            }
+            UserAgent::Interactive { timeout, .. } => {
+                println!();
+                println!(
+                    "Open this URL in your browser to authorize (waiting {} s):",
+                    timeout.as_secs()
+                );
+                println!();
+                println!("    {}", pending.authorization_url);
+                println!();
+                println!("The authorization server is {}.", pending.issuer);
+            }
+        }
+    }
+
+    fn authorized(&mut self, info: &TokenInfo) {
+        println!(
+            "  authorization completed: {} token for {} from {}, {}, scope {}{}",
+            info.token_type,
+            info.resource,
+            info.issuer,
+            expiry(info),
+            info.scope.as_deref().unwrap_or("(none)"),
+            if info.has_refresh_token {
+                ", with a refresh token"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+/// The component's configuration for a CLI run.
+fn client_config(opts: &ConnectOptions, redirect_uri: String) -> ClientConfig {
+    ClientConfig {
+        client_name: opts.client_name.clone(),
+        redirect_uri,
+        client_id: opts.client_id.clone(),
+        client_secret: opts.client_secret.clone(),
+        scope: opts.scope.clone(),
+        timeout_ms: None,
+    }
+}
+
+/// A free loopback port, for the redirect URI.
+async fn free_port() -> anyhow::Result<u16> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding a loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Runs initialize, tools/list and an optional tools/call through the
+/// component, printing what happens.
+pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
+    let runtime = Runtime::embedded()?;
+    let mut instance = runtime.instantiate(HostOptions::default()).await?;
+    let port = if opts.port == 0 {
+        free_port().await?
+    } else {
+        opts.port
+    };
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    instance
+        .configure(&client_config(&opts, redirect_uri))
+        .await?
+        .map_err(|e| anyhow::anyhow!(crate::report::describe(&e)))?;
+    let agent = if opts.headless {
+        UserAgent::Headless
+    } else {
+        UserAgent::Interactive {
+            port,
+            timeout: opts.browser_timeout,
+        }
+    };
+    let transport = ComponentTransport::new(instance, agent, Printer);
+    let mut session = McpSession::new(&opts.url, transport);
+    println!("→ initialize {}", opts.url);
+    let init = session.initialize(&opts.client_name).await?;
+    let server = init
+        .get("serverInfo")
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["name"].as_str().unwrap_or("?"),
+                s["version"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_else(|| "(no serverInfo)".into());
+    println!(
+        "  connected to {server}, protocol {}",
+        init.get("protocolVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+    );
+    println!("→ tools/list");
+    let tools = session.list_tools().await?;
+    for tool in &tools {
+        println!(
+            "  {:<16} {}",
+            tool["name"].as_str().unwrap_or("?"),
+            tool["description"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(name) = &opts.call {
+        println!("→ tools/call {name} {}", opts.args);
+        let result = session.call_tool(name, opts.args.clone()).await?;
+        for item in result["content"].as_array().into_iter().flatten() {
+            match item["text"].as_str() {
+                Some(text) => println!("  {text}"),
+                None => println!("  {item}"),
+            }
+        }
+        if result["isError"].as_bool() == Some(true) {
+            anyhow::bail!("the tool reported an error");
+        }
+    }
+    Ok(())
+}
+
+/// `mcp-oauth demo`: starts the mocks and connects to them headlessly.
+pub async fn demo() -> anyhow::Result<()> {
+    let world = MockWorld::start(Behaviour {
+        require_login: true,
+        sse_responses: true,
+        ..Behaviour::default()
+    })
+    .await?;
+    println!("mcp-oauth demo: the component authorizes an MCP client against local mock servers");
+    println!("  MCP server (needs OAuth):  {}", world.mcp_url());
+    println!("  authorization server:      {}", world.issuer());
+    println!();
+    connect(ConnectOptions {
+        url: world.mcp_url(),
+        call: Some("add".into()),
+        args: serde_json::json!({"a": 2, "b": 40}),
+        headless: true,
+        client_name: "mcp-oauth demo".into(),
+        ..ConnectOptions::default()
+    })
+    .await?;
+    println!();
+    println!(
+        "done: {} requests reached the servers; the token never left the component.",
+        world.log().len()
+    );
+    Ok(())
+}

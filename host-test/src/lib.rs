@@ -1,0 +1,19 @@
+//! The native side of mcp-oauth: a wasmtime host for the component.
+//!
+//! - [`harness`]: loads the component once and calls its exports.
+//! - [`session`]: sends MCP requests through `wrap-call` and completes
+//!   authorizations with a [`session::UserAgent`].
+//! - [`mcp`]: a small MCP client (JSON-RPC over Streamable HTTP).
+//! - [`agent`]: user agents — a headless redirect follower and a loopback
+//!   redirect listener.
+//! - [`mock`]: a mock MCP server and authorization server with switchable
+//!   misbehaviours, for tests and the demo.
+//! - [`cli`]: the `mcp-oauth` commands.
+
+pub mod agent;
+pub mod cli;
+pub mod harness;
+pub mod mcp;
+pub mod mock;
+pub mod report;
+pub mod session;

@@ -1,0 +1,270 @@
+//! The mock MCP server: protected resource metadata and a Streamable HTTP
+//! endpoint at `/mcp` that wants a bearer token from the mock AS.
+
+use super::util::{
+    bytes_reply, empty_reply, json_reply, quote, random_id, text_reply, with_header, Reply,
+};
+use super::{Req, State};
+use serde_json::{json, Value};
+use std::time::SystemTime;
+
+/// The path of the protected resource metadata for `/mcp`.
+const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
+
+/// The protocol revision the mock speaks.
+const PROTOCOL_VERSION: &str = "2025-11-25";
+
+pub(crate) fn handle(st: &mut State, req: &Req) -> Reply {
+    if req.path.starts_with("/.well-known/") {
+        if req.path == PRM_PATH && req.method == "GET" {
+            return protected_resource_metadata(st);
+        }
+        return text_reply(404, "not found");
+    }
+    if req.path != "/mcp" {
+        return text_reply(404, "not found");
+    }
+    match req.method.as_str() {
+        "POST" => post(st, req),
+        "DELETE" => {
+            if !token_is_valid(st, req) {
+                return challenge(st, req);
+            }
+            if let Some(id) = req.header("mcp-session-id") {
+                st.sessions.remove(id);
+            }
+            empty_reply(200)
+        }
+        _ => with_header(
+            text_reply(405, "method not allowed"),
+            "allow",
+            "POST, DELETE",
+        ),
+    }
+}
+
+fn protected_resource_metadata(st: &State) -> Reply {
+    let b = &st.behaviour;
+    let mut doc = json!({
+        "resource": b.prm_resource.clone().unwrap_or_else(|| st.mcp_url.clone()),
+        "authorization_servers": [st.issuer],
+        "bearer_methods_supported": ["header"],
+    });
+    if let Some(scopes) = &b.scopes_supported {
+        doc["scopes_supported"] = json!(scopes);
+    }
+    json_reply(200, &doc)
+}
+
+/// Whether the request carries a bearer token the mock AS issued for the MCP
+/// URL that is neither revoked nor expired.
+fn token_is_valid(st: &State, req: &Req) -> bool {
+    let presented = req.header("authorization");
+    let token = presented.and_then(|v| {
+        let (scheme, token) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    if let Some(t) = token.and_then(|t| st.access_tokens.get(t)) {
+        let fresh = SystemTime::now() < t.expires;
+        if !t.revoked && fresh && t.resource.as_deref() == Some(st.mcp_url.as_str()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The 401 with the `WWW-Authenticate` challenge; `error="invalid_token"`
+/// when the request carried credentials.
+fn challenge(st: &State, req: &Req) -> Reply {
+    let token_presented = req.header("authorization").is_some();
+    let b = &st.behaviour;
+    let mut params = Vec::new();
+    if token_presented {
+        params.push(format!("error={}", quote("invalid_token")));
+    }
+    if b.resource_metadata_in_challenge {
+        params.push(format!(
+            "resource_metadata={}",
+            quote(&format!("{}{PRM_PATH}", st.mcp_origin))
+        ));
+    }
+    if let Some(scope) = &b.challenge_scope {
+        params.push(format!("scope={}", quote(scope)));
+    }
+    let value = if params.is_empty() {
+        "Bearer".to_string()
+    } else {
+        format!("Bearer {}", params.join(", "))
+    };
+    let body = if token_presented {
+        json!({"error": "invalid_token", "error_description": "the access token is not valid here"})
+    } else {
+        json!({"error": "unauthorized", "error_description": "authorization required"})
+    };
+    with_header(json_reply(401, &body), "www-authenticate", &value)
+}
+
+fn rpc_error(status: u16, id: Value, code: i64, message: &str) -> Reply {
+    json_reply(
+        status,
+        &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+    )
+}
+
+fn post(st: &mut State, req: &Req) -> Reply {
+    if !token_is_valid(st, req) {
+        return challenge(st, req);
+    }
+    let accept = req.header_joined("accept").to_ascii_lowercase();
+    if !accept.contains("application/json") || !accept.contains("text/event-stream") {
+        return rpc_error(
+            400,
+            Value::Null,
+            -32600,
+            "Accept must list application/json and text/event-stream",
+        );
+    }
+    let content_type = req
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !content_type.starts_with("application/json") {
+        return rpc_error(
+            415,
+            Value::Null,
+            -32600,
+            "Content-Type must be application/json",
+        );
+    }
+    let Ok(message) = serde_json::from_slice::<Value>(&req.body) else {
+        return rpc_error(400, Value::Null, -32700, "Parse error");
+    };
+    let Some(obj) = message.as_object() else {
+        return rpc_error(
+            400,
+            Value::Null,
+            -32600,
+            "expected a single JSON-RPC message",
+        );
+    };
+    let id = obj.get("id").cloned();
+    let Some(method) = obj.get("method").and_then(Value::as_str) else {
+        if obj.contains_key("result") || obj.contains_key("error") {
+            return empty_reply(202);
+        }
+        return rpc_error(400, id.unwrap_or(Value::Null), -32600, "Invalid Request");
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+
+    if method == "initialize" {
+        let Some(id) = id else {
+            return rpc_error(400, Value::Null, -32600, "initialize must be a request");
+        };
+        let session = random_id("mock-session-");
+        st.sessions.insert(session.clone());
+        let result = json!({
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "mock-mcp", "version": "0.1.0"},
+        });
+        let reply = respond(st, id, Ok(result));
+        return with_header(reply, "mcp-session-id", &session);
+    }
+
+    match req.header("mcp-session-id") {
+        None => {
+            return rpc_error(
+                400,
+                id.unwrap_or(Value::Null),
+                -32600,
+                "missing Mcp-Session-Id",
+            )
+        }
+        Some(s) if !st.sessions.contains(s) => {
+            return rpc_error(404, id.unwrap_or(Value::Null), -32600, "unknown session");
+        }
+        Some(_) => {}
+    }
+    let Some(id) = id else {
+        return empty_reply(202);
+    };
+    let outcome = match method {
+        "ping" => Ok(json!({})),
+        "tools/list" => Ok(json!({ "tools": tools() })),
+        "tools/call" => call_tool(&params),
+        _ => Err((-32601, format!("Method not found: {method}"))),
+    };
+    respond(st, id, outcome)
+}
+
+fn respond(st: &State, id: Value, outcome: Result<Value, (i64, String)>) -> Reply {
+    let message = match outcome {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err((code, text)) => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
+        }
+    };
+    if st.behaviour.sse_responses {
+        let body = format!("event: message\ndata: {message}\n\n");
+        let reply = bytes_reply(200, "text/event-stream", body.into_bytes());
+        with_header(reply, "cache-control", "no-cache")
+    } else {
+        json_reply(200, &message)
+    }
+}
+
+fn tools() -> Value {
+    json!([
+        {
+            "name": "echo",
+            "description": "Returns the text it is given",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
+        },
+        {
+            "name": "add",
+            "description": "Adds two numbers",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"],
+            },
+        },
+    ])
+}
+
+fn tool_result(text: String, is_error: bool) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": is_error})
+}
+
+fn call_tool(params: &Value) -> Result<Value, (i64, String)> {
+    let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+    let args = params.get("arguments").cloned().unwrap_or(json!({}));
+    match name {
+        "echo" => Ok(match args.get("text").and_then(Value::as_str) {
+            Some(text) => tool_result(text.to_string(), false),
+            None => tool_result("echo needs a string argument `text`".into(), true),
+        }),
+        "add" => {
+            let a = args.get("a").and_then(Value::as_f64);
+            let b = args.get("b").and_then(Value::as_f64);
+            Ok(match (a, b) {
+                (Some(a), Some(b)) => tool_result(format_number(a + b), false),
+                _ => tool_result("add needs number arguments `a` and `b`".into(), true),
+            })
+        }
+        _ => Err((-32602, format!("Unknown tool: {name}"))),
+    }
+}
+
+/// Integers without a fraction, other numbers as Rust prints them.
+fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}

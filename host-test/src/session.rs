@@ -1,0 +1,171 @@
+//! Glue between the component and an MCP session: a [`Transport`] that sends
+//! every request through `wrap-call` and, when the component says a user is
+//! needed, has a user agent visit the authorization URL and hands the
+//! redirect back with `complete-authorization`. No auth decision is made
+//! here: the component makes them all.
+
+use crate::agent::{follow_headless, LoopbackListener};
+use crate::harness::{
+    AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Step, TokenInfo,
+};
+use crate::mcp::{IncomingResponse, OutgoingRequest, Transport};
+use crate::report;
+use anyhow::{anyhow, bail, Context};
+use std::time::Duration;
+
+/// Largest MCP response body read into memory.
+pub const MAX_MCP_RESPONSE: usize = 16 << 20;
+
+/// Who visits authorization URLs.
+#[derive(Debug, Clone)]
+pub enum UserAgent {
+    /// Follow the redirects without a browser (test servers that consent by
+    /// themselves, like the mocks or oidc-provider's dev interactions).
+    Headless,
+    /// Print the URL for a person and wait on a loopback listener.
+    Interactive {
+        /// The loopback port the redirect URI names.
+        port: u16,
+        /// How long to wait for the person.
+        timeout: Duration,
+    },
+}
+
+/// What the transport reports as it goes.
+pub trait Progress: Send {
+    /// One exchange the component made while authorizing.
+    fn event(&mut self, event: &FlowEvent);
+    /// A user must visit a URL.
+    fn authorization_needed(&mut self, pending: &PendingAuthorization, agent: &UserAgent);
+    /// A token was obtained.
+    fn authorized(&mut self, info: &TokenInfo);
+}
+
+/// Progress that prints nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn event(&mut self, _: &FlowEvent) {}
+    fn authorization_needed(&mut self, _: &PendingAuthorization, _: &UserAgent) {}
+    fn authorized(&mut self, _: &TokenInfo) {}
+}
+
+/// A [`Transport`] through the component.
+pub struct ComponentTransport<P: Progress> {
+    instance: Instance,
+    agent: UserAgent,
+    progress: P,
+    /// How many authorizations a single request may need before giving up.
+    max_authorizations: usize,
+}
+
+impl<P: Progress> ComponentTransport<P> {
+    /// Wraps a configured instance.
+    pub fn new(instance: Instance, agent: UserAgent, progress: P) -> Self {
+        ComponentTransport {
+            instance,
+            agent,
+            progress,
+            max_authorizations: 1,
+        }
+    }
+
+    /// The instance, e.g. to export its state.
+    pub fn instance_mut(&mut self) -> &mut Instance {
+        &mut self.instance
+    }
+
+    async fn report_events(&mut self) -> anyhow::Result<()> {
+        for event in self.instance.take_events().await? {
+            self.progress.event(&event);
+        }
+        Ok(())
+    }
+
+    /// Has the user agent complete `pending`, then redeems the code.
+    pub async fn complete(&mut self, pending: &PendingAuthorization) -> anyhow::Result<TokenInfo> {
+        self.progress.authorization_needed(pending, &self.agent);
+        let callback = match &self.agent {
+            UserAgent::Headless => {
+                follow_headless(&pending.authorization_url, &pending.redirect_uri).await?
+            }
+            UserAgent::Interactive { port, timeout } => {
+                let listener =
+                    LoopbackListener::bind(*port, &callback_path(&pending.redirect_uri)?).await?;
+                listener.wait(*timeout).await?
+            }
+        };
+        let result = self.instance.complete_authorization(&callback).await?;
+        self.report_events().await?;
+        let info = result.map_err(|e| anyhow!(report::describe(&e)))?;
+        self.progress.authorized(&info);
+        Ok(info)
+    }
+}
+
+/// The path of a loopback redirect URI.
+fn callback_path(redirect_uri: &str) -> anyhow::Result<String> {
+    let rest = redirect_uri
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("redirect URI {redirect_uri} is not a loopback http URL"))?;
+    Ok(rest.find('/').map_or("/".to_string(), |i| {
+        rest[i..].split('?').next().unwrap_or("/").to_string()
+    }))
+}
+
+impl<P: Progress> Transport for ComponentTransport<P> {
+    async fn send(&mut self, req: OutgoingRequest) -> anyhow::Result<IncomingResponse> {
+        let request = HttpRequest {
+            method: req.method.clone(),
+            url: req.url.clone(),
+            headers: req
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
+                .collect(),
+            body: req.body.clone(),
+        };
+        let mut authorizations = 0;
+        loop {
+            let outcome = self.instance.wrap_call(&request).await?;
+            self.report_events().await?;
+            match outcome {
+                Ok(response) => {
+                    let status = response.status;
+                    let headers = response
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+                        .collect();
+                    let body = response.bytes(MAX_MCP_RESPONSE).await.with_context(|| {
+                        format!("reading the response of {} {}", req.method, req.url)
+                    })?;
+                    return Ok(IncomingResponse {
+                        status,
+                        headers,
+                        body,
+                    });
+                }
+                Err(AuthError::AuthorizationRequired(pending))
+                    if authorizations < self.max_authorizations =>
+                {
+                    authorizations += 1;
+                    self.complete(&pending).await?;
+                }
+                Err(e) => bail!(report::describe(&e)),
+            }
+        }
+    }
+}
+
+/// A short label for a step, for progress lines.
+pub fn step_label(step: Step) -> &'static str {
+    match step {
+        Step::ProtectedResourceMetadata => "protected resource metadata",
+        Step::AuthorizationServerMetadata => "authorization server metadata",
+        Step::Registration => "client registration",
+        Step::Authorization => "authorization",
+        Step::Token => "token",
+        Step::Resource => "MCP request",
+    }
+}
