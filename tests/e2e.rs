@@ -1,0 +1,506 @@
+//! End-to-end tests of the real component (`mcp_oauth.wasm`, built by
+//! host-test/build.rs) in wasmtime, against the mock MCP server and mock
+//! authorization server on 127.0.0.1. Numbers in comments refer to
+//! ../shared/spec-checklist.md §13.
+
+use mcp_oauth_host::harness::{
+    AuthError, ClientConfig, HostOptions, HttpRequest, Instance, Runtime,
+};
+use mcp_oauth_host::mcp::McpSession;
+use mcp_oauth_host::mock::{Behaviour, IssMode, LoggedRequest, MockWorld, Server};
+use mcp_oauth_host::session::{ComponentTransport, Silent, UserAgent};
+use std::sync::OnceLock;
+
+const REDIRECT: &str = "http://127.0.0.1:8976/callback";
+
+/// Engine, component and InstancePre are created once per test binary.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::embedded().expect("the component loads"))
+}
+
+fn config() -> ClientConfig {
+    ClientConfig {
+        client_name: "e2e".into(),
+        redirect_uri: REDIRECT.into(),
+        client_id: None,
+        client_secret: None,
+        scope: None,
+        timeout_ms: Some(5_000),
+    }
+}
+
+async fn instance() -> Instance {
+    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
+    i.configure(&config()).await.unwrap().unwrap();
+    i
+}
+
+async fn session(world: &MockWorld) -> McpSession<ComponentTransport<Silent>> {
+    McpSession::new(
+        &world.mcp_url(),
+        ComponentTransport::new(instance().await, UserAgent::Headless, Silent),
+    )
+}
+
+/// The log as "SERVER METHOD PATH" lines, for order assertions.
+fn lines(log: &[LoggedRequest]) -> Vec<String> {
+    log.iter()
+        .map(|r| {
+            let s = match r.server {
+                Server::Mcp => "mcp",
+                Server::AuthorizationServer => "as",
+            };
+            format!("{s} {} {}", r.method, r.path)
+        })
+        .collect()
+}
+
+fn header<'a>(r: &'a LoggedRequest, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn token_requests(world: &MockWorld) -> usize {
+    world.count(Server::AuthorizationServer, "POST", "/token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_connect_runs_the_whole_flow_and_retries() {
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let mut s = session(&world).await;
+    let init = s.initialize("e2e").await.unwrap();
+    assert_eq!(init["serverInfo"]["name"], "mock-mcp");
+    let tools = s.list_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t["name"] == "echo"));
+    let result = s
+        .call_tool("echo", serde_json::json!({"text": "hi"}))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], "hi");
+
+    let log = world.log();
+    assert_eq!(
+        lines(&log)[..7],
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "as GET /.well-known/oauth-authorization-server",
+            "as POST /register",
+            "as GET /authorize",
+            "as POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    // Lazy: the first request went out without credentials (the mock would
+    // have had nothing to accept anyway) and discovery started on the 401.
+    assert!(header(&log[0], "authorization").is_none());
+    // 92: the bearer token on every MCP request after the flow, never in a URL (93).
+    for r in log.iter().skip(6).filter(|r| r.server == Server::Mcp) {
+        assert!(
+            header(r, "authorization").is_some_and(|v| v.starts_with("Bearer ")),
+            "{r:?}"
+        );
+        assert!(r.query.as_deref().is_none_or(|q| !q.contains("token")));
+    }
+    // 95: no token ever sent to the authorization server.
+    for r in log
+        .iter()
+        .filter(|r| r.server == Server::AuthorizationServer)
+    {
+        assert!(
+            header(r, "authorization").is_none_or(|v| !v.starts_with("Bearer")),
+            "{r:?}"
+        );
+    }
+    // 52, 53: the same resource in the authorization and token requests.
+    let authorize = log.iter().find(|r| r.path == "/authorize").unwrap();
+    let token = log.iter().find(|r| r.path == "/token").unwrap();
+    let resource = format!("resource={}", form(&world.mcp_url()));
+    assert!(authorize.query.as_deref().unwrap().contains(&resource));
+    assert!(token.body.contains(&resource));
+    assert!(token.body.contains("code_verifier="));
+    // Nothing after the flow but MCP requests: no discovery per call.
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.server == Server::AuthorizationServer)
+            .count(),
+        4
+    );
+}
+
+fn form(s: &str) -> String {
+    mcp_oauth_core::encode::form_component(s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_a_revoked_token_leads_to_a_new_flow_and_the_call_succeeds() {
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let mut s = session(&world).await;
+    s.initialize("e2e").await.unwrap();
+    world.revoke_all_tokens();
+    world.clear_log();
+    let result = s
+        .call_tool("add", serde_json::json!({"a": 2, "b": 3}))
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], "5");
+    assert_eq!(
+        lines(&world.log()),
+        [
+            "mcp POST /mcp",
+            // RFC 9728 §5.2: metadata is fetched again on a new challenge.
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            // The authorization server's metadata and the client are reused.
+            "as GET /authorize",
+            "as POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    assert!(world.log()[0]
+        .headers
+        .iter()
+        .any(|(n, v)| n == "authorization" && v.starts_with("Bearer ")));
+}
+
+/// Runs wrap-call once and, if the component needs the user agent, once
+/// more after completing the authorization; returns the component's error.
+async fn refused_flow(world: &MockWorld) -> AuthError {
+    let mut i = instance().await;
+    let req = initialize_request(&world.mcp_url());
+    match i.wrap_call(&req).await.unwrap() {
+        Ok(r) => panic!("expected a refusal, got status {}", r.status),
+        Err(AuthError::AuthorizationRequired(p)) => {
+            let callback =
+                mcp_oauth_host::agent::follow_headless(&p.authorization_url, &p.redirect_uri)
+                    .await
+                    .unwrap();
+            i.complete_authorization(&callback)
+                .await
+                .unwrap()
+                .unwrap_err()
+        }
+        Err(e) => e,
+    }
+}
+
+fn initialize_request(url: &str) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: vec![
+            ("content-type".into(), b"application/json".to_vec()),
+            ("accept".into(), b"application/json, text/event-stream".to_vec()),
+        ],
+        body: br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}"#.to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_resource_mismatch_is_refused() {
+    // 17-19
+    let world = MockWorld::start(Behaviour {
+        prm_resource: Some("https://evil.example.com/mcp".into()),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    match refused_flow(&world).await {
+        AuthError::ResourceMismatch(m) => assert_eq!(m.found, "https://evil.example.com/mcp"),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(
+        world.count(Server::AuthorizationServer, "GET", "/authorize"),
+        0
+    );
+    assert_eq!(token_requests(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_issuer_mismatch_is_refused() {
+    // 28
+    let world = MockWorld::start(Behaviour {
+        metadata_issuer: Some("https://attacker.example.com".into()),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    match refused_flow(&world).await {
+        AuthError::IssuerMismatch(m) => {
+            assert_eq!(m.found, "https://attacker.example.com");
+            assert_eq!(m.expected, world.issuer());
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(
+        world.count(Server::AuthorizationServer, "POST", "/register"),
+        0
+    );
+    assert_eq!(token_requests(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_pkce_not_advertised_is_refused() {
+    // 36
+    let world = MockWorld::start(Behaviour {
+        omit_pkce_methods: true,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        refused_flow(&world).await,
+        AuthError::PkceUnsupported(_)
+    ));
+    assert_eq!(
+        world.count(Server::AuthorizationServer, "GET", "/authorize"),
+        0
+    );
+    assert_eq!(token_requests(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_state_mismatch_is_refused() {
+    // 74
+    let world = MockWorld::start(Behaviour {
+        callback_state: Some("forged".into()),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        refused_flow(&world).await,
+        AuthError::StateMismatch
+    ));
+    assert_eq!(token_requests(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_iss_mismatch_and_missing_iss_are_refused() {
+    // 76, 77
+    let world = MockWorld::start(Behaviour {
+        callback_iss: IssMode::Wrong("https://evil.example.com".into()),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    match refused_flow(&world).await {
+        AuthError::IssMismatch(m) => assert_eq!(m.found, "https://evil.example.com"),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(token_requests(&world), 0);
+    let world = MockWorld::start(Behaviour {
+        callback_iss: IssMode::Omit,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        refused_flow(&world).await,
+        AuthError::IssMissing(_)
+    ));
+    assert_eq!(token_requests(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_metadata_gets_typed_errors() {
+    let world = MockWorld::start(Behaviour {
+        metadata_redirect: true,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    match refused_flow(&world).await {
+        AuthError::ResponseRefused(r) => assert_eq!(r.status, Some(302)),
+        e => panic!("{e:?}"),
+    }
+    let world = MockWorld::start(Behaviour {
+        metadata_huge: true,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    match refused_flow(&world).await {
+        AuthError::ResponseRefused(r) => assert!(r.detail.contains("larger than"), "{}", r.detail),
+        e => panic!("{e:?}"),
+    }
+    let world = MockWorld::start(Behaviour {
+        metadata_status: Some(500),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    match refused_flow(&world).await {
+        AuthError::UnexpectedStatus(s) => assert_eq!(s.status, 500),
+        e => panic!("{e:?}"),
+    }
+    // 5xx is not a reason to try the OIDC URL next.
+    assert_eq!(
+        world.count(
+            Server::AuthorizationServer,
+            "GET",
+            "/.well-known/openid-configuration"
+        ),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_without_resource_metadata_in_the_challenge() {
+    // 14-16: no resource_metadata → the path-inserted well-known URL.
+    let world = MockWorld::start(Behaviour {
+        resource_metadata_in_challenge: false,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut s = session(&world).await;
+    s.initialize("e2e").await.unwrap();
+    assert_eq!(
+        world.count(
+            Server::Mcp,
+            "GET",
+            "/.well-known/oauth-protected-resource/mcp"
+        ),
+        1
+    );
+    assert_eq!(
+        world.count(Server::Mcp, "GET", "/.well-known/oauth-protected-resource"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_bodies_stream_through_wrap_call() {
+    let world = MockWorld::start(Behaviour {
+        sse_responses: true,
+        require_login: true,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut s = session(&world).await;
+    s.initialize("e2e").await.unwrap();
+    let tools = s.list_tools().await.unwrap();
+    assert_eq!(tools.len(), 2);
+    // The response comes back as a live stream.
+    let i = s.transport_mut().instance_mut();
+    let mut resp = i
+        .wrap_call(&initialize_request(&world.mcp_url()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let ct = resp
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ct.1).starts_with("text/event-stream"));
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    assert!(String::from_utf8_lossy(&body).contains("data: "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_state_lets_a_new_instance_skip_the_flow() {
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let mut s = session(&world).await;
+    s.initialize("e2e").await.unwrap();
+    let state = s
+        .transport_mut()
+        .instance_mut()
+        .export_state()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&state);
+    assert!(text.contains("\"version\":1"));
+    let mut fresh = instance().await;
+    fresh.import_state(&state).await.unwrap().unwrap();
+    world.clear_log();
+    let resp = fresh
+        .wrap_call(&initialize_request(&world.mcp_url()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(lines(&world.log()), ["mcp POST /mcp"]);
+    assert!(fresh.take_events().await.unwrap().is_empty());
+}
+
+/// A server that needs no auth: answers 200 to everything and records what
+/// it received.
+async fn open_server() -> (String, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut got = Vec::new();
+        loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    seen.push(text[..end].to_string());
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+            .await
+            .unwrap();
+        seen
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_auth_sees_exactly_the_callers_request() {
+    let (url, server) = open_server().await;
+    let mut i = instance().await;
+    let resp = i
+        .wrap_call(&initialize_request(&url))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.bytes(1024).await.unwrap(), b"{}");
+    let seen = server.await.unwrap();
+    assert_eq!(seen.len(), 1);
+    let head = seen[0].to_ascii_lowercase();
+    assert!(head.starts_with("post /mcp http/1.1"));
+    assert!(!head.contains("authorization"));
+    assert!(i.take_events().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_is_a_transport_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    drop(listener);
+    let mut i = instance().await;
+    match i.wrap_call(&initialize_request(&url)).await.unwrap() {
+        Err(AuthError::Transport(t)) => assert_eq!(t.url, url),
+        Err(e) => panic!("{e:?}"),
+        Ok(r) => panic!("status {}", r.status),
+    }
+}
