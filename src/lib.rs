@@ -15,11 +15,13 @@ mod env;
 mod transport;
 
 use bindings::exports::mcp::oauth::client::Guest;
-use bindings::exports::mcp::oauth::types::{AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo};
+use bindings::exports::mcp::oauth::types::{
+    AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo,
+};
 use mcp_oauth_core::http::{Step, TransportError};
 use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction};
-use transport::IncomingResponse;
 use std::cell::RefCell;
+use transport::IncomingResponse;
 
 thread_local! {
     /// One instance serves one client; the component is single-threaded.
@@ -40,9 +42,16 @@ fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
 }
 
 /// `authorize` without the WIT conversion, shared with `wrap-call`.
-fn authorize(server_url: &str, challenge: Option<&str>) -> Result<mcp_oauth_core::Grant, mcp_oauth_core::Error> {
-    let (begin, timeout) =
-        with_client(|c| (c.authorize(server_url, challenge, env::now(), env::entropy()), c.timeout_ms()));
+fn authorize(
+    server_url: &str,
+    challenge: Option<&str>,
+) -> Result<mcp_oauth_core::Grant, mcp_oauth_core::Error> {
+    let (begin, timeout) = with_client(|c| {
+        (
+            c.authorize(server_url, challenge, env::now(), env::entropy()),
+            c.timeout_ms(),
+        )
+    });
     match begin? {
         Begin::Ready(info) => Ok(mcp_oauth_core::Grant::Authorized(info)),
         Begin::Flow(flow) => {
@@ -56,7 +65,10 @@ fn authorize(server_url: &str, challenge: Option<&str>) -> Result<mcp_oauth_core
 const EXCERPT_READ_LIMIT: usize = 64 * 1024;
 
 /// The caller's headers with any `authorization` header replaced by ours.
-fn with_authorization(headers: &[(String, Vec<u8>)], auth: Option<String>) -> Vec<(String, Vec<u8>)> {
+fn with_authorization(
+    headers: &[(String, Vec<u8>)],
+    auth: Option<String>,
+) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = headers
         .iter()
         .filter(|(n, _)| !(auth.is_some() && n.eq_ignore_ascii_case("authorization")))
@@ -70,7 +82,11 @@ fn with_authorization(headers: &[(String, Vec<u8>)], auth: Option<String>) -> Ve
 
 /// A failed request to the protected resource, as a core error.
 fn resource_error(url: &str, e: TransportError) -> mcp_oauth_core::Error {
-    mcp_oauth_core::Error::Transport { step: Step::Resource, url: url.to_string(), message: e.to_string() }
+    mcp_oauth_core::Error::Transport {
+        step: Step::Resource,
+        url: url.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// The component's export implementation.
@@ -86,15 +102,20 @@ impl Guest for Component {
     }
 
     fn authorize(resource: String, challenge: Option<String>) -> Result<Grant, AuthError> {
-        authorize(&resource, challenge.as_deref()).map(convert::grant).map_err(convert::error)
+        authorize(&resource, challenge.as_deref())
+            .map(convert::grant)
+            .map_err(convert::error)
     }
 
     fn complete_authorization(callback_url: String) -> Result<TokenInfo, AuthError> {
-        let (flow, timeout) = with_client(|c| (c.complete_authorization(&callback_url), c.timeout_ms()));
+        let (flow, timeout) =
+            with_client(|c| (c.complete_authorization(&callback_url), c.timeout_ms()));
         let flow = drive(flow.map_err(convert::error)?, timeout);
         match with_client(|c| c.finish(flow, env::now())) {
             Ok(mcp_oauth_core::Grant::Authorized(info)) => Ok(convert::token_info(info)),
-            Ok(mcp_oauth_core::Grant::Redirect(p)) => Err(convert::error(mcp_oauth_core::Error::AuthorizationRequired(p))),
+            Ok(mcp_oauth_core::Grant::Redirect(p)) => Err(convert::error(
+                mcp_oauth_core::Error::AuthorizationRequired(p),
+            )),
             Err(e) => Err(convert::error(e)),
         }
     }
@@ -105,11 +126,25 @@ impl Guest for Component {
         loop {
             let auth = with_client(|c| c.authorization_header(&request.url, env::now()));
             let headers = with_authorization(&request.headers, auth);
-            let response = transport::send_streaming(&request.method, &request.url, &headers, &request.body, timeout)
-                .map_err(|e| convert::error(resource_error(&request.url, e)))?;
+            let response = transport::send_streaming(
+                &request.method,
+                &request.url,
+                &headers,
+                &request.body,
+                timeout,
+            )
+            .map_err(|e| convert::error(resource_error(&request.url, e)))?;
             let status = transport::status(&response);
             let challenge = transport::www_authenticate(&response);
-            match with_client(|c| c.react(&request.method, &request.url, status, challenge.as_deref(), retried)) {
+            match with_client(|c| {
+                c.react(
+                    &request.method,
+                    &request.url,
+                    status,
+                    challenge.as_deref(),
+                    retried,
+                )
+            }) {
                 Reaction::Deliver => return Ok(response),
                 Reaction::Refused => {
                     let excerpt = transport::read_response(response, EXCERPT_READ_LIMIT, timeout)
@@ -126,7 +161,9 @@ impl Guest for Component {
                     match authorize(&request.url, challenge.as_deref()).map_err(convert::error)? {
                         mcp_oauth_core::Grant::Authorized(_) => retried = true,
                         mcp_oauth_core::Grant::Redirect(p) => {
-                            return Err(convert::error(mcp_oauth_core::Error::AuthorizationRequired(p)))
+                            return Err(convert::error(
+                                mcp_oauth_core::Error::AuthorizationRequired(p),
+                            ))
                         }
                     }
                 }
@@ -135,7 +172,10 @@ impl Guest for Component {
     }
 
     fn take_events() -> Vec<FlowEvent> {
-        with_client(|c| c.take_events()).into_iter().map(convert::event).collect()
+        with_client(|c| c.take_events())
+            .into_iter()
+            .map(convert::event)
+            .collect()
     }
 
     fn export_state() -> Vec<u8> {

@@ -55,6 +55,7 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
         headers,
         &req.body,
         timeout_ms,
+        true,
     )?;
     read_response(response, req.max_response_body, timeout_ms)
 }
@@ -66,6 +67,11 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 /// `method::other`). Header names or values that `wasi:http` refuses
 /// (forbidden names such as `host` or `connection`, invalid syntax) fail the
 /// call with an error naming the header.
+///
+/// `timeout_ms` limits connecting and the wait for the response head. No
+/// limit between body bytes is asked for: an event stream may rightly stay
+/// quiet for long, and the host reads the body at its own pace (the host's
+/// default applies; wasmtime's is 600 s).
 pub fn send_streaming(
     method: &str,
     url: &str,
@@ -76,7 +82,7 @@ pub fn send_streaming(
     let headers = headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_slice()));
-    start(method, url, headers, body, timeout_ms)
+    start(method, url, headers, body, timeout_ms, false)
 }
 
 /// The response's status code.
@@ -144,13 +150,14 @@ pub fn read_response(
 }
 
 /// Builds and sends a request, writes its body, and waits for the response
-/// head.
+/// head. `between_bytes` also limits pauses within the response body.
 fn start<'a>(
     method: &str,
     url: &str,
     headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     body: &[u8],
     timeout_ms: u32,
+    between_bytes: bool,
 ) -> Result<IncomingResponse, TransportError> {
     let target = Target::parse(url)?;
     let method = wasi_method(method);
@@ -195,12 +202,16 @@ fn start<'a>(
     // still bound every wait.
     let _ = options.set_connect_timeout(Some(timeout));
     let _ = options.set_first_byte_timeout(Some(timeout));
-    let _ = options.set_between_bytes_timeout(Some(timeout));
+    if between_bytes {
+        let _ = options.set_between_bytes_timeout(Some(timeout));
+    }
 
     // Handle first, then write: the host may buffer only a little of the
     // body before the request is under way.
     let future = outgoing_handler::handle(request, Some(options)).map_err(|e| error_code(&e))?;
-    write_body(&outgoing_body, body, timeout)?;
+    if !body.is_empty() {
+        write_body(&outgoing_body, body, timeout)?;
+    }
     OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&e))?;
     // Connecting and the first byte each have `timeout`.
     await_response(&future, timeout.saturating_mul(2))
