@@ -1,12 +1,10 @@
 //! Client configuration and the secret wrapper.
 
 use core::fmt;
-use serde::{Deserialize, Serialize};
 
 /// A secret string (token, client secret). `Debug` and `Display` never show
 /// it; [`Secret::expose`] is the one way to read it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {

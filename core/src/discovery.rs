@@ -6,8 +6,8 @@
 
 use crate::error::{Error, Mismatch};
 use crate::http::{HttpResponse, Step};
+use crate::json::{self, Value};
 use crate::url::{well_known_append, well_known_insert, Url};
-use serde::{Deserialize, Serialize};
 
 /// Largest metadata document accepted (bytes).
 pub const MAX_METADATA_BYTES: usize = 1 << 20;
@@ -96,16 +96,28 @@ pub fn as_metadata_candidates(issuer: &Url) -> Vec<String> {
 }
 
 /// RFC 9728 §2 protected resource metadata, the members MCP uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceMetadata {
     /// The resource identifier, used verbatim as RFC 8707 `resource`.
     pub resource: String,
     /// Issuer identifiers of the authorization servers.
-    #[serde(default)]
     pub authorization_servers: Vec<String>,
     /// Scopes the resource understands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
+}
+
+impl ResourceMetadata {
+    /// Reads the members from a JSON object, ignoring unknown ones; the
+    /// error names the member that is missing or of the wrong type.
+    pub fn from_json(doc: &Value) -> Result<Self, String> {
+        Ok(ResourceMetadata {
+            resource: doc.req_str("resource")?.to_string(),
+            authorization_servers: doc
+                .opt_strings("authorization_servers")?
+                .unwrap_or_default(),
+            scopes_supported: doc.opt_strings("scopes_supported")?,
+        })
+    }
 }
 
 /// Whether the metadata's `resource` may stand for `server`: same scheme,
@@ -139,7 +151,8 @@ pub fn parse_resource_metadata(
     server: &Url,
 ) -> Result<ResourceMetadata, Error> {
     let step = Step::ProtectedResourceMetadata;
-    let prm: ResourceMetadata = parse_json(resp, url, step)?;
+    let prm = ResourceMetadata::from_json(&parse_json(resp, url, step)?)
+        .map_err(|e| invalid_document(step, url, e))?;
     if !resource_matches(server, &prm.resource) {
         return Err(Error::ResourceMismatch(Mismatch {
             url: url.to_string(),
@@ -161,37 +174,88 @@ pub fn parse_resource_metadata(
 }
 
 /// RFC 8414 §2 / OpenID Discovery §3 metadata, the members MCP uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthServerMetadata {
     /// The issuer identifier.
     pub issuer: String,
     /// Authorization endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
     /// Token endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     /// RFC 7591 registration endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
     /// Supported `response_type` values.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_types_supported: Option<Vec<String>>,
     /// PKCE methods (RFC 7636 / RFC 8414).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<String>>,
     /// Token endpoint client authentication methods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// Scopes the server knows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9207: whether redirects carry `iss`.
-    #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
 }
 
+const ISS_SUPPORTED: &str = "authorization_response_iss_parameter_supported";
+
 impl AuthServerMetadata {
+    /// Reads the members from a JSON object, ignoring unknown ones; the
+    /// error names the member that is missing or of the wrong type.
+    pub fn from_json(doc: &Value) -> Result<Self, String> {
+        Ok(AuthServerMetadata {
+            issuer: doc.req_str("issuer")?.to_string(),
+            authorization_endpoint: doc.opt_string("authorization_endpoint")?,
+            token_endpoint: doc.opt_string("token_endpoint")?,
+            registration_endpoint: doc.opt_string("registration_endpoint")?,
+            response_types_supported: doc.opt_strings("response_types_supported")?,
+            code_challenge_methods_supported: doc
+                .opt_strings("code_challenge_methods_supported")?,
+            token_endpoint_auth_methods_supported: doc
+                .opt_strings("token_endpoint_auth_methods_supported")?,
+            scopes_supported: doc.opt_strings("scopes_supported")?,
+            // Absent means false; `null` is not a boolean.
+            authorization_response_iss_parameter_supported: match doc.get(ISS_SUPPORTED) {
+                None => false,
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| format!("{ISS_SUPPORTED} is not a boolean"))?,
+            },
+        })
+    }
+
+    /// The members as a JSON object (absent ones left out), as
+    /// [`AuthServerMetadata::from_json`] reads them.
+    pub fn to_json(&self) -> Value {
+        let strings = |v: &Option<Vec<String>>| v.as_deref().map(Value::from);
+        let string = |v: &Option<String>| v.as_deref().map(Value::from);
+        Value::object_opt([
+            ("issuer", Some(self.issuer.as_str().into())),
+            (
+                "authorization_endpoint",
+                string(&self.authorization_endpoint),
+            ),
+            ("token_endpoint", string(&self.token_endpoint)),
+            ("registration_endpoint", string(&self.registration_endpoint)),
+            (
+                "response_types_supported",
+                strings(&self.response_types_supported),
+            ),
+            (
+                "code_challenge_methods_supported",
+                strings(&self.code_challenge_methods_supported),
+            ),
+            (
+                "token_endpoint_auth_methods_supported",
+                strings(&self.token_endpoint_auth_methods_supported),
+            ),
+            ("scopes_supported", strings(&self.scopes_supported)),
+            (
+                ISS_SUPPORTED,
+                Some(self.authorization_response_iss_parameter_supported.into()),
+            ),
+        ])
+    }
+
     /// Whether PKCE S256 is advertised (MCP 2025-11-25: refuse otherwise).
     pub fn supports_s256(&self) -> bool {
         self.code_challenge_methods_supported
@@ -211,7 +275,8 @@ pub fn parse_as_metadata(
     server: &Url,
 ) -> Result<AuthServerMetadata, Error> {
     let step = Step::AuthorizationServerMetadata;
-    let meta: AuthServerMetadata = parse_json(resp, url, step)?;
+    let meta = AuthServerMetadata::from_json(&parse_json(resp, url, step)?)
+        .map_err(|e| invalid_document(step, url, e))?;
     if meta.issuer != expected_issuer {
         return Err(Error::IssuerMismatch(Mismatch {
             url: url.to_string(),
@@ -248,12 +313,9 @@ pub fn parse_as_metadata(
     Ok(meta)
 }
 
-/// Decodes a 200 JSON object into `T`, with typed errors for anything else.
-pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(
-    resp: &HttpResponse,
-    url: &str,
-    step: Step,
-) -> Result<T, Error> {
+/// Decodes a 200 response holding a JSON object, with typed errors for
+/// anything else.
+fn parse_json(resp: &HttpResponse, url: &str, step: Step) -> Result<Value, Error> {
     if resp.status != 200 {
         return Err(Error::UnexpectedStatus {
             step,
@@ -262,11 +324,15 @@ pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(
             body_excerpt: resp.body_excerpt(),
         });
     }
-    serde_json::from_slice(&resp.body).map_err(|e| Error::InvalidResponse {
+    json::parse_object(&resp.body).map_err(|e| invalid_document(step, url, e))
+}
+
+fn invalid_document(step: Step, url: &str, reason: String) -> Error {
+    Error::InvalidResponse {
         step,
         url: url.to_string(),
-        reason: format!("not a valid metadata document: {e}"),
-    })
+        reason: format!("not a valid metadata document: {reason}"),
+    }
 }
 
 #[cfg(test)]
@@ -514,6 +580,115 @@ mod tests {
             parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
             Err(Error::InvalidResponse { .. })
         ));
+    }
+
+    fn reason(e: Error) -> String {
+        match e {
+            Error::InvalidResponse { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn type_errors_name_the_member() {
+        let s = u("https://mcp.example.com/mcp");
+        let prm =
+            |body: &str| parse_resource_metadata(&HttpResponse::json(200, body), "https://x", &s);
+        let r = reason(prm(r#"{"resource":5}"#).unwrap_err());
+        assert!(
+            r.starts_with("not a valid metadata document: resource "),
+            "{r}"
+        );
+        let r = reason(
+            prm(r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":"https://as"}"#)
+                .unwrap_err(),
+        );
+        assert!(r.contains("authorization_servers"), "{r}");
+        let r = reason(
+            prm(r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://as"],"scopes_supported":[1]}"#)
+                .unwrap_err(),
+        );
+        assert!(r.contains("scopes_supported"), "{r}");
+        let r = reason(prm("[1,2]").unwrap_err());
+        assert!(r.contains("not a JSON object"), "{r}");
+        let r = reason(prm(r#"{"resource":"#).unwrap_err());
+        assert!(r.contains("at byte"), "{r}");
+        // null optional members are absent; unknown members are ignored.
+        let m = prm(r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://as.example.com"],"scopes_supported":null,"x":{"y":[1.5e3]}}"#)
+            .unwrap();
+        assert_eq!(m.scopes_supported, None);
+
+        let asm_with = |extra: &str| {
+            parse_as_metadata(
+                &HttpResponse::json(200, &asm("https://as.example.com", extra)),
+                "https://x",
+                "https://as.example.com",
+                &s,
+            )
+        };
+        for (extra, member) in [
+            (r#","registration_endpoint":false"#, "registration_endpoint"),
+            (
+                r#","code_challenge_methods_supported":"S256""#,
+                "code_challenge_methods_supported",
+            ),
+            (
+                r#","authorization_response_iss_parameter_supported":"true""#,
+                ISS_SUPPORTED,
+            ),
+            (
+                r#","authorization_response_iss_parameter_supported":null"#,
+                ISS_SUPPORTED,
+            ),
+        ] {
+            let r = reason(asm_with(extra).unwrap_err());
+            assert!(r.contains(member), "{extra}: {r}");
+        }
+        let m = asm_with(r#","registration_endpoint":null,"authorization_response_iss_parameter_supported":true"#)
+            .unwrap();
+        assert!(m.registration_endpoint.is_none());
+        assert!(m.authorization_response_iss_parameter_supported);
+    }
+
+    #[test]
+    fn duplicate_members_are_refused() {
+        // A parser differential on "issuer" must not let one document pass
+        // as two different servers.
+        let s = u("https://mcp.example.com/mcp");
+        let r = HttpResponse::json(
+            200,
+            &asm(
+                "https://as.example.com",
+                r#","issuer":"https://attacker.example.com""#,
+            ),
+        );
+        let e = parse_as_metadata(&r, "https://x", "https://as.example.com", &s).unwrap_err();
+        assert!(reason(e).contains("duplicate member name"));
+        let r = HttpResponse::json(
+            200,
+            r#"{"resource":"https://mcp.example.com/mcp","resource":"https://mcp.example.com/mcp","authorization_servers":["https://as.example.com"]}"#,
+        );
+        assert!(matches!(
+            parse_resource_metadata(&r, "https://x", &s),
+            Err(Error::InvalidResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn metadata_json_round_trip() {
+        let s = u("https://mcp.example.com/mcp");
+        let r = HttpResponse::json(
+            200,
+            &asm(
+                "https://as.example.com",
+                r#","scopes_supported":["a","b"],"code_challenge_methods_supported":["S256"],"unknown":[{}]"#,
+            ),
+        );
+        let m = parse_as_metadata(&r, "https://x", "https://as.example.com", &s).unwrap();
+        let v = m.to_json();
+        assert!(v.get("registration_endpoint").is_none());
+        assert!(v.get("unknown").is_none());
+        assert_eq!(AuthServerMetadata::from_json(&v).unwrap(), m);
     }
 
     #[test]

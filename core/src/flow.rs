@@ -17,10 +17,9 @@ use crate::encode::base64url_nopad;
 use crate::error::{Attempt, Error};
 use crate::http::{HttpRequest, HttpResponse, Step, TransportError};
 use crate::pkce::CodeVerifier;
-use crate::store::{Binding, ClientRecord, TokenRecord};
+use crate::store::{Binding, ClientRecord, Map, TokenRecord};
 use crate::url::Url;
 use crate::{registration, scope, token};
-use std::collections::BTreeMap;
 
 /// Caller-supplied randomness for one authorization (the core has no RNG):
 /// 32 bytes for the PKCE verifier (OAuth 2.1 §4.1.1), 16 for `state`.
@@ -94,8 +93,8 @@ pub(crate) struct Start {
     pub server_key: String,
     pub resource_metadata_url: Option<String>,
     pub challenge_scope: Option<String>,
-    pub metadata: BTreeMap<String, AuthServerMetadata>,
-    pub clients: BTreeMap<String, ClientRecord>,
+    pub metadata: Map<AuthServerMetadata>,
+    pub clients: Map<ClientRecord>,
     pub entropy: Entropy,
 }
 

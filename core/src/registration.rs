@@ -5,8 +5,8 @@ use crate::config::{Config, Secret};
 use crate::discovery::AuthServerMetadata;
 use crate::error::{Error, OAuthFailure};
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
+use crate::json::{self, Value};
 use crate::store::{AuthMethod, ClientRecord};
-use serde::Deserialize;
 
 /// Largest registration response accepted (bytes).
 pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
@@ -42,16 +42,22 @@ pub fn preregistered(config: &Config, meta: &AuthServerMetadata) -> Option<Clien
 /// The RFC 7591 §2 registration request for a public native client
 /// (MCP 2026-07-28: `application_type` is required).
 pub fn request(endpoint: &str, config: &Config, scope: Option<&str>) -> HttpRequest {
-    let mut body = serde_json::json!({
-        "client_name": config.client_name,
-        "redirect_uris": [config.redirect_uri],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": "native",
-    });
-    if let (Some(scope), Some(obj)) = (scope, body.as_object_mut()) {
-        obj.insert("scope".into(), scope.into());
+    let mut body = Value::object([
+        ("client_name", config.client_name.as_str().into()),
+        (
+            "redirect_uris",
+            vec![Value::from(config.redirect_uri.as_str())].into(),
+        ),
+        (
+            "grant_types",
+            vec!["authorization_code", "refresh_token"].into(),
+        ),
+        ("response_types", vec!["code"].into()),
+        ("token_endpoint_auth_method", "none".into()),
+        ("application_type", "native".into()),
+    ]);
+    if let Some(scope) = scope {
+        body.insert("scope", scope.into());
     }
     HttpRequest {
         step: Step::Registration,
@@ -61,20 +67,28 @@ pub fn request(endpoint: &str, config: &Config, scope: Option<&str>) -> HttpRequ
             ("content-type".into(), "application/json".into()),
             ("accept".into(), "application/json".into()),
         ],
-        body: body.to_string().into_bytes(),
+        body: body.to_json().into_bytes(),
         max_response_body: MAX_REGISTRATION_BYTES,
     }
 }
 
-#[derive(Deserialize)]
+/// The members of a registration response (RFC 7591 §3.2.1) this client uses.
 struct RegistrationResponse {
     client_id: String,
-    #[serde(default)]
     client_secret: Option<String>,
-    #[serde(default)]
     client_secret_expires_at: Option<u64>,
-    #[serde(default)]
     token_endpoint_auth_method: Option<String>,
+}
+
+impl RegistrationResponse {
+    fn from_json(doc: &Value) -> Result<Self, String> {
+        Ok(RegistrationResponse {
+            client_id: doc.req_str("client_id")?.to_string(),
+            client_secret: doc.opt_string("client_secret")?,
+            client_secret_expires_at: doc.opt_u64("client_secret_expires_at")?,
+            token_endpoint_auth_method: doc.opt_string("token_endpoint_auth_method")?,
+        })
+    }
 }
 
 /// Parses the registration response (RFC 7591 §3.2). The server may replace
@@ -103,7 +117,8 @@ pub fn parse_response(
         url: url.to_string(),
         reason,
     };
-    let parsed: RegistrationResponse = serde_json::from_slice(&resp.body)
+    let parsed = json::parse_object(&resp.body)
+        .and_then(|doc| RegistrationResponse::from_json(&doc))
         .map_err(|e| invalid(format!("not a registration response: {e}")))?;
     if parsed.client_id.is_empty() {
         return Err(invalid("client_id is empty".into()));
@@ -141,22 +156,18 @@ pub fn parse_response(
 /// An OAuth error body (RFC 6749 §5.2 / RFC 7591 §3.2.2), if the response
 /// has one.
 pub(crate) fn oauth_failure(resp: &HttpResponse, url: &str, step: Step) -> Option<OAuthFailure> {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error: String,
-        #[serde(default)]
-        error_description: Option<String>,
-        #[serde(default)]
-        error_uri: Option<String>,
-    }
-    let body: ErrorBody = serde_json::from_slice(&resp.body).ok()?;
+    // Any member of the wrong type: not an OAuth error body.
+    let doc = json::parse_object(&resp.body).ok()?;
+    let error = doc.req_str("error").ok()?;
+    let error_description = doc.opt_str("error_description").ok()?;
+    let error_uri = doc.opt_str("error_uri").ok()?;
     Some(OAuthFailure {
         step,
         url: url.to_string(),
         status: Some(resp.status),
-        error: clip(&body.error),
-        error_description: body.error_description.as_deref().map(clip),
-        error_uri: body.error_uri.as_deref().map(clip),
+        error: clip(error),
+        error_description: error_description.map(clip),
+        error_uri: error_uri.map(clip),
     })
 }
 
@@ -194,17 +205,28 @@ mod tests {
         let req = request("https://as/register", &config(), Some("a b"));
         assert_eq!(req.method, Method::Post);
         assert_eq!(req.header("content-type"), Some("application/json"));
-        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-        assert_eq!(body["redirect_uris"][0], "http://127.0.0.1:3000/callback");
-        assert_eq!(body["client_name"], "Test Client");
+        let body = json::parse(&req.body).unwrap();
+        assert_eq!(
+            body["redirect_uris"],
+            Value::from(vec!["http://127.0.0.1:3000/callback"])
+        );
+        assert_eq!(body["client_name"].as_str(), Some("Test Client"));
         assert_eq!(
             body["grant_types"],
-            serde_json::json!(["authorization_code", "refresh_token"])
+            Value::from(vec!["authorization_code", "refresh_token"])
         );
-        assert_eq!(body["response_types"], serde_json::json!(["code"]));
-        assert_eq!(body["token_endpoint_auth_method"], "none");
-        assert_eq!(body["application_type"], "native");
-        assert_eq!(body["scope"], "a b");
+        assert_eq!(body["response_types"], Value::from(vec!["code"]));
+        assert_eq!(body["token_endpoint_auth_method"].as_str(), Some("none"));
+        assert_eq!(body["application_type"].as_str(), Some("native"));
+        assert_eq!(body["scope"].as_str(), Some("a b"));
+        assert_eq!(body.as_object().unwrap().len(), 7);
+        let body = json::parse(&request("https://as/register", &config(), None).body).unwrap();
+        assert!(body.get("scope").is_none());
+        // Quotes and backslashes in the configuration stay inside the string.
+        let mut odd = config();
+        odd.client_name = "Te\"st\\ \u{1}".into();
+        let body = json::parse(&request("https://as/register", &odd, None).body).unwrap();
+        assert_eq!(body["client_name"].as_str(), Some(odd.client_name.as_str()));
     }
 
     #[test]
@@ -243,6 +265,78 @@ mod tests {
                 ),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn registration_type_errors_name_the_member() {
+        for (body, member) in [
+            (r#"{"client_id":7}"#, "client_id"),
+            (r#"{"client_id":null}"#, "client_id"),
+            (r#"{"client_id":"a","client_secret":1}"#, "client_secret"),
+            (
+                r#"{"client_id":"a","client_secret_expires_at":-1}"#,
+                "client_secret_expires_at",
+            ),
+            (
+                r#"{"client_id":"a","client_secret_expires_at":1.5}"#,
+                "client_secret_expires_at",
+            ),
+            (
+                r#"{"client_id":"a","token_endpoint_auth_method":["none"]}"#,
+                "token_endpoint_auth_method",
+            ),
+            (r#"{"client_id":"a","client_id":"b"}"#, "duplicate"),
+            (r#"["abc"]"#, "not a JSON object"),
+        ] {
+            match parse_response(&HttpResponse::json(201, body), "u", "r") {
+                Err(Error::InvalidResponse { reason, .. }) => {
+                    assert!(reason.contains(member), "{body}: {reason}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        // null is absent; unknown members are ignored.
+        let r = HttpResponse::json(
+            201,
+            r#"{"client_id":"a","client_secret":null,"client_secret_expires_at":null,"token_endpoint_auth_method":null,"client_id_issued_at":1.0,"x":[]}"#,
+        );
+        assert_eq!(
+            parse_response(&r, "u", "r").unwrap().auth_method,
+            AuthMethod::None
+        );
+    }
+
+    #[test]
+    fn only_well_formed_error_bodies_are_oauth_errors() {
+        for body in [
+            r#"{"error":5}"#,
+            r#"{"error":null}"#,
+            r#"{"error":"x","error_description":5}"#,
+            r#"{"error":"x","error_uri":[]}"#,
+            r#"{"error":"x","error":"y"}"#,
+            r#"["error"]"#,
+            "",
+        ] {
+            assert!(
+                matches!(
+                    parse_response(&HttpResponse::json(400, body), "u", "r"),
+                    Err(Error::UnexpectedStatus { status: 400, .. })
+                ),
+                "{body}"
+            );
+        }
+        let r = HttpResponse::json(
+            400,
+            r#"{"error":"invalid_client_metadata","error_description":null,"error_uri":"https://as/e","other":1}"#,
+        );
+        match parse_response(&r, "u", "r") {
+            Err(Error::RegistrationRejected(f)) => {
+                assert_eq!(f.error, "invalid_client_metadata");
+                assert_eq!(f.error_description, None);
+                assert_eq!(f.error_uri.as_deref(), Some("https://as/e"));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

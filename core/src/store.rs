@@ -4,8 +4,8 @@
 
 use crate::config::Secret;
 use crate::discovery::AuthServerMetadata;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::json::{self, Value};
+use core::fmt;
 
 /// The state document's format version.
 pub const STATE_VERSION: u32 = 1;
@@ -13,9 +13,123 @@ pub const STATE_VERSION: u32 = 1;
 /// How discovered authorization server metadata may be reused, in seconds.
 pub const METADATA_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 
+/// A map from string keys, kept sorted by key. It holds a handful of entries
+/// (issuers, servers): sorted `Vec`s are as fast as a tree and much smaller.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Map<V> {
+    keys: Vec<String>,
+    values: Vec<V>,
+}
+
+/// Where `key` is, or would be inserted, in sorted `keys`.
+fn find(keys: &[String], key: &str) -> Result<usize, usize> {
+    keys.binary_search_by(|k| k.as_str().cmp(key))
+}
+
+impl<V> Map<V> {
+    /// An empty map.
+    pub const fn new() -> Self {
+        Map {
+            keys: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        find(&self.keys, key).ok().map(|i| &self.values[i])
+    }
+
+    /// Sets the value for `key`, returning the one it replaces.
+    pub fn insert(&mut self, key: String, value: V) -> Option<V> {
+        match find(&self.keys, &key) {
+            Ok(i) => Some(core::mem::replace(&mut self.values[i], value)),
+            Err(i) => {
+                self.keys.insert(i, key);
+                self.values.insert(i, value);
+                None
+            }
+        }
+    }
+
+    /// Removes and returns the value for `key`.
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let i = find(&self.keys, key).ok()?;
+        self.keys.remove(i);
+        Some(self.values.remove(i))
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.keys.iter()
+    }
+
+    /// The entries, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.keys.iter().zip(&self.values)
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// A JSON object of the entries, in key order.
+    fn to_json(&self, value: impl Fn(&V) -> Value) -> Value {
+        Value::Object(self.iter().map(|(k, v)| (k.clone(), value(v))).collect())
+    }
+
+    /// Reads member `name` of `doc`: absent is empty; otherwise an object
+    /// whose members each pass `read`.
+    fn from_json(
+        doc: &Value,
+        name: &str,
+        read: impl Fn(&Value) -> Result<V, String>,
+    ) -> Result<Self, String> {
+        let mut map = Map::new();
+        let Some(value) = doc.get(name) else {
+            return Ok(map);
+        };
+        let members = value
+            .as_object()
+            .ok_or_else(|| format!("{name} is not an object"))?;
+        for (key, value) in members {
+            let v = read(value).map_err(|e| format!("{name} {key:?}: {e}"))?;
+            map.insert(key.clone(), v);
+        }
+        Ok(map)
+    }
+}
+
+impl<V> Default for Map<V> {
+    fn default() -> Self {
+        Map::new()
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for Map<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<V> FromIterator<(String, V)> for Map<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut map = Map::new();
+        for (k, v) in iter {
+            map.insert(k, v);
+        }
+        map
+    }
+}
+
 /// Client authentication at the token endpoint (RFC 7591 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     /// Public client: `client_id` in the body.
     None,
@@ -47,12 +161,11 @@ impl AuthMethod {
 }
 
 /// A client identity at one authorization server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     /// The client id.
     pub client_id: String,
     /// The secret, for confidential clients.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<Secret>,
     /// How to authenticate at the token endpoint.
     pub auth_method: AuthMethod,
@@ -60,12 +173,38 @@ pub struct ClientRecord {
     pub redirect_uri: String,
     /// When the secret expires (RFC 7591 `client_secret_expires_at`; 0 or
     /// absent = never).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_expires_at: Option<u64>,
 }
 
+impl ClientRecord {
+    fn to_json(&self) -> Value {
+        Value::object_opt([
+            ("client_id", Some(self.client_id.as_str().into())),
+            (
+                "client_secret",
+                self.client_secret.as_ref().map(|s| s.expose().into()),
+            ),
+            ("auth_method", Some(self.auth_method.as_str().into())),
+            ("redirect_uri", Some(self.redirect_uri.as_str().into())),
+            ("secret_expires_at", self.secret_expires_at.map(Value::from)),
+        ])
+    }
+
+    fn from_json(doc: &Value) -> Result<Self, String> {
+        let method = doc.req_str("auth_method")?;
+        Ok(ClientRecord {
+            client_id: doc.req_str("client_id")?.to_string(),
+            client_secret: doc.opt_str("client_secret")?.map(Secret::new),
+            auth_method: AuthMethod::from_name(method)
+                .ok_or_else(|| format!("auth_method {method:?} is not known"))?,
+            redirect_uri: doc.req_str("redirect_uri")?.to_string(),
+            secret_expires_at: doc.opt_u64("secret_expires_at")?,
+        })
+    }
+}
+
 /// A token for one resource from one issuer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     /// The RFC 8707 resource it was requested for.
     pub resource: String,
@@ -76,13 +215,10 @@ pub struct TokenRecord {
     /// `Bearer`.
     pub token_type: String,
     /// Absolute expiry, seconds since the Unix epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
     /// The refresh token, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret>,
     /// The granted scope (or the requested one when the server did not say).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
 
@@ -91,10 +227,37 @@ impl TokenRecord {
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
+
+    fn to_json(&self) -> Value {
+        Value::object_opt([
+            ("resource", Some(self.resource.as_str().into())),
+            ("issuer", Some(self.issuer.as_str().into())),
+            ("access_token", Some(self.access_token.expose().into())),
+            ("token_type", Some(self.token_type.as_str().into())),
+            ("expires_at", self.expires_at.map(Value::from)),
+            (
+                "refresh_token",
+                self.refresh_token.as_ref().map(|s| s.expose().into()),
+            ),
+            ("scope", self.scope.as_deref().map(Value::from)),
+        ])
+    }
+
+    fn from_json(doc: &Value) -> Result<Self, String> {
+        Ok(TokenRecord {
+            resource: doc.req_str("resource")?.to_string(),
+            issuer: doc.req_str("issuer")?.to_string(),
+            access_token: Secret::new(doc.req_str("access_token")?),
+            token_type: doc.req_str("token_type")?.to_string(),
+            expires_at: doc.opt_u64("expires_at")?,
+            refresh_token: doc.opt_str("refresh_token")?.map(Secret::new),
+            scope: doc.opt_string("scope")?,
+        })
+    }
 }
 
 /// Which resource and authorization server a server URL was found to use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     /// The resource identifier from its metadata.
     pub resource: String,
@@ -102,8 +265,24 @@ pub struct Binding {
     pub issuer: String,
 }
 
+impl Binding {
+    fn to_json(&self) -> Value {
+        Value::object([
+            ("resource", self.resource.as_str().into()),
+            ("issuer", self.issuer.as_str().into()),
+        ])
+    }
+
+    fn from_json(doc: &Value) -> Result<Self, String> {
+        Ok(Binding {
+            resource: doc.req_str("resource")?.to_string(),
+            issuer: doc.req_str("issuer")?.to_string(),
+        })
+    }
+}
+
 /// Metadata with the time it was fetched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedMetadata {
     /// The validated metadata.
     pub metadata: AuthServerMetadata,
@@ -111,33 +290,49 @@ pub struct CachedMetadata {
     pub fetched_at: u64,
 }
 
+impl CachedMetadata {
+    fn to_json(&self) -> Value {
+        Value::object([
+            ("metadata", self.metadata.to_json()),
+            ("fetched_at", self.fetched_at.into()),
+        ])
+    }
+
+    fn from_json(doc: &Value) -> Result<Self, String> {
+        let metadata = doc
+            .get("metadata")
+            .ok_or_else(|| "metadata is missing".to_string())?;
+        Ok(CachedMetadata {
+            metadata: AuthServerMetadata::from_json(metadata)
+                .map_err(|e| format!("metadata: {e}"))?,
+            fetched_at: doc.req_u64("fetched_at")?,
+        })
+    }
+}
+
 /// Everything the client keeps.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     /// Format version ([`STATE_VERSION`]).
     pub version: u32,
     /// Client identities per issuer. Never presented to another issuer.
-    #[serde(default)]
-    pub clients: BTreeMap<String, ClientRecord>,
+    pub clients: Map<ClientRecord>,
     /// Tokens, at most one per (resource, issuer).
-    #[serde(default)]
     pub tokens: Vec<TokenRecord>,
     /// Server URL → resource and issuer.
-    #[serde(default)]
-    pub bindings: BTreeMap<String, Binding>,
+    pub bindings: Map<Binding>,
     /// Authorization server metadata per issuer.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, CachedMetadata>,
+    pub metadata: Map<CachedMetadata>,
 }
 
 impl Default for Store {
     fn default() -> Self {
         Store {
             version: STATE_VERSION,
-            clients: BTreeMap::new(),
+            clients: Map::new(),
             tokens: Vec::new(),
-            bindings: BTreeMap::new(),
-            metadata: BTreeMap::new(),
+            bindings: Map::new(),
+            metadata: Map::new(),
         }
     }
 }
@@ -174,26 +369,49 @@ impl Store {
 
     /// Serialises the store as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // A Store holds only strings, numbers and maps with string keys:
-        // serialisation cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        Value::object([
+            ("version", self.version.into()),
+            ("clients", self.clients.to_json(ClientRecord::to_json)),
+            (
+                "tokens",
+                Value::Array(self.tokens.iter().map(TokenRecord::to_json).collect()),
+            ),
+            ("bindings", self.bindings.to_json(Binding::to_json)),
+            ("metadata", self.metadata.to_json(CachedMetadata::to_json)),
+        ])
+        .to_json()
+        .into_bytes()
     }
 
     /// Reads a document written by [`Store::to_bytes`] of this or an older
-    /// version.
+    /// version. Unknown members are ignored.
     pub fn from_bytes(bytes: &[u8]) -> Result<Store, crate::Error> {
-        let store: Store = serde_json::from_slice(bytes).map_err(|e| {
+        let invalid = |e: String| {
             crate::Error::InvalidArgument(format!("state is not a valid state document: {e}"))
-        })?;
-        if store.version == 0 || store.version > STATE_VERSION {
+        };
+        let doc = json::parse_object(bytes).map_err(invalid)?;
+        let version = doc.req_u64("version").map_err(invalid)?;
+        if version == 0 || version > u64::from(STATE_VERSION) {
             return Err(crate::Error::InvalidArgument(format!(
-                "state version {} is not supported (this component reads 1..={STATE_VERSION})",
-                store.version
+                "state version {version} is not supported (this component reads 1..={STATE_VERSION})"
             )));
         }
+        let tokens = match doc.get("tokens") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|t| TokenRecord::from_json(t).map_err(|e| format!("tokens: {e}")))
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?,
+            Some(_) => return Err(invalid("tokens is not an array".into())),
+        };
         Ok(Store {
             version: STATE_VERSION,
-            ..store
+            clients: Map::from_json(&doc, "clients", ClientRecord::from_json).map_err(invalid)?,
+            tokens,
+            bindings: Map::from_json(&doc, "bindings", Binding::from_json).map_err(invalid)?,
+            metadata: Map::from_json(&doc, "metadata", CachedMetadata::from_json)
+                .map_err(invalid)?,
         })
     }
 }
@@ -244,11 +462,189 @@ mod tests {
         assert!(Store::from_bytes(br#"{"version":1}"#).is_ok());
     }
 
+    /// A document written by the serde-based implementation (before the
+    /// core had its own JSON module), byte for byte.
+    const V1_DOCUMENT: &str = r#"{"version":1,"clients":{"https://a2.example.com/t":{"client_id":"pub","auth_method":"none","redirect_uri":"http://127.0.0.1:8976/callback"},"https://as.example.com":{"client_id":"cid","client_secret":"csecret","auth_method":"client_secret_basic","redirect_uri":"http://127.0.0.1:8976/callback","secret_expires_at":1900000000}},"tokens":[{"resource":"https://mcp.example.com/mcp","issuer":"https://as.example.com","access_token":"AT \"q\" \\ é","token_type":"Bearer","expires_at":1800003600,"refresh_token":"RT","scope":"mcp:basic mcp:read"},{"resource":"https://mcp2.example.com","issuer":"https://a2.example.com/t","access_token":"AT2","token_type":"Bearer"}],"bindings":{"https://mcp.example.com/mcp":{"resource":"https://mcp.example.com/mcp","issuer":"https://as.example.com"},"https://mcp2.example.com/x?y=1":{"resource":"https://mcp2.example.com","issuer":"https://a2.example.com/t"}},"metadata":{"https://a2.example.com/t":{"metadata":{"issuer":"https://a2.example.com/t","authorization_endpoint":"https://a2.example.com/t/a","token_endpoint":"https://a2.example.com/t/tok","code_challenge_methods_supported":["S256"],"authorization_response_iss_parameter_supported":false},"fetched_at":1799999999},"https://as.example.com":{"metadata":{"issuer":"https://as.example.com","authorization_endpoint":"https://as.example.com/authorize","token_endpoint":"https://as.example.com/token","registration_endpoint":"https://as.example.com/register","response_types_supported":["code"],"code_challenge_methods_supported":["S256"],"token_endpoint_auth_methods_supported":["none","client_secret_basic"],"scopes_supported":["mcp:basic","mcp:read"],"authorization_response_iss_parameter_supported":true},"fetched_at":1800000000}}}"#;
+
+    #[test]
+    fn reads_documents_written_by_version_1() {
+        let s = Store::from_bytes(V1_DOCUMENT.as_bytes()).unwrap();
+        assert_eq!(s.version, 1);
+        assert_eq!(s.clients.len(), 2);
+        let c = s.clients.get("https://as.example.com").unwrap();
+        assert_eq!(c.client_id, "cid");
+        assert_eq!(c.client_secret.as_ref().unwrap().expose(), "csecret");
+        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(c.redirect_uri, "http://127.0.0.1:8976/callback");
+        assert_eq!(c.secret_expires_at, Some(1_900_000_000));
+        let c = s.clients.get("https://a2.example.com/t").unwrap();
+        assert_eq!(c.auth_method, AuthMethod::None);
+        assert!(c.client_secret.is_none() && c.secret_expires_at.is_none());
+        let t = s
+            .token("https://mcp.example.com/mcp", "https://as.example.com")
+            .unwrap();
+        assert_eq!(t.access_token.expose(), "AT \"q\" \\ é");
+        assert_eq!(t.token_type, "Bearer");
+        assert_eq!(t.expires_at, Some(1_800_003_600));
+        assert_eq!(t.refresh_token.as_ref().unwrap().expose(), "RT");
+        assert_eq!(t.scope.as_deref(), Some("mcp:basic mcp:read"));
+        let t = s
+            .token("https://mcp2.example.com", "https://a2.example.com/t")
+            .unwrap();
+        assert_eq!(t.access_token.expose(), "AT2");
+        assert!(t.expires_at.is_none() && t.refresh_token.is_none() && t.scope.is_none());
+        assert_eq!(s.tokens.len(), 2);
+        let b = s.bindings.get("https://mcp2.example.com/x?y=1").unwrap();
+        assert_eq!(b.resource, "https://mcp2.example.com");
+        assert_eq!(b.issuer, "https://a2.example.com/t");
+        assert_eq!(s.bindings.len(), 2);
+        let m = s
+            .fresh_metadata("https://as.example.com", 1_800_000_100)
+            .unwrap();
+        assert_eq!(m.issuer, "https://as.example.com");
+        assert_eq!(
+            m.authorization_endpoint.as_deref(),
+            Some("https://as.example.com/authorize")
+        );
+        assert_eq!(
+            m.token_endpoint.as_deref(),
+            Some("https://as.example.com/token")
+        );
+        assert_eq!(
+            m.registration_endpoint.as_deref(),
+            Some("https://as.example.com/register")
+        );
+        assert_eq!(
+            m.response_types_supported.as_deref(),
+            Some(&["code".to_string()][..])
+        );
+        assert!(m.supports_s256());
+        assert_eq!(
+            m.token_endpoint_auth_methods_supported.as_deref(),
+            Some(&["none".to_string(), "client_secret_basic".to_string()][..])
+        );
+        assert_eq!(m.scopes_supported.as_ref().map(Vec::len), Some(2));
+        assert!(m.authorization_response_iss_parameter_supported);
+        let m = &s.metadata.get("https://a2.example.com/t").unwrap();
+        assert_eq!(m.fetched_at, 1_799_999_999);
+        assert!(m.metadata.registration_endpoint.is_none());
+        assert!(m.metadata.scopes_supported.is_none());
+        assert!(!m.metadata.authorization_response_iss_parameter_supported);
+        // Written back identically.
+        assert_eq!(String::from_utf8(s.to_bytes()).unwrap(), V1_DOCUMENT);
+    }
+
+    fn state_error(doc: &str) -> String {
+        match Store::from_bytes(doc.as_bytes()) {
+            Err(crate::Error::InvalidArgument(m)) => m,
+            other => panic!("{doc}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_state_documents_are_invalid_arguments() {
+        for (doc, needle) in [
+            ("", "at byte 0"),
+            ("[]", "not a JSON object"),
+            ("{}", "version is missing"),
+            (r#"{"version":"1"}"#, "version"),
+            (r#"{"version":0}"#, "state version 0"),
+            (r#"{"version":2}"#, "state version 2"),
+            (r#"{"version":4294967297}"#, "state version 4294967297"),
+            (r#"{"version":1,"clients":null}"#, "clients"),
+            (r#"{"version":1,"clients":[]}"#, "clients"),
+            (r#"{"version":1,"tokens":{}}"#, "tokens"),
+            (
+                r#"{"version":1,"clients":{"i":{"client_id":"c","auth_method":"private_key_jwt","redirect_uri":"r"}}}"#,
+                "auth_method",
+            ),
+            (
+                r#"{"version":1,"clients":{"i":{"client_id":"c","auth_method":"none"}}}"#,
+                "redirect_uri",
+            ),
+            (
+                r#"{"version":1,"tokens":[{"resource":"r","issuer":"i","token_type":"Bearer"}]}"#,
+                "access_token",
+            ),
+            (
+                r#"{"version":1,"tokens":[{"resource":"r","issuer":"i","access_token":"a","token_type":"Bearer","expires_at":-1}]}"#,
+                "expires_at",
+            ),
+            (
+                r#"{"version":1,"bindings":{"s":{"resource":"r"}}}"#,
+                "issuer",
+            ),
+            (
+                r#"{"version":1,"metadata":{"i":{"metadata":{"issuer":"i"}}}}"#,
+                "fetched_at",
+            ),
+            (
+                r#"{"version":1,"metadata":{"i":{"metadata":{},"fetched_at":1}}}"#,
+                "issuer",
+            ),
+            (r#"{"version":1,"version":1}"#, "duplicate"),
+        ] {
+            let m = state_error(doc);
+            assert!(m.contains(needle), "{doc}: {m}");
+        }
+        // Unknown members (a newer writer's additions) are ignored.
+        let s = Store::from_bytes(br#"{"version":1,"future":{"x":[1.5]},"tokens":[]}"#).unwrap();
+        assert_eq!(s, Store::default());
+    }
+
+    #[test]
+    fn maps_stay_sorted_and_documents_are_stable() {
+        let mut s = Store::default();
+        for key in ["https://c", "https://a", "https://b", "https://a"] {
+            s.bindings.insert(
+                key.into(),
+                Binding {
+                    resource: format!("{key}/r"),
+                    issuer: "i".into(),
+                },
+            );
+        }
+        assert_eq!(s.bindings.len(), 3);
+        let keys: Vec<&String> = s.bindings.keys().collect();
+        assert_eq!(keys, ["https://a", "https://b", "https://c"]);
+        assert_eq!(s.bindings.get("https://b").unwrap().resource, "https://b/r");
+        assert!(s.bindings.get("https://d").is_none());
+        let back = Store::from_bytes(&s.to_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.to_bytes(), s.to_bytes());
+        assert_eq!(
+            s.bindings.remove("https://b").map(|b| b.resource),
+            Some("https://b/r".to_string())
+        );
+        assert!(s.bindings.remove("https://b").is_none());
+        assert_eq!(
+            format!("{:?}", s.bindings),
+            r#"{"https://a": Binding { resource: "https://a/r", issuer: "i" }, "https://c": Binding { resource: "https://c/r", issuer: "i" }}"#
+        );
+        let m: Map<u64> = [("b".to_string(), 2), ("a".to_string(), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(m.iter().map(|(_, v)| *v).collect::<Vec<_>>(), [1, 2]);
+        assert!(!m.is_empty() && Map::<u64>::new().is_empty());
+    }
+
     #[test]
     fn debug_never_shows_secrets() {
         let mut s = Store::default();
         s.put_token(token("r", "i", "secret-token"));
-        assert!(!format!("{s:?}").contains("secret-token"));
+        s.clients.insert(
+            "i".into(),
+            ClientRecord {
+                client_id: "c".into(),
+                client_secret: Some(Secret::new("client-secret")),
+                auth_method: AuthMethod::ClientSecretPost,
+                redirect_uri: "r".into(),
+                secret_expires_at: None,
+            },
+        );
+        let text = format!("{s:?}");
+        assert!(!text.contains("secret-token") && !text.contains("client-secret"));
+        assert!(text.contains("Secret(<redacted>)"));
     }
 
     #[test]

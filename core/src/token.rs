@@ -5,9 +5,9 @@ use crate::config::Secret;
 use crate::encode::{base64_std, form_component, form_encode};
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
+use crate::json::{self, Value};
 use crate::registration::{clip, oauth_failure};
 use crate::store::{AuthMethod, ClientRecord, TokenRecord};
-use serde::Deserialize;
 
 /// Largest token response accepted (bytes).
 pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
@@ -85,18 +85,25 @@ pub fn code_exchange(
     )
 }
 
-#[derive(Deserialize)]
-struct TokenBody {
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
+/// The members of a token response (OAuth 2.1 §3.2.3) this client uses.
+struct TokenBody<'a> {
+    access_token: Option<&'a str>,
+    token_type: Option<&'a str>,
+    expires_in: Option<&'a Value>,
+    refresh_token: Option<&'a str>,
+    scope: Option<&'a str>,
+}
+
+impl<'a> TokenBody<'a> {
+    fn from_json(doc: &'a Value) -> Result<Self, String> {
+        Ok(TokenBody {
+            access_token: doc.opt_str("access_token")?,
+            token_type: doc.opt_str("token_type")?,
+            expires_in: doc.get("expires_in"),
+            refresh_token: doc.opt_str("refresh_token")?,
+            scope: doc.opt_str("scope")?,
+        })
+    }
 }
 
 /// Parses a token response (OAuth 2.1 §3.2.3): unknown members ignored,
@@ -134,8 +141,9 @@ pub fn parse_token_response(
     if let Some(f) = oauth_failure(resp, url, step) {
         return Err(Error::TokenRejected(f));
     }
-    let body: TokenBody = serde_json::from_slice(&resp.body)
-        .map_err(|e| invalid(&format!("not a token response: {}", clip(&e.to_string()))))?;
+    let not_token = |e: String| invalid(&format!("not a token response: {}", clip(&e)));
+    let doc = json::parse_object(&resp.body).map_err(not_token)?;
+    let body = TokenBody::from_json(&doc).map_err(not_token)?;
     let access_token = body
         .access_token
         .filter(|t| !t.is_empty())
@@ -146,17 +154,17 @@ pub fn parse_token_response(
     if !token_type.eq_ignore_ascii_case("bearer") {
         return Err(invalid(&format!(
             "token_type {:?} is not supported",
-            clip(&token_type)
+            clip(token_type)
         )));
     }
     let expires_in = match body.expires_in {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Number(n)) => Some(
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
             n.as_u64()
                 .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
         ),
         // Tolerated: some servers send the number as a string.
-        Some(serde_json::Value::String(s)) => Some(
+        Some(Value::String(s)) => Some(
             s.parse::<u64>()
                 .map_err(|_| invalid("expires_in is not a number"))?,
         ),
@@ -172,7 +180,7 @@ pub fn parse_token_response(
             .refresh_token
             .filter(|t| !t.is_empty())
             .map(Secret::new),
-        scope: body.scope.or_else(|| requested_scope.map(str::to_string)),
+        scope: body.scope.or(requested_scope).map(str::to_string),
     })
 }
 
@@ -292,6 +300,17 @@ mod tests {
             r#"{"access_token":"a","token_type":"mac"}"#,
             r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#,
             r#"{"access_token":"a","token_type":"Bearer","expires_in":[1]}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":3600.0}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":3.6e3}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":18446744073709551616}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"-5"}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":true}"#,
+            r#"{"access_token":7,"token_type":"Bearer"}"#,
+            r#"{"access_token":"a","token_type":"Bearer","refresh_token":{}}"#,
+            r#"{"access_token":"a","token_type":"Bearer","scope":["a"]}"#,
+            r#"{"access_token":"a","access_token":"b","token_type":"Bearer"}"#,
+            r#"["at","Bearer"]"#,
             "<html>",
         ] {
             let r = HttpResponse::json(200, body);
@@ -303,6 +322,31 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn token_type_errors_name_the_member_and_nulls_are_absent() {
+        let r = HttpResponse::json(200, r#"{"access_token":7,"token_type":"Bearer"}"#);
+        match parse_token_response(&r, "u", 0, "r", "i", None) {
+            Err(Error::InvalidResponse { reason, .. }) => {
+                assert_eq!(reason, "not a token response: access_token is not a string")
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = HttpResponse::json(
+            200,
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":null,"refresh_token":null,"scope":null,"id_token":{"x":1}}"#,
+        );
+        let t = parse_token_response(&r, "u", 5, "r", "i", Some("s")).unwrap();
+        assert_eq!(t.expires_at, None);
+        assert!(t.refresh_token.is_none());
+        assert_eq!(t.scope.as_deref(), Some("s"));
+        let r = HttpResponse::json(
+            200,
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":18446744073709551615}"#,
+        );
+        let t = parse_token_response(&r, "u", 5, "r", "i", None).unwrap();
+        assert_eq!(t.expires_at, Some(u64::MAX));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use mcp_oauth_core::encode::form_decode;
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method, Step, TransportError};
+use mcp_oauth_core::json::Value;
 use mcp_oauth_core::pkce::CodeVerifier;
 use mcp_oauth_core::{Action, Begin, Client, Config, Entropy, Error, Grant, Reaction, Secret};
 
@@ -75,7 +76,7 @@ impl World {
                 .map(|s| {
                     format!(
                         r#","scopes_supported":{}"#,
-                        serde_json::to_string(&s.split(' ').collect::<Vec<_>>()).unwrap()
+                        Value::from(s.split(' ').collect::<Vec<_>>())
                     )
                 })
                 .unwrap_or_default();
@@ -101,18 +102,21 @@ impl World {
             format!("{base}/.well-known/openid-configuration"),
         ];
         if md_urls.contains(&req.url) {
-            let mut doc = serde_json::json!({
-                "issuer": self.metadata_issuer,
-                "authorization_endpoint": format!("{base}/authorize"),
-                "token_endpoint": format!("{base}/token"),
-                "response_types_supported": ["code"],
-                "authorization_response_iss_parameter_supported": self.iss_supported,
-            });
+            let mut doc = Value::object([
+                ("issuer", self.metadata_issuer.as_str().into()),
+                ("authorization_endpoint", format!("{base}/authorize").into()),
+                ("token_endpoint", format!("{base}/token").into()),
+                ("response_types_supported", vec!["code"].into()),
+                (
+                    "authorization_response_iss_parameter_supported",
+                    self.iss_supported.into(),
+                ),
+            ]);
             if self.pkce {
-                doc["code_challenge_methods_supported"] = serde_json::json!(["S256"]);
+                doc.insert("code_challenge_methods_supported", vec!["S256"].into());
             }
             if self.registration {
-                doc["registration_endpoint"] = format!("{base}/register").into();
+                doc.insert("registration_endpoint", format!("{base}/register").into());
             }
             return Ok(HttpResponse::json(200, &doc.to_string()));
         }
