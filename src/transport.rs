@@ -209,12 +209,25 @@ fn start<'a>(
     // Handle first, then write: the host may buffer only a little of the
     // body before the request is under way.
     let future = outgoing_handler::handle(request, Some(options)).map_err(|e| error_code(&e))?;
-    if !body.is_empty() {
-        write_body(&outgoing_body, body, timeout)?;
-    }
-    OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&e))?;
+    let written = if body.is_empty() {
+        Ok(())
+    } else {
+        write_body(&outgoing_body, body, timeout)
+    };
+    let sent = written
+        .and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&e)));
     // Connecting and the first byte each have `timeout`.
-    await_response(&future, timeout.saturating_mul(2))
+    let guard = timeout.saturating_mul(2);
+    match sent {
+        Ok(()) => await_response(&future, guard),
+        Err(TransportError::TimedOut) => Err(TransportError::TimedOut),
+        // The body did not go out whole. When the request itself failed
+        // (connection refused, DNS, ...) that is the cause worth reporting.
+        Err(body_error) => match await_response(&future, guard) {
+            Err(cause @ TransportError::Failed(_)) => Err(cause),
+            _ => Err(body_error),
+        },
+    }
 }
 
 /// Writes `data` to the request body in chunks of at most [`WRITE_CHUNK`]
@@ -228,11 +241,18 @@ fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), Tran
 
 /// The `blocking-write-and-flush` loop of `wasi:io/streams`, with a time
 /// limit on every wait.
+///
+/// A closed stream ends the writing without an error: the host closes it
+/// when the declared `Content-Length` is complete, and also when the
+/// connection failed. `finish` and the response then tell which.
 fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(), TransportError> {
-    let data_len = data.len();
     let ready = stream.subscribe();
     while !data.is_empty() {
-        let budget = stream.check_write().map_err(write_failed)?;
+        let budget = match stream.check_write() {
+            Ok(budget) => budget,
+            Err(StreamError::Closed) => return Ok(()),
+            Err(e) => return Err(write_failed(e)),
+        };
         if budget == 0 {
             wait(&ready, timeout)?;
             continue;
@@ -241,20 +261,18 @@ fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(),
             .len()
             .min(WRITE_CHUNK)
             .min(usize::try_from(budget).unwrap_or(usize::MAX));
-        stream.write(&data[..n]).map_err(write_failed)?;
-        data = &data[n..];
-    }
-    if data_len == 0 {
-        return Ok(());
+        match stream.write(&data[..n]) {
+            Ok(()) => data = &data[n..],
+            Err(StreamError::Closed) => return Ok(()),
+            Err(e) => return Err(write_failed(e)),
+        }
     }
     match stream.flush() {
         Ok(()) => {}
-        // The declared `Content-Length` is complete; `finish` checks it.
         Err(StreamError::Closed) => return Ok(()),
         Err(e) => return Err(write_failed(e)),
     }
-    // The flush is done when the stream accepts writes again, or when the
-    // host closes it because the declared `Content-Length` is complete.
+    // The flush is done when the stream accepts writes again (or closed).
     loop {
         wait(&ready, timeout)?;
         match stream.check_write() {

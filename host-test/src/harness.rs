@@ -556,7 +556,8 @@ mod tests {
     }
 
     /// Serves one connection: reads the request head, then writes each
-    /// part of `reply`, pausing `pause` between parts.
+    /// part of `reply`, pausing `pause` between parts, and keeps the
+    /// connection open until the client closes it.
     async fn serve_once(reply: Vec<&'static [u8]>, pause: Duration) -> (String, String) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -576,21 +577,85 @@ mod tests {
                 socket.flush().await.unwrap();
                 tokio::time::sleep(pause).await;
             }
+            // Keep the connection open until the client closes it.
+            let _ = socket.read(&mut buf).await;
         });
         let url = format!("http://{addr}/mcp");
         (addr, url)
     }
 
+    /// Serves one connection: reads a request with a `content-length` body
+    /// and answers with the body's length, as received.
+    async fn serve_length_echo() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut data = Vec::new();
+            let mut buf = [0u8; 8192];
+            let head_end = loop {
+                if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "connection closed in the request head");
+                data.extend_from_slice(&buf[..n]);
+            };
+            let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(usize::MAX);
+            while length != usize::MAX && data.len() < head_end + length {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "connection closed in the request body");
+                data.extend_from_slice(&buf[..n]);
+            }
+            let answer = if length == usize::MAX {
+                "no content-length".to_string()
+            } else {
+                (data.len() - head_end).to_string()
+            };
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+            socket.write_all(reply.as_bytes()).await.unwrap();
+        });
+        format!("http://{addr}/mcp")
+    }
+
+    #[tokio::test]
+    async fn wrap_call_sends_a_large_body_with_its_length() {
+        let url = serve_length_echo().await;
+        let mut instance = Runtime::embedded()
+            .unwrap()
+            .instantiate(HostOptions::default())
+            .await
+            .unwrap();
+        instance.configure(&config()).await.unwrap().unwrap();
+        let request = HttpRequest {
+            method: "POST".into(),
+            url,
+            headers: vec![("content-type".into(), b"application/json".to_vec())],
+            body: vec![b'x'; 300_000],
+        };
+        let response = instance.wrap_call(&request).await.unwrap().unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.bytes(100).await.unwrap(), b"300000");
+    }
+
     #[tokio::test]
     async fn embedded_component_instantiates_and_exports_state() {
-        // A fresh compile, whatever other tests cached.
+        // The first call in the process compiles the component (or waits for
+        // the test that is compiling it); later ones clone the cached runtime.
         let started = Instant::now();
-        let _fresh = Runtime::from_bytes(EMBEDDED_WASM).unwrap();
-        eprintln!("Runtime::from_bytes(embedded): {:?}", started.elapsed());
         let runtime = Runtime::embedded().unwrap();
+        eprintln!("Runtime::embedded(): {:?}", started.elapsed());
         let again = Instant::now();
         let _cached = Runtime::embedded().unwrap();
-        eprintln!("Runtime::embedded() when cached: {:?}", again.elapsed());
+        eprintln!("Runtime::embedded() again: {:?}", again.elapsed());
 
         let started = Instant::now();
         let mut instance = runtime.instantiate(HostOptions::default()).await.unwrap();
@@ -691,25 +756,63 @@ mod tests {
             .await
             .unwrap();
         instance.configure(&config()).await.unwrap().unwrap();
-        let request = HttpRequest {
-            method: "POST".into(),
-            url: format!("http://127.0.0.1:{port}/mcp"),
-            headers: vec![("content-type".into(), b"application/json".to_vec())],
-            body: b"{}".to_vec(),
+        // A small body is queued before the connection fails; a large one
+        // (several write chunks) meets the closed stream mid-way. Both must
+        // report the cause, not the interrupted body.
+        for size in [2, 50_000] {
+            let request = HttpRequest {
+                method: "POST".into(),
+                url: format!("http://127.0.0.1:{port}/mcp"),
+                headers: vec![("content-type".into(), b"application/json".to_vec())],
+                body: vec![b' '; size],
+            };
+            match instance.wrap_call(&request).await.unwrap() {
+                Err(AuthError::Transport(failure)) => {
+                    assert!(
+                        failure.message.contains("connection refused"),
+                        "{size} bytes: {}",
+                        failure.message
+                    );
+                }
+                other => panic!(
+                    "{size} bytes: expected a transport error, got {:?}",
+                    other.map(|r| r.status)
+                ),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn wrap_call_times_out_when_no_response_comes() {
+        // The server accepts and reads, but never answers.
+        let (_addr, url) = serve_once(Vec::new(), Duration::ZERO).await;
+        let mut instance = Runtime::embedded()
+            .unwrap()
+            .instantiate(HostOptions::default())
+            .await
+            .unwrap();
+        let config = ClientConfig {
+            timeout_ms: Some(300),
+            ..config()
         };
+        instance.configure(&config).await.unwrap().unwrap();
+        let request = HttpRequest {
+            method: "GET".into(),
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let started = Instant::now();
         match instance.wrap_call(&request).await.unwrap() {
             Err(AuthError::Transport(failure)) => {
-                assert!(
-                    failure.message.contains("connection refused"),
-                    "{}",
-                    failure.message
-                );
+                assert_eq!(failure.message, "timed out");
             }
             other => panic!(
                 "expected a transport error, got {:?}",
                 other.map(|r| r.status)
             ),
         }
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
