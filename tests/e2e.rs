@@ -504,3 +504,99 @@ async fn unreachable_server_is_a_transport_error() {
         Ok(r) => panic!("status {}", r.status),
     }
 }
+
+/// A person with a browser: when the authorization URL is shown, visits it
+/// and lands on the loopback redirect.
+struct Browser;
+
+impl mcp_oauth_host::session::Progress for Browser {
+    fn event(&mut self, _: &mcp_oauth_host::harness::FlowEvent) {}
+    fn authorized(&mut self, _: &mcp_oauth_host::harness::TokenInfo) {}
+    fn authorization_needed(
+        &mut self,
+        pending: &mcp_oauth_host::harness::PendingAuthorization,
+        _: &UserAgent,
+    ) {
+        let (url, redirect) = (
+            pending.authorization_url.clone(),
+            pending.redirect_uri.clone(),
+        );
+        tokio::spawn(async move {
+            let callback = mcp_oauth_host::agent::follow_headless(&url, &redirect)
+                .await
+                .unwrap();
+            // The listener opens right after the URL is shown.
+            for _ in 0..100 {
+                let req = mcp_oauth_host::mcp::OutgoingRequest {
+                    method: "GET".into(),
+                    url: callback.clone(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                };
+                if let Ok(page) = mcp_oauth_host::agent::http_request(req).await {
+                    assert_eq!(page.status, 200);
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("the loopback listener never answered");
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_completes_through_the_loopback_listener() {
+    // 72, 73: a 127.0.0.1 redirect URI, a listener open only during the flow.
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
+    i.configure(&ClientConfig {
+        redirect_uri: format!("http://127.0.0.1:{port}/callback"),
+        ..config()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let agent = UserAgent::Interactive {
+        port,
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let mut s = McpSession::new(&world.mcp_url(), ComponentTransport::new(i, agent, Browser));
+    s.initialize("e2e").await.unwrap();
+    assert_eq!(token_requests(&world), 1);
+    // The listener is closed again.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_times_out_with_a_clear_message() {
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
+    i.configure(&ClientConfig {
+        redirect_uri: format!("http://127.0.0.1:{port}/callback"),
+        ..config()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let agent = UserAgent::Interactive {
+        port,
+        timeout: std::time::Duration::from_millis(300),
+    };
+    let mut s = McpSession::new(&world.mcp_url(), ComponentTransport::new(i, agent, Silent));
+    let err = format!("{:#}", s.initialize("e2e").await.unwrap_err());
+    assert!(
+        err.contains("no authorization redirect reached") && err.contains("giving up"),
+        "{err}"
+    );
+    assert_eq!(token_requests(&world), 0);
+}
