@@ -16,8 +16,10 @@
 //! is looked at a bounded number of times), without recursion, and never
 //! panics. Error positions are byte offsets into the field value.
 
-use std::collections::HashMap;
 use std::fmt;
+
+/// The most auth-params one challenge may carry (RFC 6750 defines five).
+pub const MAX_PARAMS: usize = 32;
 
 /// One challenge: an auth-scheme with either a token68 or auth-params.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,10 +240,6 @@ impl<'a> Parser<'a> {
     /// start of the next challenge (a list element that is not
     /// `token BWS "="`, RFC 9110 §11.6.1). The cursor is at a parameter.
     fn params(&mut self, challenge: &mut Challenge) -> Result<(), ChallengeError> {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, (name, _)) in challenge.params.iter().enumerate() {
-            seen.insert(name.clone(), i);
-        }
         loop {
             let name_start = self.pos;
             let Some(name) = self.token() else {
@@ -271,22 +269,24 @@ impl<'a> Parser<'a> {
                 },
             };
             let name = name.to_ascii_lowercase();
-            match seen.get(&name) {
+            match challenge.params.iter().find(|(n, _)| *n == name) {
                 // RFC 9110 §11.2: "each parameter name MUST only occur once
                 // per challenge". An exact repeat is harmless; a conflicting
                 // one cannot be resolved safely.
-                Some(&i) => {
-                    if challenge.params.get(i).is_some_and(|(_, v)| *v != value) {
+                Some((_, v)) => {
+                    if *v != value {
                         return Err(self.error(
                             name_start,
                             format!("auth-param {name:?} repeated with a different value"),
                         ));
                     }
                 }
-                None => {
-                    seen.insert(name.clone(), challenge.params.len());
-                    challenge.params.push((name, value));
+                // The linear look-up above stays cheap because a challenge
+                // may carry only this many parameters.
+                None if challenge.params.len() >= MAX_PARAMS => {
+                    return Err(self.error(name_start, "too many auth-params in one challenge"));
                 }
+                None => challenge.params.push((name, value)),
             }
             self.skip_ows();
             match self.peek() {
@@ -851,14 +851,12 @@ mod tests {
 
     #[test]
     fn huge_inputs_are_linear_and_do_not_recurse() {
-        // Many params in one challenge (duplicate detection stays linear).
+        // Many params in one challenge: refused at the bound, not parsed on.
         let mut s = String::from("Bearer ");
         for i in 0..50_000 {
             s.push_str(&format!("p{i}=\"v\", "));
         }
-        let c = ok(&s);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].params.len(), 50_000);
+        assert!(fail(&s).reason.contains("too many auth-params"));
         // Many challenges and empty elements.
         let s = "Negotiate, ,".repeat(100_000);
         assert_eq!(ok(&s).len(), 100_000);
@@ -882,5 +880,24 @@ mod tests {
         );
         let boxed: Box<dyn std::error::Error> = Box::new(e);
         assert!(boxed.to_string().starts_with("malformed"));
+    }
+
+    #[test]
+    fn parameter_count_is_bounded() {
+        let many = |n: usize| {
+            let params: Vec<String> = (0..n).map(|i| format!("p{i}=v")).collect();
+            format!("Bearer {}", params.join(", "))
+        };
+        assert_eq!(ok(&many(MAX_PARAMS))[0].params.len(), MAX_PARAMS);
+        assert!(fail(&many(MAX_PARAMS + 1))
+            .reason
+            .contains("too many auth-params"));
+        // Every challenge has its own budget.
+        let two = format!(
+            "{}, {}",
+            many(MAX_PARAMS),
+            many(MAX_PARAMS).replacen("Bearer", "DPoP", 1)
+        );
+        assert_eq!(ok(&two).len(), 2);
     }
 }
