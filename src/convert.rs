@@ -97,6 +97,7 @@ fn attempts(a: Vec<Attempt>) -> Vec<wit::DiscoveryAttempt> {
 }
 
 /// Core error → WIT error, case for case.
+#[inline(never)]
 pub fn error(e: core::Error) -> wit::AuthError {
     use core::Error as E;
     use wit::AuthError as W;
@@ -167,7 +168,5 @@ pub fn error(e: core::Error) -> wit::AuthError {
             status,
             body_excerpt,
         }),
-        // The core may grow cases before this adapter does.
-        other => W::InvalidArgument(other.to_string()),
     }
 }

@@ -97,8 +97,8 @@ fn resource_error(url: &str, e: TransportError) -> mcp_oauth_core::Error {
 struct Component;
 
 impl Guest for Component {
-    fn configure(config: ClientConfig) -> Result<(), AuthError> {
-        with_client(|c| c.configure(convert::config(config))).map_err(convert::error)
+    fn configure(config: ClientConfig) -> Result<(), String> {
+        with_client(|c| c.configure(convert::config(config))).map_err(|e| e.0)
     }
 
     fn authorize(resource: String, challenge: Option<String>) -> Result<Grant, AuthError> {
@@ -182,8 +182,8 @@ impl Guest for Component {
         with_client(|c| c.export_state())
     }
 
-    fn import_state(state: Vec<u8>) -> Result<(), AuthError> {
-        with_client(|c| c.import_state(&state)).map_err(convert::error)
+    fn import_state(state: Vec<u8>) -> Result<(), String> {
+        with_client(|c| c.import_state(&state)).map_err(|e| e.0)
     }
 }
 

@@ -104,7 +104,7 @@ impl Client {
     }
 
     /// Sets (or replaces) the configuration after validating it.
-    pub fn configure(&mut self, config: Config) -> Result<(), Error> {
+    pub fn configure(&mut self, config: Config) -> Result<(), crate::error::Refused> {
         config.validate()?;
         self.config = Some(config);
         Ok(())
@@ -321,7 +321,7 @@ impl Client {
     }
 
     /// Replaces the state with a document from [`Client::export_state`].
-    pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), crate::error::Refused> {
         self.store = Store::from_bytes(bytes)?;
         Ok(())
     }

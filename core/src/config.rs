@@ -60,8 +60,8 @@ impl Config {
 
     /// Checks the values a caller gave (OAuth 2.1 §8.4.2: loopback or https
     /// redirect URIs only).
-    pub fn validate(&self) -> Result<(), crate::Error> {
-        use crate::Error::InvalidArgument;
+    pub fn validate(&self) -> Result<(), crate::error::Refused> {
+        use crate::error::Refused as InvalidArgument;
         if self.client_name.trim().is_empty() {
             return Err(InvalidArgument("client-name is empty".into()));
         }

@@ -41,9 +41,27 @@ pub struct Attempt {
     pub status: Option<u16>,
 }
 
+/// A configuration or state document the caller gave was refused; says
+/// which value and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl From<Refused> for Error {
+    fn from(r: Refused) -> Self {
+        Error::InvalidArgument(r.0)
+    }
+}
+
 /// Everything that can go wrong. Mirrors `auth-error` in `wit/world.wit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Error {
     /// No configuration yet.
     NotConfigured,

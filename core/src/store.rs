@@ -385,14 +385,13 @@ impl Store {
 
     /// Reads a document written by [`Store::to_bytes`] of this or an older
     /// version. Unknown members are ignored.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Store, crate::Error> {
-        let invalid = |e: String| {
-            crate::Error::InvalidArgument(format!("state is not a valid state document: {e}"))
-        };
+    pub fn from_bytes(bytes: &[u8]) -> Result<Store, crate::error::Refused> {
+        let invalid =
+            |e: String| crate::error::Refused(format!("state is not a valid state document: {e}"));
         let doc = json::parse_object(bytes).map_err(invalid)?;
         let version = doc.req_u64("version").map_err(invalid)?;
         if version == 0 || version > u64::from(STATE_VERSION) {
-            return Err(crate::Error::InvalidArgument(format!(
+            return Err(crate::error::Refused(format!(
                 "state version {version} is not supported (this component reads 1..={STATE_VERSION})"
             )));
         }
@@ -453,11 +452,11 @@ mod tests {
         assert_eq!(back, s);
         assert!(matches!(
             Store::from_bytes(br#"{"version":99}"#),
-            Err(crate::Error::InvalidArgument(_))
+            Err(crate::error::Refused(_))
         ));
         assert!(matches!(
             Store::from_bytes(b"garbage"),
-            Err(crate::Error::InvalidArgument(_))
+            Err(crate::error::Refused(_))
         ));
         assert!(Store::from_bytes(br#"{"version":1}"#).is_ok());
     }
@@ -536,7 +535,7 @@ mod tests {
 
     fn state_error(doc: &str) -> String {
         match Store::from_bytes(doc.as_bytes()) {
-            Err(crate::Error::InvalidArgument(m)) => m,
+            Err(crate::error::Refused(m)) => m,
             other => panic!("{doc}: {other:?}"),
         }
     }

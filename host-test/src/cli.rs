@@ -151,31 +151,31 @@ async fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-/// Runs initialize, tools/list and an optional tools/call through the
-/// component, printing what happens.
-pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
+/// An MCP session whose requests go through a configured component
+/// instance, printing each step.
+pub type CliSession = McpSession<ComponentTransport<Printer>>;
+
+/// Instantiates the component, configures it with `opts` and
+/// `redirect_uri`, and opens an MCP session with `opts.url` whose
+/// authorizations `agent` completes. Nothing is sent yet.
+pub async fn open_session(
+    opts: &ConnectOptions,
+    redirect_uri: String,
+    agent: UserAgent,
+) -> anyhow::Result<CliSession> {
     let runtime = Runtime::embedded()?;
     let mut instance = runtime.instantiate(HostOptions::default()).await?;
-    let port = if opts.port == 0 {
-        free_port().await?
-    } else {
-        opts.port
-    };
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     instance
-        .configure(&client_config(&opts, redirect_uri))
+        .configure(&client_config(opts, redirect_uri))
         .await?
-        .map_err(|e| anyhow::anyhow!(crate::report::describe(&e)))?;
-    let agent = if opts.headless {
-        UserAgent::Headless
-    } else {
-        UserAgent::Interactive {
-            port,
-            timeout: opts.browser_timeout,
-        }
-    };
+        .map_err(|e| anyhow::anyhow!("the configuration was refused: {e}"))?;
     let transport = ComponentTransport::new(instance, agent, Printer);
-    let mut session = McpSession::new(&opts.url, transport);
+    Ok(McpSession::new(&opts.url, transport))
+}
+
+/// Runs initialize, tools/list and the optional tools/call of `opts` in
+/// `session`, printing what happens. Fails if the tool reports an error.
+pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> anyhow::Result<()> {
     println!("→ initialize {}", opts.url);
     let init = session.initialize(&opts.client_name).await?;
     let server = init
@@ -217,6 +217,28 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs initialize, tools/list and an optional tools/call through the
+/// component, printing what happens. The redirect URI is
+/// `http://127.0.0.1:<port>/callback`.
+pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
+    let port = if opts.port == 0 {
+        free_port().await?
+    } else {
+        opts.port
+    };
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let agent = if opts.headless {
+        UserAgent::Headless
+    } else {
+        UserAgent::Interactive {
+            port,
+            timeout: opts.browser_timeout,
+        }
+    };
+    let mut session = open_session(&opts, redirect_uri, agent).await?;
+    run_session(&mut session, &opts).await
 }
 
 /// `mcp-oauth demo`: starts the mocks and connects to them headlessly.

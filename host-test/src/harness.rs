@@ -315,11 +315,9 @@ impl fmt::Debug for Instance {
 /// Outer result: a trap or host failure. Inner result: the component's
 /// answer.
 impl Instance {
-    /// `configure`: sets the client identity and options.
-    pub async fn configure(
-        &mut self,
-        config: &ClientConfig,
-    ) -> anyhow::Result<Result<(), AuthError>> {
+    /// `configure`: sets the client identity and options; the inner error
+    /// says which value was refused.
+    pub async fn configure(&mut self, config: &ClientConfig) -> anyhow::Result<Result<(), String>> {
         self.bindings
             .mcp_oauth_client()
             .call_configure(&mut self.store, config)
@@ -406,7 +404,7 @@ impl Instance {
     }
 
     /// `import-state`: replaces the component's state with an exported one.
-    pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), AuthError>> {
+    pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), String>> {
         self.bindings
             .mcp_oauth_client()
             .call_import_state(&mut self.store, state)
