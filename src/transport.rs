@@ -447,76 +447,59 @@ fn write_failed(error: StreamError) -> TransportError {
 /// timeouts become [`TransportError::TimedOut`], everything else a
 /// described [`TransportError::Failed`].
 fn error_code(code: &ErrorCode) -> TransportError {
-    let text = match code {
+    let (text, detail): (&str, Option<&str>) = match code {
         ErrorCode::ConnectionTimeout
         | ErrorCode::ConnectionReadTimeout
         | ErrorCode::ConnectionWriteTimeout
         | ErrorCode::HttpResponseTimeout => return TransportError::TimedOut,
-        ErrorCode::DnsTimeout => "DNS lookup timed out".to_string(),
-        ErrorCode::DnsError(p) => {
-            let mut text = "DNS lookup failed".to_string();
-            if let Some(rcode) = &p.rcode {
-                text.push_str(": ");
-                text.push_str(rcode);
-            }
-            if let Some(info) = p.info_code {
-                text.push_str(&format!(" (info code {info})"));
-            }
-            text
-        }
-        ErrorCode::DestinationNotFound => "destination not found".to_string(),
-        ErrorCode::DestinationUnavailable => "destination unavailable".to_string(),
-        ErrorCode::DestinationIpProhibited => "destination IP address prohibited".to_string(),
-        ErrorCode::DestinationIpUnroutable => "destination IP address unroutable".to_string(),
-        ErrorCode::ConnectionRefused => "connection refused".to_string(),
-        ErrorCode::ConnectionTerminated => "connection terminated".to_string(),
-        ErrorCode::ConnectionLimitReached => "connection limit reached".to_string(),
-        ErrorCode::TlsProtocolError => "TLS protocol error".to_string(),
-        ErrorCode::TlsCertificateError => "TLS certificate error".to_string(),
-        ErrorCode::TlsAlertReceived(p) => {
-            let mut text = "TLS alert received".to_string();
-            if let Some(id) = p.alert_id {
-                text.push_str(&format!(" ({id})"));
-            }
-            if let Some(message) = &p.alert_message {
-                text.push_str(": ");
-                text.push_str(message);
-            }
-            text
-        }
-        ErrorCode::HttpRequestDenied => "request denied by the host".to_string(),
-        ErrorCode::HttpRequestLengthRequired => "request length required".to_string(),
-        ErrorCode::HttpRequestBodySize(_) => "request body size mismatch or too large".to_string(),
-        ErrorCode::HttpRequestMethodInvalid => "invalid request method".to_string(),
-        ErrorCode::HttpRequestUriInvalid => "invalid request URL".to_string(),
-        ErrorCode::HttpRequestUriTooLong => "request URL too long".to_string(),
-        ErrorCode::HttpRequestHeaderSectionSize(_) => "request headers too large".to_string(),
-        ErrorCode::HttpRequestHeaderSize(p) => match p.as_ref().and_then(|p| p.field_name.as_ref())
-        {
-            Some(name) => format!("request header {name:?} too large"),
-            None => "a request header is too large".to_string(),
-        },
+        ErrorCode::DnsTimeout => ("DNS lookup timed out", None),
+        ErrorCode::DnsError(p) => ("DNS lookup failed", p.rcode.as_deref()),
+        ErrorCode::DestinationNotFound => ("destination not found", None),
+        ErrorCode::DestinationUnavailable => ("destination unavailable", None),
+        ErrorCode::DestinationIpProhibited => ("destination IP address prohibited", None),
+        ErrorCode::DestinationIpUnroutable => ("destination IP address unroutable", None),
+        ErrorCode::ConnectionRefused => ("connection refused", None),
+        ErrorCode::ConnectionTerminated => ("connection terminated", None),
+        ErrorCode::ConnectionLimitReached => ("connection limit reached", None),
+        ErrorCode::TlsProtocolError => ("TLS protocol error", None),
+        ErrorCode::TlsCertificateError => ("TLS certificate error", None),
+        ErrorCode::TlsAlertReceived(p) => ("TLS alert received", p.alert_message.as_deref()),
+        ErrorCode::HttpRequestDenied => ("request denied by the host", None),
+        ErrorCode::HttpRequestLengthRequired => ("request length required", None),
+        ErrorCode::HttpRequestBodySize(_) => ("request body size mismatch or too large", None),
+        ErrorCode::HttpRequestMethodInvalid => ("invalid request method", None),
+        ErrorCode::HttpRequestUriInvalid => ("invalid request URL", None),
+        ErrorCode::HttpRequestUriTooLong => ("request URL too long", None),
+        ErrorCode::HttpRequestHeaderSectionSize(_) => ("request headers too large", None),
+        ErrorCode::HttpRequestHeaderSize(p) => (
+            "request header too large",
+            p.as_ref().and_then(|p| p.field_name.as_deref()),
+        ),
         ErrorCode::HttpRequestTrailerSectionSize(_) | ErrorCode::HttpRequestTrailerSize(_) => {
-            "request trailers too large".to_string()
+            ("request trailers too large", None)
         }
-        ErrorCode::HttpResponseIncomplete => "incomplete response".to_string(),
+        ErrorCode::HttpResponseIncomplete => ("incomplete response", None),
         ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => {
-            "response headers too large".to_string()
+            ("response headers too large", None)
         }
-        ErrorCode::HttpResponseBodySize(_) => "response body size mismatch".to_string(),
+        ErrorCode::HttpResponseBodySize(_) => ("response body size mismatch", None),
         ErrorCode::HttpResponseTrailerSectionSize(_) | ErrorCode::HttpResponseTrailerSize(_) => {
-            "response trailers too large".to_string()
+            ("response trailers too large", None)
         }
-        ErrorCode::HttpResponseTransferCoding(_) => "bad response transfer coding".to_string(),
-        ErrorCode::HttpResponseContentCoding(_) => "bad response content coding".to_string(),
-        ErrorCode::HttpUpgradeFailed => "HTTP upgrade failed".to_string(),
-        ErrorCode::HttpProtocolError => "HTTP protocol error".to_string(),
-        ErrorCode::LoopDetected => "loop detected".to_string(),
-        ErrorCode::ConfigurationError => "host configuration error".to_string(),
-        ErrorCode::InternalError(Some(detail)) => format!("host internal error: {detail}"),
-        ErrorCode::InternalError(None) => "host internal error".to_string(),
+        ErrorCode::HttpResponseTransferCoding(_) => ("bad response transfer coding", None),
+        ErrorCode::HttpResponseContentCoding(_) => ("bad response content coding", None),
+        ErrorCode::HttpUpgradeFailed => ("HTTP upgrade failed", None),
+        ErrorCode::HttpProtocolError => ("HTTP protocol error", None),
+        ErrorCode::LoopDetected => ("loop detected", None),
+        ErrorCode::ConfigurationError => ("host configuration error", None),
+        ErrorCode::InternalError(d) => ("host internal error", d.as_deref()),
     };
-    TransportError::Failed(text)
+    let mut message = text.to_string();
+    if let Some(detail) = detail {
+        message.push_str(": ");
+        message.push_str(detail);
+    }
+    TransportError::Failed(message)
 }
 
 #[cfg(test)]
