@@ -544,10 +544,8 @@ impl mcp_oauth_host::session::Progress for Browser {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interactive_mode_completes_through_the_loopback_listener() {
-    // 72, 73: a 127.0.0.1 redirect URI, a listener open only during the flow.
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+/// A free loopback port and an instance whose redirect URI names it.
+async fn interactive_instance() -> (u16, Instance) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -561,6 +559,14 @@ async fn interactive_mode_completes_through_the_loopback_listener() {
     .await
     .unwrap()
     .unwrap();
+    (port, i)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_completes_through_the_loopback_listener() {
+    // 72, 73: a 127.0.0.1 redirect URI, a listener open only during the flow.
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let (port, i) = interactive_instance().await;
     let agent = UserAgent::Interactive {
         port,
         timeout: std::time::Duration::from_secs(10),
@@ -575,19 +581,7 @@ async fn interactive_mode_completes_through_the_loopback_listener() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_mode_times_out_with_a_clear_message() {
     let world = MockWorld::start(Behaviour::default()).await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
-    i.configure(&ClientConfig {
-        redirect_uri: format!("http://127.0.0.1:{port}/callback"),
-        ..config()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let (port, i) = interactive_instance().await;
     let agent = UserAgent::Interactive {
         port,
         timeout: std::time::Duration::from_millis(300),

@@ -316,24 +316,13 @@ impl Flow {
                 mut attempts,
             } => {
                 if (400..500).contains(&resp.status) {
-                    attempts.push(Attempt {
-                        url: req.url.clone(),
-                        status: Some(resp.status),
-                    });
-                    return match candidates.get(index + 1) {
-                        Some(next) => {
-                            let next = next.clone();
-                            self.send(HttpRequest::get_json(
-                                Step::ProtectedResourceMetadata,
-                                next,
-                                MAX_METADATA_BYTES,
-                            ));
-                            Phase::ResourceMetadata {
-                                candidates,
-                                index: index + 1,
-                                attempts,
-                            }
-                        }
+                    return match self.try_next(req, resp.status, &candidates, index, &mut attempts)
+                    {
+                        Some(index) => Phase::ResourceMetadata {
+                            candidates,
+                            index,
+                            attempts,
+                        },
                         None => Phase::Done(Err(Error::NoResourceMetadata(attempts))),
                     };
                 }
@@ -350,26 +339,15 @@ impl Flow {
                 mut attempts,
             } => {
                 if (400..500).contains(&resp.status) {
-                    attempts.push(Attempt {
-                        url: req.url.clone(),
-                        status: Some(resp.status),
-                    });
-                    return match candidates.get(index + 1) {
-                        Some(next) => {
-                            let next = next.clone();
-                            self.send(HttpRequest::get_json(
-                                Step::AuthorizationServerMetadata,
-                                next,
-                                MAX_METADATA_BYTES,
-                            ));
-                            Phase::ServerMetadata {
-                                prm,
-                                issuer,
-                                candidates,
-                                index: index + 1,
-                                attempts,
-                            }
-                        }
+                    return match self.try_next(req, resp.status, &candidates, index, &mut attempts)
+                    {
+                        Some(index) => Phase::ServerMetadata {
+                            prm,
+                            issuer,
+                            candidates,
+                            index,
+                            attempts,
+                        },
                         // RFC 9728 §7.6: the client picks; try the next listed server.
                         None => self.after_resource_metadata(prm, issuer + 1, attempts),
                     };
@@ -391,6 +369,30 @@ impl Flow {
             },
             other => other,
         }
+    }
+
+    /// A metadata URL answered 4xx: records the attempt and sends the next
+    /// candidate of the same step, returning its index, or `None` when the
+    /// list is exhausted. (4xx means "not here"; 5xx never gets here.)
+    fn try_next(
+        &mut self,
+        req: &HttpRequest,
+        status: u16,
+        candidates: &[String],
+        index: usize,
+        attempts: &mut Vec<Attempt>,
+    ) -> Option<usize> {
+        attempts.push(Attempt {
+            url: req.url.clone(),
+            status: Some(status),
+        });
+        let next = candidates.get(index + 1)?;
+        self.send(HttpRequest::get_json(
+            req.step,
+            next.clone(),
+            MAX_METADATA_BYTES,
+        ));
+        Some(index + 1)
     }
 
     /// Chooses the authorization server at `index` of the PRM's list: cached
