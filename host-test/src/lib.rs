@@ -9,9 +9,12 @@
 //! - [`mock`]: a mock MCP server and authorization server with switchable
 //!   misbehaviours, for tests and the demo.
 //! - [`cli`]: the `mcp-oauth` commands.
+//! - [`conformance`]: `mcp-oauth conformance`, the client under test of the
+//!   official MCP conformance suite.
 
 pub mod agent;
 pub mod cli;
+pub mod conformance;
 pub mod harness;
 pub mod mcp;
 pub mod mock;

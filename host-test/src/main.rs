@@ -2,9 +2,12 @@
 //!
 //! - `mcp-oauth demo`: the whole flow against embedded mock servers.
 //! - `mcp-oauth connect <mcp-url>`: the same against any MCP server.
+//! - `mcp-oauth conformance <mcp-url>`: the client under test of the
+//!   official MCP conformance suite.
 
 use anyhow::{bail, Context};
 use mcp_oauth_host::cli::{self, ConnectOptions};
+use mcp_oauth_host::conformance;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,6 +36,14 @@ OPTIONS (connect):
     --port <port>          loopback redirect port (default: a free one)
     --timeout <seconds>    how long to wait for the browser (default 300)
     --client-name <name>   the name the authorization server shows
+
+    mcp-oauth conformance <mcp-url>
+        The client under test of the MCP conformance suite
+        (conformance client --command \"mcp-oauth conformance\" ...): initialize,
+        tools/list and tools/call test-tool, authorizing headlessly with the
+        redirect URI http://127.0.0.1:3000/callback. Reads
+        MCP_CONFORMANCE_SCENARIO, MCP_CONFORMANCE_CONTEXT (a pre-registered
+        client_id and client_secret) and MCP_CONFORMANCE_PROTOCOL_VERSION.
 ";
 
 fn parse_connect(args: &[String]) -> anyhow::Result<ConnectOptions> {
@@ -99,6 +110,10 @@ fn main() -> ExitCode {
         match args.first().map(String::as_str) {
             Some("demo") => cli::demo().await,
             Some("connect") => cli::connect(parse_connect(&args[1..])?).await,
+            Some("conformance") => {
+                let url = conformance::parse_args(&args[1..])?;
+                conformance::run(&url, &conformance::Environment::from_process()).await
+            }
             Some("help" | "--help" | "-h") | None => {
                 print!("{USAGE}");
                 Ok(())

