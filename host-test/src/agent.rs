@@ -739,8 +739,7 @@ fn page(status: u16, content_type: &str, body: &'static str) -> hyper::Response<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::{form_encode, s256, Behaviour, MockWorld, Server};
-    use serde_json::{json, Value};
+    use crate::mock::{Behaviour, MockWorld, Server};
 
     #[test]
     fn uris_parse_and_resolve() {
@@ -807,33 +806,7 @@ mod tests {
 
     /// Registers a public client and builds an authorization URL.
     async fn authorization_url(world: &MockWorld, redirect_uri: &str) -> String {
-        let issuer = world.issuer();
-        let response = http_request(OutgoingRequest {
-            method: "POST".into(),
-            url: format!("{issuer}/register"),
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: serde_json::to_vec(&json!({
-                "redirect_uris": [redirect_uri],
-                "token_endpoint_auth_method": "none",
-            }))
-            .unwrap(),
-        })
-        .await
-        .unwrap();
-        assert_eq!(response.status, 201);
-        let client: Value = serde_json::from_slice(&response.body).unwrap();
-        format!(
-            "{issuer}/authorize?{}",
-            form_encode(&[
-                ("response_type", "code"),
-                ("client_id", client["client_id"].as_str().unwrap()),
-                ("redirect_uri", redirect_uri),
-                ("code_challenge", &s256(&"x".repeat(43))),
-                ("code_challenge_method", "S256"),
-                ("state", "s t"),
-                ("resource", &world.mcp_url()),
-            ])
-        )
+        crate::mock::test_authorization_url(world, redirect_uri, &"x".repeat(43), "s t").await
     }
 
     #[tokio::test]

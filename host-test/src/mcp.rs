@@ -588,37 +588,15 @@ mod tests {
         let world = MockWorld::start(Default::default()).await.unwrap();
         let issuer = world.issuer();
         let redirect_uri = "http://127.0.0.1:9/callback";
-        let registration = http_request(OutgoingRequest {
-            method: "POST".into(),
-            url: format!("{issuer}/register"),
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: serde_json::to_vec(&json!({
-                "redirect_uris": [redirect_uri],
-                "token_endpoint_auth_method": "none",
-                "client_name": "mcp test",
-            }))
-            .unwrap(),
-        })
-        .await
-        .unwrap();
-        assert_eq!(registration.status, 201);
-        let client: Value = serde_json::from_slice(&registration.body).unwrap();
-        let client_id = client["client_id"].as_str().unwrap();
-
         let verifier = "v".repeat(50);
-        let challenge = crate::mock::s256(&verifier);
-        let authorize = format!(
-            "{issuer}/authorize?{}",
-            form_encode(&[
-                ("response_type", "code"),
-                ("client_id", client_id),
-                ("redirect_uri", redirect_uri),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("state", "st"),
-                ("resource", &world.mcp_url()),
-            ])
-        );
+        let authorize =
+            crate::mock::test_authorization_url(&world, redirect_uri, &verifier, "st").await;
+        let authorize_query = form_decode(authorize.split_once('?').unwrap().1);
+        let client_id = &authorize_query
+            .iter()
+            .find(|(k, _)| k == "client_id")
+            .unwrap()
+            .1;
         let callback = follow_headless(&authorize, redirect_uri).await.unwrap();
         let query = callback.split_once('?').unwrap().1;
         let params = form_decode(query);

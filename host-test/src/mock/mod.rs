@@ -440,3 +440,43 @@ async fn handle(
         Server::AuthorizationServer => auth::handle(&mut st, &req),
     }
 }
+
+/// Test support: registers a public client at the mock authorization server
+/// and returns an authorization URL for it with the given PKCE verifier and
+/// `state`.
+#[cfg(test)]
+pub(crate) async fn test_authorization_url(
+    world: &MockWorld,
+    redirect_uri: &str,
+    verifier: &str,
+    state: &str,
+) -> String {
+    let issuer = world.issuer();
+    let response = crate::agent::http_request(crate::mcp::OutgoingRequest {
+        method: "POST".into(),
+        url: format!("{issuer}/register"),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::to_vec(&serde_json::json!({
+            "redirect_uris": [redirect_uri],
+            "token_endpoint_auth_method": "none",
+            "client_name": "mock test",
+        }))
+        .unwrap(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(response.status, 201);
+    let client: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    format!(
+        "{issuer}/authorize?{}",
+        form_encode(&[
+            ("response_type", "code"),
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge", &s256(verifier)),
+            ("code_challenge_method", "S256"),
+            ("state", state),
+            ("resource", &world.mcp_url()),
+        ])
+    )
+}
