@@ -64,6 +64,53 @@ pub fn base64_std(bytes: &[u8]) -> String {
     base64_with(bytes, STD_ALPHABET, true)
 }
 
+/// Value of one symbol of `alphabet`.
+fn base64_value(b: u8, alphabet: &[u8; 64]) -> Option<u32> {
+    alphabet.iter().position(|&c| c == b).map(|i| i as u32)
+}
+
+/// Decodes base64 in `alphabet` without padding, strictly: every character
+/// from the alphabet, no final group of one character, and the unused low
+/// bits of the last character zero (RFC 4648 §3.5: one encoding per value).
+fn base64_decode_with(s: &str, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &b) in chunk.iter().enumerate() {
+            n |= base64_value(b, alphabet)? << (18 - 6 * i);
+        }
+        let [_, b0, b1, b2] = n.to_be_bytes();
+        match chunk.len() {
+            4 => out.extend_from_slice(&[b0, b1, b2]),
+            3 if b2 == 0 => out.extend_from_slice(&[b0, b1]),
+            2 if b1 == 0 && b2 == 0 => out.push(b0),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Decodes [`base64url_nopad`] output (RFC 4648 §5, no `=`); `None` for
+/// anything that function would not produce.
+pub fn base64url_nopad_decode(s: &str) -> Option<Vec<u8>> {
+    base64_decode_with(s, URL_ALPHABET)
+}
+
+/// Decodes [`base64_std`] output (RFC 4648 §4, padded with `=` to a
+/// multiple of four characters); `None` for anything that function would
+/// not produce. No whitespace is skipped: callers strip line breaks.
+pub fn base64_std_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let body = s
+        .strip_suffix("==")
+        .or_else(|| s.strip_suffix('='))
+        .unwrap_or(s);
+    base64_decode_with(body, STD_ALPHABET)
+}
+
 /// Appends one component in the `application/x-www-form-urlencoded`
 /// serialization of the WHATWG URL standard (§5.2): the UTF-8 bytes of
 /// `s`; `A-Z a-z 0-9 * - . _` kept; space as `+`; every other byte `%XX`.
@@ -251,6 +298,48 @@ mod tests {
             base64_std(b"Aladdin:open sesame"),
             "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
+    }
+
+    #[test]
+    fn base64_decoders_invert_the_encoders() {
+        let all: Vec<u8> = (0..=255u8).rev().chain(0..=255u8).collect();
+        for len in 0..300 {
+            let bytes = &all[..len];
+            assert_eq!(
+                base64_std_decode(&base64_std(bytes)).as_deref(),
+                Some(bytes)
+            );
+            assert_eq!(
+                base64url_nopad_decode(&base64url_nopad(bytes)).as_deref(),
+                Some(bytes)
+            );
+        }
+        assert_eq!(base64_std_decode("Zm9vYg==").as_deref(), Some(&b"foob"[..]));
+        assert_eq!(
+            base64_std_decode("+/+/").as_deref(),
+            Some(&[0xfb, 0xff, 0xbf][..])
+        );
+        assert_eq!(
+            base64url_nopad_decode("-_-_").as_deref(),
+            Some(&[0xfb, 0xff, 0xbf][..])
+        );
+    }
+
+    #[test]
+    fn base64_decoders_are_strict() {
+        for bad in [
+            "Zg", "Zg=", "Zm8", "Z===", "Zg==Zg==", "=Zg=", "Zm9v\n", " Zm9v", "Zh==", "Zm9=",
+            "-_-_", "Zm 9", "Zm9v====", "é===",
+        ] {
+            assert_eq!(base64_std_decode(bad), None, "{bad:?}");
+        }
+        for bad in [
+            "Z", "Zg=", "Zg==", "+/+/", "Zh", "Zm9", "Zm9vY", "Zm\n9", "é",
+        ] {
+            assert_eq!(base64url_nopad_decode(bad), None, "{bad:?}");
+        }
+        assert_eq!(base64_std_decode("").as_deref(), Some(&[][..]));
+        assert_eq!(base64url_nopad_decode("").as_deref(), Some(&[][..]));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod encode;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod jose;
 pub mod json;
 pub mod pkce;
 pub mod registration;
