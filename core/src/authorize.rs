@@ -42,6 +42,13 @@ pub struct PendingRecord {
     pub scope: Option<String>,
     /// The server URL the flow is for.
     pub server: String,
+    /// The issuer the metadata declares: the one `iss` must equal. The same
+    /// as `public.issuer` unless the caller accepted an issuer mismatch.
+    pub declared_issuer: String,
+    /// Whether the token request carries a DPoP proof (RFC 9449).
+    pub dpop: bool,
+    /// Whether `resource` is sent (it is unless the caller opted out).
+    pub send_resource: bool,
 }
 
 impl core::fmt::Debug for PendingRecord {
@@ -67,8 +74,8 @@ pub struct AuthorizationRequest<'a> {
     pub state: &'a str,
     /// The scope, omitted when `None`.
     pub scope: Option<&'a str>,
-    /// The RFC 8707 resource, verbatim.
-    pub resource: &'a str,
+    /// The RFC 8707 resource, verbatim; `None` when the caller opted out.
+    pub resource: Option<&'a str>,
 }
 
 /// Builds the authorization URL, keeping any query the endpoint already has
@@ -85,7 +92,9 @@ pub fn authorization_url(r: &AuthorizationRequest<'_>) -> String {
     if let Some(scope) = r.scope {
         pairs.push(("scope", scope));
     }
-    pairs.push(("resource", r.resource));
+    if let Some(resource) = r.resource {
+        pairs.push(("resource", resource));
+    }
     append_query(r.endpoint, &pairs)
 }
 
@@ -142,7 +151,7 @@ pub fn validate_callback(callback_url: &str, pending: &[PendingRecord]) -> Resul
             record.public.redirect_uri
         )));
     }
-    let issuer = &record.public.issuer;
+    let issuer = &record.declared_issuer;
     match single("iss")? {
         // RFC 9207 §2.4: exact string comparison, no normalisation.
         Some(iss) if iss != issuer => {
@@ -198,6 +207,9 @@ mod tests {
             client_id: "c".into(),
             scope: None,
             server: "https://mcp.example.com/mcp".into(),
+            declared_issuer: "https://as.example.com".into(),
+            dpop: false,
+            send_resource: true,
         }
     }
 
@@ -211,7 +223,7 @@ mod tests {
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             state: "st",
             scope: None,
-            resource: "https://mcp.example.com/mcp",
+            resource: Some("https://mcp.example.com/mcp"),
         });
         assert!(u.starts_with("https://as.example.com/authorize?tenant=a&"));
         let q = form_decode(u.split_once('?').unwrap().1);

@@ -6,8 +6,10 @@ use crate::authorize::{validate_callback, PendingAuthorization, PendingRecord};
 use crate::challenge;
 use crate::config::Config;
 use crate::error::Error;
-use crate::flow::{Entropy, Flow, FlowEvent, Outcome, Start};
+use crate::flow::{Entropy, Flow, FlowEvent, Keys, Outcome, Start};
 use crate::http::Step;
+use crate::jose::SigningKey;
+use crate::store::Map;
 use crate::store::{CachedMetadata, Store, TokenRecord};
 use crate::url::Url;
 
@@ -72,8 +74,27 @@ pub enum Reaction {
     Deliver,
     /// Obtain a token with this challenge, then send the request again.
     Authorize(Option<String>),
+    /// Send the request again as it is: the server asked for a DPoP nonce
+    /// (RFC 9449 §9), which the next proof carries.
+    Retry,
     /// Refused although a fresh token was just obtained: give up.
     Refused,
+}
+
+/// What [`Client::react`] looks at in a response from the protected
+/// resource.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceResponse<'a> {
+    /// The request method.
+    pub method: &'a str,
+    /// The request URL.
+    pub url: &'a str,
+    /// The status.
+    pub status: u16,
+    /// `WWW-Authenticate`, several lines joined with ", ".
+    pub www_authenticate: Option<&'a str>,
+    /// The `DPoP-Nonce` header (RFC 9449 §9).
+    pub dpop_nonce: Option<&'a str>,
 }
 
 /// The MCP client's authorization state. One per client identity.
@@ -83,6 +104,8 @@ pub struct Client {
     store: Store,
     pending: Vec<PendingRecord>,
     events: Vec<FlowEvent>,
+    /// The latest DPoP nonce each server (by server key) sent (RFC 9449 §9).
+    nonces: Map<String>,
 }
 
 /// The key a server's binding is stored under: its URL without fragment,
@@ -152,8 +175,18 @@ impl Client {
             })?,
             None => None,
         };
+        let mut previous_scope = None;
         if challenge.is_some() {
             if let Some(b) = self.store.bindings.get(&key).cloned() {
+                let step_up = parsed
+                    .as_ref()
+                    .is_some_and(|p| p.error.as_deref() == Some("insufficient_scope"));
+                if step_up {
+                    previous_scope = self
+                        .store
+                        .token(&b.resource, &b.issuer)
+                        .and_then(|t| t.scope.clone());
+                }
                 self.store.remove_token(&b.resource, &b.issuer);
             }
         }
@@ -171,22 +204,54 @@ impl Client {
             Some(b) => (b.resource_metadata, b.scope),
             None => (None, None),
         };
-        Ok(Begin::Flow(Flow::authorize(Start {
-            config,
-            server,
-            server_key: key,
-            resource_metadata_url,
-            challenge_scope,
-            metadata,
-            clients: self.store.clients.clone(),
-            entropy,
-        })))
+        let keys = self.keys(entropy)?;
+        Ok(Begin::Flow(Flow::authorize(
+            Start {
+                config,
+                server,
+                server_key: key,
+                resource_metadata_url,
+                challenge_scope,
+                previous_scope,
+                metadata,
+                clients: self.store.clients.clone(),
+            },
+            keys,
+        )))
+    }
+
+    /// The keys a flow may sign with: the configured client key and the
+    /// stored DPoP key.
+    fn keys(&self, entropy: Entropy) -> Result<Keys, Error> {
+        let client_key = match self
+            .config
+            .as_ref()
+            .and_then(|c| c.private_key_pem.as_ref())
+        {
+            Some(pem) => Some(
+                SigningKey::from_pem(pem.expose())
+                    .map_err(|e| Error::InvalidArgument(format!("private-key-pem: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Keys::new(client_key, self.dpop_key(), entropy))
+    }
+
+    /// The stored DPoP key, if any (an unreadable one is replaced later).
+    fn dpop_key(&self) -> Option<SigningKey> {
+        let bytes = crate::encode::base64url_nopad_decode(self.store.dpop_key.as_ref()?.expose())?;
+        SigningKey::from_bytes(&bytes).ok()
     }
 
     /// Validates the callback URL and starts the code exchange. The pending
     /// authorization is consumed once its `state` matched, whatever happens
     /// next, so a code or verifier is never used twice (OAuth 2.1 §7.5.2).
-    pub fn complete_authorization(&mut self, callback_url: &str) -> Result<Flow, Error> {
+    pub fn complete_authorization(
+        &mut self,
+        callback_url: &str,
+        now: u64,
+        entropy: Entropy,
+    ) -> Result<Flow, Error> {
         let checked = validate_callback(callback_url, &self.pending);
         let state = Url::parse(callback_url).ok().and_then(|u| {
             crate::encode::form_decode(u.query().unwrap_or(""))
@@ -212,13 +277,20 @@ impl Client {
             .filter(|c| c.client_id == record.client_id)
             .cloned()
             .ok_or_else(|| Error::ClientIdRequired(record.public.issuer.clone()))?;
-        Ok(Flow::exchange(record, &client, &callback.code))
+        let keys = self.keys(entropy)?;
+        Ok(Flow::exchange(record, &client, &callback.code, keys, now))
     }
 
     /// Applies a finished flow to the store and says what it produced.
     pub fn finish(&mut self, flow: Flow, now: u64) -> Result<Grant, Error> {
-        let (outcome, events) = flow.into_parts();
+        let (outcome, events, new_key) = flow.into_parts();
         self.events.extend(events);
+        if let Some(key) = new_key {
+            if self.dpop_key().is_none() {
+                self.store.dpop_key =
+                    Some(crate::Secret::new(crate::encode::base64url_nopad(&key)));
+            }
+        }
         match outcome? {
             Outcome::Redirect {
                 record,
@@ -245,7 +317,20 @@ impl Client {
                 self.pending.push(record);
                 Ok(Grant::Redirect(public))
             }
-            Outcome::Token { server_key, token } => {
+            Outcome::Token {
+                server_key,
+                token,
+                metadata,
+            } => {
+                if let Some(m) = metadata {
+                    self.store.metadata.insert(
+                        token.issuer.clone(),
+                        CachedMetadata {
+                            metadata: m,
+                            fetched_at: now,
+                        },
+                    );
+                }
                 let info = TokenInfo::from(&token);
                 self.store.bindings.insert(
                     server_key,
@@ -267,45 +352,93 @@ impl Client {
             .filter(|t| !t.is_expired(now))
     }
 
-    /// The `Authorization` header value for a request to `request_url`, if a
-    /// valid token is held for that server (spec-checklist 92-94: only the
-    /// token bound to this server's resource and issuer).
+    /// The headers that authorize a request to `request_url` with `method`,
+    /// if a valid token is held for that server (spec-checklist 92-94: only
+    /// the token bound to this server's resource and issuer): `Authorization`
+    /// and, for a DPoP-bound token, a fresh `DPoP` proof with `ath` and the
+    /// server's latest nonce (RFC 9449 §7.1). `jti` must be fresh random
+    /// bytes for each call.
+    pub fn request_headers(
+        &self,
+        method: &str,
+        request_url: &str,
+        now: u64,
+        jti: &[u8; 16],
+    ) -> Vec<(String, String)> {
+        let Ok((_, key)) = server_key(request_url) else {
+            return Vec::new();
+        };
+        let Some(token) = self.usable_token(&key, now) else {
+            return Vec::new();
+        };
+        let secret = token.access_token.expose();
+        let mut headers = vec![(
+            "authorization".to_string(),
+            format!("{} {secret}", token.token_type),
+        )];
+        if token.token_type == "DPoP" {
+            if let Some(dpop_key) = self.dpop_key() {
+                let nonce = self.nonces.get(&key).map(String::as_str);
+                let proof = crate::jose::dpop_proof(
+                    &dpop_key,
+                    method,
+                    request_url,
+                    now,
+                    jti,
+                    Some(secret),
+                    nonce,
+                );
+                headers.push(("dpop".to_string(), proof));
+            }
+        }
+        headers
+    }
+
+    /// The `Authorization` header value alone (see
+    /// [`Client::request_headers`]); `None` for a DPoP-bound token, which
+    /// cannot be used without its proof.
     pub fn authorization_header(&self, request_url: &str, now: u64) -> Option<String> {
         let (_, key) = server_key(request_url).ok()?;
         self.usable_token(&key, now)
+            .filter(|t| t.token_type == "Bearer")
             .map(|t| format!("Bearer {}", t.access_token.expose()))
     }
 
     /// Decides what a response from the protected resource means: a 401, or
     /// a 403 with `error="insufficient_scope"`, calls for authorization, once;
-    /// anything else goes to the caller. A response that calls for
-    /// authorization is recorded as an event.
-    pub fn react(
-        &mut self,
-        method: &str,
-        url: &str,
-        status: u16,
-        www_authenticate: Option<&str>,
-        retried: bool,
-    ) -> Reaction {
-        let wants_auth = match status {
+    /// anything else goes to the caller. A 401 `use_dpop_nonce` with a nonce
+    /// not tried yet asks for the same request again (the caller bounds how
+    /// often). A response that calls for authorization is recorded as an
+    /// event.
+    pub fn react(&mut self, response: &ResourceResponse<'_>, retried: bool) -> Reaction {
+        let parsed = response
+            .www_authenticate
+            .and_then(|v| challenge::bearer(v).ok().flatten());
+        let error = parsed.as_ref().and_then(|b| b.error.as_deref());
+        if let (Some(nonce), Ok((_, key))) = (response.dpop_nonce, server_key(response.url)) {
+            // RFC 9449 §9: the newest nonce replaces the one held.
+            let fresh = self.nonces.get(&key).map(String::as_str) != Some(nonce);
+            self.nonces.insert(key, nonce.to_string());
+            if response.status == 401 && error == Some("use_dpop_nonce") && fresh {
+                return Reaction::Retry;
+            }
+        }
+        let wants_auth = match response.status {
             401 => true,
-            403 => www_authenticate
-                .and_then(|v| challenge::bearer(v).ok().flatten())
-                .is_some_and(|b| b.error.as_deref() == Some("insufficient_scope")),
+            403 => error == Some("insufficient_scope"),
             _ => false,
         };
         if wants_auth {
             self.events.push(FlowEvent {
                 step: Step::Resource,
-                method: method.to_string(),
-                url: url.to_string(),
-                status: Some(status),
+                method: response.method.to_string(),
+                url: response.url.to_string(),
+                status: Some(response.status),
             });
         }
         match (wants_auth, retried) {
             (false, _) => Reaction::Deliver,
-            (true, false) => Reaction::Authorize(www_authenticate.map(str::to_string)),
+            (true, false) => Reaction::Authorize(response.www_authenticate.map(str::to_string)),
             (true, true) => Reaction::Refused,
         }
     }

@@ -194,9 +194,27 @@ pub struct AuthServerMetadata {
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9207: whether redirects carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// Grant types the server supports (RFC 8414 §2; absent means
+    /// `authorization_code` and `implicit`).
+    pub grant_types_supported: Option<Vec<String>>,
+    /// RFC 9449 §5.1: DPoP proof algorithms the server accepts.
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// Whether a Client ID Metadata Document URL may be used as `client_id`.
+    pub client_id_metadata_document_supported: bool,
 }
 
 const ISS_SUPPORTED: &str = "authorization_response_iss_parameter_supported";
+const CIMD_SUPPORTED: &str = "client_id_metadata_document_supported";
+
+/// An optional boolean member: absent means false; `null` is not a boolean.
+fn opt_bool(doc: &Value, name: &str) -> Result<bool, String> {
+    match doc.get(name) {
+        None => Ok(false),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| format!("{name} is not a boolean")),
+    }
+}
 
 impl AuthServerMetadata {
     /// Reads the members from a JSON object, ignoring unknown ones; the
@@ -213,13 +231,11 @@ impl AuthServerMetadata {
             token_endpoint_auth_methods_supported: doc
                 .opt_strings("token_endpoint_auth_methods_supported")?,
             scopes_supported: doc.opt_strings("scopes_supported")?,
-            // Absent means false; `null` is not a boolean.
-            authorization_response_iss_parameter_supported: match doc.get(ISS_SUPPORTED) {
-                None => false,
-                Some(v) => v
-                    .as_bool()
-                    .ok_or_else(|| format!("{ISS_SUPPORTED} is not a boolean"))?,
-            },
+            authorization_response_iss_parameter_supported: opt_bool(doc, ISS_SUPPORTED)?,
+            grant_types_supported: doc.opt_strings("grant_types_supported")?,
+            dpop_signing_alg_values_supported: doc
+                .opt_strings("dpop_signing_alg_values_supported")?,
+            client_id_metadata_document_supported: opt_bool(doc, CIMD_SUPPORTED)?,
         })
     }
 
@@ -253,7 +269,53 @@ impl AuthServerMetadata {
                 ISS_SUPPORTED,
                 Some(self.authorization_response_iss_parameter_supported.into()),
             ),
+            (
+                "grant_types_supported",
+                strings(&self.grant_types_supported),
+            ),
+            (
+                "dpop_signing_alg_values_supported",
+                strings(&self.dpop_signing_alg_values_supported),
+            ),
+            (
+                CIMD_SUPPORTED,
+                self.client_id_metadata_document_supported
+                    .then_some(Value::Bool(true)),
+            ),
         ])
+    }
+
+    /// Metadata for a server the caller or the 2025-03-26 fallback describes
+    /// instead of a fetched document: nothing is advertised.
+    pub fn assumed(issuer: &str) -> AuthServerMetadata {
+        AuthServerMetadata {
+            issuer: issuer.to_string(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            registration_endpoint: None,
+            response_types_supported: None,
+            code_challenge_methods_supported: None,
+            token_endpoint_auth_methods_supported: None,
+            scopes_supported: None,
+            authorization_response_iss_parameter_supported: false,
+            grant_types_supported: None,
+            dpop_signing_alg_values_supported: None,
+            client_id_metadata_document_supported: false,
+        }
+    }
+
+    /// Whether the server lists `grant` in `grant_types_supported`.
+    pub fn lists_grant(&self, grant: &str) -> bool {
+        self.grant_types_supported
+            .as_ref()
+            .is_some_and(|g| g.iter().any(|x| x == grant))
+    }
+
+    /// Whether DPoP with ES256 is advertised (RFC 9449 §5.1).
+    pub fn supports_dpop_es256(&self) -> bool {
+        self.dpop_signing_alg_values_supported
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == "ES256"))
     }
 
     /// Whether PKCE S256 is advertised (MCP 2025-11-25: refuse otherwise).
@@ -273,11 +335,12 @@ pub fn parse_as_metadata(
     url: &str,
     expected_issuer: &str,
     server: &Url,
+    accept_issuer_mismatch: bool,
 ) -> Result<AuthServerMetadata, Error> {
     let step = Step::AuthorizationServerMetadata;
     let meta = AuthServerMetadata::from_json(&parse_json(resp, url, step)?)
         .map_err(|e| invalid_document(step, url, e))?;
-    if meta.issuer != expected_issuer {
+    if meta.issuer != expected_issuer && !accept_issuer_mismatch {
         return Err(Error::IssuerMismatch(Mismatch {
             url: url.to_string(),
             expected: expected_issuer.to_string(),
@@ -535,8 +598,8 @@ mod tests {
         // spec-checklist 28: RFC 8414 §3.3, no normalisation (not even a trailing slash).
         let s = u("https://mcp.example.com/mcp");
         let ok = HttpResponse::json(200, &asm("https://as.example.com", ""));
-        assert!(parse_as_metadata(&ok, "https://x", "https://as.example.com", &s).is_ok());
-        match parse_as_metadata(&ok, "https://x", "https://as.example.com/", &s) {
+        assert!(parse_as_metadata(&ok, "https://x", "https://as.example.com", &s, false).is_ok());
+        match parse_as_metadata(&ok, "https://x", "https://as.example.com/", &s, false) {
             Err(Error::IssuerMismatch(m)) => {
                 assert_eq!(m.expected, "https://as.example.com/");
                 assert_eq!(m.found, "https://as.example.com");
@@ -545,7 +608,7 @@ mod tests {
         }
         let evil = HttpResponse::json(200, &asm("https://attacker.example.com", ""));
         assert!(matches!(
-            parse_as_metadata(&evil, "https://x", "https://as.example.com", &s),
+            parse_as_metadata(&evil, "https://x", "https://as.example.com", &s, false),
             Err(Error::IssuerMismatch(_))
         ));
     }
@@ -558,7 +621,7 @@ mod tests {
             r#"{"issuer":"https://as.example.com","token_endpoint":"https://as.example.com/t"}"#,
         );
         assert!(matches!(
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false),
             Err(Error::InvalidResponse { .. })
         ));
         let r = HttpResponse::json(
@@ -566,7 +629,7 @@ mod tests {
             r#"{"issuer":"https://as.example.com","authorization_endpoint":"http://as.example.com/a","token_endpoint":"https://as.example.com/t"}"#,
         );
         assert!(matches!(
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false),
             Err(Error::InsecureUrl(_))
         ));
         let r = HttpResponse::json(
@@ -577,7 +640,7 @@ mod tests {
             ),
         );
         assert!(matches!(
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s),
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false),
             Err(Error::InvalidResponse { .. })
         ));
     }
@@ -624,6 +687,7 @@ mod tests {
                 "https://x",
                 "https://as.example.com",
                 &s,
+                false,
             )
         };
         for (extra, member) in [
@@ -662,7 +726,8 @@ mod tests {
                 r#","issuer":"https://attacker.example.com""#,
             ),
         );
-        let e = parse_as_metadata(&r, "https://x", "https://as.example.com", &s).unwrap_err();
+        let e =
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false).unwrap_err();
         assert!(reason(e).contains("duplicate member name"));
         let r = HttpResponse::json(
             200,
@@ -684,7 +749,7 @@ mod tests {
                 r#","scopes_supported":["a","b"],"code_challenge_methods_supported":["S256"],"unknown":[{}]"#,
             ),
         );
-        let m = parse_as_metadata(&r, "https://x", "https://as.example.com", &s).unwrap();
+        let m = parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false).unwrap();
         let v = m.to_json();
         assert!(v.get("registration_endpoint").is_none());
         assert!(v.get("unknown").is_none());
@@ -700,6 +765,7 @@ mod tests {
                 "https://x",
                 "https://as.example.com",
                 &s,
+                false,
             )
             .unwrap()
         };

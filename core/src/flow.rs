@@ -8,7 +8,7 @@
 use crate::authorize::{
     authorization_url, AuthorizationRequest, PendingAuthorization, PendingRecord,
 };
-use crate::config::Config;
+use crate::config::{Config, DpopMode, GrantType, IdentityProvider};
 use crate::discovery::{
     as_metadata_candidates, parse_as_metadata, parse_resource_metadata, prm_candidates,
     AuthServerMetadata, ResourceMetadata, MAX_METADATA_BYTES,
@@ -16,33 +16,150 @@ use crate::discovery::{
 use crate::encode::base64url_nopad;
 use crate::error::{Attempt, Error};
 use crate::http::{HttpRequest, HttpResponse, Step, TransportError};
+use crate::jose::{self, SigningKey};
 use crate::pkce::CodeVerifier;
-use crate::store::{Binding, ClientRecord, Map, TokenRecord};
+use crate::store::{AuthMethod, Binding, ClientRecord, Map, TokenRecord};
+use crate::token::TokenCall;
 use crate::url::Url;
 use crate::{registration, scope, token};
+use sha2::{Digest, Sha256};
 
-/// Caller-supplied randomness for one authorization (the core has no RNG):
-/// 32 bytes for the PKCE verifier (OAuth 2.1 §4.1.1), 16 for `state`.
+/// Caller-supplied randomness for one flow (the core has no RNG): 32 bytes
+/// for the PKCE verifier (OAuth 2.1 §4.1.1), 16 for `state`, and a 32-byte
+/// seed from which `jti` values and a new DPoP key are derived.
 #[derive(Clone)]
 pub struct Entropy {
     verifier: [u8; 32],
     state: [u8; 16],
+    seed: [u8; 32],
 }
 
 impl Entropy {
-    /// Splits 48 random bytes from a CSPRNG.
-    pub fn from_bytes(bytes: [u8; 48]) -> Entropy {
+    /// How many random bytes [`Entropy::from_bytes`] takes.
+    pub const LEN: usize = 80;
+
+    /// Splits [`Entropy::LEN`] random bytes from a CSPRNG.
+    pub fn from_bytes(bytes: [u8; Entropy::LEN]) -> Entropy {
         let mut verifier = [0u8; 32];
         let mut state = [0u8; 16];
+        let mut seed = [0u8; 32];
         verifier.copy_from_slice(&bytes[..32]);
-        state.copy_from_slice(&bytes[32..]);
-        Entropy { verifier, state }
+        state.copy_from_slice(&bytes[32..48]);
+        seed.copy_from_slice(&bytes[48..]);
+        Entropy {
+            verifier,
+            state,
+            seed,
+        }
+    }
+
+    /// 32 bytes derived from the seed for `purpose` and `counter`
+    /// (SHA-256 of a domain label, the purpose, the counter and the seed).
+    pub(crate) fn derive(&self, purpose: u8, counter: u32) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"mcp-oauth derive\0");
+        h.update([purpose]);
+        h.update(counter.to_be_bytes());
+        h.update(self.seed);
+        h.finalize().into()
     }
 }
 
 impl core::fmt::Debug for Entropy {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("Entropy(<redacted>)")
+    }
+}
+
+const PURPOSE_JTI: u8 = 1;
+const PURPOSE_DPOP_KEY: u8 = 2;
+
+/// The keys a flow signs with and the source of its `jti` values.
+pub(crate) struct Keys {
+    /// The client's `private_key_jwt` key, from the configuration.
+    pub client_key: Option<SigningKey>,
+    /// The DPoP key: the stored one, or one made by this flow.
+    pub dpop_key: Option<SigningKey>,
+    /// Set when this flow made `dpop_key`: it must be stored.
+    pub dpop_key_is_new: bool,
+    entropy: Entropy,
+    counter: u32,
+}
+
+impl Keys {
+    pub(crate) fn new(
+        client_key: Option<SigningKey>,
+        dpop_key: Option<SigningKey>,
+        entropy: Entropy,
+    ) -> Keys {
+        Keys {
+            client_key,
+            dpop_key,
+            dpop_key_is_new: false,
+            entropy,
+            counter: 0,
+        }
+    }
+
+    /// A fresh `jti` (never repeated within the flow).
+    fn jti(&mut self) -> [u8; 16] {
+        self.counter += 1;
+        let d = self.entropy.derive(PURPOSE_JTI, self.counter);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d[..16]);
+        out
+    }
+
+    /// The DPoP key, made from the entropy when there is none yet.
+    fn dpop_key(&mut self) -> &SigningKey {
+        let entropy = &self.entropy;
+        let is_new = &mut self.dpop_key_is_new;
+        self.dpop_key.get_or_insert_with(|| {
+            *is_new = true;
+            // A 32-byte string is a valid P-256 scalar with probability
+            // 1 - 2^-128 or so; the counter moves on in the rare other case.
+            let mut i = 0u32;
+            loop {
+                if let Some(key) = SigningKey::from_entropy(&entropy.derive(PURPOSE_DPOP_KEY, i)) {
+                    break key;
+                }
+                i = i.wrapping_add(1);
+            }
+        })
+    }
+
+    /// The token endpoint request of `call`, with a fresh client assertion
+    /// (`private_key_jwt`) and, when `dpop`, a fresh DPoP proof carrying
+    /// `nonce`.
+    fn token_request(
+        &mut self,
+        call: &TokenCall,
+        dpop: bool,
+        nonce: Option<&str>,
+        now: u64,
+    ) -> HttpRequest {
+        let jti = self.jti();
+        let assertion = match (&call.client, &self.client_key) {
+            (Some(c), Some(key)) if c.auth_method == AuthMethod::PrivateKeyJwt => Some(
+                jose::client_assertion(key, &c.client_id, &call.issuer, now, &jti, None),
+            ),
+            _ => None,
+        };
+        let mut request = call.request(assertion.as_deref());
+        if dpop {
+            let jti = self.jti();
+            let proof = jose::dpop_proof(
+                self.dpop_key(),
+                "POST",
+                &call.endpoint,
+                now,
+                &jti,
+                None,
+                nonce,
+            );
+            request.headers.push(("dpop".into(), proof));
+        }
+        request
     }
 }
 
@@ -83,6 +200,8 @@ pub(crate) enum Outcome {
     Token {
         server_key: String,
         token: TokenRecord,
+        /// Metadata fetched on the way, to cache.
+        metadata: Option<AuthServerMetadata>,
     },
 }
 
@@ -93,9 +212,31 @@ pub(crate) struct Start {
     pub server_key: String,
     pub resource_metadata_url: Option<String>,
     pub challenge_scope: Option<String>,
+    /// The scope of the token a 403 `insufficient_scope` refused: the new
+    /// request asks for the union (MCP 2026-07-28 step-up, SEP-2350).
+    pub previous_scope: Option<String>,
     pub metadata: Map<AuthServerMetadata>,
     pub clients: Map<ClientRecord>,
-    pub entropy: Entropy,
+}
+
+/// What a token response is for.
+enum Then {
+    /// An access token for `resource`.
+    Token {
+        server_key: String,
+        resource: String,
+        issuer: String,
+        scope: Option<String>,
+        metadata: Option<AuthServerMetadata>,
+    },
+    /// An ID-JAG from the identity provider (SEP-990), to be presented at
+    /// the authorization server with `next`.
+    IdJag {
+        next: TokenCall,
+        /// Whether the request at the authorization server carries DPoP.
+        dpop: bool,
+        then: Box<Then>,
+    },
 }
 
 // One per flow; the large variant is the common one.
@@ -112,6 +253,7 @@ enum Phase {
         candidates: Vec<String>,
         index: usize,
         attempts: Vec<Attempt>,
+        legacy: bool,
     },
     Register {
         prm: ResourceMetadata,
@@ -119,11 +261,12 @@ enum Phase {
         metadata: AuthServerMetadata,
         fetched: bool,
     },
-    Exchange {
-        server_key: String,
-        issuer: String,
-        resource: String,
-        scope: Option<String>,
+    Token {
+        call: TokenCall,
+        dpop: bool,
+        /// Set once a `use_dpop_nonce` answer was retried (RFC 9449 §8).
+        nonce_retried: bool,
+        then: Then,
     },
     Done(Result<Outcome, Error>),
 }
@@ -132,6 +275,7 @@ enum Phase {
 /// [`Flow::handle_response`] until `poll` says [`Action::Finished`].
 pub struct Flow {
     start: Option<Box<Start>>,
+    keys: Keys,
     phase: Phase,
     /// The request sent and not yet answered.
     in_flight: Option<HttpRequest>,
@@ -148,16 +292,28 @@ impl core::fmt::Debug for Flow {
     }
 }
 
+/// The RFC 6749 `error` of a JSON error body, if any.
+fn error_code(resp: &HttpResponse) -> Option<String> {
+    let doc = crate::json::parse_object(&resp.body).ok()?;
+    doc.opt_str("error").ok().flatten().map(str::to_string)
+}
+
 impl Flow {
-    /// An authorization flow: discovery, client identity, authorization URL.
-    pub(crate) fn authorize(start: Start) -> Flow {
-        let mut flow = Flow {
+    fn new(keys: Keys, phase: Phase, next: Option<HttpRequest>) -> Flow {
+        Flow {
             start: None,
-            phase: Phase::Done(Err(Error::NotConfigured)),
+            keys,
+            phase,
             in_flight: None,
-            next: None,
+            next,
             events: Vec::new(),
-        };
+        }
+    }
+
+    /// An authorization flow: discovery, client identity, then either the
+    /// authorization URL or, for grants without a user, the token.
+    pub(crate) fn authorize(start: Start, keys: Keys) -> Flow {
+        let mut flow = Flow::new(keys, Phase::Done(Err(Error::NotConfigured)), None);
         match prm_candidates(&start.server, start.resource_metadata_url.as_deref()) {
             Ok(candidates) => {
                 let candidates: Vec<String> = candidates.into_iter().map(|(u, _)| u).collect();
@@ -179,26 +335,51 @@ impl Flow {
     }
 
     /// An exchange flow: redeem `code` for the pending authorization.
-    pub(crate) fn exchange(record: PendingRecord, client: &ClientRecord, code: &str) -> Flow {
-        let request = token::code_exchange(
-            &record.token_endpoint,
-            client,
-            code,
-            &record.verifier,
-            &record.public.redirect_uri,
-            &record.public.resource,
-        );
-        Flow {
-            start: None,
-            phase: Phase::Exchange {
+    pub(crate) fn exchange(
+        record: PendingRecord,
+        client: &ClientRecord,
+        code: &str,
+        keys: Keys,
+        now: u64,
+    ) -> Flow {
+        let call = TokenCall {
+            endpoint: record.token_endpoint.clone(),
+            issuer: record.public.issuer.clone(),
+            client: Some(client.clone()),
+            params: token::code_exchange(
+                code,
+                &record.verifier,
+                &record.public.redirect_uri,
+                record
+                    .send_resource
+                    .then_some(record.public.resource.as_str()),
+            ),
+        };
+        let mut flow = Flow::new(keys, Phase::Done(Err(Error::NotConfigured)), None);
+        flow.phase = flow.token_phase(
+            call,
+            record.dpop,
+            Then::Token {
                 server_key: record.server,
-                issuer: record.public.issuer,
                 resource: record.public.resource,
+                issuer: record.public.issuer,
                 scope: record.scope,
+                metadata: None,
             },
-            in_flight: None,
-            next: Some(request),
-            events: Vec::new(),
+            now,
+        );
+        flow
+    }
+
+    /// Sends the token request of `call` and waits for it in a token phase.
+    fn token_phase(&mut self, call: TokenCall, dpop: bool, then: Then, now: u64) -> Phase {
+        let request = self.keys.token_request(&call, dpop, None, now);
+        self.send(request);
+        Phase::Token {
+            call,
+            dpop,
+            nonce_retried: false,
+            then,
         }
     }
 
@@ -268,14 +449,22 @@ impl Flow {
         &self.events
     }
 
-    pub(crate) fn into_parts(self) -> (Result<Outcome, Error>, Vec<FlowEvent>) {
+    /// The outcome, the exchanges, and the DPoP key this flow made (to be
+    /// stored, as 32 secret bytes).
+    pub(crate) fn into_parts(self) -> (Result<Outcome, Error>, Vec<FlowEvent>, Option<[u8; 32]>) {
         let outcome = match self.phase {
             Phase::Done(r) => r,
             _ => Err(Error::InvalidArgument(
                 "the flow was finished before it completed".into(),
             )),
         };
-        (outcome, self.events)
+        let new_key = self
+            .keys
+            .dpop_key
+            .as_ref()
+            .filter(|_| self.keys.dpop_key_is_new)
+            .map(SigningKey::to_bytes);
+        (outcome, self.events, new_key)
     }
 
     fn send(&mut self, req: HttpRequest) {
@@ -283,33 +472,13 @@ impl Flow {
     }
 
     fn advance(&mut self, phase: Phase, req: &HttpRequest, resp: HttpResponse, now: u64) -> Phase {
-        let Some((server, redirect_uri)) = self
-            .start
-            .as_deref()
-            .map(|s| (s.server.clone(), s.config.redirect_uri.clone()))
-        else {
-            // Exchange flows carry their context in the phase.
-            return match phase {
-                Phase::Exchange {
-                    server_key,
-                    issuer,
-                    resource,
-                    scope,
-                } => Phase::Done(
-                    token::parse_token_response(
-                        &resp,
-                        &req.url,
-                        now,
-                        &resource,
-                        &issuer,
-                        scope.as_deref(),
-                    )
-                    .map(|token| Outcome::Token { server_key, token }),
-                ),
-                other => other,
-            };
-        };
         match phase {
+            Phase::Token {
+                call,
+                dpop,
+                nonce_retried,
+                then,
+            } => self.after_token(call, dpop, nonce_retried, then, req, resp, now),
             Phase::ResourceMetadata {
                 candidates,
                 index,
@@ -323,11 +492,15 @@ impl Flow {
                             index,
                             attempts,
                         },
+                        None if attempts.iter().all(|a| a.status == Some(404)) => self.legacy(now),
                         None => Phase::Done(Err(Error::NoResourceMetadata(attempts))),
                     };
                 }
+                let Some(server) = self.start.as_deref().map(|s| s.server.clone()) else {
+                    return Phase::Done(Err(Error::NotConfigured));
+                };
                 match parse_resource_metadata(&resp, &req.url, &server) {
-                    Ok(prm) => self.after_resource_metadata(prm, 0, Vec::new()),
+                    Ok(prm) => self.after_resource_metadata(prm, 0, Vec::new(), false, now),
                     Err(e) => Phase::Done(Err(e)),
                 }
             }
@@ -337,6 +510,7 @@ impl Flow {
                 candidates,
                 index,
                 mut attempts,
+                legacy,
             } => {
                 if (400..500).contains(&resp.status) {
                     return match self.try_next(req, resp.status, &candidates, index, &mut attempts)
@@ -347,14 +521,36 @@ impl Flow {
                             candidates,
                             index,
                             attempts,
+                            legacy,
                         },
+                        // MCP 2025-03-26 "Fallbacks for Servers without
+                        // Metadata Discovery": default paths, on 404 only.
+                        None if legacy && attempts.iter().all(|a| a.status == Some(404)) => {
+                            let issuer = prm.authorization_servers[0].clone();
+                            let mut meta = AuthServerMetadata::assumed(&issuer);
+                            meta.authorization_endpoint = Some(format!("{issuer}/authorize"));
+                            meta.token_endpoint = Some(format!("{issuer}/token"));
+                            meta.registration_endpoint = Some(format!("{issuer}/register"));
+                            self.with_metadata(prm, issuer, meta, false, true, &req.url, now)
+                        }
                         // RFC 9728 §7.6: the client picks; try the next listed server.
-                        None => self.after_resource_metadata(prm, issuer + 1, attempts),
+                        None => {
+                            self.after_resource_metadata(prm, issuer + 1, attempts, legacy, now)
+                        }
                     };
                 }
-                let expected = prm.authorization_servers[issuer].clone();
-                match parse_as_metadata(&resp, &req.url, &expected, &server) {
-                    Ok(meta) => self.with_metadata(prm, expected, meta, true, &req.url),
+                let Some(start) = self.start.as_deref() else {
+                    return Phase::Done(Err(Error::NotConfigured));
+                };
+                let expected = self.issuer_at(&prm, issuer).unwrap_or_default();
+                match parse_as_metadata(
+                    &resp,
+                    &req.url,
+                    &expected,
+                    &start.server,
+                    start.config.relax.accept_issuer_mismatch,
+                ) {
+                    Ok(meta) => self.with_metadata(prm, expected, meta, true, false, &req.url, now),
                     Err(e) => Phase::Done(Err(e)),
                 }
             }
@@ -363,11 +559,82 @@ impl Flow {
                 issuer,
                 metadata,
                 fetched,
-            } => match registration::parse_response(&resp, &req.url, &redirect_uri) {
-                Ok(client) => self.redirect(prm, issuer, metadata, fetched, client),
+            } => {
+                let Some(redirect_uri) =
+                    self.start.as_deref().map(|s| s.config.redirect_uri.clone())
+                else {
+                    return Phase::Done(Err(Error::NotConfigured));
+                };
+                match registration::parse_response(&resp, &req.url, &redirect_uri) {
+                    Ok(client) => self.redirect(prm, issuer, metadata, fetched, client),
+                    Err(e) => Phase::Done(Err(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// A token endpoint answered.
+    #[allow(clippy::too_many_arguments)]
+    fn after_token(
+        &mut self,
+        call: TokenCall,
+        dpop: bool,
+        nonce_retried: bool,
+        then: Then,
+        req: &HttpRequest,
+        resp: HttpResponse,
+        now: u64,
+    ) -> Phase {
+        // RFC 9449 §8: the server wants a nonce in the proof; retry once.
+        if dpop && !nonce_retried && resp.status == 400 {
+            if let Some(nonce) = resp.header("dpop-nonce").map(str::to_string) {
+                if error_code(&resp).as_deref() == Some("use_dpop_nonce") {
+                    let request = self.keys.token_request(&call, dpop, Some(&nonce), now);
+                    self.send(request);
+                    return Phase::Token {
+                        call,
+                        dpop,
+                        nonce_retried: true,
+                        then,
+                    };
+                }
+            }
+        }
+        match then {
+            Then::Token {
+                server_key,
+                resource,
+                issuer,
+                scope,
+                metadata,
+            } => Phase::Done(
+                token::parse_token_response(
+                    &resp,
+                    &req.url,
+                    now,
+                    &resource,
+                    &issuer,
+                    scope.as_deref(),
+                    dpop,
+                )
+                .map(|token| Outcome::Token {
+                    server_key,
+                    token,
+                    metadata,
+                }),
+            ),
+            Then::IdJag {
+                mut next,
+                dpop,
+                then,
+            } => match token::parse_id_jag(&resp, &req.url) {
+                Ok(jag) => {
+                    next.params.insert(1, ("assertion", jag));
+                    self.token_phase(next, dpop, *then, now)
+                }
                 Err(e) => Phase::Done(Err(e)),
             },
-            other => other,
         }
     }
 
@@ -395,22 +662,71 @@ impl Flow {
         Some(index + 1)
     }
 
-    /// Chooses the authorization server at `index` of the PRM's list: cached
+    /// No protected resource metadata anywhere (every candidate 404): a
+    /// 2025-03-26 server. The resource is the server URL; the authorization
+    /// server is the configured one, else the server's origin (MCP
+    /// 2025-03-26 "Authorization Base URL"). spec-checklist 30.
+    fn legacy(&mut self, now: u64) -> Phase {
+        let Some(start) = self.start.as_deref() else {
+            return Phase::Done(Err(Error::NotConfigured));
+        };
+        let issuer = match &start.config.server {
+            Some(s) => s.issuer.clone(),
+            None => start.server.origin(),
+        };
+        let prm = ResourceMetadata {
+            resource: start.server_key.clone(),
+            authorization_servers: vec![issuer],
+            scopes_supported: None,
+        };
+        self.after_resource_metadata(prm, 0, Vec::new(), true, now)
+    }
+
+    /// The issuer to use at `index`: the configured one replaces the first.
+    fn issuer_at(&self, prm: &ResourceMetadata, index: usize) -> Option<String> {
+        let configured = self
+            .start
+            .as_deref()
+            .and_then(|s| s.config.server.as_ref())
+            .map(|s| s.issuer.clone());
+        match (index, configured) {
+            (0, Some(issuer)) => Some(issuer),
+            (_, Some(_)) => None,
+            (i, None) => prm.authorization_servers.get(i).cloned(),
+        }
+    }
+
+    /// Chooses the authorization server at `index` of the PRM's list (or the
+    /// configured one): configured endpoints when they suffice, cached
     /// metadata when fresh, else the first metadata candidate.
     fn after_resource_metadata(
         &mut self,
         prm: ResourceMetadata,
         index: usize,
         attempts: Vec<Attempt>,
+        legacy: bool,
+        now: u64,
     ) -> Phase {
+        let Some(issuer) = self.issuer_at(&prm, index) else {
+            return Phase::Done(Err(Error::NoAuthorizationServerMetadata(attempts)));
+        };
         let Some(start) = self.start.as_deref() else {
             return Phase::Done(Err(Error::NotConfigured));
         };
-        let Some(issuer) = prm.authorization_servers.get(index).cloned() else {
-            return Phase::Done(Err(Error::NoAuthorizationServerMetadata(attempts)));
-        };
+        if let Some(configured) = &start.config.server {
+            let user_grant = matches!(
+                start.config.grant_type,
+                None | Some(GrantType::AuthorizationCode)
+            );
+            let enough = configured.token_endpoint.is_some()
+                && (!user_grant || configured.authorization_endpoint.is_some());
+            if enough {
+                let meta = AuthServerMetadata::assumed(&issuer);
+                return self.with_metadata(prm, issuer.clone(), meta, false, true, &issuer, now);
+            }
+        }
         if let Some(meta) = start.metadata.get(&issuer).cloned() {
-            return self.with_metadata(prm, issuer.clone(), meta, false, &issuer);
+            return self.with_metadata(prm, issuer.clone(), meta, false, false, &issuer, now);
         }
         let issuer_url = match Url::parse(&issuer) {
             Ok(u) => u,
@@ -428,60 +744,202 @@ impl Flow {
             candidates,
             index: 0,
             attempts,
+            legacy,
         }
     }
 
-    /// Checks PKCE support, then finds the client identity: one already
-    /// known for this issuer, the configured one, or a registration.
+    /// With the metadata known: chooses the grant, checks PKCE support for
+    /// the authorization code grant, and finds the client identity.
+    /// `assumed` metadata (configured endpoints, 2025-03-26 defaults)
+    /// advertises nothing, so PKCE cannot be checked there.
+    #[allow(clippy::too_many_arguments)]
     fn with_metadata(
+        &mut self,
+        prm: ResourceMetadata,
+        issuer: String,
+        mut metadata: AuthServerMetadata,
+        fetched: bool,
+        assumed: bool,
+        metadata_url: &str,
+        now: u64,
+    ) -> Phase {
+        let Some(start) = self.start.as_deref() else {
+            return Phase::Done(Err(Error::NotConfigured));
+        };
+        if let Some(configured) = &start.config.server {
+            if configured.issuer == issuer {
+                let set = |slot: &mut Option<String>, value: &Option<String>| {
+                    if value.is_some() {
+                        slot.clone_from(value);
+                    }
+                };
+                set(
+                    &mut metadata.authorization_endpoint,
+                    &configured.authorization_endpoint,
+                );
+                set(&mut metadata.token_endpoint, &configured.token_endpoint);
+                set(
+                    &mut metadata.registration_endpoint,
+                    &configured.registration_endpoint,
+                );
+            }
+        }
+        let grant = choose_grant(&start.config, &metadata);
+        if !matches!(grant, GrantType::AuthorizationCode) {
+            return self.without_user(prm, issuer, metadata, fetched, grant, now);
+        }
+        // MCP 2025-11-25 Authorization Code Protection: refuse without S256.
+        if !metadata.supports_s256() && !assumed && !start.config.relax.allow_pkce_unadvertised {
+            return Phase::Done(Err(Error::PkceUnsupported(metadata_url.to_string())));
+        }
+        let config = &start.config;
+        // spec-checklist 39: pre-registered → CIMD → registered before → DCR.
+        let cimd = config
+            .client_metadata_url
+            .as_ref()
+            .filter(|_| metadata.client_id_metadata_document_supported)
+            .map(|url| ClientRecord {
+                client_id: url.clone(),
+                client_secret: None,
+                auth_method: AuthMethod::None,
+                redirect_uri: config.redirect_uri.clone(),
+                secret_expires_at: None,
+            });
+        let known = start
+            .clients
+            .get(&issuer)
+            .filter(|c| c.redirect_uri == config.redirect_uri)
+            .cloned();
+        let client = registration::preregistered(config, &metadata)
+            .or(cimd)
+            .or(known);
+        if let Some(client) = client {
+            return self.redirect(prm, issuer, metadata, fetched, client);
+        }
+        let Some(endpoint) = &metadata.registration_endpoint else {
+            return Phase::Done(Err(Error::ClientIdRequired(issuer)));
+        };
+        let scope = self.scope_for(&prm, &metadata);
+        let request = registration::request(endpoint, config, scope.as_deref());
+        self.send(request);
+        Phase::Register {
+            prm,
+            issuer,
+            metadata,
+            fetched,
+        }
+    }
+
+    /// The scope of a request: the configured one, else the challenge's,
+    /// else the PRM's; for a step-up, united with the scope held before;
+    /// `offline_access` added for the authorization code grant when the
+    /// server lists it (MCP 2026-07-28 "Refresh Tokens", spec-checklist 62)
+    /// and some scope is requested anyway.
+    fn scope_for(&self, prm: &ResourceMetadata, metadata: &AuthServerMetadata) -> Option<String> {
+        let start = self.start.as_deref()?;
+        let selected = scope::select(
+            start.config.scope.as_deref(),
+            start.challenge_scope.as_deref(),
+            prm.scopes_supported.as_deref(),
+        );
+        let selected = scope::union(start.previous_scope.as_deref(), selected.as_deref());
+        let offline = start.config.scope.is_none()
+            && metadata
+                .scopes_supported
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|x| x == scope::OFFLINE_ACCESS));
+        match selected {
+            Some(s) if offline => scope::union(Some(&s), Some(scope::OFFLINE_ACCESS)),
+            other => other,
+        }
+    }
+
+    /// Grants without a user: client credentials, JWT bearer, and the
+    /// SEP-990 token exchange.
+    fn without_user(
         &mut self,
         prm: ResourceMetadata,
         issuer: String,
         metadata: AuthServerMetadata,
         fetched: bool,
-        metadata_url: &str,
+        grant: GrantType,
+        now: u64,
     ) -> Phase {
-        // MCP 2025-11-25 Authorization Code Protection: refuse without S256.
-        if !metadata.supports_s256() {
-            return Phase::Done(Err(Error::PkceUnsupported(metadata_url.to_string())));
-        }
-        let Some(start) = self.start.as_deref() else {
+        let Some(start) = self.start.take() else {
             return Phase::Done(Err(Error::NotConfigured));
         };
-        let known = start
-            .clients
-            .get(&issuer)
-            .filter(|c| c.redirect_uri == start.config.redirect_uri);
-        let client =
-            registration::preregistered(&start.config, &metadata).or_else(|| known.cloned());
-        let registration = match (&client, &metadata.registration_endpoint) {
-            (None, Some(endpoint)) => {
-                let scope = scope::select(
-                    start.config.scope.as_deref(),
-                    start.challenge_scope.as_deref(),
-                    prm.scopes_supported.as_deref(),
-                );
-                Some(registration::request(
-                    endpoint,
-                    &start.config,
-                    scope.as_deref(),
-                ))
-            }
-            _ => None,
+        let Some(endpoint) = metadata.token_endpoint.clone() else {
+            return Phase::Done(Err(Error::InvalidResponse {
+                step: Step::AuthorizationServerMetadata,
+                url: issuer,
+                reason: "token_endpoint is missing".into(),
+            }));
         };
-        match (client, registration) {
-            (Some(client), _) => self.redirect(prm, issuer, metadata, fetched, client),
-            (None, Some(request)) => {
-                self.send(request);
-                Phase::Register {
-                    prm,
+        let config = &start.config;
+        let resource = (!config.relax.omit_resource).then_some(prm.resource.as_str());
+        let scope = scope::select(
+            config.scope.as_deref(),
+            start.challenge_scope.as_deref(),
+            prm.scopes_supported.as_deref(),
+        );
+        let scope = scope::union(start.previous_scope.as_deref(), scope.as_deref());
+        let client = registration::preregistered(config, &metadata);
+        let dpop = wants_dpop(config, &metadata);
+        let then = Then::Token {
+            server_key: start.server_key.clone(),
+            resource: prm.resource.clone(),
+            issuer: issuer.clone(),
+            scope: scope.clone(),
+            metadata: fetched.then(|| metadata.clone()),
+        };
+        let (call, then) = match &grant {
+            GrantType::ClientCredentials => (
+                TokenCall {
+                    endpoint,
                     issuer,
-                    metadata,
-                    fetched,
-                }
+                    client,
+                    params: token::client_credentials(scope.as_deref(), resource),
+                },
+                then,
+            ),
+            GrantType::JwtBearer { assertion } => (
+                TokenCall {
+                    endpoint,
+                    issuer,
+                    client,
+                    params: token::jwt_bearer(assertion.expose(), scope.as_deref(), resource),
+                },
+                then,
+            ),
+            GrantType::TokenExchange(idp) => {
+                let next = TokenCall {
+                    endpoint,
+                    issuer: issuer.clone(),
+                    client,
+                    params: token::jwt_bearer("", scope.as_deref(), resource)
+                        .into_iter()
+                        .filter(|(n, _)| *n != "assertion")
+                        .collect(),
+                };
+                (
+                    idp_call(idp, &issuer, resource, scope.as_deref()),
+                    Then::IdJag {
+                        next,
+                        dpop,
+                        then: Box::new(then),
+                    },
+                )
             }
-            (None, None) => Phase::Done(Err(Error::ClientIdRequired(issuer))),
-        }
+            GrantType::AuthorizationCode => {
+                return Phase::Done(Err(Error::NotConfigured));
+            }
+        };
+        // The identity provider never gets a DPoP proof: it issues no
+        // access token for this client.
+        let first_dpop = dpop && !matches!(then, Then::IdJag { .. });
+        let phase = self.token_phase(call, first_dpop, then, now);
+        self.start = Some(start);
+        phase
     }
 
     /// Builds the authorization URL and the pending record.
@@ -493,6 +951,7 @@ impl Flow {
         fetched: bool,
         client: ClientRecord,
     ) -> Phase {
+        let scope = self.scope_for(&prm, &metadata);
         let Some(start) = self.start.take() else {
             return Phase::Done(Err(Error::NotConfigured));
         };
@@ -506,13 +965,15 @@ impl Flow {
                 reason: "authorization_endpoint or token_endpoint is missing".into(),
             }));
         };
-        let verifier = CodeVerifier::from_entropy(&start.entropy.verifier);
-        let state = base64url_nopad(&start.entropy.state);
-        let scope = scope::select(
-            start.config.scope.as_deref(),
-            start.challenge_scope.as_deref(),
-            prm.scopes_supported.as_deref(),
-        );
+        let verifier = CodeVerifier::from_entropy(&self.keys.entropy.verifier);
+        let state = base64url_nopad(&self.keys.entropy.state);
+        let send_resource = !start.config.relax.omit_resource;
+        let dpop = wants_dpop(&start.config, &metadata);
+        if dpop {
+            // Made now, so that it is stored with the pending authorization
+            // and the code exchange finds it.
+            self.keys.dpop_key();
+        }
         let url = authorization_url(&AuthorizationRequest {
             endpoint: &auth_endpoint,
             client_id: &client.client_id,
@@ -520,7 +981,7 @@ impl Flow {
             code_challenge: &verifier.challenge_s256(),
             state: &state,
             scope: scope.as_deref(),
-            resource: &prm.resource,
+            resource: send_resource.then_some(prm.resource.as_str()),
         });
         let public = PendingAuthorization {
             authorization_url: url,
@@ -537,6 +998,9 @@ impl Flow {
             client_id: client.client_id.clone(),
             scope,
             server: start.server_key.clone(),
+            declared_issuer: metadata.issuer.clone(),
+            dpop,
+            send_resource,
         };
         Phase::Done(Ok(Outcome::Redirect {
             record,
@@ -548,5 +1012,58 @@ impl Flow {
             metadata: fetched.then_some(metadata),
             client,
         }))
+    }
+}
+
+/// The grant: the configured one, else client credentials when the client
+/// has its own credentials and the server offers that grant but not the
+/// authorization code grant, else the authorization code grant.
+fn choose_grant(config: &Config, metadata: &AuthServerMetadata) -> GrantType {
+    if let Some(g) = &config.grant_type {
+        return g.clone();
+    }
+    let confidential = config.client_secret.is_some() || config.private_key_pem.is_some();
+    if confidential
+        && metadata.lists_grant("client_credentials")
+        && !metadata.lists_grant("authorization_code")
+    {
+        GrantType::ClientCredentials
+    } else {
+        GrantType::AuthorizationCode
+    }
+}
+
+/// Whether tokens from this server are DPoP-bound (RFC 9449).
+fn wants_dpop(config: &Config, metadata: &AuthServerMetadata) -> bool {
+    match config.dpop {
+        DpopMode::Never => false,
+        DpopMode::Always => true,
+        DpopMode::Auto => metadata.supports_dpop_es256(),
+    }
+}
+
+/// The RFC 8693 request to the identity provider for an ID-JAG whose
+/// audience is the authorization server.
+fn idp_call(
+    idp: &IdentityProvider,
+    audience: &str,
+    resource: Option<&str>,
+    scope: Option<&str>,
+) -> TokenCall {
+    TokenCall {
+        endpoint: idp.token_endpoint.clone(),
+        issuer: idp.token_endpoint.clone(),
+        client: Some(ClientRecord {
+            client_id: idp.client_id.clone(),
+            client_secret: idp.client_secret.clone(),
+            auth_method: if idp.client_secret.is_some() {
+                AuthMethod::ClientSecretBasic
+            } else {
+                AuthMethod::None
+            },
+            redirect_uri: String::new(),
+            secret_expires_at: None,
+        }),
+        params: token::id_jag_exchange(idp.id_token.expose(), audience, resource, scope),
     }
 }

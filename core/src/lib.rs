@@ -31,7 +31,7 @@
 //! client.configure(Config::new("Example", "http://127.0.0.1:8976/callback")).unwrap();
 //! let now = 1_700_000_000;
 //! let begin = client
-//!     .authorize("http://127.0.0.1:9/mcp", Some("Bearer"), now, Entropy::from_bytes([7; 48]))
+//!     .authorize("http://127.0.0.1:9/mcp", Some("Bearer"), now, Entropy::from_bytes([7; 80]))
 //!     .unwrap();
 //! let Begin::Flow(mut flow) = begin else { unreachable!("no token is stored yet") };
 //! while let Action::Send(request) = flow.poll() {
@@ -63,7 +63,9 @@ pub mod store;
 pub mod token;
 pub mod url;
 
-pub use client::{Begin, Client, Grant, Reaction, TokenInfo};
-pub use config::{Config, Secret};
+pub use client::{Begin, Client, Grant, Reaction, ResourceResponse, TokenInfo};
+pub use config::{
+    Config, DpopMode, GrantType, IdentityProvider, Relaxations, Secret, ServerEndpoints,
+};
 pub use error::Error;
 pub use flow::{Action, Entropy, Flow, FlowEvent};

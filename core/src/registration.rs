@@ -17,6 +17,7 @@ pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
 pub fn preregistered(config: &Config, meta: &AuthServerMetadata) -> Option<ClientRecord> {
     let client_id = config.client_id.clone()?;
     let auth_method = match &config.client_secret {
+        None if config.private_key_pem.is_some() => AuthMethod::PrivateKeyJwt,
         None => AuthMethod::None,
         Some(_) => {
             let supported = meta.token_endpoint_auth_methods_supported.as_deref();
@@ -186,16 +187,11 @@ mod tests {
 
     fn meta(methods: Option<&[&str]>) -> AuthServerMetadata {
         AuthServerMetadata {
-            issuer: "https://as".into(),
             authorization_endpoint: Some("https://as/a".into()),
             token_endpoint: Some("https://as/t".into()),
-            registration_endpoint: None,
-            response_types_supported: None,
-            code_challenge_methods_supported: None,
             token_endpoint_auth_methods_supported: methods
                 .map(|m| m.iter().map(|s| s.to_string()).collect()),
-            scopes_supported: None,
-            authorization_response_iss_parameter_supported: false,
+            ..AuthServerMetadata::assumed("https://as")
         }
     }
 

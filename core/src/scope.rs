@@ -22,6 +22,22 @@ pub fn select(
         .or_else(|| scopes_supported.and_then(|s| non_empty(&s.join(" "))))
 }
 
+/// The scope that asks for a refresh token (OpenID Connect Core §11; MCP
+/// 2026-07-28 "Refresh Tokens").
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// The union of two space-delimited scopes, in order of first appearance,
+/// each scope once; `None` when both are empty.
+pub fn union(a: Option<&str>, b: Option<&str>) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in a.into_iter().chain(b).flat_map(|s| s.split(' ')) {
+        if !s.is_empty() && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    (!out.is_empty()).then(|| out.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +61,14 @@ mod tests {
             Some("x y")
         );
         assert_eq!(select(None, Some("  a   b "), None).as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn union_keeps_order_and_drops_repeats() {
+        // spec-checklist 65 (step-up asks for the union, SEP-2350)
+        assert_eq!(union(Some("a b"), Some("b  c")).as_deref(), Some("a b c"));
+        assert_eq!(union(None, Some("x")).as_deref(), Some("x"));
+        assert_eq!(union(Some(""), None), None);
+        assert_eq!(union(None, None), None);
     }
 }

@@ -137,6 +137,8 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the body.
     ClientSecretPost,
+    /// RFC 7523 §2.2: a JWT signed with the client's private key (ES256).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -146,6 +148,7 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -155,6 +158,7 @@ impl AuthMethod {
             "none" => Some(AuthMethod::None),
             "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -323,6 +327,8 @@ pub struct Store {
     pub bindings: Map<Binding>,
     /// Authorization server metadata per issuer.
     pub metadata: Map<CachedMetadata>,
+    /// The P-256 key DPoP-bound tokens are bound to (RFC 9449), base64url.
+    pub dpop_key: Option<Secret>,
 }
 
 impl Default for Store {
@@ -333,6 +339,7 @@ impl Default for Store {
             tokens: Vec::new(),
             bindings: Map::new(),
             metadata: Map::new(),
+            dpop_key: None,
         }
     }
 }
@@ -369,15 +376,24 @@ impl Store {
 
     /// Serialises the store as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
-        Value::object([
-            ("version", self.version.into()),
-            ("clients", self.clients.to_json(ClientRecord::to_json)),
+        Value::object_opt([
+            ("version", Some(self.version.into())),
+            ("clients", Some(self.clients.to_json(ClientRecord::to_json))),
             (
                 "tokens",
-                Value::Array(self.tokens.iter().map(TokenRecord::to_json).collect()),
+                Some(Value::Array(
+                    self.tokens.iter().map(TokenRecord::to_json).collect(),
+                )),
             ),
-            ("bindings", self.bindings.to_json(Binding::to_json)),
-            ("metadata", self.metadata.to_json(CachedMetadata::to_json)),
+            ("bindings", Some(self.bindings.to_json(Binding::to_json))),
+            (
+                "metadata",
+                Some(self.metadata.to_json(CachedMetadata::to_json)),
+            ),
+            (
+                "dpop_key",
+                self.dpop_key.as_ref().map(|k| k.expose().into()),
+            ),
         ])
         .to_json()
         .into_bytes()
@@ -411,6 +427,7 @@ impl Store {
             bindings: Map::from_json(&doc, "bindings", Binding::from_json).map_err(invalid)?,
             metadata: Map::from_json(&doc, "metadata", CachedMetadata::from_json)
                 .map_err(invalid)?,
+            dpop_key: doc.opt_str("dpop_key").map_err(invalid)?.map(Secret::new),
         })
     }
 }
@@ -554,7 +571,7 @@ mod tests {
             (r#"{"version":1,"clients":[]}"#, "clients"),
             (r#"{"version":1,"tokens":{}}"#, "tokens"),
             (
-                r#"{"version":1,"clients":{"i":{"client_id":"c","auth_method":"private_key_jwt","redirect_uri":"r"}}}"#,
+                r#"{"version":1,"clients":{"i":{"client_id":"c","auth_method":"tls_client_auth","redirect_uri":"r"}}}"#,
                 "auth_method",
             ),
             (

@@ -12,12 +12,26 @@ use crate::store::{AuthMethod, ClientRecord, TokenRecord};
 /// Largest token response accepted (bytes).
 pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
 
+/// The `client_assertion_type` of RFC 7523 §2.2.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The RFC 7523 §2.1 grant type.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The RFC 8693 grant type.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 §3 token type of an OpenID Connect ID token.
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+/// The Identity Assertion JWT Authorization Grant token type (SEP-990).
+pub const ID_JAG_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
+
 /// A form POST to the token endpoint with the client's authentication
 /// applied: exactly one method (OAuth 2.1 §2.4). `params` come first, in
-/// order; `client_id` is added for public clients and `client_secret_post`.
+/// order; `client_id` is added for public clients and `client_secret_post`;
+/// `private_key_jwt` adds the signed `assertion`. Without a client, no
+/// authentication is sent (RFC 7523 §2.1 grants may be anonymous).
 pub fn token_request(
     endpoint: &str,
-    client: &ClientRecord,
+    client: Option<&ClientRecord>,
+    assertion: Option<&str>,
     params: &[(&str, &str)],
 ) -> HttpRequest {
     let mut pairs: Vec<(&str, &str)> = params.to_vec();
@@ -28,28 +42,35 @@ pub fn token_request(
         ),
         ("accept".to_string(), "application/json".to_string()),
     ];
-    let secret = client
-        .client_secret
-        .as_ref()
-        .map(Secret::expose)
-        .unwrap_or("");
-    match client.auth_method {
-        AuthMethod::None => pairs.push(("client_id", &client.client_id)),
-        AuthMethod::ClientSecretPost => {
-            pairs.push(("client_id", &client.client_id));
-            pairs.push(("client_secret", secret));
-        }
-        AuthMethod::ClientSecretBasic => {
-            // OAuth 2.1 §2.4.1: id and secret are form-urlencoded, then base64.
-            let raw = format!(
-                "{}:{}",
-                form_component(&client.client_id),
-                form_component(secret)
-            );
-            headers.push((
-                "authorization".to_string(),
-                format!("Basic {}", base64_std(raw.as_bytes())),
-            ));
+    if let Some(client) = client {
+        let secret = client
+            .client_secret
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or("");
+        match client.auth_method {
+            AuthMethod::None => pairs.push(("client_id", &client.client_id)),
+            AuthMethod::ClientSecretPost => {
+                pairs.push(("client_id", &client.client_id));
+                pairs.push(("client_secret", secret));
+            }
+            AuthMethod::ClientSecretBasic => {
+                // OAuth 2.1 §2.4.1: id and secret are form-urlencoded, then base64.
+                let raw = format!(
+                    "{}:{}",
+                    form_component(&client.client_id),
+                    form_component(secret)
+                );
+                headers.push((
+                    "authorization".to_string(),
+                    format!("Basic {}", base64_std(raw.as_bytes())),
+                ));
+            }
+            AuthMethod::PrivateKeyJwt => {
+                pairs.push(("client_id", &client.client_id));
+                pairs.push(("client_assertion_type", JWT_BEARER_ASSERTION));
+                pairs.push(("client_assertion", assertion.unwrap_or("")));
+            }
         }
     }
     HttpRequest {
@@ -62,27 +83,166 @@ pub fn token_request(
     }
 }
 
+/// A token endpoint request kept as data, so that it can be built again
+/// with a fresh client assertion or DPoP proof (RFC 9449 §8 nonce retry).
+#[derive(Clone)]
+pub struct TokenCall {
+    /// The token endpoint.
+    pub endpoint: String,
+    /// The issuer of the server: the audience of a client assertion.
+    pub issuer: String,
+    /// The client that authenticates, if any.
+    pub client: Option<ClientRecord>,
+    /// The grant parameters (values may be secrets: codes, verifiers,
+    /// assertions).
+    pub params: Vec<(&'static str, Secret)>,
+}
+
+impl core::fmt::Debug for TokenCall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TokenCall")
+            .field("endpoint", &self.endpoint)
+            .field(
+                "params",
+                &self.params.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCall {
+    /// The value of parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.expose())
+    }
+
+    /// The HTTP request, with `assertion` for a `private_key_jwt` client.
+    pub fn request(&self, assertion: Option<&str>) -> HttpRequest {
+        let params: Vec<(&str, &str)> = self.params.iter().map(|(n, v)| (*n, v.expose())).collect();
+        token_request(&self.endpoint, self.client.as_ref(), assertion, &params)
+    }
+}
+
+/// `(name, value)` pairs, dropping absent values.
+fn params(pairs: &[(&'static str, Option<&str>)]) -> Vec<(&'static str, Secret)> {
+    pairs
+        .iter()
+        .filter_map(|(n, v)| v.map(|v| (*n, Secret::new(v))))
+        .collect()
+}
+
 /// The authorization-code exchange (OAuth 2.1 §4.1.3 plus RFC 8707
 /// `resource` and the `redirect_uri` OAuth 2.0 servers require).
 pub fn code_exchange(
-    endpoint: &str,
-    client: &ClientRecord,
     code: &str,
     verifier: &crate::pkce::CodeVerifier,
     redirect_uri: &str,
-    resource: &str,
-) -> HttpRequest {
-    token_request(
-        endpoint,
-        client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("code_verifier", verifier.secret()),
-            ("redirect_uri", redirect_uri),
-            ("resource", resource),
-        ],
-    )
+    resource: Option<&str>,
+) -> Vec<(&'static str, Secret)> {
+    params(&[
+        ("grant_type", Some("authorization_code")),
+        ("code", Some(code)),
+        ("code_verifier", Some(verifier.secret())),
+        ("redirect_uri", Some(redirect_uri)),
+        ("resource", resource),
+    ])
+}
+
+/// The client credentials grant (OAuth 2.1 §4.2, SEP-1046).
+pub fn client_credentials(
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Vec<(&'static str, Secret)> {
+    params(&[
+        ("grant_type", Some("client_credentials")),
+        ("scope", scope),
+        ("resource", resource),
+    ])
+}
+
+/// The JWT bearer grant (RFC 7523 §2.1) with `assertion`.
+pub fn jwt_bearer(
+    assertion: &str,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Vec<(&'static str, Secret)> {
+    params(&[
+        ("grant_type", Some(JWT_BEARER_GRANT)),
+        ("assertion", Some(assertion)),
+        ("scope", scope),
+        ("resource", resource),
+    ])
+}
+
+/// RFC 8693 token exchange of an ID token for an ID-JAG (SEP-990): the
+/// `audience` is the authorization server's issuer, `resource` the MCP
+/// server's resource identifier.
+pub fn id_jag_exchange(
+    id_token: &str,
+    audience: &str,
+    resource: Option<&str>,
+    scope: Option<&str>,
+) -> Vec<(&'static str, Secret)> {
+    params(&[
+        ("grant_type", Some(TOKEN_EXCHANGE_GRANT)),
+        ("requested_token_type", Some(ID_JAG_TYPE)),
+        ("audience", Some(audience)),
+        ("resource", resource),
+        ("scope", scope),
+        ("subject_token", Some(id_token)),
+        ("subject_token_type", Some(ID_TOKEN_TYPE)),
+    ])
+}
+
+/// Reads an RFC 8693 §2.2.1 response that must carry an ID-JAG.
+pub fn parse_id_jag(resp: &HttpResponse, url: &str) -> Result<Secret, Error> {
+    let step = Step::Token;
+    let invalid = |reason: &str| Error::InvalidResponse {
+        step,
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    check_status(resp, url)?;
+    let not_token = |e: String| invalid(&format!("not a token exchange response: {}", clip(&e)));
+    let doc = json::parse_object(&resp.body).map_err(not_token)?;
+    let issued = doc.opt_str("issued_token_type").map_err(not_token)?;
+    if issued != Some(ID_JAG_TYPE) {
+        return Err(invalid(&format!(
+            "issued_token_type is {:?}, not {ID_JAG_TYPE}",
+            issued.map(clip)
+        )));
+    }
+    doc.opt_str("access_token")
+        .map_err(not_token)?
+        .filter(|t| !t.is_empty())
+        .map(Secret::new)
+        .ok_or_else(|| invalid("access_token is missing"))
+}
+
+/// Errors for a token endpoint answer that is not a success: an OAuth error
+/// (also one sent with 200, as GitHub does) or an unexpected status.
+fn check_status(resp: &HttpResponse, url: &str) -> Result<(), Error> {
+    let step = Step::Token;
+    if resp.status != 200 {
+        if (400..500).contains(&resp.status) {
+            if let Some(f) = oauth_failure(resp, url, step) {
+                return Err(Error::TokenRejected(f));
+            }
+        }
+        return Err(Error::UnexpectedStatus {
+            step,
+            url: url.to_string(),
+            status: resp.status,
+            body_excerpt: resp.body_excerpt(),
+        });
+    }
+    if let Some(f) = oauth_failure(resp, url, step) {
+        return Err(Error::TokenRejected(f));
+    }
+    Ok(())
 }
 
 /// The members of a token response (OAuth 2.1 §3.2.3) this client uses.
@@ -117,6 +277,7 @@ pub fn parse_token_response(
     resource: &str,
     issuer: &str,
     requested_scope: Option<&str>,
+    dpop: bool,
 ) -> Result<TokenRecord, Error> {
     let step = Step::Token;
     let invalid = |reason: &str| Error::InvalidResponse {
@@ -124,23 +285,7 @@ pub fn parse_token_response(
         url: url.to_string(),
         reason: reason.to_string(),
     };
-    if resp.status != 200 {
-        if (400..500).contains(&resp.status) {
-            if let Some(f) = oauth_failure(resp, url, step) {
-                return Err(Error::TokenRejected(f));
-            }
-        }
-        return Err(Error::UnexpectedStatus {
-            step,
-            url: url.to_string(),
-            status: resp.status,
-            body_excerpt: resp.body_excerpt(),
-        });
-    }
-    // Some servers (GitHub) answer errors with 200.
-    if let Some(f) = oauth_failure(resp, url, step) {
-        return Err(Error::TokenRejected(f));
-    }
+    check_status(resp, url)?;
     let not_token = |e: String| invalid(&format!("not a token response: {}", clip(&e)));
     let doc = json::parse_object(&resp.body).map_err(not_token)?;
     let body = TokenBody::from_json(&doc).map_err(not_token)?;
@@ -151,12 +296,17 @@ pub fn parse_token_response(
     let token_type = body
         .token_type
         .ok_or_else(|| invalid("token_type is missing"))?;
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    // RFC 9449 §5: a DPoP-bound token only when a proof was sent.
+    let token_type = if token_type.eq_ignore_ascii_case("bearer") {
+        "Bearer"
+    } else if dpop && token_type.eq_ignore_ascii_case("dpop") {
+        "DPoP"
+    } else {
         return Err(invalid(&format!(
             "token_type {:?} is not supported",
             clip(token_type)
         )));
-    }
+    };
     let expires_in = match body.expires_in {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(
@@ -174,7 +324,7 @@ pub fn parse_token_response(
         resource: resource.to_string(),
         issuer: issuer.to_string(),
         access_token: Secret::new(access_token),
-        token_type: "Bearer".into(),
+        token_type: token_type.into(),
         expires_at: expires_in.map(|s| now.saturating_add(s)),
         refresh_token: body
             .refresh_token
@@ -208,14 +358,13 @@ mod tests {
     fn code_exchange_for_a_public_client() {
         // spec-checklist 82, 83, 35, 53
         let v = CodeVerifier::from_entropy(&[7; 32]);
-        let req = code_exchange(
-            "https://as/token",
-            &client(AuthMethod::None, None),
-            "c0de",
-            &v,
-            "http://127.0.0.1/cb",
-            "https://mcp/x",
-        );
+        let call = TokenCall {
+            endpoint: "https://as/token".into(),
+            issuer: "https://as".into(),
+            client: Some(client(AuthMethod::None, None)),
+            params: code_exchange("c0de", &v, "http://127.0.0.1/cb", Some("https://mcp/x")),
+        };
+        let req = call.request(None);
         assert_eq!(req.method, Method::Post);
         assert_eq!(
             req.header("content-type"),
@@ -243,7 +392,8 @@ mod tests {
         // spec-checklist 85, 88
         let req = token_request(
             "https://as/token",
-            &client(AuthMethod::ClientSecretBasic, Some("p@ss word")),
+            Some(&client(AuthMethod::ClientSecretBasic, Some("p@ss word"))),
+            None,
             &[("grant_type", "x")],
         );
         let expected = format!("Basic {}", base64_std(b"my+client:p%40ss+word"));
@@ -259,7 +409,8 @@ mod tests {
         // spec-checklist 86
         let req = token_request(
             "https://as/token",
-            &client(AuthMethod::ClientSecretPost, Some("s")),
+            Some(&client(AuthMethod::ClientSecretPost, Some("s"))),
+            None,
             &[("grant_type", "x")],
         );
         assert!(req.header("authorization").is_none());
@@ -276,7 +427,7 @@ mod tests {
             200,
             r#"{"access_token":"at","token_type":"bEaReR","expires_in":3600,"refresh_token":"rt","scope":"a","x":1}"#,
         );
-        let t = parse_token_response(&r, "u", 1000, "res", "iss", Some("req")).unwrap();
+        let t = parse_token_response(&r, "u", 1000, "res", "iss", Some("req"), false).unwrap();
         assert_eq!(t.access_token.expose(), "at");
         assert_eq!(t.expires_at, Some(4600));
         assert_eq!(t.refresh_token.unwrap().expose(), "rt");
@@ -285,7 +436,7 @@ mod tests {
             200,
             r#"{"access_token":"at","token_type":"Bearer","expires_in":"60"}"#,
         );
-        let t = parse_token_response(&r, "u", 0, "res", "iss", Some("req")).unwrap();
+        let t = parse_token_response(&r, "u", 0, "res", "iss", Some("req"), false).unwrap();
         assert_eq!(t.expires_at, Some(60));
         assert_eq!(t.scope.as_deref(), Some("req"));
         assert!(t.refresh_token.is_none());
@@ -316,7 +467,7 @@ mod tests {
             let r = HttpResponse::json(200, body);
             assert!(
                 matches!(
-                    parse_token_response(&r, "u", 0, "r", "i", None),
+                    parse_token_response(&r, "u", 0, "r", "i", None, false),
                     Err(Error::InvalidResponse { .. })
                 ),
                 "{body}"
@@ -327,7 +478,7 @@ mod tests {
     #[test]
     fn token_type_errors_name_the_member_and_nulls_are_absent() {
         let r = HttpResponse::json(200, r#"{"access_token":7,"token_type":"Bearer"}"#);
-        match parse_token_response(&r, "u", 0, "r", "i", None) {
+        match parse_token_response(&r, "u", 0, "r", "i", None, false) {
             Err(Error::InvalidResponse { reason, .. }) => {
                 assert_eq!(reason, "not a token response: access_token is not a string")
             }
@@ -337,7 +488,7 @@ mod tests {
             200,
             r#"{"access_token":"at","token_type":"Bearer","expires_in":null,"refresh_token":null,"scope":null,"id_token":{"x":1}}"#,
         );
-        let t = parse_token_response(&r, "u", 5, "r", "i", Some("s")).unwrap();
+        let t = parse_token_response(&r, "u", 5, "r", "i", Some("s"), false).unwrap();
         assert_eq!(t.expires_at, None);
         assert!(t.refresh_token.is_none());
         assert_eq!(t.scope.as_deref(), Some("s"));
@@ -345,7 +496,7 @@ mod tests {
             200,
             r#"{"access_token":"at","token_type":"Bearer","expires_in":18446744073709551615}"#,
         );
-        let t = parse_token_response(&r, "u", 5, "r", "i", None).unwrap();
+        let t = parse_token_response(&r, "u", 5, "r", "i", None, false).unwrap();
         assert_eq!(t.expires_at, Some(u64::MAX));
     }
 
@@ -355,7 +506,7 @@ mod tests {
             400,
             r#"{"error":"invalid_grant","error_description":"used"}"#,
         );
-        match parse_token_response(&r, "https://as/token", 0, "r", "i", None) {
+        match parse_token_response(&r, "https://as/token", 0, "r", "i", None, false) {
             Err(Error::TokenRejected(f)) => {
                 assert_eq!(f.error, "invalid_grant");
                 assert_eq!(f.status, Some(400));
@@ -364,12 +515,12 @@ mod tests {
         }
         let r = HttpResponse::json(200, r#"{"error":"bad_verification_code"}"#);
         assert!(matches!(
-            parse_token_response(&r, "u", 0, "r", "i", None),
+            parse_token_response(&r, "u", 0, "r", "i", None, false),
             Err(Error::TokenRejected(_))
         ));
         let r = HttpResponse::json(502, "bad gateway");
         assert!(matches!(
-            parse_token_response(&r, "u", 0, "r", "i", None),
+            parse_token_response(&r, "u", 0, "r", "i", None, false),
             Err(Error::UnexpectedStatus { status: 502, .. })
         ));
     }

@@ -6,9 +6,25 @@ use mcp_oauth_core::encode::form_decode;
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method, Step, TransportError};
 use mcp_oauth_core::json::Value;
 use mcp_oauth_core::pkce::CodeVerifier;
-use mcp_oauth_core::{Action, Begin, Client, Config, Entropy, Error, Grant, Reaction, Secret};
+use mcp_oauth_core::{
+    Action, Begin, Client, Config, Entropy, Error, Grant, Reaction, ResourceResponse, Secret,
+};
 
 const NOW: u64 = 1_800_000_000;
+/// `Client::react` for a POST to [`SERVER`] without a DPoP nonce.
+fn react(c: &mut Client, status: u16, www_authenticate: Option<&str>, retried: bool) -> Reaction {
+    c.react(
+        &ResourceResponse {
+            method: "POST",
+            url: SERVER,
+            status,
+            www_authenticate,
+            dpop_nonce: None,
+        },
+        retried,
+    )
+}
+
 const SERVER: &str = "https://mcp.example.com/mcp";
 const ISSUER: &str = "https://auth.example.com";
 const REDIRECT: &str = "http://127.0.0.1:8976/callback";
@@ -170,7 +186,7 @@ fn start(
     world: &World,
     log: &mut Vec<HttpRequest>,
 ) -> Result<Grant, Error> {
-    match c.authorize(SERVER, challenge, NOW, Entropy::from_bytes([9; 48]))? {
+    match c.authorize(SERVER, challenge, NOW, Entropy::from_bytes([9; 80]))? {
         Begin::Ready(info) => Ok(Grant::Authorized(info)),
         Begin::Flow(flow) => drive(c, flow, world, log),
     }
@@ -204,7 +220,7 @@ fn complete_flow_from_401_to_bearer_header() {
         "lazy: no token before a 401"
     );
     assert_eq!(
-        c.react("POST", SERVER, 401, Some(CHALLENGE), false),
+        react(&mut c, 401, Some(CHALLENGE), false),
         Reaction::Authorize(Some(CHALLENGE.into()))
     );
     let Grant::Redirect(pending) = start(&mut c, Some(CHALLENGE), &world, &mut log).unwrap() else {
@@ -233,7 +249,11 @@ fn complete_flow_from_401_to_bearer_header() {
     assert_eq!(pending.issuer, ISSUER);
 
     let flow = c
-        .complete_authorization(&callback_for(&pending.authorization_url, Some(ISSUER)))
+        .complete_authorization(
+            &callback_for(&pending.authorization_url, Some(ISSUER)),
+            NOW,
+            Entropy::from_bytes([5; 80]),
+        )
         .unwrap();
     log.clear();
     let Grant::Authorized(info) = drive(&mut c, flow, &world, &mut log).unwrap() else {
@@ -269,20 +289,16 @@ fn complete_flow_from_401_to_bearer_header() {
         None,
         "expired tokens are not sent"
     );
-    assert_eq!(c.react("POST", SERVER, 200, None, true), Reaction::Deliver);
-    assert_eq!(
-        c.react("POST", SERVER, 401, Some(CHALLENGE), true),
-        Reaction::Refused
-    );
+    assert_eq!(react(&mut c, 200, None, true), Reaction::Deliver);
+    assert_eq!(react(&mut c, 401, Some(CHALLENGE), true), Reaction::Refused);
     // A plain 403 is not an auth challenge; insufficient_scope is.
     assert_eq!(
-        c.react("POST", SERVER, 403, Some("Bearer realm=\"x\""), false),
+        react(&mut c, 403, Some("Bearer realm=\"x\""), false),
         Reaction::Deliver
     );
     assert!(matches!(
-        c.react(
-            "POST",
-            SERVER,
+        react(
+            &mut c,
             403,
             Some(r#"Bearer error="insufficient_scope""#),
             false
@@ -475,18 +491,30 @@ fn redirects_oversized_bodies_and_timeouts_are_typed() {
 
 #[test]
 fn no_metadata_anywhere_lists_every_attempt() {
+    // Refusals other than 404 are not a 2025-03-26 server: no fallback.
+    let forbidden = || Ok(HttpResponse::json(403, "{}"));
     let world = World {
-        missing: vec![
-            "/.well-known/oauth-protected-resource/mcp".into(),
-            "/.well-known/oauth-protected-resource".into(),
+        overrides: vec![
+            (
+                "https://mcp.example.com/.well-known/oauth-protected-resource/mcp".into(),
+                forbidden(),
+            ),
+            (
+                "https://mcp.example.com/.well-known/oauth-protected-resource".into(),
+                forbidden(),
+            ),
         ],
         ..World::default()
     };
-    let (e, _) = refused(world, "Bearer");
+    let (e, log) = refused(world, "Bearer");
     match e {
-        Error::NoResourceMetadata(a) => assert_eq!(a.len(), 2),
+        Error::NoResourceMetadata(a) => {
+            assert_eq!(a.len(), 2);
+            assert!(a.iter().all(|a| a.status == Some(403)));
+        }
         other => panic!("{other:?}"),
     }
+    assert_eq!(log.len(), 2);
 }
 
 #[test]
@@ -499,19 +527,24 @@ fn state_and_iss_are_checked_before_the_token_request() {
         panic!()
     };
     assert_eq!(
-        c.complete_authorization(&format!("{REDIRECT}?code=x&state=forged&iss={ISSUER}"))
-            .unwrap_err(),
+        c.complete_authorization(
+            &format!("{REDIRECT}?code=x&state=forged&iss={ISSUER}"),
+            NOW,
+            Entropy::from_bytes([5; 80])
+        )
+        .unwrap_err(),
         Error::StateMismatch
     );
     let wrong = callback_for(&p.authorization_url, Some("https://evil.example.com"));
     assert!(matches!(
-        c.complete_authorization(&wrong),
+        c.complete_authorization(&wrong, NOW, Entropy::from_bytes([5; 80])),
         Err(Error::IssMismatch(_))
     ));
     // The transaction is gone after a failed check: no second try with it.
     let right = callback_for(&p.authorization_url, Some(ISSUER));
     assert_eq!(
-        c.complete_authorization(&right).unwrap_err(),
+        c.complete_authorization(&right, NOW, Entropy::from_bytes([5; 80]))
+            .unwrap_err(),
         Error::StateMismatch
     );
 }
@@ -553,7 +586,11 @@ fn preregistered_client_skips_registration_and_authenticates() {
         Some("pre")
     );
     let flow = c
-        .complete_authorization(&callback_for(&p.authorization_url, Some(ISSUER)))
+        .complete_authorization(
+            &callback_for(&p.authorization_url, Some(ISSUER)),
+            NOW,
+            Entropy::from_bytes([5; 80]),
+        )
         .unwrap();
     log.clear();
     drive(&mut c, flow, &world, &mut log).unwrap();
@@ -589,7 +626,7 @@ fn a_remote_server_cannot_point_discovery_at_loopback() {
             "http://mcp.example.com/mcp",
             None,
             NOW,
-            Entropy::from_bytes([0; 48])
+            Entropy::from_bytes([0; 80])
         ),
         Err(Error::InsecureUrl(_))
     ));
@@ -603,7 +640,7 @@ fn malformed_challenge_is_a_typed_error() {
             SERVER,
             Some(r#"Bearer resource_metadata="unterminated"#),
             NOW,
-            Entropy::from_bytes([0; 48]),
+            Entropy::from_bytes([0; 80]),
         )
         .unwrap_err();
     assert!(
@@ -627,7 +664,11 @@ fn state_survives_export_and_import() {
         panic!()
     };
     let flow = c
-        .complete_authorization(&callback_for(&p.authorization_url, Some(ISSUER)))
+        .complete_authorization(
+            &callback_for(&p.authorization_url, Some(ISSUER)),
+            NOW,
+            Entropy::from_bytes([5; 80]),
+        )
         .unwrap();
     drive(&mut c, flow, &world, &mut Vec::new()).unwrap();
     let state = c.export_state();
@@ -640,7 +681,7 @@ fn state_survives_export_and_import() {
     // Without a challenge, a stored token is returned without any request.
     assert!(matches!(
         fresh
-            .authorize(SERVER, None, NOW, Entropy::from_bytes([0; 48]))
+            .authorize(SERVER, None, NOW, Entropy::from_bytes([0; 80]))
             .unwrap(),
         Begin::Ready(_)
     ));
@@ -655,7 +696,11 @@ fn secrets_never_show_in_debug_or_errors() {
         panic!()
     };
     let flow = c
-        .complete_authorization(&callback_for(&p.authorization_url, Some(ISSUER)))
+        .complete_authorization(
+            &callback_for(&p.authorization_url, Some(ISSUER)),
+            NOW,
+            Entropy::from_bytes([5; 80]),
+        )
         .unwrap();
     let text = format!("{flow:?}");
     drive(&mut c, flow, &world, &mut Vec::new()).unwrap();

@@ -1,0 +1,918 @@
+//! Whole-flow tests of the client identities, grants and options beyond the
+//! basic authorization-code flow: 2025-03-26 fallbacks, Client ID Metadata
+//! Documents, client credentials (secret and `private_key_jwt`), the JWT
+//! bearer grant, SEP-990 token exchange, DPoP, relaxations and configured
+//! endpoints. Numbers in comments are items of spec-checklist.md.
+
+use mcp_oauth_core::encode::{base64url_nopad_decode, form_decode};
+use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method};
+use mcp_oauth_core::json::{self, Value};
+use mcp_oauth_core::{
+    Action, Begin, Client, Config, DpopMode, Entropy, Error, Grant, GrantType, IdentityProvider,
+    Reaction, Relaxations, ResourceResponse, Secret, ServerEndpoints,
+};
+
+const NOW: u64 = 1_800_000_000;
+const SERVER: &str = "https://mcp.example.com/mcp";
+const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+const PRM_ROOT: &str = "https://mcp.example.com/.well-known/oauth-protected-resource";
+const ISSUER: &str = "https://auth.example.com";
+const ASM: &str = "https://auth.example.com/.well-known/oauth-authorization-server";
+const TOKEN: &str = "https://auth.example.com/token";
+const REDIRECT: &str = "http://127.0.0.1:8976/callback";
+const CIMD: &str = "https://client.example.com/mcp-client.json";
+
+/// A P-256 key in PKCS#8 PEM, made for these tests only.
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgevZzL1gdAFr88hb2
+OF/2NxApJCzGCEDdfSp6VQO30hyhRANCAAQRWz+jn65BtOMvdyHKcvjBeBSDZH2r
+1RTwjmYSi9R/zpBnuQ4EiMnCqfMPWiZqB4QdbAd0E7oH50VpuZ1P087G
+-----END PRIVATE KEY-----";
+
+type Responder<'a> = &'a dyn Fn(&HttpRequest) -> HttpResponse;
+
+/// Drives `flow` with `respond`, at most 20 requests, and finishes it.
+fn drive(
+    c: &mut Client,
+    mut flow: mcp_oauth_core::Flow,
+    respond: Responder<'_>,
+    log: &mut Vec<HttpRequest>,
+) -> Result<Grant, Error> {
+    for _ in 0..20 {
+        match flow.poll() {
+            Action::Send(req) => {
+                let resp = respond(&req);
+                log.push(req);
+                flow.handle_response(Ok(resp), NOW);
+            }
+            Action::Finished => return c.finish(flow, NOW),
+        }
+    }
+    panic!("flow did not finish in 20 requests")
+}
+
+/// `authorize` after a 401 with `challenge`, driven to its end.
+fn run(
+    c: &mut Client,
+    challenge: &str,
+    respond: Responder<'_>,
+) -> (Result<Grant, Error>, Vec<HttpRequest>) {
+    let mut log = Vec::new();
+    let result = match c.authorize(SERVER, Some(challenge), NOW, Entropy::from_bytes([3; 80])) {
+        Ok(Begin::Flow(flow)) => drive(c, flow, respond, &mut log),
+        Ok(Begin::Ready(info)) => Ok(Grant::Authorized(info)),
+        Err(e) => Err(e),
+    };
+    (result, log)
+}
+
+/// Completes a redirect: the callback for `pending`, then the exchange.
+fn complete(
+    c: &mut Client,
+    grant: Grant,
+    respond: Responder<'_>,
+) -> (Result<Grant, Error>, Vec<HttpRequest>) {
+    let Grant::Redirect(p) = grant else {
+        panic!("expected a redirect, got {grant:?}")
+    };
+    let state = query(&p.authorization_url)
+        .into_iter()
+        .find(|(n, _)| n == "state")
+        .unwrap()
+        .1;
+    let flow = c
+        .complete_authorization(
+            &format!("{REDIRECT}?code=the-code&state={state}"),
+            NOW,
+            Entropy::from_bytes([4; 80]),
+        )
+        .unwrap();
+    let mut log = Vec::new();
+    (drive(c, flow, respond, &mut log), log)
+}
+
+fn client(config: Config) -> Client {
+    let mut c = Client::new();
+    c.configure(config).unwrap();
+    c
+}
+
+fn query(url: &str) -> Vec<(String, String)> {
+    form_decode(url.split_once('?').map_or("", |(_, q)| q))
+}
+
+fn form(req: &HttpRequest) -> Vec<(String, String)> {
+    form_decode(std::str::from_utf8(&req.body).unwrap())
+}
+
+fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The header and claims of a compact JWS, decoded (signatures are checked
+/// in the `jose` unit tests).
+fn jwt(token: &str) -> (Value, Value) {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let decode = |p: &str| json::parse_object(&base64url_nopad_decode(p).unwrap()).unwrap();
+    assert_eq!(base64url_nopad_decode(parts[2]).unwrap().len(), 64);
+    (decode(parts[0]), decode(parts[1]))
+}
+
+fn str_of<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.opt_str(name).unwrap()
+}
+
+fn u64_of(v: &Value, name: &str) -> u64 {
+    v.opt_u64(name).unwrap().unwrap()
+}
+
+fn prm_doc() -> HttpResponse {
+    HttpResponse::json(
+        200,
+        &format!(r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"]}}"#),
+    )
+}
+
+/// Authorization server metadata with the usual endpoints and `extra`
+/// members (a JSON fragment starting with a comma, or empty).
+fn asm_doc(extra: &str) -> HttpResponse {
+    HttpResponse::json(
+        200,
+        &format!(
+            r#"{{"issuer":"{ISSUER}","authorization_endpoint":"{ISSUER}/authorize","token_endpoint":"{TOKEN}","response_types_supported":["code"]{extra}}}"#
+        ),
+    )
+}
+
+fn token_doc(token_type: &str) -> HttpResponse {
+    HttpResponse::json(
+        200,
+        &format!(r#"{{"access_token":"AT-1","token_type":"{token_type}","expires_in":600}}"#),
+    )
+}
+
+fn not_found() -> HttpResponse {
+    HttpResponse::json(404, r#"{"error":"not_found"}"#)
+}
+
+const CHALLENGE: &str = "Bearer";
+
+fn urls(log: &[HttpRequest]) -> Vec<&str> {
+    log.iter().map(|r| r.url.as_str()).collect()
+}
+
+// ---------------------------------------------------------------- 2025-03-26
+
+#[test]
+fn without_resource_metadata_the_origin_metadata_is_used() {
+    // 29, 30: no PRM (404) → the server's origin is the issuer; its metadata
+    // names endpoints under /oauth, which are used as published.
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        "https://mcp.example.com/.well-known/oauth-authorization-server" => HttpResponse::json(
+            200,
+            r#"{"issuer":"https://mcp.example.com","authorization_endpoint":"https://mcp.example.com/oauth/authorize","token_endpoint":"https://mcp.example.com/oauth/token","registration_endpoint":"https://mcp.example.com/oauth/register","code_challenge_methods_supported":["S256"]}"#,
+        ),
+        "https://mcp.example.com/oauth/register" => {
+            HttpResponse::json(201, r#"{"client_id":"legacy-client"}"#)
+        }
+        _ => not_found(),
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert_eq!(
+        urls(&log),
+        [
+            PRM,
+            PRM_ROOT,
+            "https://mcp.example.com/.well-known/oauth-authorization-server",
+            "https://mcp.example.com/oauth/register",
+        ]
+    );
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert!(p
+        .authorization_url
+        .starts_with("https://mcp.example.com/oauth/authorize?"));
+    assert_eq!(p.issuer, "https://mcp.example.com");
+    // The resource is the server URL, sent verbatim.
+    assert_eq!(get(&query(&p.authorization_url), "resource"), Some(SERVER));
+    let (token, log) = complete(&mut c, grant.unwrap(), &|_| token_doc("Bearer"));
+    assert!(matches!(token, Ok(Grant::Authorized(_))));
+    assert_eq!(urls(&log), ["https://mcp.example.com/oauth/token"]);
+}
+
+#[test]
+fn without_any_metadata_the_default_endpoints_are_used() {
+    // 31: every metadata URL 404 → /authorize, /token, /register at the
+    // origin; PKCE S256 is used although nothing advertises it.
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        "https://mcp.example.com/register" => {
+            HttpResponse::json(201, r#"{"client_id":"fallback-client"}"#)
+        }
+        _ => not_found(),
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert_eq!(
+        urls(&log),
+        [
+            PRM,
+            PRM_ROOT,
+            "https://mcp.example.com/.well-known/oauth-authorization-server",
+            "https://mcp.example.com/.well-known/openid-configuration",
+            "https://mcp.example.com/register",
+        ]
+    );
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert!(p
+        .authorization_url
+        .starts_with("https://mcp.example.com/authorize?"));
+    assert_eq!(
+        get(&query(&p.authorization_url), "code_challenge_method"),
+        Some("S256")
+    );
+    let (_, log) = complete(&mut c, grant.unwrap(), &|_| token_doc("Bearer"));
+    assert_eq!(urls(&log), ["https://mcp.example.com/token"]);
+}
+
+#[test]
+fn server_errors_never_lead_to_the_fallbacks() {
+    // Only 404 means "not here"; a 5xx is reported with its evidence.
+    let prm_fails = |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(503, "down"),
+        _ => not_found(),
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let (e, log) = run(&mut c, CHALLENGE, &prm_fails);
+    assert!(
+        matches!(e, Err(Error::UnexpectedStatus { status: 503, .. })),
+        "{e:?}"
+    );
+    assert_eq!(log.len(), 1);
+    let metadata_fails = |r: &HttpRequest| match r.url.as_str() {
+        "https://mcp.example.com/.well-known/oauth-authorization-server" => {
+            HttpResponse::json(500, "oops")
+        }
+        _ => not_found(),
+    };
+    let (e, log) = run(&mut c, CHALLENGE, &metadata_fails);
+    assert!(
+        matches!(e, Err(Error::UnexpectedStatus { status: 500, .. })),
+        "{e:?}"
+    );
+    assert!(!urls(&log).iter().any(|u| u.ends_with("/register")));
+}
+
+#[test]
+fn a_legacy_issuer_that_differs_is_refused_unless_relaxed() {
+    // RFC 8414 §3.3 (28): the 0.1.16 backcompat mock publishes `<origin>/oauth`.
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        "https://mcp.example.com/.well-known/oauth-authorization-server" => HttpResponse::json(
+            200,
+            r#"{"issuer":"https://mcp.example.com/oauth","authorization_endpoint":"https://mcp.example.com/oauth/authorize","token_endpoint":"https://mcp.example.com/oauth/token","registration_endpoint":"https://mcp.example.com/oauth/register","code_challenge_methods_supported":["S256"]}"#,
+        ),
+        "https://mcp.example.com/oauth/register" => HttpResponse::json(201, r#"{"client_id":"x"}"#),
+        _ => not_found(),
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let (e, _) = run(&mut c, CHALLENGE, &respond);
+    assert!(matches!(e, Err(Error::IssuerMismatch(_))), "{e:?}");
+
+    let mut relaxed = Config::new("T", REDIRECT);
+    relaxed.relax.accept_issuer_mismatch = true;
+    let mut c = client(relaxed);
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    // The issuer used is the one the metadata was fetched for.
+    assert_eq!(p.issuer, "https://mcp.example.com");
+}
+
+// ---------------------------------------------------------------- identity
+
+fn discovery_with(extra: &'static str) -> impl Fn(&HttpRequest) -> HttpResponse {
+    move |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(extra),
+        "https://auth.example.com/register" => {
+            HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
+        }
+        TOKEN => token_doc("Bearer"),
+        _ => not_found(),
+    }
+}
+
+#[test]
+fn a_metadata_document_url_is_the_client_id_where_supported() {
+    // 39, 41: pre-registered → CIMD → DCR; CIMD needs no registration call.
+    let mut config = Config::new("T", REDIRECT);
+    config.client_metadata_url = Some(CIMD.into());
+    let with_cimd = discovery_with(
+        r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register","client_id_metadata_document_supported":true"#,
+    );
+    let mut c = client(config.clone());
+    let (grant, log) = run(&mut c, CHALLENGE, &with_cimd);
+    assert_eq!(urls(&log), [PRM, ASM]);
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(get(&query(&p.authorization_url), "client_id"), Some(CIMD));
+    let (_, log) = complete(&mut c, grant.unwrap(), &with_cimd);
+    assert_eq!(get(&form(&log[0]), "client_id"), Some(CIMD));
+
+    // Not advertised: dynamic registration.
+    let without = discovery_with(
+        r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
+    );
+    let mut c = client(config.clone());
+    let (grant, log) = run(&mut c, CHALLENGE, &without);
+    assert_eq!(
+        urls(&log).last(),
+        Some(&"https://auth.example.com/register")
+    );
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(
+        get(&query(&p.authorization_url), "client_id"),
+        Some("dcr-client")
+    );
+
+    // A pre-registered client wins over CIMD.
+    config.client_id = Some("pre".into());
+    let mut c = client(config);
+    let (grant, _) = run(&mut c, CHALLENGE, &with_cimd);
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(get(&query(&p.authorization_url), "client_id"), Some("pre"));
+}
+
+#[test]
+fn metadata_document_urls_are_checked_at_configure() {
+    // 42
+    for bad in [
+        "http://client.example.com/c.json",
+        "https://client.example.com",
+        "https://client.example.com/",
+        "https://client.example.com/c.json?x=1",
+        "https://client.example.com/c.json#f",
+        "https://u@client.example.com/c.json",
+        "https://client.example.com/a/../c.json",
+        "not a url",
+    ] {
+        let mut config = Config::new("T", REDIRECT);
+        config.client_metadata_url = Some(bad.into());
+        let e = Client::new().configure(config).unwrap_err();
+        assert!(e.0.contains("client-metadata-url"), "{bad}: {e}");
+    }
+}
+
+// ---------------------------------------------------------------- grants
+
+/// An authorization server that offers only `grant`, with `auth` methods.
+fn machine_server(
+    grant: &'static str,
+    auth: &'static str,
+    token: fn() -> HttpResponse,
+) -> impl Fn(&HttpRequest) -> HttpResponse {
+    move |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(
+            200,
+            &format!(
+                r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],"scopes_supported":["mcp:read"]}}"#
+            ),
+        ),
+        ASM => asm_doc(&format!(
+            r#","grant_types_supported":["{grant}"],"token_endpoint_auth_methods_supported":["{auth}"]"#
+        )),
+        TOKEN => token(),
+        _ => not_found(),
+    }
+}
+
+#[test]
+fn client_credentials_with_a_secret_are_chosen_when_only_they_are_offered() {
+    // SEP-1046; 85, 88: Basic with form-encoded id and secret; resource and
+    // scope sent.
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("svc".into());
+    config.client_secret = Some(Secret::new("s3cret"));
+    let mut c = client(config);
+    let respond = machine_server("client_credentials", "client_secret_basic", || {
+        token_doc("Bearer")
+    });
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert!(matches!(grant, Ok(Grant::Authorized(_))), "{grant:?}");
+    assert_eq!(urls(&log), [PRM, ASM, TOKEN]);
+    let f = form(&log[2]);
+    assert_eq!(get(&f, "grant_type"), Some("client_credentials"));
+    assert_eq!(get(&f, "resource"), Some(SERVER));
+    assert_eq!(get(&f, "scope"), Some("mcp:read"));
+    assert_eq!(get(&f, "client_secret"), None);
+    assert_eq!(
+        log[2].header("authorization"),
+        Some("Basic c3ZjOnMzY3JldA==")
+    );
+    let headers = c.request_headers("POST", SERVER, NOW, &[0; 16]);
+    assert_eq!(
+        headers,
+        [("authorization".to_string(), "Bearer AT-1".to_string())]
+    );
+    // A refused token is re-minted the same way, without a user.
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert!(matches!(grant, Ok(Grant::Authorized(_))));
+    assert_eq!(urls(&log), [PRM, TOKEN], "metadata cached, token re-minted");
+}
+
+#[test]
+fn client_credentials_with_private_key_jwt() {
+    // 87: client_assertion_type jwt-bearer, ES256, iss = sub = client_id,
+    // aud = issuer, exp, iat, jti.
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("svc-jwt".into());
+    config.private_key_pem = Some(Secret::new(TEST_KEY));
+    config.grant_type = Some(GrantType::ClientCredentials);
+    let mut c = client(config);
+    let respond = machine_server("client_credentials", "private_key_jwt", || {
+        token_doc("Bearer")
+    });
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert!(matches!(grant, Ok(Grant::Authorized(_))), "{grant:?}");
+    let req = &log[2];
+    assert!(req.header("authorization").is_none());
+    let f = form(req);
+    assert_eq!(
+        get(&f, "client_assertion_type"),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    );
+    let (header, claims) = jwt(get(&f, "client_assertion").unwrap());
+    assert_eq!(str_of(&header, "alg"), Some("ES256"));
+    assert_eq!(str_of(&claims, "iss"), Some("svc-jwt"));
+    assert_eq!(str_of(&claims, "sub"), Some("svc-jwt"));
+    assert_eq!(str_of(&claims, "aud"), Some(ISSUER));
+    assert_eq!(u64_of(&claims, "iat"), NOW);
+    assert_eq!(u64_of(&claims, "exp"), NOW + 300);
+    assert!(str_of(&claims, "jti").is_some());
+    // The key is never in the request or in Debug output.
+    let body = String::from_utf8_lossy(&req.body);
+    assert!(!body.contains("PRIVATE"));
+    assert!(!format!("{c:?}").contains("MIGHAgEA"));
+}
+
+#[test]
+fn a_bad_private_key_is_refused_at_configure() {
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("svc".into());
+    config.private_key_pem = Some(Secret::new(
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+    ));
+    let e = Client::new().configure(config).unwrap_err();
+    assert!(e.0.starts_with("private-key-pem"), "{e}");
+    assert!(!e.0.contains("AAAA"));
+}
+
+#[test]
+fn jwt_bearer_grant_sends_the_assertion_and_never_retries() {
+    // SEP-1933 / RFC 7523 §2.1: one token request; a refusal is reported.
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("workload".into());
+    config.grant_type = Some(GrantType::JwtBearer {
+        assertion: Secret::new("eyJ.workload.jwt"),
+    });
+    let mut c = client(config.clone());
+    let ok = machine_server(
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "none",
+        || token_doc("Bearer"),
+    );
+    let (grant, log) = run(&mut c, CHALLENGE, &ok);
+    assert!(matches!(grant, Ok(Grant::Authorized(_))), "{grant:?}");
+    let f = form(&log[2]);
+    assert_eq!(
+        get(&f, "grant_type"),
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    );
+    assert_eq!(get(&f, "assertion"), Some("eyJ.workload.jwt"));
+    assert_eq!(get(&f, "client_id"), Some("workload"));
+
+    let refused = machine_server(
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "none",
+        || HttpResponse::json(400, r#"{"error":"invalid_grant"}"#),
+    );
+    let mut c = client(config);
+    let (e, log) = run(&mut c, CHALLENGE, &refused);
+    assert!(matches!(e, Err(Error::TokenRejected(ref f)) if f.error == "invalid_grant"));
+    assert_eq!(log.iter().filter(|r| r.url == TOKEN).count(), 1);
+    assert!(!format!("{e:?}").contains("eyJ"));
+}
+
+#[test]
+fn token_exchange_then_jwt_bearer() {
+    // SEP-990: RFC 8693 at the IdP (ID token → ID-JAG for this AS and
+    // resource), then RFC 7523 at the AS with the client's credentials.
+    let idp_token = "https://idp.example.com/token";
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("mcp-client".into());
+    config.client_secret = Some(Secret::new("as-secret"));
+    config.grant_type = Some(GrantType::TokenExchange(IdentityProvider {
+        token_endpoint: idp_token.into(),
+        client_id: "idp-client".into(),
+        client_secret: None,
+        id_token: Secret::new("eyJ.id.token"),
+    }));
+    let mut c = client(config);
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(
+            r#","grant_types_supported":["urn:ietf:params:oauth:grant-type:jwt-bearer"],"token_endpoint_auth_methods_supported":["client_secret_basic"]"#,
+        ),
+        "https://idp.example.com/token" => HttpResponse::json(
+            200,
+            r#"{"access_token":"eyJ.id.jag","issued_token_type":"urn:ietf:params:oauth:token-type:id-jag","token_type":"N_A"}"#,
+        ),
+        TOKEN => token_doc("Bearer"),
+        _ => not_found(),
+    };
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert!(matches!(grant, Ok(Grant::Authorized(_))), "{grant:?}");
+    assert_eq!(urls(&log), [PRM, ASM, idp_token, TOKEN]);
+    let idp = form(&log[2]);
+    assert_eq!(
+        get(&idp, "grant_type"),
+        Some("urn:ietf:params:oauth:grant-type:token-exchange")
+    );
+    assert_eq!(
+        get(&idp, "requested_token_type"),
+        Some("urn:ietf:params:oauth:token-type:id-jag")
+    );
+    assert_eq!(get(&idp, "audience"), Some(ISSUER));
+    assert_eq!(get(&idp, "resource"), Some(SERVER));
+    assert_eq!(get(&idp, "subject_token"), Some("eyJ.id.token"));
+    assert_eq!(
+        get(&idp, "subject_token_type"),
+        Some("urn:ietf:params:oauth:token-type:id_token")
+    );
+    assert_eq!(get(&idp, "client_id"), Some("idp-client"));
+    let at_as = form(&log[3]);
+    assert_eq!(
+        get(&at_as, "grant_type"),
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    );
+    assert_eq!(get(&at_as, "assertion"), Some("eyJ.id.jag"));
+    assert_eq!(get(&at_as, "resource"), Some(SERVER));
+    assert!(log[3]
+        .header("authorization")
+        .is_some_and(|h| h.starts_with("Basic ")));
+
+    // The IdP must return an ID-JAG, nothing else.
+    let wrong = |r: &HttpRequest| match r.url.as_str() {
+        "https://idp.example.com/token" => HttpResponse::json(
+            200,
+            r#"{"access_token":"x","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer"}"#,
+        ),
+        _ => respond(r),
+    };
+    let (e, log) = run(&mut c, CHALLENGE, &wrong);
+    assert!(matches!(e, Err(Error::InvalidResponse { .. })), "{e:?}");
+    assert!(!urls(&log).contains(&TOKEN));
+}
+
+#[test]
+fn grant_configuration_is_checked() {
+    let mut config = Config::new("T", REDIRECT);
+    config.grant_type = Some(GrantType::ClientCredentials);
+    assert!(Client::new().configure(config.clone()).is_err());
+    config.client_id = Some("c".into());
+    config.client_secret = Some(Secret::new("s"));
+    config.private_key_pem = Some(Secret::new(TEST_KEY));
+    assert!(Client::new().configure(config).is_err(), "two auth methods");
+    let mut config = Config::new("T", REDIRECT);
+    config.grant_type = Some(GrantType::JwtBearer {
+        assertion: Secret::new(""),
+    });
+    assert!(Client::new().configure(config).is_err());
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("c".into());
+    config.grant_type = Some(GrantType::TokenExchange(IdentityProvider {
+        token_endpoint: "http://idp.example.com/token".into(),
+        client_id: "i".into(),
+        client_secret: None,
+        id_token: Secret::new("t"),
+    }));
+    let e = Client::new().configure(config).unwrap_err();
+    assert!(e.0.contains("https"), "{e}");
+}
+
+// ---------------------------------------------------------------- DPoP
+
+fn dpop_server(as_nonce: Option<&'static str>) -> impl Fn(&HttpRequest) -> HttpResponse {
+    move |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(
+            r#","code_challenge_methods_supported":["S256"],"dpop_signing_alg_values_supported":["ES256"]"#,
+        ),
+        TOKEN => {
+            let (_, claims) = jwt(r.header("dpop").expect("a DPoP proof"));
+            match (as_nonce, str_of(&claims, "nonce")) {
+                (Some(n), got) if got != Some(n) => HttpResponse::new(
+                    400,
+                    &[("content-type", "application/json"), ("DPoP-Nonce", n)],
+                    r#"{"error":"use_dpop_nonce"}"#,
+                ),
+                _ => token_doc("DPoP"),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+fn pre_registered() -> Config {
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("pre".into());
+    config
+}
+
+#[test]
+fn dpop_bound_tokens_when_the_server_advertises_es256() {
+    // RFC 9449 §4.2, §5, §7.1 (SEP-1932).
+    let respond = dpop_server(None);
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (token, log) = complete(&mut c, grant.unwrap(), &respond);
+    let Ok(Grant::Authorized(info)) = token else {
+        panic!("{token:?}")
+    };
+    assert_eq!(info.token_type, "DPoP");
+    let (header, claims) = jwt(log[0].header("dpop").unwrap());
+    assert_eq!(str_of(&header, "typ"), Some("dpop+jwt"));
+    assert_eq!(str_of(&header, "alg"), Some("ES256"));
+    let jwk = header.get("jwk").unwrap();
+    assert!(jwk.get("d").is_none(), "no private part");
+    assert_eq!(str_of(&claims, "htm"), Some("POST"));
+    assert_eq!(str_of(&claims, "htu"), Some(TOKEN));
+    assert!(claims.get("ath").is_none());
+
+    // Each request: `DPoP <token>` and a fresh proof bound to the token.
+    let first = c.request_headers("POST", SERVER, NOW, &[1; 16]);
+    let second = c.request_headers("POST", SERVER, NOW, &[2; 16]);
+    assert_eq!(first[0], ("authorization".into(), "DPoP AT-1".into()));
+    let (h1, c1) = jwt(&first[1].1);
+    let (_, c2) = jwt(&second[1].1);
+    assert_eq!(first[1].0, "dpop");
+    assert_eq!(h1.get("jwk"), Some(jwk), "the key the token is bound to");
+    assert_ne!(str_of(&c1, "jti"), str_of(&c2, "jti"));
+    assert_eq!(str_of(&c1, "htu"), Some(SERVER));
+    assert_eq!(str_of(&c1, "htm"), Some("POST"));
+    // base64url(SHA-256("AT-1")), computed with Python's hashlib.
+    assert_eq!(
+        str_of(&c1, "ath"),
+        Some("3csgdAejgtMkuQDinuh5mhyAI55HdQEdy7oRHreaGrI")
+    );
+    // A DPoP token never goes out as a bare bearer token.
+    assert_eq!(c.authorization_header(SERVER, NOW), None);
+
+    // The key survives export and import; a new process proves with it.
+    let mut restored = client(pre_registered());
+    restored.import_state(&c.export_state()).unwrap();
+    let again = restored.request_headers("POST", SERVER, NOW, &[3; 16]);
+    assert_eq!(jwt(&again[1].1).0.get("jwk"), Some(jwk));
+}
+
+#[test]
+fn dpop_nonces_from_the_authorization_server_are_retried_once() {
+    // RFC 9449 §8
+    let respond = dpop_server(Some("as-nonce-1"));
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (token, log) = complete(&mut c, grant.unwrap(), &respond);
+    assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
+    assert_eq!(urls(&log), [TOKEN, TOKEN]);
+    let (_, first) = jwt(log[0].header("dpop").unwrap());
+    let (_, second) = jwt(log[1].header("dpop").unwrap());
+    assert_eq!(str_of(&second, "nonce"), Some("as-nonce-1"));
+    assert_ne!(str_of(&first, "jti"), str_of(&second, "jti"));
+    assert_eq!(form(&log[0]), form(&log[1]), "the same grant, once more");
+
+    // A server that keeps asking gets no third request.
+    let always = |r: &HttpRequest| match r.url.as_str() {
+        TOKEN => HttpResponse::new(400, &[("DPoP-Nonce", "n")], r#"{"error":"use_dpop_nonce"}"#),
+        _ => respond(r),
+    };
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (e, log) = complete(&mut c, grant.unwrap(), &always);
+    assert!(matches!(e, Err(Error::TokenRejected(ref f)) if f.error == "use_dpop_nonce"));
+    assert_eq!(log.len(), 2);
+}
+
+#[test]
+fn dpop_nonces_from_the_resource_server_retry_the_request() {
+    // RFC 9449 §9
+    let respond = dpop_server(None);
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    complete(&mut c, grant.unwrap(), &respond).0.unwrap();
+    let nonce_challenge = r#"DPoP error="use_dpop_nonce", error_description="nonce""#;
+    fn answer<'a>(nonce: &'a str, challenge: &'a str) -> ResourceResponse<'a> {
+        ResourceResponse {
+            method: "POST",
+            url: SERVER,
+            status: 401,
+            www_authenticate: Some(challenge),
+            dpop_nonce: Some(nonce),
+        }
+    }
+    assert_eq!(
+        c.react(&answer("rs-1", nonce_challenge), false),
+        Reaction::Retry
+    );
+    let (_, claims) = jwt(&c.request_headers("POST", SERVER, NOW, &[9; 16])[1].1);
+    assert_eq!(str_of(&claims, "nonce"), Some("rs-1"));
+    // The same nonce refused again is not a nonce problem: authorize.
+    assert!(matches!(
+        c.react(&answer("rs-1", nonce_challenge), false),
+        Reaction::Authorize(_)
+    ));
+    // A nonce on a successful response replaces the held one (§9).
+    let ok = ResourceResponse {
+        status: 200,
+        www_authenticate: None,
+        dpop_nonce: Some("rs-2"),
+        ..answer("", nonce_challenge)
+    };
+    assert_eq!(c.react(&ok, false), Reaction::Deliver);
+    let (_, claims) = jwt(&c.request_headers("POST", SERVER, NOW, &[8; 16])[1].1);
+    assert_eq!(str_of(&claims, "nonce"), Some("rs-2"));
+}
+
+#[test]
+fn dpop_can_be_switched_off_or_forced() {
+    let respond = dpop_server(None);
+    let mut never = pre_registered();
+    never.dpop = DpopMode::Never;
+    let mut c = client(never);
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let bearer = |r: &HttpRequest| {
+        assert!(r.header("dpop").is_none());
+        token_doc("Bearer")
+    };
+    let (token, _) = complete(&mut c, grant.unwrap(), &bearer);
+    assert!(matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"));
+    // Without a proof, a DPoP token type is refused (RFC 9449 §5).
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (e, _) = complete(&mut c, grant.unwrap(), &|_| token_doc("DPoP"));
+    assert!(matches!(e, Err(Error::InvalidResponse { .. })), "{e:?}");
+
+    let mut always = pre_registered();
+    always.dpop = DpopMode::Always;
+    let mut c = client(always);
+    let plain = discovery_with(r#","code_challenge_methods_supported":["S256"]"#);
+    let (grant, _) = run(&mut c, CHALLENGE, &plain);
+    let (_, log) = complete(&mut c, grant.unwrap(), &plain);
+    assert!(log[0].header("dpop").is_some());
+}
+
+// ---------------------------------------------------------------- options
+
+#[test]
+fn relaxations_each_switch_off_one_check() {
+    let no_pkce = discovery_with("");
+    let mut c = client(pre_registered());
+    let (e, _) = run(&mut c, CHALLENGE, &no_pkce);
+    assert!(matches!(e, Err(Error::PkceUnsupported(_))));
+    let mut config = pre_registered();
+    config.relax = Relaxations {
+        allow_pkce_unadvertised: true,
+        omit_resource: true,
+        ..Relaxations::default()
+    };
+    let mut c = client(config);
+    let (grant, _) = run(&mut c, CHALLENGE, &no_pkce);
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    let q = query(&p.authorization_url);
+    assert_eq!(get(&q, "code_challenge_method"), Some("S256"));
+    assert_eq!(get(&q, "resource"), None);
+    let (_, log) = complete(&mut c, grant.unwrap(), &no_pkce);
+    assert_eq!(get(&form(&log[0]), "resource"), None);
+}
+
+#[test]
+fn configured_endpoints_replace_discovery() {
+    // Explicit endpoints: no metadata request; the issuer is the configured one.
+    let mut config = pre_registered();
+    config.server = Some(ServerEndpoints {
+        issuer: "https://login.example.org".into(),
+        authorization_endpoint: Some("https://login.example.org/oauth2/auth".into()),
+        token_endpoint: Some("https://login.example.org/oauth2/token".into()),
+        registration_endpoint: None,
+    });
+    let mut c = client(config);
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        _ => token_doc("Bearer"),
+    };
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert_eq!(urls(&log), [PRM]);
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert!(p
+        .authorization_url
+        .starts_with("https://login.example.org/oauth2/auth?"));
+    assert_eq!(p.issuer, "https://login.example.org");
+    let (_, log) = complete(&mut c, grant.unwrap(), &respond);
+    assert_eq!(urls(&log), ["https://login.example.org/oauth2/token"]);
+
+    // Only the issuer: its metadata is fetched, not the PRM's server's.
+    let mut config = pre_registered();
+    config.server = Some(ServerEndpoints {
+        issuer: ISSUER.into(),
+        authorization_endpoint: None,
+        token_endpoint: Some("https://auth.example.com/other-token".into()),
+        registration_endpoint: None,
+    });
+    let mut c = client(config);
+    let other_prm = |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(
+            200,
+            &format!(
+                r#"{{"resource":"{SERVER}","authorization_servers":["https://else.example.com"]}}"#
+            ),
+        ),
+        ASM => asm_doc(r#","code_challenge_methods_supported":["S256"]"#),
+        _ => token_doc("Bearer"),
+    };
+    let (grant, log) = run(&mut c, CHALLENGE, &other_prm);
+    assert_eq!(urls(&log), [PRM, ASM]);
+    let (_, log) = complete(&mut c, grant.unwrap(), &other_prm);
+    assert_eq!(urls(&log), ["https://auth.example.com/other-token"]);
+}
+
+#[test]
+fn offline_access_only_when_the_server_lists_it() {
+    // 62 (SEP-2207)
+    fn respond(with: bool) -> impl Fn(&HttpRequest) -> HttpResponse {
+        move |r: &HttpRequest| match r.url.as_str() {
+            PRM => HttpResponse::json(
+                200,
+                &format!(
+                    r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],"scopes_supported":["mcp:basic"]}}"#
+                ),
+            ),
+            ASM if with => asm_doc(
+                r#","code_challenge_methods_supported":["S256"],"scopes_supported":["mcp:basic","offline_access"]"#,
+            ),
+            ASM => asm_doc(
+                r#","code_challenge_methods_supported":["S256"],"scopes_supported":["mcp:basic"]"#,
+            ),
+            _ => not_found(),
+        }
+    }
+    for (with, expected) in [(true, "mcp:basic offline_access"), (false, "mcp:basic")] {
+        let mut c = client(pre_registered());
+        let (grant, _) = run(&mut c, CHALLENGE, &respond(with));
+        let Ok(Grant::Redirect(p)) = grant else {
+            panic!("{grant:?}")
+        };
+        assert_eq!(get(&query(&p.authorization_url), "scope"), Some(expected));
+    }
+}
+
+#[test]
+fn step_up_asks_for_the_union_of_scopes() {
+    // 65 (SEP-2350): the scope held before plus the one the 403 names.
+    let respond = discovery_with(r#","code_challenge_methods_supported":["S256"]"#);
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:read""#, &respond);
+    let granted = |_: &HttpRequest| {
+        HttpResponse::json(
+            200,
+            r#"{"access_token":"AT-r","token_type":"Bearer","scope":"mcp:read"}"#,
+        )
+    };
+    complete(&mut c, grant.unwrap(), &granted).0.unwrap();
+    let (grant, _) = run(
+        &mut c,
+        r#"Bearer error="insufficient_scope", scope="mcp:write""#,
+        &respond,
+    );
+    let Ok(Grant::Redirect(p)) = grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(
+        get(&query(&p.authorization_url), "scope"),
+        Some("mcp:read mcp:write")
+    );
+    assert_eq!(Method::Post.as_str(), "POST");
+}
