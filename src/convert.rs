@@ -6,12 +6,49 @@ use mcp_oauth_core::error::{Attempt, Mismatch, OAuthFailure};
 
 /// WIT configuration → core configuration.
 pub fn config(c: wit::ClientConfig) -> core::Config {
+    let secret = core::Secret::new;
     core::Config {
         client_name: c.client_name,
         redirect_uri: c.redirect_uri,
         client_id: c.client_id,
-        client_secret: c.client_secret.map(core::Secret::new),
+        client_secret: c.client_secret.map(secret),
+        private_key_pem: c.private_key_pem.map(secret),
+        client_metadata_url: c.client_metadata_url,
+        grant_type: c.grant_type.map(|g| match g {
+            wit::GrantType::AuthorizationCode => core::GrantType::AuthorizationCode,
+            wit::GrantType::ClientCredentials => core::GrantType::ClientCredentials,
+            wit::GrantType::JwtBearer(a) => core::GrantType::JwtBearer {
+                assertion: secret(a),
+            },
+            wit::GrantType::TokenExchange(i) => {
+                core::GrantType::TokenExchange(core::IdentityProvider {
+                    token_endpoint: i.token_endpoint,
+                    client_id: i.client_id,
+                    client_secret: i.client_secret.map(secret),
+                    id_token: secret(i.id_token),
+                })
+            }
+        }),
         scope: c.scope,
+        server: c.authorization_server.map(|s| core::ServerEndpoints {
+            issuer: s.issuer,
+            authorization_endpoint: s.authorization_endpoint,
+            token_endpoint: s.token_endpoint,
+            registration_endpoint: s.registration_endpoint,
+        }),
+        relax: c
+            .relaxations
+            .map(|r| core::Relaxations {
+                accept_issuer_mismatch: r.accept_issuer_mismatch,
+                allow_pkce_unadvertised: r.allow_pkce_unadvertised,
+                omit_resource: r.omit_resource,
+            })
+            .unwrap_or_default(),
+        dpop: match c.dpop {
+            None | Some(wit::DpopMode::Auto) => core::DpopMode::Auto,
+            Some(wit::DpopMode::Always) => core::DpopMode::Always,
+            Some(wit::DpopMode::Never) => core::DpopMode::Never,
+        },
         timeout_ms: c.timeout_ms.unwrap_or(core::config::DEFAULT_TIMEOUT_MS),
     }
 }

@@ -8,14 +8,23 @@ pub fn now() -> u64 {
     wall_clock::now().seconds
 }
 
-/// 48 bytes from the host's CSPRNG (`wasi:random/random`), for a PKCE
-/// verifier and a `state`.
-pub fn entropy() -> mcp_oauth_core::Entropy {
-    let bytes = random::get_random_bytes(48);
+/// `N` bytes from the host's CSPRNG (`wasi:random/random`).
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let bytes = random::get_random_bytes(N as u64);
     // wasi:random promises exactly the length asked for; a host that breaks
-    // that promise must not get a guessable verifier or state.
-    let out: [u8; 48] = bytes
+    // that promise must not get a guessable verifier, state or key.
+    bytes
         .try_into()
-        .unwrap_or_else(|_| panic!("wasi:random/get-random-bytes returned the wrong length"));
-    mcp_oauth_core::Entropy::from_bytes(out)
+        .unwrap_or_else(|_| panic!("wasi:random/get-random-bytes returned the wrong length"))
+}
+
+/// Randomness for one flow: PKCE verifier, `state`, and the seed of `jti`
+/// values and a DPoP key.
+pub fn entropy() -> mcp_oauth_core::Entropy {
+    mcp_oauth_core::Entropy::from_bytes(random_bytes())
+}
+
+/// A fresh `jti` for one DPoP proof.
+pub fn jti() -> [u8; 16] {
+    random_bytes()
 }

@@ -19,7 +19,7 @@ use bindings::exports::mcp::oauth::types::{
     AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo,
 };
 use mcp_oauth_core::http::{Step, TransportError};
-use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction};
+use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction, ResourceResponse};
 use std::cell::RefCell;
 use transport::IncomingResponse;
 
@@ -64,21 +64,23 @@ fn authorize(
 /// How much of a refused response is read for its excerpt.
 const EXCERPT_READ_LIMIT: usize = 64 * 1024;
 
-/// The caller's headers with any `authorization` header replaced by ours.
-fn with_authorization(
+/// The caller's headers with any header we set (`authorization`, `dpop`)
+/// replaced by ours.
+fn with_auth_headers(
     headers: &[(String, Vec<u8>)],
-    auth: Option<String>,
+    ours: Vec<(String, String)>,
 ) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = headers
         .iter()
-        .filter(|(n, _)| !(auth.is_some() && n.eq_ignore_ascii_case("authorization")))
+        .filter(|(n, _)| !ours.iter().any(|(o, _)| n.eq_ignore_ascii_case(o)))
         .cloned()
         .collect();
-    if let Some(value) = auth {
-        out.push(("authorization".into(), value.into_bytes()));
-    }
+    out.extend(ours.into_iter().map(|(n, v)| (n, v.into_bytes())));
     out
 }
+
+/// How often one call is sent again for a new DPoP nonce (RFC 9449 §9).
+const MAX_NONCE_RETRIES: u32 = 2;
 
 /// A failed request to the protected resource, as a core error.
 fn resource_error(url: &str, e: TransportError) -> mcp_oauth_core::Error {
@@ -108,8 +110,12 @@ impl Guest for Component {
     }
 
     fn complete_authorization(callback_url: String) -> Result<TokenInfo, AuthError> {
-        let (flow, timeout) =
-            with_client(|c| (c.complete_authorization(&callback_url), c.timeout_ms()));
+        let (flow, timeout) = with_client(|c| {
+            (
+                c.complete_authorization(&callback_url, env::now(), env::entropy()),
+                c.timeout_ms(),
+            )
+        });
         let flow = drive(flow.map_err(convert::error)?, timeout);
         match with_client(|c| c.finish(flow, env::now())) {
             Ok(mcp_oauth_core::Grant::Authorized(info)) => Ok(convert::token_info(info)),
@@ -123,9 +129,12 @@ impl Guest for Component {
     fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
         let timeout = with_client(|c| c.timeout_ms());
         let mut retried = false;
+        let mut nonce_retries = 0;
         loop {
-            let auth = with_client(|c| c.authorization_header(&request.url, env::now()));
-            let headers = with_authorization(&request.headers, auth);
+            let ours = with_client(|c| {
+                c.request_headers(&request.method, &request.url, env::now(), &env::jti())
+            });
+            let headers = with_auth_headers(&request.headers, ours);
             let response = transport::send_streaming(
                 &request.method,
                 &request.url,
@@ -136,17 +145,29 @@ impl Guest for Component {
             .map_err(|e| convert::error(resource_error(&request.url, e)))?;
             let status = transport::status(&response);
             let challenge = transport::www_authenticate(&response);
-            match with_client(|c| {
+            let nonce = transport::header_values(&response, "dpop-nonce")
+                .into_iter()
+                .next()
+                .and_then(|v| String::from_utf8(v).ok());
+            let reaction = with_client(|c| {
                 c.react(
-                    &request.method,
-                    &request.url,
-                    status,
-                    challenge.as_deref(),
+                    &ResourceResponse {
+                        method: &request.method,
+                        url: &request.url,
+                        status,
+                        www_authenticate: challenge.as_deref(),
+                        dpop_nonce: nonce.as_deref(),
+                    },
                     retried,
                 )
-            }) {
+            });
+            match reaction {
                 Reaction::Deliver => return Ok(response),
-                Reaction::Refused => {
+                Reaction::Retry if nonce_retries < MAX_NONCE_RETRIES => {
+                    nonce_retries += 1;
+                    drop(response);
+                }
+                Reaction::Refused | Reaction::Retry => {
                     let excerpt = transport::read_response(response, EXCERPT_READ_LIMIT, timeout)
                         .map(|r| r.body_excerpt())
                         .unwrap_or_default();

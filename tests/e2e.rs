@@ -21,12 +21,8 @@ fn runtime() -> &'static Runtime {
 
 fn config() -> ClientConfig {
     ClientConfig {
-        client_name: "e2e".into(),
-        redirect_uri: REDIRECT.into(),
-        client_id: None,
-        client_secret: None,
-        scope: None,
         timeout_ms: Some(5_000),
+        ..ClientConfig::new("e2e", REDIRECT)
     }
 }
 

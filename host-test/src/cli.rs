@@ -1,7 +1,8 @@
 //! The commands of the `mcp-oauth` binary, as a library so tests run them.
 
 use crate::harness::{
-    ClientConfig, FlowEvent, HostOptions, PendingAuthorization, Runtime, Step, TokenInfo,
+    redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, PendingAuthorization,
+    Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
 };
 use crate::mcp::McpSession;
 use crate::mock::{Behaviour, MockWorld};
@@ -9,8 +10,9 @@ use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
 use anyhow::Context;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Options of `mcp-oauth connect`.
-#[derive(Debug, Clone)]
+/// Options of `mcp-oauth connect`. `Debug` shows which secrets are set,
+/// never their values.
+#[derive(Clone)]
 pub struct ConnectOptions {
     /// The MCP server URL.
     pub url: String,
@@ -32,6 +34,30 @@ pub struct ConnectOptions {
     pub browser_timeout: Duration,
     /// `client_name`.
     pub client_name: String,
+    /// PEM private key of the pre-registered client (`private_key_jwt`).
+    pub private_key_pem: Option<String>,
+    /// This client's metadata document URL (CIMD).
+    pub client_metadata_url: Option<String>,
+    /// The grant; `None` lets the component choose.
+    pub grant_type: Option<GrantType>,
+    /// DPoP use; `None` is the component's default (`auto`).
+    pub dpop: Option<DpopMode>,
+    /// Checks switched off for this server.
+    pub relaxations: Option<Relaxations>,
+    /// Authorization server values given instead of discovered.
+    pub authorization_server: Option<ServerEndpoints>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("url", &self.url)
+            .field("call", &self.call)
+            .field("headless", &self.headless)
+            .field("port", &self.port)
+            .field("config", &redacted(&client_config(self, String::new())))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ConnectOptions {
@@ -47,6 +73,12 @@ impl Default for ConnectOptions {
             port: 0,
             browser_timeout: Duration::from_secs(300),
             client_name: "mcp-oauth CLI".into(),
+            private_key_pem: None,
+            client_metadata_url: None,
+            grant_type: None,
+            dpop: None,
+            relaxations: None,
+            authorization_server: None,
         }
     }
 }
@@ -134,12 +166,16 @@ impl Progress for Printer {
 /// The component's configuration for a CLI run.
 fn client_config(opts: &ConnectOptions, redirect_uri: String) -> ClientConfig {
     ClientConfig {
-        client_name: opts.client_name.clone(),
-        redirect_uri,
         client_id: opts.client_id.clone(),
         client_secret: opts.client_secret.clone(),
+        private_key_pem: opts.private_key_pem.clone(),
+        client_metadata_url: opts.client_metadata_url.clone(),
+        grant_type: opts.grant_type.clone(),
         scope: opts.scope.clone(),
-        timeout_ms: None,
+        authorization_server: opts.authorization_server.clone(),
+        relaxations: opts.relaxations,
+        dpop: opts.dpop,
+        ..ClientConfig::new(opts.client_name.clone(), redirect_uri)
     }
 }
 
