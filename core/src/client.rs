@@ -47,6 +47,22 @@ impl From<&TokenRecord> for TokenInfo {
     }
 }
 
+/// What is held for a server, as far as sending a request is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// No token.
+    None,
+    /// A token that does not expire within the refresh skew.
+    Fresh,
+    /// A token that is expired or about to be ([`crate::store::REFRESH_SKEW_SECS`]).
+    Stale {
+        /// Whether it can be renewed without a user: a refresh token, or a
+        /// grant that needs no user (client credentials, JWT bearer, token
+        /// exchange).
+        renewable: bool,
+    },
+}
+
 /// The outcome of an authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
@@ -108,6 +124,19 @@ pub struct Client {
     nonces: Map<String>,
 }
 
+/// Whether the refresh token grant can renew `t`.
+fn refreshable(t: &TokenRecord) -> bool {
+    t.refresh_token.is_some()
+}
+
+/// Whether the grant that obtained `t` needs no user, so that it can
+/// obtain another.
+fn remintable(t: &TokenRecord) -> bool {
+    t.grant_type
+        .as_deref()
+        .is_some_and(|g| g != "authorization_code")
+}
+
 /// The key a server's binding is stored under: its URL without fragment,
 /// after the URL policy (https, or http on loopback).
 fn server_key(url: &str) -> Result<(Url, String), Error> {
@@ -164,7 +193,11 @@ impl Client {
         let (server, key) = server_key(server_url)?;
         if challenge.is_none() {
             if let Some(t) = self.usable_token(&key, now) {
-                return Ok(Begin::Ready(TokenInfo::from(t)));
+                // A stale token that a grant without a user can replace is
+                // replaced; any other unexpired one is used as it is.
+                if !(t.is_stale(now) && remintable(t)) {
+                    return Ok(Begin::Ready(TokenInfo::from(t)));
+                }
             }
         }
         let parsed = match challenge {
@@ -283,7 +316,24 @@ impl Client {
 
     /// Applies a finished flow to the store and says what it produced.
     pub fn finish(&mut self, flow: Flow, now: u64) -> Result<Grant, Error> {
+        let token_for = flow.token_for().cloned();
         let (outcome, events, new_key) = flow.into_parts();
+        if let (Some((resource, issuer, refreshing)), Err(Error::TokenRejected(f))) =
+            (&token_for, &outcome)
+        {
+            match f.error.as_str() {
+                // RFC 6749 §5.2: the refresh token is dead; a new
+                // authorization is needed.
+                "invalid_grant" if *refreshing => self.store.remove_token(resource, issuer),
+                // The client is unknown there (its registration expired or
+                // was deleted): register again next time.
+                "invalid_client" => {
+                    self.store.remove_token(resource, issuer);
+                    self.store.clients.remove(issuer);
+                }
+                _ => {}
+            }
+        }
         self.events.extend(events);
         if let Some(key) = new_key {
             if self.dpop_key().is_none() {
@@ -343,6 +393,117 @@ impl Client {
                 Ok(Grant::Authorized(info))
             }
         }
+    }
+
+    /// What is held for the server at `server_url` at `now`.
+    pub fn token_state(&self, server_url: &str, now: u64) -> TokenState {
+        let Some(t) = server_key(server_url)
+            .ok()
+            .and_then(|(_, key)| self.held_token(&key))
+        else {
+            return TokenState::None;
+        };
+        if t.is_stale(now) {
+            TokenState::Stale {
+                renewable: refreshable(t) || remintable(t),
+            }
+        } else {
+            TokenState::Fresh
+        }
+    }
+
+    /// Starts renewing a stale token without a user: the refresh token
+    /// grant when a refresh token is held, else the grant that obtained it
+    /// when that needs no user. `Ok(None)` when the token is fresh, absent,
+    /// or can only be replaced by a user's authorization.
+    pub fn renew(
+        &mut self,
+        server_url: &str,
+        now: u64,
+        entropy: Entropy,
+    ) -> Result<Option<Begin>, Error> {
+        let (_, key) = server_key(server_url)?;
+        let Some(t) = self.held_token(&key).filter(|t| t.is_stale(now)) else {
+            return Ok(None);
+        };
+        if refreshable(t) {
+            return self
+                .refresh(server_url, now, entropy)
+                .map(|f| f.map(Begin::Flow));
+        }
+        if remintable(t) {
+            return self.authorize(server_url, None, now, entropy).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Starts the refresh token grant for the server's token, whatever its
+    /// expiry (a server may revoke a token early). `Ok(None)` when there is
+    /// no refresh token.
+    pub fn refresh(
+        &mut self,
+        server_url: &str,
+        now: u64,
+        entropy: Entropy,
+    ) -> Result<Option<Flow>, Error> {
+        let config = self.config.clone().ok_or(Error::NotConfigured)?;
+        let (_, key) = server_key(server_url)?;
+        let Some(mut token) = self.held_token(&key).filter(|t| refreshable(t)).cloned() else {
+            return Ok(None);
+        };
+        // Tokens stored by state version 1 did not record their endpoint.
+        if token.token_endpoint.is_none() {
+            token.token_endpoint = self
+                .store
+                .metadata
+                .get(&token.issuer)
+                .and_then(|m| m.metadata.token_endpoint.clone());
+        }
+        let client = self.store.clients.get(&token.issuer).cloned().or_else(|| {
+            let meta = self
+                .store
+                .metadata
+                .get(&token.issuer)
+                .map(|m| m.metadata.clone())
+                .unwrap_or_else(|| crate::discovery::AuthServerMetadata::assumed(&token.issuer));
+            crate::registration::preregistered(&config, &meta)
+        });
+        let keys = self.keys(entropy)?;
+        Ok(Flow::refresh(
+            key,
+            &token,
+            client,
+            !config.relax.omit_resource,
+            keys,
+            now,
+        ))
+    }
+
+    /// Whether a 401 with `challenge` should first be answered with the
+    /// refresh token grant: a refresh token is held and the server does not
+    /// ask for more scope (a step-up needs a new authorization).
+    pub fn refresh_first(&self, server_url: &str, challenge: Option<&str>) -> bool {
+        let step_up = challenge
+            .and_then(|v| challenge::bearer(v).ok().flatten())
+            .is_some_and(|b| b.error.as_deref() == Some("insufficient_scope"));
+        !step_up
+            && server_key(server_url)
+                .ok()
+                .and_then(|(_, key)| self.held_token(&key))
+                .is_some_and(refreshable)
+    }
+
+    /// Whether an unexpired token is held for the server at `server_url`.
+    pub fn has_usable_token(&self, server_url: &str, now: u64) -> bool {
+        server_key(server_url)
+            .ok()
+            .is_some_and(|(_, key)| self.usable_token(&key, now).is_some())
+    }
+
+    /// The token bound to the server key, expired or not.
+    fn held_token(&self, key: &str) -> Option<&TokenRecord> {
+        let b = self.store.bindings.get(key)?;
+        self.store.token(&b.resource, &b.issuer)
     }
 
     fn usable_token(&self, key: &str, now: u64) -> Option<&TokenRecord> {

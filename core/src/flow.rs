@@ -8,7 +8,7 @@
 use crate::authorize::{
     authorization_url, AuthorizationRequest, PendingAuthorization, PendingRecord,
 };
-use crate::config::{Config, DpopMode, GrantType, IdentityProvider};
+use crate::config::{Config, DpopMode, GrantType, IdentityProvider, Secret};
 use crate::discovery::{
     as_metadata_candidates, parse_as_metadata, parse_resource_metadata, prm_candidates,
     AuthServerMetadata, ResourceMetadata, MAX_METADATA_BYTES,
@@ -220,6 +220,8 @@ pub(crate) struct Start {
 }
 
 /// What a token response is for.
+// One per flow; the large variant is the common one.
+#[allow(clippy::large_enum_variant)]
 enum Then {
     /// An access token for `resource`.
     Token {
@@ -228,11 +230,16 @@ enum Then {
         issuer: String,
         scope: Option<String>,
         metadata: Option<AuthServerMetadata>,
+        /// The grant that obtains the token (kept across refreshes).
+        grant_type: String,
+        /// The refresh token being redeemed: kept when the server issues
+        /// no new one (RFC 6749 §6).
+        previous_refresh: Option<Secret>,
     },
     /// An ID-JAG from the identity provider (SEP-990), to be presented at
     /// the authorization server with `next`.
     IdJag {
-        next: TokenCall,
+        next: Box<TokenCall>,
         /// Whether the request at the authorization server carries DPoP.
         dpop: bool,
         then: Box<Then>,
@@ -275,6 +282,9 @@ enum Phase {
 /// [`Flow::handle_response`] until `poll` says [`Action::Finished`].
 pub struct Flow {
     start: Option<Box<Start>>,
+    /// For a refresh or code exchange flow: the (resource, issuer) of the
+    /// token it obtains, and whether it redeems a refresh token.
+    token_for: Option<(String, String, bool)>,
     keys: Keys,
     phase: Phase,
     /// The request sent and not yet answered.
@@ -302,6 +312,7 @@ impl Flow {
     fn new(keys: Keys, phase: Phase, next: Option<HttpRequest>) -> Flow {
         Flow {
             start: None,
+            token_for: None,
             keys,
             phase,
             in_flight: None,
@@ -356,6 +367,11 @@ impl Flow {
             ),
         };
         let mut flow = Flow::new(keys, Phase::Done(Err(Error::NotConfigured)), None);
+        flow.token_for = Some((
+            record.public.resource.clone(),
+            record.public.issuer.clone(),
+            false,
+        ));
         flow.phase = flow.token_phase(
             call,
             record.dpop,
@@ -365,10 +381,63 @@ impl Flow {
                 issuer: record.public.issuer,
                 scope: record.scope,
                 metadata: None,
+                grant_type: "authorization_code".into(),
+                previous_refresh: None,
             },
             now,
         );
         flow
+    }
+
+    /// A refresh flow (OAuth 2.1 §4.3) for `token`, whose refresh token and
+    /// token endpoint are known: the same `resource` (unless the caller
+    /// opted out of sending it), no `scope`, the client's authentication and
+    /// a DPoP proof for a DPoP-bound token.
+    pub(crate) fn refresh(
+        server_key: String,
+        token: &TokenRecord,
+        client: Option<ClientRecord>,
+        send_resource: bool,
+        keys: Keys,
+        now: u64,
+    ) -> Option<Flow> {
+        let refresh_token = token.refresh_token.clone()?;
+        let endpoint = token.token_endpoint.clone()?;
+        let call = TokenCall {
+            endpoint,
+            issuer: token.issuer.clone(),
+            client,
+            params: token::refresh(
+                refresh_token.expose(),
+                send_resource.then_some(token.resource.as_str()),
+            ),
+        };
+        let mut flow = Flow::new(keys, Phase::Done(Err(Error::NotConfigured)), None);
+        flow.token_for = Some((token.resource.clone(), token.issuer.clone(), true));
+        flow.phase = flow.token_phase(
+            call,
+            token.token_type == "DPoP",
+            Then::Token {
+                server_key,
+                resource: token.resource.clone(),
+                issuer: token.issuer.clone(),
+                scope: token.scope.clone(),
+                metadata: None,
+                grant_type: token
+                    .grant_type
+                    .clone()
+                    .unwrap_or_else(|| "authorization_code".into()),
+                previous_refresh: Some(refresh_token),
+            },
+            now,
+        );
+        Some(flow)
+    }
+
+    /// For a refresh or code exchange flow: the (resource, issuer) of the
+    /// token it obtains, and whether it redeems a refresh token.
+    pub(crate) fn token_for(&self) -> Option<&(String, String, bool)> {
+        self.token_for.as_ref()
     }
 
     /// Sends the token request of `call` and waits for it in a token phase.
@@ -608,6 +677,8 @@ impl Flow {
                 issuer,
                 scope,
                 metadata,
+                grant_type,
+                previous_refresh,
             } => Phase::Done(
                 token::parse_token_response(
                     &resp,
@@ -618,10 +689,16 @@ impl Flow {
                     scope.as_deref(),
                     dpop,
                 )
-                .map(|token| Outcome::Token {
-                    server_key,
-                    token,
-                    metadata,
+                .map(|mut token| {
+                    token.grant_type = Some(grant_type);
+                    if token.refresh_token.is_none() {
+                        token.refresh_token = previous_refresh;
+                    }
+                    Outcome::Token {
+                        server_key,
+                        token,
+                        metadata,
+                    }
                 }),
             ),
             Then::IdJag {
@@ -631,7 +708,7 @@ impl Flow {
             } => match token::parse_id_jag(&resp, &req.url) {
                 Ok(jag) => {
                     next.params.insert(1, ("assertion", jag));
-                    self.token_phase(next, dpop, *then, now)
+                    self.token_phase(*next, dpop, *then, now)
                 }
                 Err(e) => Phase::Done(Err(e)),
             },
@@ -891,6 +968,14 @@ impl Flow {
             issuer: issuer.clone(),
             scope: scope.clone(),
             metadata: fetched.then(|| metadata.clone()),
+            grant_type: match &grant {
+                GrantType::ClientCredentials => "client_credentials",
+                GrantType::JwtBearer { .. } => token::JWT_BEARER_GRANT,
+                GrantType::TokenExchange(_) => token::TOKEN_EXCHANGE_GRANT,
+                GrantType::AuthorizationCode => "authorization_code",
+            }
+            .into(),
+            previous_refresh: None,
         };
         let (call, then) = match &grant {
             GrantType::ClientCredentials => (
@@ -924,7 +1009,7 @@ impl Flow {
                 (
                     idp_call(idp, &issuer, resource, scope.as_deref()),
                     Then::IdJag {
-                        next,
+                        next: Box::new(next),
                         dpop,
                         then: Box::new(then),
                     },

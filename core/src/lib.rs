@@ -63,7 +63,7 @@ pub mod store;
 pub mod token;
 pub mod url;
 
-pub use client::{Begin, Client, Grant, Reaction, ResourceResponse, TokenInfo};
+pub use client::{Begin, Client, Grant, Reaction, ResourceResponse, TokenInfo, TokenState};
 pub use config::{
     Config, DpopMode, GrantType, IdentityProvider, Relaxations, Secret, ServerEndpoints,
 };

@@ -8,7 +8,7 @@ use crate::json::{self, Value};
 use core::fmt;
 
 /// The state document's format version.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 /// How discovered authorization server metadata may be reused, in seconds.
 pub const METADATA_MAX_AGE_SECS: u64 = 24 * 60 * 60;
@@ -224,12 +224,28 @@ pub struct TokenRecord {
     pub refresh_token: Option<Secret>,
     /// The granted scope (or the requested one when the server did not say).
     pub scope: Option<String>,
+    /// The token endpoint that issued it: where it is refreshed (version 2).
+    pub token_endpoint: Option<String>,
+    /// The grant that obtained it (`authorization_code`, `client_credentials`,
+    /// …), so that a token without a refresh token can be obtained again the
+    /// same way (version 2).
+    pub grant_type: Option<String>,
 }
+
+/// Seconds before expiry at which a token counts as stale and is refreshed
+/// before use, so that it does not expire in flight.
+pub const REFRESH_SKEW_SECS: u64 = 60;
 
 impl TokenRecord {
     /// Whether the token is past its expiry at `now` (unknown expiry: no).
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Whether the token expires within [`REFRESH_SKEW_SECS`] of `now`.
+    pub fn is_stale(&self, now: u64) -> bool {
+        self.expires_at
+            .is_some_and(|t| t <= now.saturating_add(REFRESH_SKEW_SECS))
     }
 
     fn to_json(&self) -> Value {
@@ -244,6 +260,11 @@ impl TokenRecord {
                 self.refresh_token.as_ref().map(|s| s.expose().into()),
             ),
             ("scope", self.scope.as_deref().map(Value::from)),
+            (
+                "token_endpoint",
+                self.token_endpoint.as_deref().map(Value::from),
+            ),
+            ("grant_type", self.grant_type.as_deref().map(Value::from)),
         ])
     }
 
@@ -256,6 +277,8 @@ impl TokenRecord {
             expires_at: doc.opt_u64("expires_at")?,
             refresh_token: doc.opt_str("refresh_token")?.map(Secret::new),
             scope: doc.opt_string("scope")?,
+            token_endpoint: doc.opt_string("token_endpoint")?,
+            grant_type: doc.opt_string("grant_type")?,
         })
     }
 }
@@ -445,6 +468,8 @@ mod tests {
             expires_at: Some(100),
             refresh_token: None,
             scope: None,
+            token_endpoint: None,
+            grant_type: None,
         }
     }
 
@@ -485,7 +510,8 @@ mod tests {
     #[test]
     fn reads_documents_written_by_version_1() {
         let s = Store::from_bytes(V1_DOCUMENT.as_bytes()).unwrap();
-        assert_eq!(s.version, 1);
+        // Upgraded as it is read.
+        assert_eq!(s.version, STATE_VERSION);
         assert_eq!(s.clients.len(), 2);
         let c = s.clients.get("https://as.example.com").unwrap();
         assert_eq!(c.client_id, "cid");
@@ -547,7 +573,11 @@ mod tests {
         assert!(m.metadata.scopes_supported.is_none());
         assert!(!m.metadata.authorization_response_iss_parameter_supported);
         // Written back identically.
-        assert_eq!(String::from_utf8(s.to_bytes()).unwrap(), V1_DOCUMENT);
+        // Written back as version 2, otherwise identical.
+        assert_eq!(
+            String::from_utf8(s.to_bytes()).unwrap(),
+            V1_DOCUMENT.replacen(r#"{"version":1,"#, r#"{"version":2,"#, 1)
+        );
     }
 
     fn state_error(doc: &str) -> String {
@@ -565,7 +595,7 @@ mod tests {
             ("{}", "version is missing"),
             (r#"{"version":"1"}"#, "version"),
             (r#"{"version":0}"#, "state version 0"),
-            (r#"{"version":2}"#, "state version 2"),
+            (r#"{"version":3}"#, "state version 3"),
             (r#"{"version":4294967297}"#, "state version 4294967297"),
             (r#"{"version":1,"clients":null}"#, "clients"),
             (r#"{"version":1,"clients":[]}"#, "clients"),

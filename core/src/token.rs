@@ -331,7 +331,20 @@ pub fn parse_token_response(
             .filter(|t| !t.is_empty())
             .map(Secret::new),
         scope: body.scope.or(requested_scope).map(str::to_string),
+        token_endpoint: Some(url.to_string()),
+        grant_type: None,
     })
+}
+
+/// The refresh token grant (OAuth 2.1 §4.3): the same `resource`, no
+/// `scope` (the same scope as before, never a broader one; spec-checklist
+/// 96-98).
+pub fn refresh(refresh_token: &str, resource: Option<&str>) -> Vec<(&'static str, Secret)> {
+    params(&[
+        ("grant_type", Some("refresh_token")),
+        ("refresh_token", Some(refresh_token)),
+        ("resource", resource),
+    ])
 }
 
 #[cfg(test)]

@@ -4,166 +4,14 @@
 //! bearer grant, SEP-990 token exchange, DPoP, relaxations and configured
 //! endpoints. Numbers in comments are items of spec-checklist.md.
 
-use mcp_oauth_core::encode::{base64url_nopad_decode, form_decode};
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method};
-use mcp_oauth_core::json::{self, Value};
 use mcp_oauth_core::{
-    Action, Begin, Client, Config, DpopMode, Entropy, Error, Grant, GrantType, IdentityProvider,
-    Reaction, Relaxations, ResourceResponse, Secret, ServerEndpoints,
+    Client, Config, DpopMode, Error, Grant, GrantType, IdentityProvider, Reaction, Relaxations,
+    ResourceResponse, Secret, ServerEndpoints,
 };
 
-const NOW: u64 = 1_800_000_000;
-const SERVER: &str = "https://mcp.example.com/mcp";
-const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
-const PRM_ROOT: &str = "https://mcp.example.com/.well-known/oauth-protected-resource";
-const ISSUER: &str = "https://auth.example.com";
-const ASM: &str = "https://auth.example.com/.well-known/oauth-authorization-server";
-const TOKEN: &str = "https://auth.example.com/token";
-const REDIRECT: &str = "http://127.0.0.1:8976/callback";
-const CIMD: &str = "https://client.example.com/mcp-client.json";
-
-/// A P-256 key in PKCS#8 PEM, made for these tests only.
-const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgevZzL1gdAFr88hb2
-OF/2NxApJCzGCEDdfSp6VQO30hyhRANCAAQRWz+jn65BtOMvdyHKcvjBeBSDZH2r
-1RTwjmYSi9R/zpBnuQ4EiMnCqfMPWiZqB4QdbAd0E7oH50VpuZ1P087G
------END PRIVATE KEY-----";
-
-type Responder<'a> = &'a dyn Fn(&HttpRequest) -> HttpResponse;
-
-/// Drives `flow` with `respond`, at most 20 requests, and finishes it.
-fn drive(
-    c: &mut Client,
-    mut flow: mcp_oauth_core::Flow,
-    respond: Responder<'_>,
-    log: &mut Vec<HttpRequest>,
-) -> Result<Grant, Error> {
-    for _ in 0..20 {
-        match flow.poll() {
-            Action::Send(req) => {
-                let resp = respond(&req);
-                log.push(req);
-                flow.handle_response(Ok(resp), NOW);
-            }
-            Action::Finished => return c.finish(flow, NOW),
-        }
-    }
-    panic!("flow did not finish in 20 requests")
-}
-
-/// `authorize` after a 401 with `challenge`, driven to its end.
-fn run(
-    c: &mut Client,
-    challenge: &str,
-    respond: Responder<'_>,
-) -> (Result<Grant, Error>, Vec<HttpRequest>) {
-    let mut log = Vec::new();
-    let result = match c.authorize(SERVER, Some(challenge), NOW, Entropy::from_bytes([3; 80])) {
-        Ok(Begin::Flow(flow)) => drive(c, flow, respond, &mut log),
-        Ok(Begin::Ready(info)) => Ok(Grant::Authorized(info)),
-        Err(e) => Err(e),
-    };
-    (result, log)
-}
-
-/// Completes a redirect: the callback for `pending`, then the exchange.
-fn complete(
-    c: &mut Client,
-    grant: Grant,
-    respond: Responder<'_>,
-) -> (Result<Grant, Error>, Vec<HttpRequest>) {
-    let Grant::Redirect(p) = grant else {
-        panic!("expected a redirect, got {grant:?}")
-    };
-    let state = query(&p.authorization_url)
-        .into_iter()
-        .find(|(n, _)| n == "state")
-        .unwrap()
-        .1;
-    let flow = c
-        .complete_authorization(
-            &format!("{REDIRECT}?code=the-code&state={state}"),
-            NOW,
-            Entropy::from_bytes([4; 80]),
-        )
-        .unwrap();
-    let mut log = Vec::new();
-    (drive(c, flow, respond, &mut log), log)
-}
-
-fn client(config: Config) -> Client {
-    let mut c = Client::new();
-    c.configure(config).unwrap();
-    c
-}
-
-fn query(url: &str) -> Vec<(String, String)> {
-    form_decode(url.split_once('?').map_or("", |(_, q)| q))
-}
-
-fn form(req: &HttpRequest) -> Vec<(String, String)> {
-    form_decode(std::str::from_utf8(&req.body).unwrap())
-}
-
-fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The header and claims of a compact JWS, decoded (signatures are checked
-/// in the `jose` unit tests).
-fn jwt(token: &str) -> (Value, Value) {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "{token}");
-    let decode = |p: &str| json::parse_object(&base64url_nopad_decode(p).unwrap()).unwrap();
-    assert_eq!(base64url_nopad_decode(parts[2]).unwrap().len(), 64);
-    (decode(parts[0]), decode(parts[1]))
-}
-
-fn str_of<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.opt_str(name).unwrap()
-}
-
-fn u64_of(v: &Value, name: &str) -> u64 {
-    v.opt_u64(name).unwrap().unwrap()
-}
-
-fn prm_doc() -> HttpResponse {
-    HttpResponse::json(
-        200,
-        &format!(r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"]}}"#),
-    )
-}
-
-/// Authorization server metadata with the usual endpoints and `extra`
-/// members (a JSON fragment starting with a comma, or empty).
-fn asm_doc(extra: &str) -> HttpResponse {
-    HttpResponse::json(
-        200,
-        &format!(
-            r#"{{"issuer":"{ISSUER}","authorization_endpoint":"{ISSUER}/authorize","token_endpoint":"{TOKEN}","response_types_supported":["code"]{extra}}}"#
-        ),
-    )
-}
-
-fn token_doc(token_type: &str) -> HttpResponse {
-    HttpResponse::json(
-        200,
-        &format!(r#"{{"access_token":"AT-1","token_type":"{token_type}","expires_in":600}}"#),
-    )
-}
-
-fn not_found() -> HttpResponse {
-    HttpResponse::json(404, r#"{"error":"not_found"}"#)
-}
-
-const CHALLENGE: &str = "Bearer";
-
-fn urls(log: &[HttpRequest]) -> Vec<&str> {
-    log.iter().map(|r| r.url.as_str()).collect()
-}
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------- 2025-03-26
 
@@ -297,18 +145,6 @@ fn a_legacy_issuer_that_differs_is_refused_unless_relaxed() {
 }
 
 // ---------------------------------------------------------------- identity
-
-fn discovery_with(extra: &'static str) -> impl Fn(&HttpRequest) -> HttpResponse {
-    move |r: &HttpRequest| match r.url.as_str() {
-        PRM => prm_doc(),
-        ASM => asm_doc(extra),
-        "https://auth.example.com/register" => {
-            HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
-        }
-        TOKEN => token_doc("Bearer"),
-        _ => not_found(),
-    }
-}
 
 #[test]
 fn a_metadata_document_url_is_the_client_id_where_supported() {
@@ -634,12 +470,6 @@ fn dpop_server(as_nonce: Option<&'static str>) -> impl Fn(&HttpRequest) -> HttpR
         }
         _ => not_found(),
     }
-}
-
-fn pre_registered() -> Config {
-    let mut config = Config::new("T", REDIRECT);
-    config.client_id = Some("pre".into());
-    config
 }
 
 #[test]

@@ -1,0 +1,285 @@
+//! Tokens that last: expiry with a fake clock, the refresh token grant,
+//! rotation, `invalid_grant` / `invalid_client` recovery, retryable 5xx,
+//! re-minting tokens of grants without a user, and state that survives a
+//! restart. Numbers in comments are items of spec-checklist.md.
+
+mod common;
+use common::*;
+
+use mcp_oauth_core::http::{HttpRequest, HttpResponse};
+use mcp_oauth_core::store::REFRESH_SKEW_SECS;
+use mcp_oauth_core::{Begin, Client, Config, Entropy, Error, Grant, GrantType, Secret, TokenState};
+
+/// An authorization server whose token endpoint answers with `token`.
+fn server(token: fn(&HttpRequest) -> HttpResponse) -> impl Fn(&HttpRequest) -> HttpResponse {
+    move |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(
+            r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
+        ),
+        "https://auth.example.com/register" => {
+            HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
+        }
+        TOKEN => token(r),
+        _ => not_found(),
+    }
+}
+
+/// Token responses: the first grant gives RT-1; a refresh with RT-n gives
+/// AT-(n+1) and RT-(n+1) (rotation).
+fn rotating(r: &HttpRequest) -> HttpResponse {
+    let f = form(r);
+    let n = match get(&f, "refresh_token") {
+        None => 1,
+        Some(rt) => rt.trim_start_matches("RT-").parse::<u32>().unwrap() + 1,
+    };
+    HttpResponse::json(
+        200,
+        &format!(
+            r#"{{"access_token":"AT-{n}","token_type":"Bearer","expires_in":600,"refresh_token":"RT-{n}","scope":"mcp:basic"}}"#
+        ),
+    )
+}
+
+/// A client that went through one authorization with `respond`.
+fn authorized(respond: &dyn Fn(&HttpRequest) -> HttpResponse) -> Client {
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, _) = run(&mut c, CHALLENGE, respond);
+    let (token, _) = complete(&mut c, grant.unwrap(), respond);
+    assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
+    c
+}
+
+/// Drives `renew` at `now` and returns its outcome and requests.
+fn renew_at(
+    c: &mut Client,
+    now: u64,
+    respond: &dyn Fn(&HttpRequest) -> HttpResponse,
+) -> (Option<Result<Grant, Error>>, Vec<HttpRequest>) {
+    let mut log = Vec::new();
+    let outcome = match c.renew(SERVER, now, Entropy::from_bytes([6; 80])).unwrap() {
+        None => None,
+        Some(Begin::Ready(info)) => Some(Ok(Grant::Authorized(info))),
+        Some(Begin::Flow(mut flow)) => {
+            while let mcp_oauth_core::Action::Send(req) = flow.poll() {
+                let resp = respond(&req);
+                log.push(req);
+                flow.handle_response(Ok(resp), now);
+            }
+            Some(c.finish(flow, now))
+        }
+    };
+    (outcome, log)
+}
+
+fn access_token(c: &Client, now: u64) -> Option<String> {
+    c.request_headers("POST", SERVER, now, &[0; 16])
+        .into_iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v)
+}
+
+#[test]
+fn a_stale_token_is_refreshed_with_resource_and_without_scope() {
+    // 96-98: refresh carries `resource` and client authentication, and no
+    // broader scope; the rotated refresh token replaces the old one.
+    let respond = server(rotating);
+    let mut c = authorized(&respond);
+    let expiry = NOW + 600;
+    assert_eq!(c.token_state(SERVER, NOW), TokenState::Fresh);
+    assert_eq!(renew_at(&mut c, NOW, &respond).0.map(|_| ()), None);
+    let stale = expiry - REFRESH_SKEW_SECS;
+    assert_eq!(
+        c.token_state(SERVER, stale),
+        TokenState::Stale { renewable: true }
+    );
+    let (outcome, log) = renew_at(&mut c, stale, &respond);
+    let Some(Ok(Grant::Authorized(info))) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(info.expires_at, Some(stale + 600));
+    assert_eq!(urls(&log), [TOKEN], "no discovery, no registration");
+    let f = form(&log[0]);
+    assert_eq!(get(&f, "grant_type"), Some("refresh_token"));
+    assert_eq!(get(&f, "refresh_token"), Some("RT-1"));
+    assert_eq!(get(&f, "resource"), Some(SERVER));
+    assert_eq!(get(&f, "client_id"), Some("dcr-client"));
+    assert_eq!(get(&f, "scope"), None);
+    assert_eq!(access_token(&c, stale).as_deref(), Some("Bearer AT-2"));
+    // The next refresh uses the rotated token.
+    let (_, log) = renew_at(&mut c, stale + 600, &respond);
+    assert_eq!(get(&form(&log[0]), "refresh_token"), Some("RT-2"));
+}
+
+#[test]
+fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
+    // RFC 6749 §6: the server may keep the refresh token.
+    fn first_then_plain(r: &HttpRequest) -> HttpResponse {
+        if get(&form(r), "grant_type") == Some("refresh_token") {
+            HttpResponse::json(
+                200,
+                r#"{"access_token":"AT-plain","token_type":"Bearer","expires_in":600}"#,
+            )
+        } else {
+            rotating(r)
+        }
+    }
+    let respond = server(first_then_plain);
+    let mut c = authorized(&respond);
+    let later = NOW + 600;
+    renew_at(&mut c, later, &respond);
+    assert_eq!(access_token(&c, later).as_deref(), Some("Bearer AT-plain"));
+    let (_, log) = renew_at(&mut c, later + 600, &respond);
+    assert_eq!(get(&form(&log[0]), "refresh_token"), Some("RT-1"));
+}
+
+#[test]
+fn invalid_grant_drops_the_token_so_that_a_new_authorization_follows() {
+    fn dead(r: &HttpRequest) -> HttpResponse {
+        if get(&form(r), "grant_type") == Some("refresh_token") {
+            HttpResponse::json(400, r#"{"error":"invalid_grant"}"#)
+        } else {
+            rotating(r)
+        }
+    }
+    let respond = server(dead);
+    let mut c = authorized(&respond);
+    let later = NOW + 600;
+    let (outcome, _) = renew_at(&mut c, later, &respond);
+    assert!(
+        matches!(outcome, Some(Err(Error::TokenRejected(ref f))) if f.error == "invalid_grant")
+    );
+    assert_eq!(c.token_state(SERVER, later), TokenState::None);
+    // The registration is kept: the next authorization needs no /register.
+    let (grant, log) = run(&mut c, CHALLENGE, &respond);
+    assert!(matches!(grant, Ok(Grant::Redirect(_))));
+    assert!(!urls(&log).contains(&"https://auth.example.com/register"));
+}
+
+#[test]
+fn invalid_client_drops_the_registration_too() {
+    fn unknown_client(r: &HttpRequest) -> HttpResponse {
+        if get(&form(r), "grant_type") == Some("refresh_token") {
+            HttpResponse::json(401, r#"{"error":"invalid_client"}"#)
+        } else {
+            rotating(r)
+        }
+    }
+    let respond = server(unknown_client);
+    let mut c = authorized(&respond);
+    let (outcome, _) = renew_at(&mut c, NOW + 600, &respond);
+    assert!(
+        matches!(outcome, Some(Err(Error::TokenRejected(ref f))) if f.error == "invalid_client")
+    );
+    let (_, log) = run(&mut c, CHALLENGE, &respond);
+    assert_eq!(
+        urls(&log).last(),
+        Some(&"https://auth.example.com/register"),
+        "registers again"
+    );
+}
+
+#[test]
+fn a_server_error_keeps_the_credentials_for_a_later_try() {
+    fn down(r: &HttpRequest) -> HttpResponse {
+        if get(&form(r), "grant_type") == Some("refresh_token") {
+            HttpResponse::json(503, "maintenance")
+        } else {
+            rotating(r)
+        }
+    }
+    let respond = server(down);
+    let mut c = authorized(&respond);
+    let stale = NOW + 600 - 10;
+    let (outcome, _) = renew_at(&mut c, stale, &respond);
+    assert!(matches!(
+        outcome,
+        Some(Err(Error::UnexpectedStatus { status: 503, .. }))
+    ));
+    // Still stale and renewable; the unexpired token is still sent.
+    assert_eq!(
+        c.token_state(SERVER, stale),
+        TokenState::Stale { renewable: true }
+    );
+    assert_eq!(access_token(&c, stale).as_deref(), Some("Bearer AT-1"));
+    let (_, log) = renew_at(&mut c, stale, &server(rotating));
+    assert_eq!(get(&form(&log[0]), "refresh_token"), Some("RT-1"));
+}
+
+#[test]
+fn a_401_is_answered_with_a_refresh_first_unless_more_scope_is_needed() {
+    let respond = server(rotating);
+    let c = authorized(&respond);
+    assert!(c.refresh_first(SERVER, Some(r#"Bearer error="invalid_token""#)));
+    assert!(c.refresh_first(SERVER, None));
+    assert!(!c.refresh_first(
+        SERVER,
+        Some(r#"Bearer error="insufficient_scope", scope="more""#)
+    ));
+    assert!(!c.refresh_first("https://other.example.com/mcp", None));
+    // Without a refresh token there is nothing to try first.
+    fn no_refresh(_: &HttpRequest) -> HttpResponse {
+        token_doc("Bearer")
+    }
+    let c = authorized(&server(no_refresh));
+    assert!(!c.refresh_first(SERVER, None));
+    assert_eq!(
+        c.token_state(SERVER, NOW + 600),
+        TokenState::Stale { renewable: false }
+    );
+}
+
+#[test]
+fn client_credentials_tokens_are_minted_again_when_stale() {
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(r#","grant_types_supported":["client_credentials"]"#),
+        TOKEN => token_doc("Bearer"),
+        _ => not_found(),
+    };
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("svc".into());
+    config.client_secret = Some(Secret::new("s"));
+    config.grant_type = Some(GrantType::ClientCredentials);
+    let mut c = client(config);
+    run(&mut c, CHALLENGE, &respond).0.unwrap();
+    let stale = NOW + 600 - 5;
+    assert_eq!(
+        c.token_state(SERVER, stale),
+        TokenState::Stale { renewable: true }
+    );
+    let (outcome, log) = renew_at(&mut c, stale, &respond);
+    assert!(matches!(outcome, Some(Ok(Grant::Authorized(_)))));
+    assert_eq!(urls(&log), [PRM, TOKEN], "metadata cached");
+    assert_eq!(
+        get(&form(&log[1]), "grant_type"),
+        Some("client_credentials")
+    );
+    assert_eq!(c.token_state(SERVER, stale), TokenState::Fresh);
+}
+
+#[test]
+fn state_survives_a_restart_and_needs_no_request_while_fresh() {
+    let respond = server(rotating);
+    let c = authorized(&respond);
+    let saved = c.export_state();
+    let mut restarted = client(Config::new("T", REDIRECT));
+    restarted.import_state(&saved).unwrap();
+    assert_eq!(restarted.token_state(SERVER, NOW + 10), TokenState::Fresh);
+    assert!(matches!(
+        restarted.authorize(SERVER, None, NOW + 10, Entropy::from_bytes([1; 80])),
+        Ok(Begin::Ready(_))
+    ));
+    assert_eq!(
+        access_token(&restarted, NOW + 10).as_deref(),
+        Some("Bearer AT-1")
+    );
+    // Stale after the restart: only a refresh request.
+    let (_, log) = renew_at(&mut restarted, NOW + 590, &respond);
+    assert_eq!(urls(&log), [TOKEN]);
+    // The state holds the secrets, and says what it is.
+    let text = String::from_utf8(saved).unwrap();
+    assert!(text.starts_with(r#"{"version":2,"#));
+    assert!(text.contains(r#""token_endpoint":"https://auth.example.com/token""#));
+    assert!(text.contains(r#""grant_type":"authorization_code""#));
+}
