@@ -16,10 +16,10 @@ mod transport;
 
 use bindings::exports::mcp::oauth::client::Guest;
 use bindings::exports::mcp::oauth::types::{
-    AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo,
+    AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo, TokenState as WitTokenState,
 };
 use mcp_oauth_core::http::{Step, TransportError};
-use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction, ResourceResponse};
+use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction, ResourceResponse, TokenState};
 use std::cell::RefCell;
 use transport::IncomingResponse;
 
@@ -57,6 +57,43 @@ fn authorize(
         Begin::Flow(flow) => {
             let flow = drive(flow, timeout);
             with_client(|c| c.finish(flow, env::now()))
+        }
+    }
+}
+
+/// Renews a stale token without a user, if that is possible: the refresh
+/// token grant, or the grant without a user that obtained it. `Ok(None)`
+/// when there was nothing to renew.
+fn renew(server_url: &str) -> Result<Option<mcp_oauth_core::Grant>, mcp_oauth_core::Error> {
+    let (begin, timeout) = with_client(|c| {
+        (
+            c.renew(server_url, env::now(), env::entropy()),
+            c.timeout_ms(),
+        )
+    });
+    match begin? {
+        None => Ok(None),
+        Some(Begin::Ready(info)) => Ok(Some(mcp_oauth_core::Grant::Authorized(info))),
+        Some(Begin::Flow(flow)) => {
+            let flow = drive(flow, timeout);
+            with_client(|c| c.finish(flow, env::now())).map(Some)
+        }
+    }
+}
+
+/// Redeems the refresh token for the server, whatever the token's expiry.
+fn refresh(server_url: &str) -> Result<Option<mcp_oauth_core::Grant>, mcp_oauth_core::Error> {
+    let (flow, timeout) = with_client(|c| {
+        (
+            c.refresh(server_url, env::now(), env::entropy()),
+            c.timeout_ms(),
+        )
+    });
+    match flow? {
+        None => Ok(None),
+        Some(flow) => {
+            let flow = drive(flow, timeout);
+            with_client(|c| c.finish(flow, env::now())).map(Some)
         }
     }
 }
@@ -128,6 +165,15 @@ impl Guest for Component {
 
     fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
         let timeout = with_client(|c| c.timeout_ms());
+        // A stale token is renewed before it is sent. If that fails, a token
+        // that has not expired yet is still tried; the server decides.
+        if let Err(e) = renew(&request.url) {
+            let usable = with_client(|c| c.has_usable_token(&request.url, env::now()));
+            if !usable && !matches!(e, mcp_oauth_core::Error::TokenRejected(_)) {
+                return Err(convert::error(e));
+            }
+        }
+        let mut refreshed = false;
         let mut retried = false;
         let mut nonce_retries = 0;
         loop {
@@ -179,8 +225,23 @@ impl Guest for Component {
                 }
                 Reaction::Authorize(challenge) => {
                     drop(response);
+                    // One refresh first (unless the server asks for more
+                    // scope), then one full authorization, then give up.
+                    if !refreshed
+                        && with_client(|c| c.refresh_first(&request.url, challenge.as_deref()))
+                    {
+                        refreshed = true;
+                        match refresh(&request.url) {
+                            Ok(_) => continue,
+                            // invalid_grant / invalid_client: the core dropped
+                            // what is dead; authorize below.
+                            Err(mcp_oauth_core::Error::TokenRejected(_)) => {}
+                            Err(e) => return Err(convert::error(e)),
+                        }
+                    }
+                    retried = true;
                     match authorize(&request.url, challenge.as_deref()).map_err(convert::error)? {
-                        mcp_oauth_core::Grant::Authorized(_) => retried = true,
+                        mcp_oauth_core::Grant::Authorized(_) => {}
                         mcp_oauth_core::Grant::Redirect(p) => {
                             return Err(convert::error(
                                 mcp_oauth_core::Error::AuthorizationRequired(p),
@@ -189,6 +250,25 @@ impl Guest for Component {
                     }
                 }
             }
+        }
+    }
+
+    fn token_status(resource: String) -> WitTokenState {
+        match with_client(|c| c.token_state(&resource, env::now())) {
+            TokenState::None => WitTokenState::None,
+            TokenState::Fresh => WitTokenState::Fresh,
+            TokenState::Stale { renewable: true } => WitTokenState::Renewable,
+            TokenState::Stale { renewable: false } => WitTokenState::Stale,
+        }
+    }
+
+    fn renew(resource: String) -> Result<Option<TokenInfo>, AuthError> {
+        match renew(&resource).map_err(convert::error)? {
+            None => Ok(None),
+            Some(mcp_oauth_core::Grant::Authorized(info)) => Ok(Some(convert::token_info(info))),
+            Some(mcp_oauth_core::Grant::Redirect(p)) => Err(convert::error(
+                mcp_oauth_core::Error::AuthorizationRequired(p),
+            )),
         }
     }
 
