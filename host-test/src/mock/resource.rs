@@ -1,8 +1,16 @@
 //! The mock MCP server: protected resource metadata and a Streamable HTTP
 //! endpoint at `/mcp` that wants a bearer token from the mock AS.
+//!
+//! The endpoint is dual-era, as MCP 2026-07-28 ("Versioning: Backward
+//! Compatibility") allows: a request carrying the per-request `_meta`
+//! protocol version, or an `MCP-Protocol-Version` header naming no legacy
+//! revision, is served statelessly as 2026-07-28 (header validation,
+//! `server/discover`, `resultType`); anything else is served
+//! as 2025-11-25 (`initialize`, then `Mcp-Session-Id`).
 
 use super::util::{
-    bytes_reply, empty_reply, json_reply, quote, random_id, text_reply, with_header, Reply,
+    base64_decode, bytes_reply, empty_reply, json_reply, quote, random_id, text_reply, with_header,
+    Reply,
 };
 use super::{Req, State};
 use serde_json::{json, Value};
@@ -11,8 +19,18 @@ use std::time::SystemTime;
 /// The path of the protected resource metadata for `/mcp`.
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 
-/// The protocol revision the mock speaks.
+/// The legacy revision `initialize` answers with.
 const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// The modern revision served statelessly.
+const MODERN_VERSION: &str = "2026-07-28";
+
+/// `MCP-Protocol-Version` values that keep a request in the legacy lifecycle.
+const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The `_meta` keys every modern request must carry.
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 pub(crate) fn handle(st: &mut State, req: &Req) -> Reply {
     if req.path.starts_with("/.well-known/") {
@@ -156,6 +174,10 @@ fn post(st: &mut State, req: &Req) -> Reply {
     };
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
 
+    if is_modern(req, &params) {
+        return modern(st, req, id, method, &params);
+    }
+
     if method == "initialize" {
         let Some(id) = id else {
             return rpc_error(400, Value::Null, -32600, "initialize must be a request");
@@ -211,6 +233,113 @@ fn respond(st: &State, id: Value, outcome: Result<Value, (i64, String)>) -> Repl
     } else {
         json_reply(200, &message)
     }
+}
+
+/// Whether a request opens (or continues) the modern lifecycle.
+fn is_modern(req: &Req, params: &Value) -> bool {
+    let meta_version = params
+        .get("_meta")
+        .and_then(|m| m.get(META_VERSION))
+        .is_some();
+    let modern_header = req
+        .header("mcp-protocol-version")
+        .is_some_and(|v| !LEGACY_VERSIONS.contains(&v));
+    meta_version || modern_header
+}
+
+/// A header value with the `=?base64?…?=` sentinel decoded; `None` when the
+/// encoding is broken.
+fn decode_header(value: &str) -> Option<String> {
+    match value
+        .strip_prefix("=?base64?")
+        .and_then(|v| v.strip_suffix("?="))
+    {
+        Some(encoded) => String::from_utf8(base64_decode(encoded)?).ok(),
+        None => Some(value.to_string()),
+    }
+}
+
+/// Serves a 2026-07-28 request: validation in the order of the transport
+/// rules, then `server/discover`, `tools/list` or `tools/call`.
+fn modern(st: &State, req: &Req, id: Option<Value>, method: &str, params: &Value) -> Reply {
+    let rid = id.clone().unwrap_or(Value::Null);
+    let mismatch = |text: &str| rpc_error(400, rid.clone(), -32020, text);
+    let Some(version) = req.header("mcp-protocol-version") else {
+        return mismatch("Missing MCP-Protocol-Version header");
+    };
+    match req.header("mcp-method").map(decode_header) {
+        None => return mismatch("Missing Mcp-Method header"),
+        Some(m) if m.as_deref() != Some(method) => {
+            return mismatch("Mcp-Method header does not match the body")
+        }
+        Some(_) => {}
+    }
+    let name = match method {
+        "tools/call" | "prompts/get" => params.get("name"),
+        "resources/read" => params.get("uri"),
+        _ => None,
+    };
+    if let Some(expected) = name.and_then(Value::as_str) {
+        match req.header("mcp-name").map(decode_header) {
+            None => return mismatch("Missing Mcp-Name header"),
+            Some(n) if n.as_deref() != Some(expected) => {
+                return mismatch("Mcp-Name header does not match the body")
+            }
+            Some(_) => {}
+        }
+    }
+    let meta = params.get("_meta");
+    let missing: Vec<&str> = [META_VERSION, META_CAPABILITIES]
+        .into_iter()
+        .filter(|k| meta.and_then(|m| m.get(*k)).is_none())
+        .collect();
+    if !missing.is_empty() {
+        let text = format!("Invalid params: missing _meta keys: {}", missing.join(", "));
+        return rpc_error(400, rid.clone(), -32602, &text);
+    }
+    if meta
+        .and_then(|m| m.get(META_VERSION))
+        .and_then(Value::as_str)
+        != Some(version)
+    {
+        return mismatch("MCP-Protocol-Version header does not match _meta protocolVersion");
+    }
+    if version != MODERN_VERSION {
+        let error = json!({
+            "code": -32022,
+            "message": "Unsupported protocol version",
+            "data": {"supported": [MODERN_VERSION, PROTOCOL_VERSION], "requested": version},
+        });
+        return json_reply(
+            400,
+            &json!({"jsonrpc": "2.0", "id": rid.clone(), "error": error}),
+        );
+    }
+    let Some(id) = id else {
+        return empty_reply(202);
+    };
+    let outcome = match method {
+        "server/discover" => Ok(json!({
+            "supportedVersions": [MODERN_VERSION, PROTOCOL_VERSION],
+            "capabilities": {"tools": {}},
+            "ttlMs": 0,
+            "cacheScope": "private",
+        })),
+        "tools/list" => Ok(json!({"tools": tools(), "ttlMs": 0, "cacheScope": "private"})),
+        "tools/call" => call_tool(params),
+        _ => {
+            let text = format!("Method not found: {method}");
+            return rpc_error(404, id, -32601, &text);
+        }
+    };
+    let outcome = outcome.map(|mut result| {
+        result["resultType"] = json!("complete");
+        result["_meta"] = json!({
+            "io.modelcontextprotocol/serverInfo": {"name": "mock-mcp", "version": "0.1.0"},
+        });
+        result
+    });
+    respond(st, id, outcome)
 }
 
 fn tools() -> Value {
