@@ -4,7 +4,7 @@ use crate::harness::{
     redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, PendingAuthorization,
     Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
 };
-use crate::mcp::McpSession;
+use crate::mcp::{McpSession, ProtocolVersion, VersionChoice};
 use crate::mock::{Behaviour, MockWorld};
 use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
 use anyhow::Context;
@@ -28,6 +28,8 @@ pub struct ConnectOptions {
     pub client_secret: Option<String>,
     /// Scope override.
     pub scope: Option<String>,
+    /// Use exactly this MCP protocol version; `None` negotiates it.
+    pub protocol_version: Option<ProtocolVersion>,
     /// Loopback redirect port; 0 picks a free one.
     pub port: u16,
     /// How long to wait for the browser.
@@ -70,6 +72,7 @@ impl Default for ConnectOptions {
             client_id: None,
             client_secret: None,
             scope: None,
+            protocol_version: None,
             port: 0,
             browser_timeout: Duration::from_secs(300),
             client_name: "mcp-oauth CLI".into(),
@@ -206,29 +209,31 @@ pub async fn open_session(
         .await?
         .map_err(|e| anyhow::anyhow!("the configuration was refused: {e}"))?;
     let transport = ComponentTransport::new(instance, agent, Printer);
-    Ok(McpSession::new(&opts.url, transport))
+    let version = opts
+        .protocol_version
+        .map_or(VersionChoice::Negotiate, VersionChoice::Exactly);
+    Ok(McpSession::new(&opts.url, transport).with_version(version))
 }
 
-/// Runs initialize, tools/list and the optional tools/call of `opts` in
-/// `session`, printing what happens. Fails if the tool reports an error.
+/// Connects (negotiating the protocol version unless `opts` fixes it),
+/// then runs tools/list and the optional tools/call of `opts` in `session`,
+/// printing what happens. Fails if the tool reports an error.
 pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> anyhow::Result<()> {
-    println!("→ initialize {}", opts.url);
-    let init = session.initialize(&opts.client_name).await?;
-    let server = init
-        .get("serverInfo")
-        .map(|s| {
-            format!(
-                "{} {}",
-                s["name"].as_str().unwrap_or("?"),
-                s["version"].as_str().unwrap_or("")
-            )
-        })
-        .unwrap_or_else(|| "(no serverInfo)".into());
+    println!("→ connect {}", opts.url);
+    let info = session.connect(&opts.client_name).await?;
+    let server = match (&info.name, &info.version) {
+        (Some(name), Some(version)) => format!("{name} {version}"),
+        (Some(name), None) => name.clone(),
+        _ => "(no serverInfo)".into(),
+    };
+    let lifecycle = if info.protocol_version.is_modern() {
+        "per-request metadata"
+    } else {
+        "initialize handshake"
+    };
     println!(
-        "  connected to {server}, protocol {}",
-        init.get("protocolVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
+        "  connected to {server}, protocol {} ({lifecycle})",
+        info.protocol_version
     );
     println!("→ tools/list");
     let tools = session.list_tools().await?;

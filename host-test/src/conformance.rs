@@ -10,7 +10,8 @@
 //!   `client_secret` are used as a pre-registered client. Other members
 //!   (keys, identity-provider tokens) name features the component does not
 //!   have and are reported, not used.
-//! - `MCP_CONFORMANCE_PROTOCOL_VERSION`: the MCP revision the runner wants.
+//! - `MCP_CONFORMANCE_PROTOCOL_VERSION`: the MCP revision the runner wants;
+//!   the session uses exactly it (absent: it negotiates, as the CLI does).
 //!
 //! The client does what every auth scenario expects of it: `initialize`,
 //! `tools/list`, then `tools/call test-tool {}`, through the same code as
@@ -21,7 +22,7 @@
 //! does is what a real user of the CLI would get with the same credentials.
 
 use crate::cli::{self, ConnectOptions};
-use crate::mcp::PROTOCOL_VERSION;
+use crate::mcp::ProtocolVersion;
 use crate::session::UserAgent;
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
@@ -180,15 +181,15 @@ async fn run_inner(server_url: &str, env: &Environment) -> anyhow::Result<()> {
             credentials.unused.join(", ")
         );
     }
-    if let Some(version) = &env.protocol_version {
-        if version != PROTOCOL_VERSION {
-            eprintln!(
-                "note: the runner asks for MCP revision {version}; this client speaks \
-                 {PROTOCOL_VERSION} (initialize, then Mcp-Session-Id and MCP-Protocol-Version)"
-            );
-        }
-    }
-    let opts = options(server_url, &credentials);
+    let protocol_version = match &env.protocol_version {
+        Some(v) => Some(
+            v.parse::<ProtocolVersion>()
+                .context("MCP_CONFORMANCE_PROTOCOL_VERSION")?,
+        ),
+        None => None,
+    };
+    let mut opts = options(server_url, &credentials);
+    opts.protocol_version = protocol_version;
     let mut session = cli::open_session(&opts, REDIRECT_URI.to_string(), UserAgent::Headless)
         .await
         .context("starting the component")?;
@@ -282,6 +283,24 @@ mod tests {
         assert!(url(&[]).is_err());
         assert!(url(&["--verbose"]).is_err());
         assert!(url(&["x", "http://localhost:1/mcp"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_protocol_version_is_refused_before_anything_is_sent() {
+        let env = Environment {
+            protocol_version: Some("1999-01-01".into()),
+            ..Environment::default()
+        };
+        let e = run("http://127.0.0.1:9/mcp", &env)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "MCP_CONFORMANCE_PROTOCOL_VERSION: unknown MCP protocol version \"1999-01-01\""
+            ) && e.contains("2026-07-28"),
+            "{e}"
+        );
     }
 
     #[test]
