@@ -16,9 +16,10 @@
 //!   `io.modelcontextprotocol/clientCapabilities` and
 //!   `io.modelcontextprotocol/clientInfo` in `params._meta`, and every POST
 //!   carries the `MCP-Protocol-Version`, `Mcp-Method` and (for `tools/call`,
-//!   `resources/read`, `prompts/get`) `Mcp-Name` headers (SEP-2243).
-//!   `server/discover` returns the server's supported versions,
-//!   capabilities and identity.
+//!   `resources/read`, `prompts/get`) `Mcp-Name` headers (SEP-2243), plus
+//!   `Mcp-Param-*` headers for tool arguments the tool's schema marks with
+//!   `x-mcp-header`. `server/discover` returns the server's supported
+//!   versions, capabilities and identity.
 //!
 //! # Version negotiation
 //!
@@ -53,6 +54,7 @@
 //! [`VersionChoice::Exactly`] and skip the probe.
 
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -542,6 +544,15 @@ fn classify_probe(error: &McpError) -> Probe {
     }
 }
 
+/// A tool argument mirrored into an `Mcp-Param-{name}` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ParamHeader {
+    /// The chain of `properties` keys leading to the argument.
+    path: Vec<String>,
+    /// The `x-mcp-header` value.
+    name: String,
+}
+
 /// An MCP client session with one server.
 pub struct McpSession<T: Transport> {
     url: String,
@@ -550,6 +561,9 @@ pub struct McpSession<T: Transport> {
     client_name: String,
     /// `None` until [`McpSession::connect`] succeeds.
     form: Option<Form>,
+    /// `x-mcp-header` arguments per tool, from the last modern `tools/list`.
+    tool_headers: HashMap<String, Vec<ParamHeader>>,
+    warnings: Vec<String>,
     next_id: u64,
 }
 
@@ -563,6 +577,8 @@ impl<T: Transport> McpSession<T> {
             choice: VersionChoice::Negotiate,
             client_name: env!("CARGO_PKG_NAME").to_string(),
             form: None,
+            tool_headers: HashMap::new(),
+            warnings: Vec::new(),
             next_id: 1,
         }
     }
@@ -595,12 +611,19 @@ impl<T: Transport> McpSession<T> {
         }
     }
 
+    /// Tools left out of [`McpSession::list_tools`] and other things the
+    /// caller may want to log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Connects: finds the protocol version and lifecycle the server speaks
     /// (see the module documentation) and returns what the server said
     /// about itself. `client_name` goes into `clientInfo`.
     pub async fn connect(&mut self, client_name: &str) -> McpResult<ServerInfo> {
         self.client_name = client_name.to_string();
         self.form = None;
+        self.tool_headers.clear();
         match self.choice {
             VersionChoice::Exactly(v) if v.is_modern() => match self.discover(v).await {
                 Err(e) => match classify_probe(&e) {
@@ -738,10 +761,15 @@ impl<T: Transport> McpSession<T> {
         Ok(info)
     }
 
-    /// Lists the server's tools, following `nextCursor` pages.
+    /// Lists the server's tools, following `nextCursor` pages. With a modern
+    /// server, a tool whose `x-mcp-header` annotations break the rules is
+    /// left out (and named in [`McpSession::warnings`]); the others'
+    /// annotations are remembered for [`McpSession::call_tool`].
     pub async fn list_tools(&mut self) -> McpResult<Vec<Value>> {
+        let modern = matches!(self.form, Some(Form::Modern { .. }));
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut headers = HashMap::new();
         for _ in 0..MAX_PAGES {
             let params = match &cursor {
                 Some(c) => json!({ "cursor": c }),
@@ -754,10 +782,33 @@ impl<T: Transport> McpSession<T> {
                 .ok_or_else(|| {
                     McpError::malformed("tools/list", "the result has no tools array")
                 })?;
-            tools.extend(page.iter().cloned());
+            for tool in page {
+                if !modern {
+                    tools.push(tool.clone());
+                    continue;
+                }
+                let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+                let schema = tool.get("inputSchema").unwrap_or(&Value::Null);
+                match param_headers(schema) {
+                    Ok(list) => {
+                        headers.insert(name.to_string(), list);
+                        tools.push(tool.clone());
+                    }
+                    Err(reason) => {
+                        let warning = format!("tool {name:?} left out: {reason}");
+                        eprintln!("warning: {warning}");
+                        self.warnings.push(warning);
+                    }
+                }
+            }
             match result.get("nextCursor").and_then(Value::as_str) {
                 Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
-                _ => return Ok(tools),
+                _ => {
+                    if modern {
+                        self.tool_headers = headers;
+                    }
+                    return Ok(tools);
+                }
             }
         }
         Err(McpError::malformed(
@@ -766,13 +817,22 @@ impl<T: Transport> McpSession<T> {
         ))
     }
 
-    /// Calls a tool and returns its result (`content`, `isError`, …).
+    /// Calls a tool and returns its result (`content`, `isError`, …). With a
+    /// modern server, if the server reports a header mismatch, the tool list
+    /// is fetched again (its `x-mcp-header` annotations may have changed) and
+    /// the call is retried once.
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> McpResult<Value> {
-        self.request(
-            "tools/call",
-            json!({ "name": name, "arguments": arguments }),
-        )
-        .await
+        let params = json!({ "name": name, "arguments": arguments });
+        match self.request("tools/call", params.clone()).await {
+            Err(e)
+                if matches!(self.form, Some(Form::Modern { .. }))
+                    && e.rpc_error().map(|r| r.code) == Some(HEADER_MISMATCH) =>
+            {
+                self.list_tools().await?;
+                self.request("tools/call", params).await
+            }
+            other => other,
+        }
     }
 
     /// Sends a JSON-RPC request in the session's form and returns its result.
@@ -911,6 +971,15 @@ impl<T: Transport> McpSession<T> {
                 if let Some(name) = name.and_then(Value::as_str) {
                     headers.push(("Mcp-Name".to_string(), header_value(name)));
                 }
+                if method == "tools/call" {
+                    let tool = params.get("name").and_then(Value::as_str).unwrap_or("");
+                    let args = params.get("arguments").unwrap_or(&Value::Null);
+                    for p in self.tool_headers.get(tool).into_iter().flatten() {
+                        if let Some(value) = header_argument(args, &p.path) {
+                            headers.push((format!("Mcp-Param-{}", p.name), header_value(&value)));
+                        }
+                    }
+                }
             }
         }
         headers
@@ -1007,6 +1076,111 @@ fn match_reply(value: Value, id: u64) -> Option<Value> {
             let same_id = map.get("id").and_then(Value::as_u64) == Some(id);
             (is_response && same_id).then_some(value)
         }
+        _ => None,
+    }
+}
+
+/// Schema keywords whose values are data, not subschemas.
+const DATA_KEYWORDS: [&str; 4] = ["enum", "const", "default", "examples"];
+
+/// The `x-mcp-header` annotations of a tool's `inputSchema`, or why the tool
+/// must be rejected (2026-07-28 "Custom Headers from Tool Parameters").
+fn param_headers(schema: &Value) -> Result<Vec<ParamHeader>, String> {
+    let mut found = Vec::new();
+    collect_param_headers(schema, Some(&[]), &mut found)?;
+    Ok(found)
+}
+
+/// Walks a schema; `path` is `Some` while the node is reachable from the
+/// root through `properties` keys alone.
+fn collect_param_headers(
+    node: &Value,
+    path: Option<&[String]>,
+    found: &mut Vec<ParamHeader>,
+) -> Result<(), String> {
+    match node {
+        Value::Object(map) => {
+            if let Some(annotation) = map.get("x-mcp-header") {
+                let name = annotation
+                    .as_str()
+                    .ok_or("an x-mcp-header value is not a string")?;
+                let path = match path {
+                    Some(p) if !p.is_empty() => p,
+                    _ => {
+                        return Err(format!(
+                            "x-mcp-header {name:?} is not on a property reachable through properties alone"
+                        ))
+                    }
+                };
+                if name.is_empty() || !name.bytes().all(is_tchar) {
+                    return Err(format!(
+                        "x-mcp-header {name:?} is not an HTTP field-name token"
+                    ));
+                }
+                let primitive = matches!(
+                    map.get("type").and_then(Value::as_str),
+                    Some("string" | "integer" | "boolean")
+                );
+                if !primitive {
+                    return Err(format!(
+                        "x-mcp-header {name:?} is on a property whose type is not string, integer or boolean"
+                    ));
+                }
+                if found.iter().any(|p| p.name.eq_ignore_ascii_case(name)) {
+                    return Err(format!("x-mcp-header {name:?} appears twice"));
+                }
+                found.push(ParamHeader {
+                    path: path.to_vec(),
+                    name: name.to_string(),
+                });
+            }
+            for (key, child) in map {
+                if key == "x-mcp-header" || DATA_KEYWORDS.contains(&key.as_str()) {
+                    continue;
+                }
+                match (key.as_str(), child) {
+                    ("properties", Value::Object(properties)) => {
+                        for (property, schema) in properties {
+                            let child_path = path.map(|p| {
+                                let mut p = p.to_vec();
+                                p.push(property.clone());
+                                p
+                            });
+                            collect_param_headers(schema, child_path.as_deref(), found)?;
+                        }
+                    }
+                    _ => collect_param_headers(child, None, found)?,
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| collect_param_headers(item, None, found)),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The header text of the argument at `path`, if it is there and is a
+/// string, boolean or integer (`null` and other types: no header).
+fn header_argument(arguments: &Value, path: &[String]) -> Option<String> {
+    let mut value = arguments;
+    for key in path {
+        value = value.get(key)?;
+    }
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0)
+            .map(|f| format!("{}", f as i64)),
         _ => None,
     }
 }
@@ -1695,6 +1869,129 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
     }
 
+    #[test]
+    fn x_mcp_header_annotations_are_checked() {
+        let ok = json!({
+            "type": "object",
+            "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "opts": {"type": "object", "properties": {
+                    "dry": {"type": "boolean", "x-mcp-header": "Dry-Run"},
+                    "n": {"type": "integer", "x-mcp-header": "N"},
+                }},
+                "query": {"type": "string", "default": {"x-mcp-header": "data, not schema"}},
+            },
+        });
+        let mut found = param_headers(&ok).unwrap();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(
+            found,
+            [
+                ParamHeader {
+                    path: vec!["opts".into(), "dry".into()],
+                    name: "Dry-Run".into()
+                },
+                ParamHeader {
+                    path: vec!["opts".into(), "n".into()],
+                    name: "N".into()
+                },
+                ParamHeader {
+                    path: vec!["region".into()],
+                    name: "Region".into()
+                },
+            ]
+        );
+        assert_eq!(param_headers(&Value::Null).unwrap(), []);
+        let bad = [
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": ""}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "a b"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "A\r\n"}}}),
+            json!({"properties": {"a": {"type": "number", "x-mcp-header": "A"}}}),
+            json!({"properties": {"a": {"x-mcp-header": "A"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": 5}}}),
+            json!({"properties": {
+                "a": {"type": "string", "x-mcp-header": "Same"},
+                "b": {"type": "string", "x-mcp-header": "same"}}}),
+            json!({"properties": {"a": {"type": "array", "items": {"type": "string", "x-mcp-header": "A"}}}}),
+            json!({"oneOf": [{"properties": {"a": {"type": "string", "x-mcp-header": "A"}}}]}),
+            json!({"$defs": {"a": {"type": "string", "x-mcp-header": "A"}}}),
+            json!({"type": "string", "x-mcp-header": "Root"}),
+        ];
+        for schema in bad {
+            assert!(param_headers(&schema).is_err(), "{schema}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tool_arguments_marked_x_mcp_header_are_mirrored() {
+        let mut fake = Fake::default();
+        fake.result(
+            2,
+            json!({"tools": [
+                {"name": "sql", "inputSchema": {"type": "object", "properties": {
+                    "region": {"type": "string", "x-mcp-header": "Region"},
+                    "limit": {"type": "integer", "x-mcp-header": "Limit"},
+                    "dry": {"type": "boolean", "x-mcp-header": "Dry"},
+                    "note": {"type": "string", "x-mcp-header": "Note"},
+                }}},
+                {"name": "broken", "inputSchema": {"type": "object", "properties": {
+                    "x": {"type": "number", "x-mcp-header": "X"}}}},
+            ]}),
+        );
+        fake.result(3, json!({"content": []}));
+        let mut s = modern_session(fake).await;
+        let tools = s.list_tools().await.unwrap();
+        assert_eq!(tools.len(), 1);
+        assert_eq!(s.warnings().len(), 1);
+        assert!(s.warnings()[0].contains("broken"), "{:?}", s.warnings());
+        s.call_tool(
+            "sql",
+            json!({"region": "Zürich", "limit": 42, "dry": false, "note": null}),
+        )
+        .await
+        .unwrap();
+        let call = &s.transport_mut().sent[2];
+        assert_eq!(
+            header(call, "mcp-param-region"),
+            Some("=?base64?WsO8cmljaA==?=")
+        );
+        assert_eq!(header(call, "mcp-param-limit"), Some("42"));
+        assert_eq!(header(call, "mcp-param-dry"), Some("false"));
+        assert_eq!(header(call, "mcp-param-note"), None);
+        assert_eq!(header(call, "mcp-name"), Some("sql"));
+    }
+
+    #[tokio::test]
+    async fn a_header_mismatch_on_a_call_refreshes_the_tools_and_retries_once() {
+        let mut fake = Fake::default();
+        fake.error(400, 2, HEADER_MISMATCH, None);
+        fake.result(
+            3,
+            json!({"tools": [{"name": "t", "inputSchema": {"type": "object", "properties": {
+                "k": {"type": "string", "x-mcp-header": "K"}}}}]}),
+        );
+        fake.result(4, json!({"content": [{"type": "text", "text": "ok"}]}));
+        let mut s = modern_session(fake).await;
+        let r = s.call_tool("t", json!({"k": "v"})).await.unwrap();
+        assert_eq!(r["content"][0]["text"], "ok");
+        assert_eq!(
+            methods(&mut s),
+            ["server/discover", "tools/call", "tools/list", "tools/call"]
+        );
+        let sent = &s.transport_mut().sent;
+        assert_eq!(header(&sent[1], "mcp-param-k"), None);
+        assert_eq!(header(&sent[3], "mcp-param-k"), Some("v"));
+
+        // A second mismatch is the caller's.
+        let mut fake = Fake::default();
+        fake.error(400, 2, HEADER_MISMATCH, None);
+        fake.result(3, json!({"tools": []}));
+        fake.error(400, 4, HEADER_MISMATCH, None);
+        let mut s = modern_session(fake).await;
+        let err = s.call_tool("t", json!({})).await.unwrap_err();
+        assert_eq!(err.rpc_error().map(|e| e.code), Some(HEADER_MISMATCH));
+    }
+
     /// Sends straight over HTTP with a bearer token.
     struct Direct {
         token: String,
@@ -1785,6 +2082,8 @@ mod tests {
                     .await
                     .unwrap();
                 assert_eq!(sum["content"][0]["text"], "42");
+                // Non-ASCII text goes through the base64 sentinel of the
+                // mock's x-mcp-header on echo's argument.
                 let echo = session
                     .call_tool("echo", json!({"text": "grüße "}))
                     .await
@@ -1813,6 +2112,10 @@ mod tests {
                         assert_eq!(r.header("mcp-protocol-version"), Some("2026-07-28"));
                         assert!(r.body.contains(META_CLIENT_CAPABILITIES));
                     }
+                    assert_eq!(
+                        posts[3].header("mcp-param-text"),
+                        Some(header_value("grüße ").as_str())
+                    );
                 } else {
                     assert_eq!(info.protocol_version, ProtocolVersion::V2025_11_25);
                     assert_eq!(
@@ -1913,7 +2216,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(code(&r), (404, Some(-32601)));
-        // A good tools/call.
+        // A tools/call without its x-mcp-header.
         let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "echo", "arguments": {"text": "hi"}, "_meta": meta("2026-07-28")}});
         let r = post(
@@ -1921,6 +2224,18 @@ mod tests {
                 ("MCP-Protocol-Version", "2026-07-28"),
                 ("Mcp-Method", "tools/call"),
                 ("Mcp-Name", "echo"),
+            ],
+            call.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code(&r), (400, Some(-32020)));
+        let r = post(
+            vec![
+                ("MCP-Protocol-Version", "2026-07-28"),
+                ("Mcp-Method", "tools/call"),
+                ("Mcp-Name", "echo"),
+                ("Mcp-Param-Text", "hi"),
             ],
             call,
         )

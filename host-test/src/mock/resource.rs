@@ -5,7 +5,7 @@
 //! Compatibility") allows: a request carrying the per-request `_meta`
 //! protocol version, or an `MCP-Protocol-Version` header naming no legacy
 //! revision, is served statelessly as 2026-07-28 (header validation,
-//! `server/discover`, `resultType`); anything else is served
+//! `server/discover`, `resultType`, `x-mcp-header`); anything else is served
 //! as 2025-11-25 (`initialize`, then `Mcp-Session-Id`).
 
 use super::util::{
@@ -31,6 +31,10 @@ const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2
 /// The `_meta` keys every modern request must carry.
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// Tool arguments the modern `tools/list` marks with `x-mcp-header`:
+/// (tool, argument, header name).
+const PARAM_HEADERS: [(&str, &str, &str); 1] = [("echo", "text", "Text")];
 
 pub(crate) fn handle(st: &mut State, req: &Req) -> Reply {
     if req.path.starts_with("/.well-known/") {
@@ -325,8 +329,13 @@ fn modern(st: &State, req: &Req, id: Option<Value>, method: &str, params: &Value
             "ttlMs": 0,
             "cacheScope": "private",
         })),
-        "tools/list" => Ok(json!({"tools": tools(), "ttlMs": 0, "cacheScope": "private"})),
-        "tools/call" => call_tool(params),
+        "tools/list" => Ok(json!({"tools": modern_tools(), "ttlMs": 0, "cacheScope": "private"})),
+        "tools/call" => {
+            if let Err(text) = check_param_headers(req, params) {
+                return mismatch(&text);
+            }
+            call_tool(params)
+        }
         _ => {
             let text = format!("Method not found: {method}");
             return rpc_error(404, id, -32601, &text);
@@ -340,6 +349,43 @@ fn modern(st: &State, req: &Req, id: Option<Value>, method: &str, params: &Value
         result
     });
     respond(st, id, outcome)
+}
+
+/// The `Mcp-Param-*` headers of a `tools/call` match its arguments.
+fn check_param_headers(req: &Req, params: &Value) -> Result<(), String> {
+    let tool = params.get("name").and_then(Value::as_str).unwrap_or("");
+    let args = params.get("arguments").cloned().unwrap_or(json!({}));
+    for (name, argument, header) in PARAM_HEADERS {
+        if name != tool {
+            continue;
+        }
+        let value = args.get(argument).filter(|v| !v.is_null());
+        let sent = req.header(&format!("mcp-param-{}", header.to_ascii_lowercase()));
+        let matches = match (value, sent) {
+            (None, None) => true,
+            (Some(Value::String(v)), Some(h)) => decode_header(h).as_deref() == Some(v),
+            _ => false,
+        };
+        if !matches {
+            return Err(format!(
+                "Header mismatch: Mcp-Param-{header} does not match argument {argument}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The tools with the modern `x-mcp-header` annotations.
+fn modern_tools() -> Value {
+    let mut tools = tools();
+    for (name, argument, header) in PARAM_HEADERS {
+        for tool in tools.as_array_mut().into_iter().flatten() {
+            if tool["name"] == name {
+                tool["inputSchema"]["properties"][argument]["x-mcp-header"] = json!(header);
+            }
+        }
+    }
+    tools
 }
 
 fn tools() -> Value {
