@@ -8,6 +8,9 @@
 use anyhow::{bail, Context};
 use mcp_oauth_host::cli::{self, ConnectOptions};
 use mcp_oauth_host::conformance;
+use mcp_oauth_host::harness::{
+    DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
+};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,13 +32,49 @@ OPTIONS (connect):
     --args <json>          its arguments (default {})
     --headless             follow the authorization URL without a browser
                            (servers that consent by themselves)
-    --client-id <id>       use this pre-registered client id (no registration);
-                           its secret, if any, is read from the environment
-                           variable MCP_OAUTH_CLIENT_SECRET
     --scope <scope>        request this scope instead of the automatic choice
     --port <port>          loopback redirect port (default: a free one)
     --timeout <seconds>    how long to wait for the browser (default 300)
     --client-name <name>   the name the authorization server shows
+
+  Client identity (default: registration, RFC 7591):
+    --client-id <id>       use this pre-registered client id (no registration);
+                           its secret, if any, is read from the environment
+                           variable MCP_OAUTH_CLIENT_SECRET
+    --private-key <file>   PEM file of that client's P-256 private key: it
+                           authenticates with private_key_jwt (needs --client-id)
+    --client-metadata-url <url>
+                           this client's metadata document URL (CIMD), used as
+                           the client id where the server supports it
+
+  Grant (default: chosen by the component):
+    --grant <grant>        authorization-code, client-credentials, jwt-bearer
+                           or token-exchange
+    --assertion-file <file>
+                           jwt-bearer: the assertion (or MCP_OAUTH_ASSERTION)
+    --idp-token-endpoint <url>
+                           token-exchange: the identity provider's token endpoint
+    --idp-client-id <id>   token-exchange: this client's id there; its secret, if
+                           any, from MCP_OAUTH_IDP_CLIENT_SECRET
+    --id-token-file <file> token-exchange: the ID token (or MCP_OAUTH_ID_TOKEN)
+
+  Authorization server (default: discovered):
+    --issuer <url>         use this issuer instead of the advertised one
+    --authorization-endpoint <url>
+    --token-endpoint <url>
+    --registration-endpoint <url>
+                           endpoints given instead of discovered (need --issuer)
+
+  Checks to switch off for a server that breaks them (each prints a warning):
+    --accept-issuer-mismatch   accept metadata whose issuer differs (RFC 8414)
+    --allow-pkce-unadvertised  use PKCE S256 even when it is not advertised
+    --omit-resource            leave out the RFC 8707 resource parameter
+
+    --dpop <mode>          auto (default: when the server supports ES256),
+                           always or never
+
+  Secrets are never taken from the command line: only from the environment
+  variables above or from files, and they are never printed.
 
     mcp-oauth conformance <mcp-url>
         The client under test of the MCP conformance suite
@@ -46,9 +85,75 @@ OPTIONS (connect):
         client_id and client_secret) and MCP_CONFORMANCE_PROTOCOL_VERSION.
 ";
 
-fn parse_connect(args: &[String]) -> anyhow::Result<ConnectOptions> {
+/// The grants `--grant` names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    AuthorizationCode,
+    ClientCredentials,
+    JwtBearer,
+    TokenExchange,
+}
+
+/// The environment variables `connect` reads secrets from.
+const CLIENT_SECRET_VAR: &str = "MCP_OAUTH_CLIENT_SECRET";
+const ASSERTION_VAR: &str = "MCP_OAUTH_ASSERTION";
+const ID_TOKEN_VAR: &str = "MCP_OAUTH_ID_TOKEN";
+const IDP_CLIENT_SECRET_VAR: &str = "MCP_OAUTH_IDP_CLIENT_SECRET";
+
+/// Reads a secret from `path`, given with `flag`. Errors name the flag and
+/// the path, never the content. Surrounding whitespace (a final newline) is
+/// dropped when `trim`.
+fn read_secret_file(flag: &str, path: &str, trim: bool) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {flag} file {path}"))?;
+    let text = if trim { text.trim().to_string() } else { text };
+    if text.trim().is_empty() {
+        bail!("the {flag} file {path} is empty");
+    }
+    Ok(text)
+}
+
+/// A secret given by exactly one of an environment variable and a file.
+fn secret_from(
+    what: &str,
+    var: &str,
+    env_value: Option<String>,
+    flag: &str,
+    file: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    match (env_value, file) {
+        (Some(_), Some(_)) => bail!("{what} is given twice, in {var} and with {flag}; give one"),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => read_secret_file(flag, path, true).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Parses the arguments of `connect`. `env` looks up an environment variable
+/// (unset and empty are the same). Values the component checks itself (URL
+/// schemes, the key's format) are left to its `configure`.
+fn parse_connect(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ConnectOptions> {
+    let env = |name: &str| env(name).filter(|v| !v.is_empty());
     let mut opts = ConnectOptions::default();
     let mut url = None;
+    let mut private_key = None;
+    let mut grant = None;
+    let mut assertion_file = None;
+    let mut id_token_file = None;
+    let mut idp_token_endpoint = None;
+    let mut idp_client_id = None;
+    let mut issuer = None;
+    let mut authorization_endpoint = None;
+    let mut token_endpoint = None;
+    let mut registration_endpoint = None;
+    let mut relax = Relaxations {
+        accept_issuer_mismatch: false,
+        allow_pkce_unadvertised: false,
+        omit_resource: false,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -79,19 +184,219 @@ fn parse_connect(args: &[String]) -> anyhow::Result<ConnectOptions> {
                         .context("--timeout must be seconds")?,
                 )
             }
+            "--private-key" => private_key = Some(value("--private-key")?),
+            "--client-metadata-url" => {
+                opts.client_metadata_url = Some(value("--client-metadata-url")?)
+            }
+            "--grant" => {
+                grant = Some(match value("--grant")?.as_str() {
+                    "authorization-code" => Grant::AuthorizationCode,
+                    "client-credentials" => Grant::ClientCredentials,
+                    "jwt-bearer" => Grant::JwtBearer,
+                    "token-exchange" => Grant::TokenExchange,
+                    other => bail!(
+                        "unknown --grant {other}: expected authorization-code, \
+                         client-credentials, jwt-bearer or token-exchange"
+                    ),
+                })
+            }
+            "--assertion-file" => assertion_file = Some(value("--assertion-file")?),
+            "--id-token-file" => id_token_file = Some(value("--id-token-file")?),
+            "--idp-token-endpoint" => idp_token_endpoint = Some(value("--idp-token-endpoint")?),
+            "--idp-client-id" => idp_client_id = Some(value("--idp-client-id")?),
+            "--issuer" => issuer = Some(value("--issuer")?),
+            "--authorization-endpoint" => {
+                authorization_endpoint = Some(value("--authorization-endpoint")?)
+            }
+            "--token-endpoint" => token_endpoint = Some(value("--token-endpoint")?),
+            "--registration-endpoint" => {
+                registration_endpoint = Some(value("--registration-endpoint")?)
+            }
+            "--accept-issuer-mismatch" => relax.accept_issuer_mismatch = true,
+            "--allow-pkce-unadvertised" => relax.allow_pkce_unadvertised = true,
+            "--omit-resource" => relax.omit_resource = true,
+            "--dpop" => {
+                opts.dpop = Some(match value("--dpop")?.as_str() {
+                    "auto" => DpopMode::Auto,
+                    "always" => DpopMode::Always,
+                    "never" => DpopMode::Never,
+                    other => bail!("unknown --dpop {other}: expected auto, always or never"),
+                })
+            }
             other if other.starts_with("--") => bail!("unknown option {other}\n\n{USAGE}"),
             other if url.is_none() => url = Some(other.to_string()),
             other => bail!("unexpected argument {other}"),
         }
     }
     opts.url = url.with_context(|| format!("connect needs the MCP server URL\n\n{USAGE}"))?;
-    opts.client_secret = std::env::var("MCP_OAUTH_CLIENT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty());
+
+    // Client authentication.
+    opts.client_secret = env(CLIENT_SECRET_VAR);
     if opts.client_secret.is_some() && opts.client_id.is_none() {
-        bail!("MCP_OAUTH_CLIENT_SECRET is set but --client-id is not");
+        bail!("{CLIENT_SECRET_VAR} is set but --client-id is not");
+    }
+    if let Some(path) = &private_key {
+        if opts.client_id.is_none() {
+            bail!("--private-key needs --client-id (the client the key is registered for)");
+        }
+        if opts.client_secret.is_some() {
+            bail!(
+                "{CLIENT_SECRET_VAR} is set and --private-key is given; \
+                 a client authenticates one way"
+            );
+        }
+        opts.private_key_pem = Some(read_secret_file("--private-key", path, false)?);
+    }
+
+    // The grant and its secrets.
+    let assertion = env(ASSERTION_VAR);
+    if grant != Some(Grant::JwtBearer) {
+        if assertion.is_some() {
+            bail!("{ASSERTION_VAR} is set but --grant is not jwt-bearer");
+        }
+        if assertion_file.is_some() {
+            bail!("--assertion-file needs --grant jwt-bearer");
+        }
+    }
+    let id_token = env(ID_TOKEN_VAR);
+    let idp_secret = env(IDP_CLIENT_SECRET_VAR);
+    if grant != Some(Grant::TokenExchange) {
+        for (set, name) in [
+            (id_token.is_some(), format!("{ID_TOKEN_VAR} is set")),
+            (
+                idp_secret.is_some(),
+                format!("{IDP_CLIENT_SECRET_VAR} is set"),
+            ),
+            (id_token_file.is_some(), "--id-token-file".into()),
+            (idp_token_endpoint.is_some(), "--idp-token-endpoint".into()),
+            (idp_client_id.is_some(), "--idp-client-id".into()),
+        ] {
+            if set {
+                bail!("{name} but --grant is not token-exchange");
+            }
+        }
+    }
+    opts.grant_type = match grant {
+        None => None,
+        Some(Grant::AuthorizationCode) => Some(GrantType::AuthorizationCode),
+        Some(Grant::ClientCredentials) => {
+            if opts.client_id.is_none()
+                || (opts.client_secret.is_none() && opts.private_key_pem.is_none())
+            {
+                bail!(
+                    "--grant client-credentials needs --client-id with \
+                     {CLIENT_SECRET_VAR} or --private-key"
+                );
+            }
+            Some(GrantType::ClientCredentials)
+        }
+        Some(Grant::JwtBearer) => {
+            let assertion = secret_from(
+                "the assertion",
+                ASSERTION_VAR,
+                assertion,
+                "--assertion-file",
+                assertion_file.as_deref(),
+            )?
+            .with_context(|| {
+                format!(
+                    "--grant jwt-bearer needs the assertion in {ASSERTION_VAR} or --assertion-file"
+                )
+            })?;
+            Some(GrantType::JwtBearer(assertion))
+        }
+        Some(Grant::TokenExchange) => {
+            if opts.client_id.is_none() {
+                bail!(
+                    "--grant token-exchange needs --client-id \
+                     (the client registered at the authorization server)"
+                );
+            }
+            let token_endpoint =
+                idp_token_endpoint.context("--grant token-exchange needs --idp-token-endpoint")?;
+            let client_id =
+                idp_client_id.context("--grant token-exchange needs --idp-client-id")?;
+            let id_token = secret_from(
+                "the ID token",
+                ID_TOKEN_VAR,
+                id_token,
+                "--id-token-file",
+                id_token_file.as_deref(),
+            )?
+            .with_context(|| {
+                format!(
+                    "--grant token-exchange needs the ID token in {ID_TOKEN_VAR} or --id-token-file"
+                )
+            })?;
+            Some(GrantType::TokenExchange(IdentityProvider {
+                token_endpoint,
+                client_id,
+                client_secret: idp_secret,
+                id_token,
+            }))
+        }
+    };
+
+    // The authorization server.
+    match issuer {
+        Some(issuer) => {
+            opts.authorization_server = Some(ServerEndpoints {
+                issuer,
+                authorization_endpoint,
+                token_endpoint,
+                registration_endpoint,
+            })
+        }
+        None => {
+            for (given, flag) in [
+                (authorization_endpoint.is_some(), "--authorization-endpoint"),
+                (token_endpoint.is_some(), "--token-endpoint"),
+                (registration_endpoint.is_some(), "--registration-endpoint"),
+            ] {
+                if given {
+                    bail!("{flag} needs --issuer (the authorization server it belongs to)");
+                }
+            }
+        }
+    }
+
+    if relax.accept_issuer_mismatch || relax.allow_pkce_unadvertised || relax.omit_resource {
+        opts.relaxations = Some(relax);
     }
     Ok(opts)
+}
+
+/// One warning line per check `opts` switches off.
+fn relaxation_warnings(opts: &ConnectOptions) -> Vec<&'static str> {
+    let Some(r) = opts.relaxations else {
+        return Vec::new();
+    };
+    [
+        (
+            r.accept_issuer_mismatch,
+            "warning: --accept-issuer-mismatch: metadata whose issuer differs from the one it was fetched for is accepted",
+        ),
+        (
+            r.allow_pkce_unadvertised,
+            "warning: --allow-pkce-unadvertised: PKCE S256 is used although the server does not advertise it",
+        ),
+        (
+            r.omit_resource,
+            "warning: --omit-resource: no RFC 8707 resource parameter; the token is not bound to this MCP server",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(on, line)| on.then_some(line))
+    .collect()
+}
+
+/// `connect` with the process's arguments and environment.
+async fn connect(args: &[String]) -> anyhow::Result<()> {
+    let opts = parse_connect(args, &|name| std::env::var(name).ok())?;
+    for line in relaxation_warnings(&opts) {
+        eprintln!("{line}");
+    }
+    cli::connect(opts).await
 }
 
 fn main() -> ExitCode {
@@ -109,7 +414,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.first().map(String::as_str) {
             Some("demo") => cli::demo().await,
-            Some("connect") => cli::connect(parse_connect(&args[1..])?).await,
+            Some("connect") => connect(&args[1..]).await,
             Some("conformance") => {
                 let url = conformance::parse_args(&args[1..])?;
                 conformance::run(&url, &conformance::Environment::from_process()).await
@@ -126,6 +431,520 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Secret values used below; none may appear in an error or a `Debug`.
+    const CLIENT_SECRET: &str = "client-secret-VALUE-1";
+    const ASSERTION: &str = "assertion-VALUE-2";
+    const ID_TOKEN: &str = "id-token-VALUE-3";
+    const IDP_SECRET: &str = "idp-secret-VALUE-4";
+    const PEM: &str =
+        "-----BEGIN PRIVATE KEY-----\nKEY-MATERIAL-VALUE-5\n-----END PRIVATE KEY-----\n";
+    const SECRETS: [&str; 5] = [
+        CLIENT_SECRET,
+        ASSERTION,
+        ID_TOKEN,
+        IDP_SECRET,
+        "KEY-MATERIAL",
+    ];
+
+    const URL: &str = "https://mcp.example.com/mcp";
+
+    /// A file removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(content: &str) -> TempFile {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "mcp-oauth-cli-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::write(&path, content).unwrap();
+            TempFile(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn assert_no_secret(text: &str) {
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{secret} shown in: {text}");
+        }
+    }
+
+    /// Parses `connect URL args...` with the environment `vars`; checks
+    /// that neither the error nor the options' `Debug` shows a secret.
+    fn parse(args: &[&str], vars: &[(&str, &str)]) -> anyhow::Result<ConnectOptions> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let args: Vec<String> = std::iter::once(URL)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        let result = parse_connect(&args, &|name| env.get(name).cloned());
+        match &result {
+            Ok(opts) => assert_no_secret(&format!("{opts:?}")),
+            Err(e) => assert_no_secret(&format!("{e:#} {e:?}")),
+        }
+        result
+    }
+
+    /// The error of `parse`, which must fail.
+    fn error(args: &[&str], vars: &[(&str, &str)]) -> String {
+        match parse(args, vars) {
+            Ok(opts) => panic!("{args:?} was accepted: {opts:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn defaults_leave_everything_to_the_component() {
+        let opts = parse(&[], &[]).unwrap();
+        assert_eq!(opts.url, URL);
+        assert!(opts.client_id.is_none() && opts.client_secret.is_none());
+        assert!(opts.private_key_pem.is_none() && opts.client_metadata_url.is_none());
+        assert!(opts.grant_type.is_none() && opts.authorization_server.is_none());
+        assert!(opts.relaxations.is_none() && opts.dpop.is_none());
+        assert!(relaxation_warnings(&opts).is_empty());
+        // Empty variables count as unset.
+        let opts = parse(&[], &[(CLIENT_SECRET_VAR, ""), (ASSERTION_VAR, "")]).unwrap();
+        assert!(opts.client_secret.is_none() && opts.grant_type.is_none());
+    }
+
+    #[test]
+    fn identity_endpoints_relaxations_and_dpop() {
+        let key = TempFile::new(PEM);
+        let opts = parse(
+            &[
+                "--client-id",
+                "cli",
+                "--private-key",
+                key.path(),
+                "--client-metadata-url",
+                "https://app.example.com/client.json",
+                "--grant",
+                "authorization-code",
+                "--issuer",
+                "https://as.example.com",
+                "--authorization-endpoint",
+                "https://as.example.com/authorize",
+                "--token-endpoint",
+                "https://as.example.com/token",
+                "--registration-endpoint",
+                "https://as.example.com/register",
+                "--accept-issuer-mismatch",
+                "--allow-pkce-unadvertised",
+                "--omit-resource",
+                "--dpop",
+                "always",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(opts.client_id.as_deref(), Some("cli"));
+        assert_eq!(opts.private_key_pem.as_deref(), Some(PEM));
+        assert_eq!(
+            opts.client_metadata_url.as_deref(),
+            Some("https://app.example.com/client.json")
+        );
+        assert!(matches!(
+            opts.grant_type,
+            Some(GrantType::AuthorizationCode)
+        ));
+        let server = opts.authorization_server.clone().unwrap();
+        assert_eq!(server.issuer, "https://as.example.com");
+        assert_eq!(
+            server.authorization_endpoint.as_deref(),
+            Some("https://as.example.com/authorize")
+        );
+        assert_eq!(
+            server.token_endpoint.as_deref(),
+            Some("https://as.example.com/token")
+        );
+        assert_eq!(
+            server.registration_endpoint.as_deref(),
+            Some("https://as.example.com/register")
+        );
+        let r = opts.relaxations.unwrap();
+        assert!(r.accept_issuer_mismatch && r.allow_pkce_unadvertised && r.omit_resource);
+        assert!(matches!(opts.dpop, Some(DpopMode::Always)));
+        let warnings = relaxation_warnings(&opts);
+        assert_eq!(warnings.len(), 3);
+        for (line, flag) in warnings.iter().zip([
+            "--accept-issuer-mismatch",
+            "--allow-pkce-unadvertised",
+            "--omit-resource",
+        ]) {
+            assert!(line.starts_with(&format!("warning: {flag}:")), "{line}");
+            assert!(!line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn an_issuer_alone_and_each_relaxation_alone() {
+        let opts = parse(&["--issuer", "https://as.example.com"], &[]).unwrap();
+        let server = opts.authorization_server.unwrap();
+        assert_eq!(server.issuer, "https://as.example.com");
+        assert!(server.authorization_endpoint.is_none());
+        assert!(server.token_endpoint.is_none() && server.registration_endpoint.is_none());
+        for flag in [
+            "--accept-issuer-mismatch",
+            "--allow-pkce-unadvertised",
+            "--omit-resource",
+        ] {
+            let opts = parse(&[flag], &[]).unwrap();
+            let r = opts.relaxations.unwrap();
+            let on = [
+                r.accept_issuer_mismatch,
+                r.allow_pkce_unadvertised,
+                r.omit_resource,
+            ];
+            assert_eq!(on.iter().filter(|b| **b).count(), 1, "{flag}");
+            let warnings = relaxation_warnings(&opts);
+            assert_eq!(warnings.len(), 1);
+            assert!(warnings[0].contains(flag));
+        }
+        for (value, mode) in [
+            ("auto", DpopMode::Auto),
+            ("always", DpopMode::Always),
+            ("never", DpopMode::Never),
+        ] {
+            assert_eq!(parse(&["--dpop", value], &[]).unwrap().dpop, Some(mode));
+        }
+    }
+
+    #[test]
+    fn client_credentials_with_a_secret_or_a_key() {
+        let opts = parse(
+            &["--client-id", "svc", "--grant", "client-credentials"],
+            &[(CLIENT_SECRET_VAR, CLIENT_SECRET)],
+        )
+        .unwrap();
+        assert_eq!(opts.client_secret.as_deref(), Some(CLIENT_SECRET));
+        assert!(matches!(
+            opts.grant_type,
+            Some(GrantType::ClientCredentials)
+        ));
+        let key = TempFile::new(PEM);
+        let opts = parse(
+            &[
+                "--client-id",
+                "svc",
+                "--private-key",
+                key.path(),
+                "--grant",
+                "client-credentials",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(opts.private_key_pem.as_deref(), Some(PEM));
+        assert!(opts.client_secret.is_none());
+    }
+
+    #[test]
+    fn jwt_bearer_assertion_from_the_environment_or_a_file() {
+        let opts = parse(&["--grant", "jwt-bearer"], &[(ASSERTION_VAR, ASSERTION)]).unwrap();
+        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
+        let file = TempFile::new(&format!("{ASSERTION}\n"));
+        let opts = parse(
+            &["--grant", "jwt-bearer", "--assertion-file", file.path()],
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
+    }
+
+    #[test]
+    fn token_exchange_with_the_identity_provider() {
+        let idp = [
+            "--client-id",
+            "app",
+            "--grant",
+            "token-exchange",
+            "--idp-token-endpoint",
+            "https://idp.example.com/token",
+            "--idp-client-id",
+            "app-at-idp",
+        ];
+        let opts = parse(
+            &idp,
+            &[
+                (ID_TOKEN_VAR, ID_TOKEN),
+                (IDP_CLIENT_SECRET_VAR, IDP_SECRET),
+            ],
+        )
+        .unwrap();
+        let Some(GrantType::TokenExchange(p)) = &opts.grant_type else {
+            panic!("{opts:?}");
+        };
+        assert_eq!(p.token_endpoint, "https://idp.example.com/token");
+        assert_eq!(p.client_id, "app-at-idp");
+        assert_eq!(p.client_secret.as_deref(), Some(IDP_SECRET));
+        assert_eq!(p.id_token, ID_TOKEN);
+        let file = TempFile::new(&format!("  {ID_TOKEN}\n"));
+        let mut args = idp.to_vec();
+        args.extend(["--id-token-file", file.path()]);
+        let opts = parse(&args, &[]).unwrap();
+        let Some(GrantType::TokenExchange(p)) = &opts.grant_type else {
+            panic!("{opts:?}");
+        };
+        assert_eq!(p.id_token, ID_TOKEN);
+        assert!(p.client_secret.is_none());
+    }
+
+    #[test]
+    fn values_and_files_are_checked() {
+        assert!(error(&["--grant", "implicit"], &[]).contains(
+            "unknown --grant implicit: expected authorization-code, client-credentials, \
+             jwt-bearer or token-exchange"
+        ));
+        assert!(error(&["--dpop", "sometimes"], &[])
+            .contains("unknown --dpop sometimes: expected auto, always or never"));
+        for flag in [
+            "--private-key",
+            "--client-metadata-url",
+            "--grant",
+            "--assertion-file",
+            "--id-token-file",
+            "--idp-token-endpoint",
+            "--idp-client-id",
+            "--issuer",
+            "--authorization-endpoint",
+            "--token-endpoint",
+            "--registration-endpoint",
+            "--dpop",
+        ] {
+            assert!(error(&[flag], &[]).contains(&format!("{flag} needs a value")));
+        }
+        assert!(error(&["--frobnicate"], &[]).contains("unknown option --frobnicate"));
+
+        let missing = std::env::temp_dir().join("mcp-oauth-cli-test-no-such-file");
+        let missing = missing.to_str().unwrap();
+        let e = error(&["--client-id", "c", "--private-key", missing], &[]);
+        assert!(
+            e.contains(&format!("cannot read the --private-key file {missing}")),
+            "{e}"
+        );
+        let e = error(&["--grant", "jwt-bearer", "--assertion-file", missing], &[]);
+        assert!(e.contains("cannot read the --assertion-file file"), "{e}");
+        let empty = TempFile::new("\n");
+        let e = error(&["--client-id", "c", "--private-key", empty.path()], &[]);
+        assert!(e.contains("is empty"), "{e}");
+        let e = error(
+            &["--grant", "jwt-bearer", "--assertion-file", empty.path()],
+            &[],
+        );
+        assert!(
+            e.contains(&format!(
+                "the --assertion-file file {} is empty",
+                empty.path()
+            )),
+            "{e}"
+        );
+    }
+
+    /// Arguments, environment, and the error expected.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
+    #[test]
+    fn bad_combinations_are_refused_without_showing_a_secret() {
+        let key = TempFile::new(PEM);
+        let assertion = TempFile::new(ASSERTION);
+        let id_token = TempFile::new(ID_TOKEN);
+        let idp = [
+            "--client-id",
+            "app",
+            "--grant",
+            "token-exchange",
+            "--idp-token-endpoint",
+            "https://idp.example.com/token",
+            "--idp-client-id",
+            "app-at-idp",
+        ];
+        let with = |extra: &[&'static str]| {
+            let mut v: Vec<&str> = idp.to_vec();
+            v.extend_from_slice(extra);
+            v
+        };
+        let without = |flag: &str| {
+            let i = idp.iter().position(|a| *a == flag).unwrap();
+            let mut v = idp.to_vec();
+            v.drain(i..i + 2);
+            v
+        };
+        let cases: Vec<Case> = vec![
+            (
+                vec![],
+                vec![(CLIENT_SECRET_VAR, CLIENT_SECRET)],
+                "MCP_OAUTH_CLIENT_SECRET is set but --client-id is not",
+            ),
+            (
+                vec!["--private-key", key.path()],
+                vec![],
+                "--private-key needs --client-id",
+            ),
+            (
+                vec!["--client-id", "c", "--private-key", key.path()],
+                vec![(CLIENT_SECRET_VAR, CLIENT_SECRET)],
+                "MCP_OAUTH_CLIENT_SECRET is set and --private-key is given",
+            ),
+            (
+                vec!["--grant", "client-credentials"],
+                vec![],
+                "--grant client-credentials needs --client-id with MCP_OAUTH_CLIENT_SECRET or --private-key",
+            ),
+            (
+                vec!["--client-id", "c", "--grant", "client-credentials"],
+                vec![],
+                "--grant client-credentials needs --client-id",
+            ),
+            (
+                vec!["--grant", "jwt-bearer"],
+                vec![],
+                "--grant jwt-bearer needs the assertion in MCP_OAUTH_ASSERTION or --assertion-file",
+            ),
+            (
+                vec!["--grant", "jwt-bearer", "--assertion-file", assertion.path()],
+                vec![(ASSERTION_VAR, ASSERTION)],
+                "the assertion is given twice, in MCP_OAUTH_ASSERTION and with --assertion-file",
+            ),
+            (
+                vec![],
+                vec![(ASSERTION_VAR, ASSERTION)],
+                "MCP_OAUTH_ASSERTION is set but --grant is not jwt-bearer",
+            ),
+            (
+                vec!["--assertion-file", assertion.path()],
+                vec![],
+                "--assertion-file needs --grant jwt-bearer",
+            ),
+            (
+                vec!["--grant", "client-credentials", "--client-id", "c", "--assertion-file", assertion.path()],
+                vec![(CLIENT_SECRET_VAR, CLIENT_SECRET)],
+                "--assertion-file needs --grant jwt-bearer",
+            ),
+            (
+                with(&[]),
+                vec![],
+                "--grant token-exchange needs the ID token in MCP_OAUTH_ID_TOKEN or --id-token-file",
+            ),
+            (
+                without("--client-id"),
+                vec![(ID_TOKEN_VAR, ID_TOKEN)],
+                "--grant token-exchange needs --client-id",
+            ),
+            (
+                without("--idp-token-endpoint"),
+                vec![(ID_TOKEN_VAR, ID_TOKEN)],
+                "--grant token-exchange needs --idp-token-endpoint",
+            ),
+            (
+                without("--idp-client-id"),
+                vec![(ID_TOKEN_VAR, ID_TOKEN)],
+                "--grant token-exchange needs --idp-client-id",
+            ),
+            (
+                with(&["--id-token-file"]).into_iter().chain([id_token.path()]).collect(),
+                vec![(ID_TOKEN_VAR, ID_TOKEN), (IDP_CLIENT_SECRET_VAR, IDP_SECRET)],
+                "the ID token is given twice, in MCP_OAUTH_ID_TOKEN and with --id-token-file",
+            ),
+            (
+                vec![],
+                vec![(ID_TOKEN_VAR, ID_TOKEN)],
+                "MCP_OAUTH_ID_TOKEN is set but --grant is not token-exchange",
+            ),
+            (
+                vec!["--grant", "jwt-bearer"],
+                vec![(ASSERTION_VAR, ASSERTION), (IDP_CLIENT_SECRET_VAR, IDP_SECRET)],
+                "MCP_OAUTH_IDP_CLIENT_SECRET is set but --grant is not token-exchange",
+            ),
+            (
+                vec!["--id-token-file", id_token.path()],
+                vec![],
+                "--id-token-file but --grant is not token-exchange",
+            ),
+            (
+                vec!["--idp-token-endpoint", "https://idp.example.com/token"],
+                vec![],
+                "--idp-token-endpoint but --grant is not token-exchange",
+            ),
+            (
+                vec!["--idp-client-id", "x"],
+                vec![],
+                "--idp-client-id but --grant is not token-exchange",
+            ),
+        ];
+        for (args, vars, expected) in cases {
+            let e = error(&args, &vars);
+            assert!(e.contains(expected), "{args:?}: {e}");
+        }
+        for flag in [
+            "--authorization-endpoint",
+            "--token-endpoint",
+            "--registration-endpoint",
+        ] {
+            let e = error(&[flag, "https://as.example.com/x"], &[]);
+            assert!(e.contains(&format!("{flag} needs --issuer")), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_usage_lists_every_option() {
+        for flag in [
+            "--call",
+            "--args",
+            "--headless",
+            "--client-id",
+            "--scope",
+            "--port",
+            "--timeout",
+            "--client-name",
+            "--private-key",
+            "--client-metadata-url",
+            "--grant",
+            "authorization-code",
+            "client-credentials",
+            "jwt-bearer",
+            "token-exchange",
+            "--assertion-file",
+            "--idp-token-endpoint",
+            "--idp-client-id",
+            "--id-token-file",
+            "--issuer",
+            "--authorization-endpoint",
+            "--token-endpoint",
+            "--registration-endpoint",
+            "--accept-issuer-mismatch",
+            "--allow-pkce-unadvertised",
+            "--omit-resource",
+            "--dpop",
+            CLIENT_SECRET_VAR,
+            ASSERTION_VAR,
+            ID_TOKEN_VAR,
+            IDP_CLIENT_SECRET_VAR,
+        ] {
+            assert!(USAGE.contains(flag), "{flag} missing from the usage");
         }
     }
 }
