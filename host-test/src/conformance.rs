@@ -6,10 +6,11 @@
 //! environment:
 //!
 //! - `MCP_CONFORMANCE_SCENARIO`: the scenario name (logged only).
-//! - `MCP_CONFORMANCE_CONTEXT`: optional JSON; its `client_id` and
-//!   `client_secret` are used as a pre-registered client. Other members
-//!   (keys, identity-provider tokens) name features the component does not
-//!   have and are reported, not used.
+//! - `MCP_CONFORMANCE_CONTEXT`: optional JSON with credentials: a
+//!   pre-registered client (`client_id`, `client_secret` or
+//!   `private_key_pem`), a workload identity JWT (`valid_jwt`), or an
+//!   enterprise identity provider with an ID token (`idp_*`). Members that
+//!   are no credential (the negative-test JWTs) are named, not used.
 //! - `MCP_CONFORMANCE_PROTOCOL_VERSION`: the MCP revision the runner wants;
 //!   the session uses exactly it (absent: it negotiates, as the CLI does).
 //!
@@ -22,6 +23,7 @@
 //! does is what a real user of the CLI would get with the same credentials.
 
 use crate::cli::{self, ConnectOptions};
+use crate::harness::{GrantType, IdentityProvider};
 use crate::mcp::ProtocolVersion;
 use crate::session::UserAgent;
 use anyhow::{anyhow, bail, Context};
@@ -62,20 +64,33 @@ impl Environment {
     }
 }
 
-/// The credentials found in `MCP_CONFORMANCE_CONTEXT`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The credentials found in `MCP_CONFORMANCE_CONTEXT`. `Debug` and
+/// `Display` name what is present, never a secret.
+#[derive(Clone, Default)]
 pub struct Credentials {
     /// A pre-registered client id.
     pub client_id: Option<String>,
     /// Its secret.
     pub client_secret: Option<String>,
-    /// Members of the context that the client cannot use (names only, never
-    /// values: some are private keys or tokens).
+    /// Its P-256 private key (PEM), for `private_key_jwt`.
+    pub private_key_pem: Option<String>,
+    /// A workload identity JWT for the JWT bearer grant (`valid_jwt`).
+    pub assertion: Option<String>,
+    /// An enterprise identity provider with the user's ID token (SEP-990).
+    pub identity_provider: Option<IdentityProvider>,
+    /// Members of the context that the client does not use (names only,
+    /// never values: some are private keys or tokens).
     pub unused: Vec<String>,
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({self}; unused {:?})", self.unused)
+    }
+}
+
 impl std::fmt::Display for Credentials {
-    /// Names what is present, never a value other than the client id.
+    /// Names what is present, never a value other than the client ids.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.client_id {
             Some(id) => write!(f, "pre-registered client {id:?}")?,
@@ -84,15 +99,36 @@ impl std::fmt::Display for Credentials {
         if self.client_secret.is_some() {
             write!(f, " with a secret")?;
         }
+        if self.private_key_pem.is_some() {
+            write!(f, " with a private key")?;
+        }
+        if self.assertion.is_some() {
+            write!(f, ", a workload identity assertion")?;
+        }
+        if let Some(idp) = &self.identity_provider {
+            write!(
+                f,
+                ", an ID token from the identity provider at {} (client {:?})",
+                idp.token_endpoint, idp.client_id
+            )?;
+        }
         Ok(())
     }
 }
 
 /// Members of the context that carry no credential.
-const DESCRIPTIVE: &[&str] = &["name"];
+const DESCRIPTIVE: &[&str] = &["name", "idp_issuer", "signing_algorithm"];
+
+/// The algorithm of `private_key_pem` this client signs with.
+const SIGNING_ALGORITHM: &str = "ES256";
+
+/// The Client ID Metadata Document URL of the conformance client: the
+/// suite's authorization servers that support CIMD expect exactly this one
+/// (and never fetch it).
+pub const CLIENT_METADATA_URL: &str = "https://conformance-test.local/client-metadata.json";
 
 /// Reads the credentials of a `MCP_CONFORMANCE_CONTEXT` document: a JSON
-/// object whose `client_id` and `client_secret`, when present, are strings.
+/// object whose members, when present, are strings.
 pub fn parse_context(raw: &str) -> anyhow::Result<Credentials> {
     let value: Value = serde_json::from_str(raw)
         .map_err(|e| anyhow!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}"))?;
@@ -112,9 +148,46 @@ pub fn parse_context(raw: &str) -> anyhow::Result<Credentials> {
     if client_secret.is_some() && client_id.is_none() {
         bail!("MCP_CONFORMANCE_CONTEXT has a client_secret but no client_id");
     }
+    let private_key_pem = string("private_key_pem")?;
+    if private_key_pem.is_some() {
+        if let Some(alg) = string("signing_algorithm")? {
+            if alg != SIGNING_ALGORITHM {
+                bail!(
+                    "MCP_CONFORMANCE_CONTEXT asks for signing algorithm {alg:?}; this client signs with {SIGNING_ALGORITHM}"
+                );
+            }
+        }
+    }
+    let assertion = string("valid_jwt")?;
+    let identity_provider = match (
+        string("idp_token_endpoint")?,
+        string("idp_client_id")?,
+        string("idp_id_token")?,
+    ) {
+        (Some(token_endpoint), Some(client_id), Some(id_token)) => Some(IdentityProvider {
+            token_endpoint,
+            client_id,
+            client_secret: string("idp_client_secret")?,
+            id_token,
+        }),
+        (None, None, None) => None,
+        _ => bail!(
+            "MCP_CONFORMANCE_CONTEXT needs idp_token_endpoint, idp_client_id and idp_id_token together"
+        ),
+    };
+    const USED: &[&str] = &[
+        "client_id",
+        "client_secret",
+        "private_key_pem",
+        "valid_jwt",
+        "idp_token_endpoint",
+        "idp_client_id",
+        "idp_id_token",
+        "idp_client_secret",
+    ];
     let mut unused: Vec<String> = members
         .keys()
-        .filter(|k| !matches!(k.as_str(), "client_id" | "client_secret"))
+        .filter(|k| !USED.contains(&k.as_str()))
         .filter(|k| !DESCRIPTIVE.contains(&k.as_str()))
         .cloned()
         .collect();
@@ -122,13 +195,24 @@ pub fn parse_context(raw: &str) -> anyhow::Result<Credentials> {
     Ok(Credentials {
         client_id,
         client_secret,
+        private_key_pem,
+        assertion,
+        identity_provider,
         unused,
     })
 }
 
 /// The `connect` options for one scenario: headless, `test-tool` with `{}`,
-/// and the context's client, if any.
+/// the conformance client's metadata document URL, and the context's
+/// credentials. An assertion selects the JWT bearer grant and an identity
+/// provider the token exchange, as they would for a user who passes them;
+/// everything else the component decides from what the servers publish.
 pub fn options(server_url: &str, credentials: &Credentials) -> ConnectOptions {
+    let grant_type = match (&credentials.identity_provider, &credentials.assertion) {
+        (Some(idp), _) => Some(GrantType::TokenExchange(idp.clone())),
+        (None, Some(jwt)) => Some(GrantType::JwtBearer(jwt.clone())),
+        (None, None) => None,
+    };
     ConnectOptions {
         url: server_url.to_string(),
         call: Some(TOOL.to_string()),
@@ -136,6 +220,9 @@ pub fn options(server_url: &str, credentials: &Credentials) -> ConnectOptions {
         headless: true,
         client_id: credentials.client_id.clone(),
         client_secret: credentials.client_secret.clone(),
+        private_key_pem: credentials.private_key_pem.clone(),
+        client_metadata_url: Some(CLIENT_METADATA_URL.to_string()),
+        grant_type,
         client_name: CLIENT_NAME.to_string(),
         ..ConnectOptions::default()
     }
@@ -227,14 +314,50 @@ mod tests {
     }
 
     #[test]
-    fn context_members_the_client_cannot_use_are_named_not_shown() {
+    fn context_with_a_private_key() {
         let c = parse_context(
-            r#"{"name":"auth/client-credentials-jwt","client_id":"jwt","private_key_pem":"-----BEGIN","signing_algorithm":"ES256"}"#,
+            r#"{"name":"auth/client-credentials-jwt","client_id":"jwt","private_key_pem":"-----BEGIN PRIVATE KEY-----","signing_algorithm":"ES256"}"#,
         )
         .unwrap();
         assert_eq!(c.client_id.as_deref(), Some("jwt"));
         assert_eq!(c.client_secret, None);
-        assert_eq!(c.unused, vec!["private_key_pem", "signing_algorithm"]);
+        assert!(c.private_key_pem.is_some());
+        assert!(c.unused.is_empty());
+        let shown = format!("{c} {c:?}");
+        assert!(shown.contains("private key") && !shown.contains("BEGIN"), "{shown}");
+        let e = parse_context(
+            r#"{"client_id":"jwt","private_key_pem":"k","signing_algorithm":"RS256"}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("RS256"));
+    }
+
+    #[test]
+    fn context_with_a_workload_jwt_or_an_identity_provider_selects_the_grant() {
+        let wif = parse_context(
+            r#"{"client_id":"w","valid_jwt":"eyJ.valid","wrong_audience_jwt":"eyJ.a","expired_jwt":"eyJ.e"}"#,
+        )
+        .unwrap();
+        assert_eq!(wif.unused, vec!["expired_jwt", "wrong_audience_jwt"]);
+        let opts = options("http://localhost:1/mcp", &wif);
+        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(j)) if j == "eyJ.valid"));
+        assert!(!format!("{wif:?} {opts:?}").contains("eyJ"));
+        let ema = parse_context(
+            r#"{"client_id":"c","client_secret":"s","idp_client_id":"i","idp_id_token":"eyJ.id","idp_issuer":"http://localhost:2","idp_token_endpoint":"http://localhost:2/token"}"#,
+        )
+        .unwrap();
+        assert!(ema.unused.is_empty());
+        let opts = options("http://localhost:1/mcp", &ema);
+        match &opts.grant_type {
+            Some(GrantType::TokenExchange(idp)) => {
+                assert_eq!(idp.token_endpoint, "http://localhost:2/token");
+                assert_eq!(idp.client_id, "i");
+                assert_eq!(idp.id_token, "eyJ.id");
+            }
+            other => panic!("{:?}", other.is_some()),
+        }
+        assert!(!format!("{ema} {ema:?} {opts:?}").contains("eyJ"));
+        assert!(parse_context(r#"{"idp_client_id":"i"}"#).is_err());
     }
 
     #[test]
@@ -260,12 +383,17 @@ mod tests {
         assert!(none.headless);
         assert_eq!((none.client_id, none.client_secret), (None, None));
         assert_eq!(none.scope, None);
+        assert!(none.grant_type.is_none());
+        assert_eq!(
+            none.client_metadata_url.as_deref(),
+            Some(CLIENT_METADATA_URL)
+        );
         let pre = options(
             "http://localhost:4000/mcp",
             &Credentials {
                 client_id: Some("id".into()),
                 client_secret: Some("secret".into()),
-                unused: vec![],
+                ..Credentials::default()
             },
         );
         assert_eq!(pre.client_id.as_deref(), Some("id"));

@@ -73,10 +73,32 @@ mod generated {
 }
 
 pub use generated::exports::mcp::oauth::types::{
-    AuthError, ClientConfig, DiscoveryAttempt, FlowEvent, Grant, Header, HttpRequest,
-    InvalidResponse, Mismatch, OauthFailure, PendingAuthorization, ResponseRefusal, StatusFailure,
-    Step, TokenInfo, TransportFailure,
+    AuthError, ClientConfig, DiscoveryAttempt, DpopMode, FlowEvent, Grant, GrantType, Header,
+    HttpRequest, IdentityProvider, InvalidResponse, Mismatch, OauthFailure, PendingAuthorization,
+    Relaxations, ResponseRefusal, ServerEndpoints, StatusFailure, Step, TokenInfo,
+    TransportFailure,
 };
+
+impl ClientConfig {
+    /// A configuration with a client name and redirect URI and everything
+    /// else left out (discovered, or the component's default).
+    pub fn new(client_name: impl Into<String>, redirect_uri: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            client_name: client_name.into(),
+            redirect_uri: redirect_uri.into(),
+            client_id: None,
+            client_secret: None,
+            private_key_pem: None,
+            client_metadata_url: None,
+            grant_type: None,
+            scope: None,
+            authorization_server: None,
+            relaxations: None,
+            dpop: None,
+            timeout_ms: None,
+        }
+    }
+}
 
 use generated::{McpOauth, McpOauthPre};
 
@@ -629,6 +651,9 @@ impl Drop for Report {
     }
 }
 
+/// What `token-status` says about a server's token.
+pub use generated::exports::mcp::oauth::types::TokenState;
+
 /// One instance of the component: its store and its exports.
 pub struct Instance {
     store: Store<HostState>,
@@ -709,6 +734,32 @@ impl Instance {
             .delete(handle)
             .context("taking the response of wrap-call from the resource table")?;
         Ok(Ok(Response::new(response)))
+    }
+
+    /// `token-status`: what is held for the server at `resource` (its URL):
+    /// no token, a fresh one, a stale one only a user can replace, or a stale
+    /// one `renew` can replace. Makes no request.
+    pub async fn token_status(&mut self, resource: &str) -> anyhow::Result<TokenState> {
+        self.bindings
+            .mcp_oauth_client()
+            .call_token_status(&mut self.store, resource)
+            .await
+            .map_err(wasmtime_error)
+            .context("calling token-status")
+    }
+
+    /// `renew`: replaces a stale token for the server at `resource` without
+    /// a user. `Ok(None)` when there was nothing to renew.
+    pub async fn renew(
+        &mut self,
+        resource: &str,
+    ) -> anyhow::Result<Result<Option<TokenInfo>, AuthError>> {
+        self.bindings
+            .mcp_oauth_client()
+            .call_renew(&mut self.store, resource)
+            .await
+            .map_err(wasmtime_error)
+            .context("calling renew")
     }
 
     /// `take-events`: the HTTP exchanges made since the last call.
@@ -839,8 +890,9 @@ impl fmt::Debug for Response {
     }
 }
 
-/// A `Debug` view of a [`ClientConfig`] that shows whether a client secret
-/// is set but never the secret (the generated `Debug` prints it).
+/// A `Debug` view of a [`ClientConfig`] that shows whether a secret (client
+/// secret, private key, assertion, ID token) is set but never its value (the
+/// generated `Debug` prints it).
 pub fn redacted(config: &ClientConfig) -> impl fmt::Debug + '_ {
     RedactedConfig(config)
 }
@@ -858,7 +910,24 @@ impl fmt::Debug for RedactedConfig<'_> {
                 "client_secret",
                 &c.client_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "private_key_pem",
+                &c.private_key_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_metadata_url", &c.client_metadata_url)
+            .field(
+                "grant_type",
+                &c.grant_type.as_ref().map(|g| match g {
+                    GrantType::AuthorizationCode => "authorization-code",
+                    GrantType::ClientCredentials => "client-credentials",
+                    GrantType::JwtBearer(_) => "jwt-bearer(<redacted>)",
+                    GrantType::TokenExchange(_) => "token-exchange(<redacted>)",
+                }),
+            )
             .field("scope", &c.scope)
+            .field("authorization_server", &c.authorization_server)
+            .field("relaxations", &c.relaxations)
+            .field("dpop", &c.dpop)
             .field("timeout_ms", &c.timeout_ms)
             .finish()
     }
@@ -873,12 +942,10 @@ mod tests {
 
     fn config() -> ClientConfig {
         ClientConfig {
-            client_name: "harness test".into(),
-            redirect_uri: "http://127.0.0.1:9/callback".into(),
             client_id: Some("harness-client".into()),
             client_secret: Some("s3cret-value".into()),
-            scope: None,
             timeout_ms: Some(5_000),
+            ..ClientConfig::new("harness test", "http://127.0.0.1:9/callback")
         }
     }
 
