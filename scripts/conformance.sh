@@ -2,7 +2,7 @@
 # Runs every client-auth scenario of the official MCP conformance suite
 # (npm package @modelcontextprotocol/conformance) against `mcp-oauth
 # conformance`, one scenario per runner invocation, and prints one row per
-# scenario and a closing "N passed, M failed" line.
+# scenario and a closing "N passed, M failed[, K expected failures]" line.
 #
 #   scripts/conformance.sh [options] <suite-version>      e.g. 0.1.16, 0.2.0-alpha.12
 #
@@ -262,6 +262,10 @@ echo "suite $version; results in $out"
 echo "expected failures (XFAIL): $xfails; unexpected failures: $((unexpected - xpasses)); unexpected passes (XPASS): $xpasses"
 now=$(date +%s)
 echo "elapsed: $((now - started)) s ($((runs_started - started)) s setup, $((now - runs_started)) s scenarios, $jobs at a time)"
-echo "$passed passed, $failed failed"
+# The closing line counts expected failures apart: "21 passed, 0 failed, 1
+# expected failure".
+summary="$passed passed, $((failed - xfails)) failed"
+[ "$xfails" -eq 0 ] || summary+=", $xfails expected failure$([ "$xfails" -eq 1 ] || echo s)"
+echo "$summary"
 [ -z "$interrupted" ] || exit 130
 [ "$unexpected" -eq 0 ]
