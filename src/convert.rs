@@ -1,6 +1,7 @@
 //! Conversions between the core's types and the WIT types. Mechanical only.
 
 use crate::bindings::exports::mcp::oauth::types as wit;
+use crate::prelude::*;
 use mcp_oauth_core as core;
 use mcp_oauth_core::error::{Attempt, Mismatch, OAuthFailure};
 

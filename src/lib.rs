@@ -9,6 +9,14 @@
 //! No protocol decision is made here: the core says what to send and what a
 //! response means; this crate only moves bytes.
 
+// On wasm32 the component links no Rust `std`: its panic, formatting and
+// I/O runtime would be a good part of the component. Natively (the
+// workspace's tests and lints build this crate too) `std` stays.
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+#[macro_use]
+extern crate alloc;
+
 mod bindings;
 mod convert;
 mod env;
@@ -18,18 +26,95 @@ use bindings::exports::mcp::oauth::client::Guest;
 use bindings::exports::mcp::oauth::types::{
     AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo, TokenState as WitTokenState,
 };
+use core::cell::RefCell;
 use mcp_oauth_core::http::{Step, TransportError};
 use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction, ResourceResponse, TokenState};
-use std::cell::RefCell;
 use transport::IncomingResponse;
 
-thread_local! {
-    /// One instance serves one client; the component is single-threaded.
-    static CLIENT: RefCell<Client> = RefCell::new(Client::new());
+/// What `std`'s prelude would bring, for the modules of this crate.
+mod prelude {
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+}
+use prelude::*;
+
+/// Runs `f` on the one client of this instance.
+#[cfg(target_arch = "wasm32")]
+fn with_client<T>(f: impl FnOnce(&mut Client) -> T) -> T {
+    struct Instance(RefCell<Option<Client>>);
+    // SAFETY: this target has one thread (see the `compile_error!` below),
+    // and the component model never enters an instance while it runs; the
+    // `RefCell` still refuses a nested borrow.
+    #[allow(unsafe_code)]
+    unsafe impl Sync for Instance {}
+    static CLIENT: Instance = Instance(RefCell::new(None));
+    f(CLIENT.0.borrow_mut().get_or_insert_with(Client::new))
 }
 
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+compile_error!("the component's state assumes a wasm32 target without threads");
+
+/// Natively (the workspace's tests and lints build this crate too) there is
+/// `std`, and the exports are not built.
+#[cfg(not(target_arch = "wasm32"))]
 fn with_client<T>(f: impl FnOnce(&mut Client) -> T) -> T {
+    std::thread_local! {
+        static CLIENT: RefCell<Client> = RefCell::new(Client::new());
+    }
     CLIENT.with(|c| f(&mut c.borrow_mut()))
+}
+
+/// Every panic (a bug: the core returns errors) traps.
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+// `memcmp` (which `core` calls and `compiler_builtins` does not provide on
+// this target) comes from the toolchain's wasi-libc, as it does under `std`.
+#[cfg(target_arch = "wasm32")]
+#[link(name = "c")]
+extern "C" {}
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// The canonical ABI's allocation function (`std` defines it on this
+/// target; without `std` it is ours): wit-bindgen's `cabi_realloc`, over the
+/// global allocator.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn cabi_realloc(
+    old_ptr: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use alloc::alloc::{alloc, realloc, Layout};
+    // SAFETY: the canonical ABI passes a power-of-two alignment, a non-zero
+    // `new_len` whenever `old_len` is not zero, and an `old_ptr`/`old_len`
+    // pair that this function returned.
+    let ptr = unsafe {
+        if old_len == 0 {
+            if new_len == 0 {
+                return align as *mut u8;
+            }
+            alloc(Layout::from_size_align_unchecked(new_len, align))
+        } else {
+            realloc(
+                old_ptr,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
+        }
+    };
+    if ptr.is_null() {
+        core::arch::wasm32::unreachable()
+    }
+    ptr
 }
 
 /// Runs a flow to its end: send what it asks, feed back what comes.

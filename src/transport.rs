@@ -18,6 +18,7 @@
 //! before its body, body before its response), as `wasi:http` requires;
 //! Rust drops locals in reverse order of declaration, which is that order.
 
+use crate::prelude::*;
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;

@@ -1,6 +1,7 @@
 //! The authorization request (OAuth 2.1 §4.1.1, RFC 8707, RFC 7636) and the
 //! validation of the redirect that ends it (`state`, RFC 9207 `iss`).
 
+use crate::prelude::*;
 /// An authorization that waits for the user agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingAuthorization {

@@ -16,7 +16,8 @@
 //! is looked at a bounded number of times), without recursion, and never
 //! panics. Error positions are byte offsets into the field value.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// The most auth-params one challenge may carry (RFC 6750 defines five).
 pub const MAX_PARAMS: usize = 32;
@@ -70,7 +71,7 @@ impl fmt::Display for ChallengeError {
     }
 }
 
-impl std::error::Error for ChallengeError {}
+impl core::error::Error for ChallengeError {}
 
 /// RFC 9110 §5.6.2 `tchar`.
 fn is_tchar(b: u8) -> bool {
@@ -878,7 +879,7 @@ mod tests {
             e.to_string(),
             "malformed WWW-Authenticate at byte 13: unterminated quoted-string"
         );
-        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        let boxed: Box<dyn core::error::Error> = Box::new(e);
         assert!(boxed.to_string().starts_with("malformed"));
     }
 

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::flow::{Entropy, Flow, FlowEvent, Keys, Outcome, Start};
 use crate::http::Step;
 use crate::jose::SigningKey;
+use crate::prelude::*;
 use crate::store::Map;
 use crate::store::{CachedMetadata, Store, TokenRecord};
 use crate::url::Url;

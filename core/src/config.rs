@@ -1,5 +1,6 @@
 //! Client configuration and the secret wrapper.
 
+use crate::prelude::*;
 use core::fmt;
 
 /// A secret string (token, client secret). `Debug` and `Display` never show

@@ -7,6 +7,7 @@
 use crate::error::{Error, Mismatch};
 use crate::http::{HttpResponse, Step};
 use crate::json::{self, Value};
+use crate::prelude::*;
 use crate::url::{well_known_append, well_known_insert, Url};
 
 /// Largest metadata document accepted (bytes).

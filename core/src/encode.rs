@@ -5,6 +5,7 @@
 //!
 //! Every function here is total: any input gives an output, none panics.
 
+use crate::prelude::*;
 /// RFC 4648 §4 "base64" alphabet.
 const STD_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// RFC 4648 §5 "base64url" alphabet (URL and filename safe).

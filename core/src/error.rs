@@ -2,6 +2,7 @@
 //! token, secret, authorization code or code verifier.
 
 use crate::http::Step;
+use crate::prelude::*;
 use core::fmt;
 
 /// An OAuth error response (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6749 §4.1.2.1).
@@ -52,7 +53,7 @@ impl fmt::Display for Refused {
     }
 }
 
-impl std::error::Error for Refused {}
+impl core::error::Error for Refused {}
 
 impl From<Refused> for Error {
     fn from(r: Refused) -> Self {
@@ -202,7 +203,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 fn attempts(a: &[Attempt]) -> String {
     a.iter()

@@ -18,6 +18,7 @@ use crate::error::{Attempt, Error};
 use crate::http::{HttpRequest, HttpResponse, Step, TransportError};
 use crate::jose::{self, SigningKey};
 use crate::pkce::CodeVerifier;
+use crate::prelude::*;
 use crate::store::{AuthMethod, Binding, ClientRecord, Map, TokenRecord};
 use crate::token::TokenCall;
 use crate::url::Url;

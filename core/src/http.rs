@@ -3,6 +3,7 @@
 //! The core never sends anything: it hands out [`HttpRequest`]s and takes
 //! back [`HttpResponse`]s or [`TransportError`]s.
 
+use crate::prelude::*;
 use core::fmt;
 
 /// The protocol step a request belongs to; errors name it.

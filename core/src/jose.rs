@@ -11,6 +11,7 @@
 //! DPoP key). [`KeyError`] names what is wrong with a key and never contains
 //! any of its bytes; `Debug` of a [`SigningKey`] is redacted.
 
+use crate::prelude::*;
 use core::fmt;
 
 use p256::ecdsa::signature::Signer;
@@ -91,7 +92,7 @@ impl fmt::Display for KeyError {
     }
 }
 
-impl std::error::Error for KeyError {}
+impl core::error::Error for KeyError {}
 
 /// A P-256 private key for ES256. `Debug` is redacted; nothing here prints
 /// or serializes the scalar except [`SigningKey::to_bytes`].

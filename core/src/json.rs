@@ -12,6 +12,7 @@
 //! metadata). Nesting is limited to [`MAX_DEPTH`] and the time taken is
 //! linear in the input (duplicate detection sorts member names: n log n).
 
+use crate::prelude::*;
 use core::fmt;
 
 /// Deepest nesting of arrays and objects accepted by [`parse`].
@@ -132,7 +133,7 @@ impl fmt::Display for JsonError {
     }
 }
 
-impl std::error::Error for JsonError {}
+impl core::error::Error for JsonError {}
 
 /// Parses one JSON document (RFC 8259), strictly: see the module
 /// documentation.

@@ -44,6 +44,19 @@
 //! }
 //! ```
 #![forbid(unsafe_code)]
+// No `std`: the guest links no Rust runtime beyond `core` and `alloc` (its
+// panic and I/O machinery would be a good part of the component).
+#![cfg_attr(not(test), no_std)]
+
+#[macro_use]
+extern crate alloc;
+
+/// What `std`'s prelude would bring, for the modules of this crate.
+mod prelude {
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+}
 
 pub mod authorize;
 pub mod challenge;

@@ -2,7 +2,8 @@
 //! only: OAuth 2.1 §4.1.1 says a client capable of `S256` MUST use it, and
 //! the MCP authorization spec requires it.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 use sha2::{Digest, Sha256};
 
@@ -51,7 +52,7 @@ impl fmt::Display for PkceError {
     }
 }
 
-impl std::error::Error for PkceError {}
+impl core::error::Error for PkceError {}
 
 /// A PKCE code verifier: a high-entropy secret for one authorization
 /// request (OAuth 2.1 §4.1.1, §7.5.2). Deliberately not `Clone`; `Debug`
@@ -107,9 +108,9 @@ impl Drop for CodeVerifier {
     fn drop(&mut self) {
         // Best-effort wipe of the heap copy. `black_box` keeps the writes
         // from being optimized away in practice; it is not a guarantee.
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        let mut bytes = core::mem::take(&mut self.0).into_bytes();
         bytes.iter_mut().for_each(|b| *b = 0);
-        std::hint::black_box(&bytes);
+        core::hint::black_box(&bytes);
     }
 }
 

@@ -6,6 +6,7 @@ use crate::discovery::AuthServerMetadata;
 use crate::error::{Error, OAuthFailure};
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
 use crate::json::{self, Value};
+use crate::prelude::*;
 use crate::store::{AuthMethod, ClientRecord};
 
 /// Largest registration response accepted (bytes).

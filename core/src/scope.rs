@@ -1,5 +1,6 @@
 //! Scope selection (MCP 2025-11-25 "Scope Selection Strategy").
 
+use crate::prelude::*;
 /// The scope to request: the configured one, else the challenge's `scope`,
 /// else every PRM `scopes_supported` value space-joined, else none (the
 /// parameter is then omitted, never sent empty).

@@ -5,6 +5,7 @@
 use crate::config::Secret;
 use crate::discovery::AuthServerMetadata;
 use crate::json::{self, Value};
+use crate::prelude::*;
 use core::fmt;
 
 /// The state document's format version.

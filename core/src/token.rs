@@ -6,6 +6,7 @@ use crate::encode::{base64_std, form_component, form_encode};
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
 use crate::json::{self, Value};
+use crate::prelude::*;
 use crate::registration::{clip, oauth_failure};
 use crate::store::{AuthMethod, ClientRecord, TokenRecord};
 
@@ -364,7 +365,7 @@ mod tests {
     }
 
     fn form(req: &HttpRequest) -> Vec<(String, String)> {
-        form_decode(std::str::from_utf8(&req.body).unwrap())
+        form_decode(core::str::from_utf8(&req.body).unwrap())
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! case-insensitive, RFC 3986 §3.1 and §3.2.2); everything else is kept
 //! verbatim, so [`Url`]'s `Display` reproduces the input up to that case.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::prelude::*;
+use core::fmt;
+use core::str::FromStr;
 
 use crate::encode::form_encode;
 
@@ -87,7 +88,7 @@ impl fmt::Display for UrlError {
     }
 }
 
-impl std::error::Error for UrlError {}
+impl core::error::Error for UrlError {}
 
 /// An absolute URL with an authority: `scheme://[userinfo@]host[:port]path[?query][#fragment]`.
 ///
@@ -1352,7 +1353,7 @@ mod tests {
             err("https://u:secret@a:x/").to_string(),
             "invalid URL port \"x\""
         );
-        let e: Box<dyn std::error::Error> = Box::new(UrlError::EmptyHost);
+        let e: Box<dyn core::error::Error> = Box::new(UrlError::EmptyHost);
         assert_eq!(e.to_string(), "URL has an empty host");
     }
 
