@@ -46,6 +46,7 @@ fn lines(log: &[LoggedRequest]) -> Vec<String> {
             let s = match r.server {
                 Server::Mcp => "mcp",
                 Server::AuthorizationServer => "as",
+                Server::IdentityProvider => "idp",
             };
             format!("{s} {} {}", r.method, r.path)
         })

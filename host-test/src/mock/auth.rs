@@ -1,13 +1,20 @@
 //! The mock authorization server: RFC 8414 metadata, RFC 7591 registration,
-//! the authorization endpoint (with an optional cookie login) and the token
-//! endpoint (authorization code with PKCE S256 and RFC 8707 `resource`;
-//! rotating refresh tokens with reuse detection).
+//! client ID metadata documents, the authorization endpoint (with an
+//! optional cookie login) and the token endpoint (authorization code with
+//! PKCE S256 and RFC 8707 `resource`; rotating refresh tokens with reuse
+//! detection; client credentials; RFC 7523 JWT bearer grants, workload
+//! assertions and SEP-990 ID-JAGs; client authentication with a secret or
+//! `private_key_jwt`; RFC 9449 DPoP-bound tokens with optional nonces).
 
+use super::access::verify_proof;
+use super::jose::Jws;
 use super::util::{
     base64_decode, form_encode, form_unescape, json_reply, percent_encode, random_id,
     redirect_reply, s256, text_reply, unique_params, unix_now, with_header, Reply,
 };
-use super::{AccessToken, Client, Grant, IssMode, RefreshToken, Req, State};
+use super::{
+    AccessToken, Client, Grant, IssMode, Legacy, NonceMode, RefreshToken, Req, Server, State,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,10 +29,22 @@ const HUGE_METADATA_BYTES: usize = 2 << 20;
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 
+/// RFC 7523 §2.2 `client_assertion_type`.
+const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// RFC 7523 §2.1 grant type.
+pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The JWT `typ` of an Identity Assertion JWT Authorization Grant (SEP-990).
+pub(crate) const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
+/// How long an assertion may be valid at most (seconds).
+const MAX_ASSERTION_LIFETIME: u64 = 3600;
+/// Clock skew allowed for `iat` (seconds).
+const SKEW: u64 = 60;
+
 pub(crate) fn handle(st: &mut State, req: &Req) -> Reply {
     let m = req.method.as_str();
+    let no_metadata = st.behaviour.legacy == Some(Legacy::NoMetadata);
     match req.path.as_str() {
-        METADATA_PATH if m == "GET" => metadata_endpoint(st),
+        METADATA_PATH if m == "GET" && !no_metadata => metadata_endpoint(st),
         MOVED_METADATA_PATH if m == "GET" => json_reply(200, &metadata(st)),
         p if p.starts_with("/.well-known/") => text_reply(404, "not found"),
         "/register" if !st.behaviour.registration_enabled => text_reply(404, "not found"),
@@ -46,9 +65,18 @@ fn metadata(st: &State) -> Value {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "grant_types_supported": b.grant_types,
+        "token_endpoint_auth_methods_supported": b.auth_methods,
     });
+    if b.auth_methods.iter().any(|m| m == "private_key_jwt") {
+        doc["token_endpoint_auth_signing_alg_values_supported"] = json!(["ES256"]);
+    }
+    if b.cimd_supported {
+        doc["client_id_metadata_document_supported"] = json!(true);
+    }
+    if b.dpop {
+        doc["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+    }
     if b.registration_enabled {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
     }
@@ -151,6 +179,7 @@ fn register(st: &mut State, req: &Req) -> Reply {
             redirect_uris,
             auth_method: method,
             secret,
+            public_key: None,
         },
     );
     json_reply(201, &answer)
@@ -192,7 +221,7 @@ fn authorize(st: &mut State, req: &Req) -> Reply {
     let Some(client_id) = get("client_id") else {
         return bad_authorize("client_id is missing");
     };
-    let Some(client) = st.clients.get(client_id) else {
+    let Some(client) = find_client(st, client_id) else {
         return bad_authorize("unknown client_id");
     };
     let Some(redirect_uri) = get("redirect_uri") else {
@@ -219,6 +248,26 @@ fn authorize(st: &mut State, req: &Req) -> Reply {
     if let Some(resource) = get("resource") {
         if !valid_resource(resource) {
             return bad_authorize("resource must be an absolute URI without a fragment");
+        }
+        if !st.behaviour.resource_indicators {
+            // RFC 6749 §4.1.2.1: the redirect URI is valid, so the error
+            // goes back to the client.
+            let mut response = vec![
+                ("error", "invalid_target"),
+                (
+                    "error_description",
+                    "the resource parameter is not supported",
+                ),
+                ("state", state),
+            ];
+            if st.behaviour.advertise_iss {
+                response.push(("iss", st.issuer.as_str()));
+            }
+            let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+            return redirect_reply(&format!(
+                "{redirect_uri}{separator}{}",
+                form_encode(&response)
+            ));
         }
     }
     if st.behaviour.require_login && !has_login(st, req) {
@@ -291,26 +340,64 @@ fn no_store(reply: Reply) -> Reply {
 /// An OAuth error code and description.
 type OAuthError = (&'static str, &'static str);
 
-/// The client a token request authenticates as, or the error.
+/// The client `client_id` names: a registered one, or, where supported, the
+/// client ID metadata document published at that URL (a public client whose
+/// document names itself and lists its redirect URIs).
+fn find_client(st: &State, client_id: &str) -> Option<Client> {
+    if let Some(c) = st.clients.get(client_id) {
+        return Some(c.clone());
+    }
+    if !st.behaviour.cimd_supported || !client_id.starts_with("https://") {
+        return None;
+    }
+    let doc = st.cimd_documents.get(client_id)?;
+    if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
+        return None;
+    }
+    let method = doc
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+        .unwrap_or("none");
+    if method != "none" {
+        return None;
+    }
+    let redirect_uris = string_array(doc.get("redirect_uris")).ok()??;
+    Some(Client {
+        redirect_uris,
+        auth_method: "none".into(),
+        secret: None,
+        public_key: None,
+    })
+}
+
+/// The client a token request authenticates as, `None` for a request
+/// without any client identification (allowed for RFC 7523 grants), or the
+/// error. Exactly one method (OAuth 2.1 §2.4).
 fn authenticate(
-    st: &State,
+    st: &mut State,
     req: &Req,
     form: &HashMap<String, String>,
-) -> Result<String, OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let basic = req.header("authorization").and_then(|v| {
         let (scheme, creds) = v.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then_some(creds.trim())
     });
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
+    let assertion_type = form.get("client_assertion_type");
     let invalid_client = || Err(("invalid_client", "client authentication failed"));
+    let methods = [
+        basic.is_some(),
+        body_secret.is_some(),
+        assertion_type.is_some(),
+    ];
+    if methods.iter().filter(|m| **m).count() > 1 {
+        return Err((
+            "invalid_request",
+            "more than one client authentication method",
+        ));
+    }
     if let Some(creds) = basic {
-        if body_secret.is_some() {
-            return Err((
-                "invalid_request",
-                "more than one client authentication method",
-            ));
-        }
         let decoded = base64_decode(creds).and_then(|b| String::from_utf8(b).ok());
         let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
             return Err(("invalid_request", "malformed Basic credentials"));
@@ -319,27 +406,193 @@ fn authenticate(
         if body_id.is_some_and(|b| *b != id) {
             return Err(("invalid_request", "client_id differs from Basic"));
         }
-        return match st.clients.get(&id) {
+        return match find_client(st, &id) {
             Some(c)
                 if c.auth_method == "client_secret_basic"
                     && c.secret.as_deref() == Some(secret.as_str()) =>
             {
-                Ok(id)
+                Ok(Some(id))
             }
             _ => invalid_client(),
         };
     }
+    if let Some(kind) = assertion_type {
+        if kind != JWT_ASSERTION_TYPE {
+            return Err(("invalid_client", "unsupported client_assertion_type"));
+        }
+        let Some(assertion) = form.get("client_assertion") else {
+            return Err(("invalid_request", "client_assertion is missing"));
+        };
+        let id = client_assertion(st, assertion)?;
+        if body_id.is_some_and(|b| *b != id) {
+            return Err(("invalid_request", "client_id differs from the assertion"));
+        }
+        return Ok(Some(id));
+    }
     let Some(id) = body_id else {
-        return Err(("invalid_client", "no client identification"));
+        if form.contains_key("client_assertion") {
+            return Err(("invalid_request", "client_assertion_type is missing"));
+        }
+        return Ok(None);
     };
-    match (st.clients.get(id), body_secret) {
+    match (find_client(st, id), body_secret) {
         (Some(c), Some(secret))
             if c.auth_method == "client_secret_post" && c.secret.as_ref() == Some(secret) =>
         {
-            Ok(id.clone())
+            Ok(Some(id.clone()))
         }
-        (Some(c), None) if c.auth_method == "none" => Ok(id.clone()),
+        (Some(c), None) if c.auth_method == "none" => Ok(Some(id.clone())),
         _ => invalid_client(),
+    }
+}
+
+/// The audience claim names `expected` (a string, or an array holding it).
+fn audience_is(claims: &Value, expected: &[&str]) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => expected.contains(&a.as_str()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| expected.contains(&a))),
+        _ => false,
+    }
+}
+
+/// Checks `exp` (in the future, at most an hour away), `iat` (not in the
+/// future) and records `jti` (required, never seen before) of a JWT.
+fn check_lifetime_and_jti(
+    st: &mut State,
+    jws: &Jws,
+    kind: &str,
+    error: &'static str,
+) -> Result<(), OAuthError> {
+    let now = unix_now();
+    match jws.claim_u64("exp") {
+        Some(exp) if exp <= now => return Err((error, "the JWT expired")),
+        Some(exp) if exp > now + MAX_ASSERTION_LIFETIME + SKEW => {
+            return Err((error, "the JWT is valid for too long"))
+        }
+        Some(_) => {}
+        None => return Err((error, "exp is missing")),
+    }
+    if jws.claim_u64("iat").is_some_and(|iat| iat > now + SKEW) {
+        return Err((error, "iat is in the future"));
+    }
+    let Some(jti) = jws.claim_str("jti").filter(|j| !j.is_empty()) else {
+        return Err((error, "jti is missing"));
+    };
+    if !st.seen_jtis.insert(format!("{kind}:{jti}")) {
+        return Err((error, "the JWT was used before (jti)"));
+    }
+    Ok(())
+}
+
+/// Verifies a `private_key_jwt` client assertion (RFC 7523 §3): ES256
+/// under the registered key of the client named by `iss` = `sub`, `aud`
+/// the issuer (or the token endpoint), unexpired, unseen `jti`. Returns the
+/// client id.
+fn client_assertion(st: &mut State, assertion: &str) -> Result<String, OAuthError> {
+    let invalid = |why: &'static str| ("invalid_client", why);
+    let jws = Jws::parse(assertion).map_err(invalid)?;
+    let Some(id) = jws.claim_str("iss").map(str::to_string) else {
+        return Err(invalid("iss is missing"));
+    };
+    if jws.claim_str("sub") != Some(id.as_str()) {
+        return Err(invalid("sub differs from iss"));
+    }
+    let Some(Client {
+        auth_method,
+        public_key: Some(key),
+        ..
+    }) = find_client(st, &id)
+    else {
+        return Err(invalid("client authentication failed"));
+    };
+    if auth_method != "private_key_jwt" {
+        return Err(invalid("client authentication failed"));
+    }
+    jws.verify(&key).map_err(invalid)?;
+    let token_endpoint = format!("{}/token", st.issuer);
+    if !audience_is(&jws.claims, &[st.issuer.as_str(), token_endpoint.as_str()]) {
+        return Err(invalid("aud is not this authorization server"));
+    }
+    check_lifetime_and_jti(st, &jws, "assertion", "invalid_client")?;
+    Ok(id)
+}
+
+/// Why a token request's DPoP proof is refused: `invalid_dpop_proof` with
+/// the reason, or `use_dpop_nonce` with the nonce to use.
+enum ProofRefused {
+    Invalid(&'static str),
+    UseNonce(String),
+}
+
+impl ProofRefused {
+    fn reply(self) -> Reply {
+        match self {
+            ProofRefused::Invalid(why) => token_error("invalid_dpop_proof", why),
+            ProofRefused::UseNonce(nonce) => {
+                let reply = token_error(
+                    "use_dpop_nonce",
+                    "Authorization server requires nonce in DPoP proof",
+                );
+                with_header(reply, "dpop-nonce", &nonce)
+            }
+        }
+    }
+}
+
+/// Checks the DPoP proof of a token request (RFC 9449 §5): `Ok(None)`
+/// without a proof or when the server does not do DPoP, `Ok(Some(jkt))`
+/// for a good one (with the current nonce, when one is wanted).
+fn token_dpop(st: &mut State, req: &Req) -> Result<Option<String>, ProofRefused> {
+    if !st.behaviour.dpop || req.header("dpop").is_none() {
+        return Ok(None);
+    }
+    let htu = format!("{}{}", st.issuer, req.path);
+    let proof = verify_proof(st, req, &htu, None).map_err(ProofRefused::Invalid)?;
+    let mode = st.behaviour.dpop_as_nonce;
+    let current = st.as_nonce.clone();
+    let nonce_ok = match mode {
+        NonceMode::Off => true,
+        NonceMode::Required | NonceMode::Rotating => {
+            current.is_some() && proof.nonce.as_deref() == current.as_deref()
+        }
+        NonceMode::Churn => false,
+    };
+    if !nonce_ok {
+        let nonce = match (mode, current) {
+            (NonceMode::Required | NonceMode::Rotating, Some(n)) => n,
+            _ => new_as_nonce(st),
+        };
+        return Err(ProofRefused::UseNonce(nonce));
+    }
+    Ok(Some(proof.jkt))
+}
+
+fn new_as_nonce(st: &mut State) -> String {
+    let nonce = random_id("mock-as-nonce-");
+    st.as_nonce = Some(nonce.clone());
+    st.nonces_sent
+        .push((Server::AuthorizationServer, nonce.clone()));
+    nonce
+}
+
+/// A `resource` parameter checked: absolute without fragment, and only
+/// where RFC 8707 is supported.
+fn resource_param(
+    st: &State,
+    form: &HashMap<String, String>,
+) -> Result<Option<String>, OAuthError> {
+    match form.get("resource") {
+        None => Ok(None),
+        Some(_) if !st.behaviour.resource_indicators => {
+            Err(("invalid_target", "the resource parameter is not supported"))
+        }
+        Some(r) if !valid_resource(r) => Err((
+            "invalid_target",
+            "resource must be an absolute URI without a fragment",
+        )),
+        Some(r) => Ok(Some(r.clone())),
     }
 }
 
@@ -362,12 +615,36 @@ fn token(st: &mut State, req: &Req) -> Reply {
         Ok(id) => id,
         Err((error, description)) => return token_error(error, description),
     };
-    match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => code_grant(st, &form, &client_id),
-        Some("refresh_token") => refresh_grant(st, &form, &client_id),
-        Some(_) => token_error("unsupported_grant_type", "unsupported grant_type"),
-        None => token_error("invalid_request", "grant_type is missing"),
+    let Some(grant_type) = form.get("grant_type").cloned() else {
+        return token_error("invalid_request", "grant_type is missing");
+    };
+    if !st.behaviour.grant_types.contains(&grant_type) {
+        return token_error("unsupported_grant_type", "unsupported grant_type");
     }
+    // RFC 7523 §3.1: only the JWT bearer grant may come without a client.
+    let client_id = match (client_id, grant_type.as_str()) {
+        (Some(id), _) => id,
+        (None, JWT_BEARER_GRANT) => String::new(),
+        (None, _) => return token_error("invalid_client", "no client identification"),
+    };
+    let jkt = match token_dpop(st, req) {
+        Ok(jkt) => jkt,
+        Err(refused) => return refused.reply(),
+    };
+    let proved = jkt.is_some();
+    let reply = match grant_type.as_str() {
+        "authorization_code" => code_grant(st, &form, &client_id, jkt),
+        "refresh_token" => refresh_grant(st, &form, &client_id, jkt),
+        "client_credentials" => client_credentials_grant(st, &form, &client_id, jkt),
+        JWT_BEARER_GRANT => jwt_bearer_grant(st, &form, &client_id, jkt),
+        _ => token_error("unsupported_grant_type", "unsupported grant_type"),
+    };
+    // RFC 9449 §8: a new nonce may come with any response.
+    if proved && st.behaviour.dpop_as_nonce == NonceMode::Rotating && reply.status() == 200 {
+        let nonce = new_as_nonce(st);
+        return with_header(reply, "dpop-nonce", &nonce);
+    }
+    reply
 }
 
 fn valid_verifier(v: &str) -> bool {
@@ -376,7 +653,18 @@ fn valid_verifier(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-fn code_grant(st: &mut State, form: &HashMap<String, String>, client_id: &str) -> Reply {
+/// Whether `client_id` is a public client (`none`), whose refresh tokens
+/// are bound to its DPoP key (RFC 9449 §5).
+fn is_public(st: &State, client_id: &str) -> bool {
+    find_client(st, client_id).is_some_and(|c| c.auth_method == "none")
+}
+
+fn code_grant(
+    st: &mut State,
+    form: &HashMap<String, String>,
+    client_id: &str,
+    jkt: Option<String>,
+) -> Reply {
     let Some(code) = form.get("code") else {
         return token_error("invalid_request", "code is missing");
     };
@@ -424,10 +712,26 @@ fn code_grant(st: &mut State, form: &HashMap<String, String>, client_id: &str) -
     if let Some(g) = st.codes.get_mut(code) {
         g.family = Some(family);
     }
-    issue(st, client_id, grant.resource, grant.scope, family)
+    let resource = audience(st, grant.resource);
+    issue(
+        st,
+        client_id,
+        Issue {
+            resource,
+            scope: grant.scope,
+            family,
+            jkt,
+            refresh: true,
+        },
+    )
 }
 
-fn refresh_grant(st: &mut State, form: &HashMap<String, String>, client_id: &str) -> Reply {
+fn refresh_grant(
+    st: &mut State,
+    form: &HashMap<String, String>,
+    client_id: &str,
+    jkt: Option<String>,
+) -> Reply {
     let Some(presented) = form.get("refresh_token") else {
         return token_error("invalid_request", "refresh_token is missing");
     };
@@ -442,6 +746,13 @@ fn refresh_grant(st: &mut State, form: &HashMap<String, String>, client_id: &str
         return token_error(
             "invalid_grant",
             "the refresh token belongs to another client",
+        );
+    }
+    // RFC 9449 §5: a bound refresh token needs a proof of the same key.
+    if old.jkt.is_some() && old.jkt != jkt {
+        return token_error(
+            "invalid_dpop_proof",
+            "the refresh token is bound to another DPoP key",
         );
     }
     if let Some(resource) = form.get("resource") {
@@ -462,45 +773,186 @@ fn refresh_grant(st: &mut State, form: &HashMap<String, String>, client_id: &str
     if let Some(t) = st.refresh_tokens.get_mut(presented) {
         t.active = false;
     }
-    issue(st, client_id, old.resource, scope, old.family)
+    issue(
+        st,
+        client_id,
+        Issue {
+            resource: old.resource,
+            scope,
+            family: old.family,
+            jkt,
+            refresh: true,
+        },
+    )
 }
 
-fn issue(
+/// The audience of a token: the `resource` asked for; without RFC 8707
+/// support, the MCP server (the only resource this server knows).
+fn audience(st: &State, resource: Option<String>) -> Option<String> {
+    match resource {
+        None if !st.behaviour.resource_indicators => Some(st.mcp_url.clone()),
+        other => other,
+    }
+}
+
+/// OAuth 2.1 §4.2 (SEP-1046): a confidential client on its own behalf. No
+/// refresh token (§4.2.3).
+fn client_credentials_grant(
     st: &mut State,
+    form: &HashMap<String, String>,
     client_id: &str,
+    jkt: Option<String>,
+) -> Reply {
+    if is_public(st, client_id) {
+        return token_error(
+            "unauthorized_client",
+            "the client credentials grant needs a confidential client",
+        );
+    }
+    let resource = match resource_param(st, form) {
+        Ok(r) => audience(st, r),
+        Err((e, d)) => return token_error(e, d),
+    };
+    let family = st.next_family;
+    st.next_family += 1;
+    let scope = form.get("scope").cloned();
+    issue(
+        st,
+        client_id,
+        Issue {
+            resource,
+            scope,
+            family,
+            jkt,
+            refresh: false,
+        },
+    )
+}
+
+/// RFC 7523 §2.1: a JWT from a trusted issuer, for this server. An ID-JAG
+/// (SEP-990, `typ` `oauth-id-jag+jwt`) must name the authenticated client
+/// in `client_id`; its `resource` must match the request's. No refresh
+/// token.
+fn jwt_bearer_grant(
+    st: &mut State,
+    form: &HashMap<String, String>,
+    client_id: &str,
+    jkt: Option<String>,
+) -> Reply {
+    let Some(assertion) = form.get("assertion") else {
+        return token_error("invalid_request", "assertion is missing");
+    };
+    let jws = match Jws::parse(assertion) {
+        Ok(j) => j,
+        Err(why) => return token_error("invalid_grant", why),
+    };
+    let iss = jws.claim_str("iss").unwrap_or("");
+    let Some(key) = st
+        .trusted_issuers
+        .iter()
+        .find(|(i, _)| i == iss)
+        .map(|(_, k)| *k)
+    else {
+        return token_error("invalid_grant", "the assertion's issuer is not trusted");
+    };
+    if let Err(why) = jws.verify(&key) {
+        return token_error("invalid_grant", why);
+    }
+    if !audience_is(&jws.claims, &[st.issuer.as_str()]) {
+        return token_error("invalid_grant", "aud is not this authorization server");
+    }
+    if jws.claim_str("sub").is_none_or(str::is_empty) {
+        return token_error("invalid_grant", "sub is missing");
+    }
+    let requested = match resource_param(st, form) {
+        Ok(r) => r,
+        Err((e, d)) => return token_error(e, d),
+    };
+    let mut resource = requested.clone();
+    if jws.header_str("typ") == Some(ID_JAG_TYP) {
+        if client_id.is_empty() {
+            return token_error("invalid_client", "an ID-JAG needs client authentication");
+        }
+        if jws.claim_str("client_id") != Some(client_id) {
+            return token_error("invalid_grant", "the ID-JAG was issued for another client");
+        }
+        let claimed = jws.claim_str("resource").map(str::to_string);
+        if requested.is_some() && claimed.is_some() && requested != claimed {
+            return token_error("invalid_target", "resource differs from the ID-JAG");
+        }
+        resource = requested.or(claimed);
+    }
+    // Last: a refused request does not use the assertion up.
+    if let Err((e, d)) = check_lifetime_and_jti(st, &jws, "grant", "invalid_grant") {
+        return token_error(e, d);
+    }
+    let family = st.next_family;
+    st.next_family += 1;
+    let scope = form
+        .get("scope")
+        .cloned()
+        .or_else(|| jws.claim_str("scope").map(str::to_string));
+    let resource = audience(st, resource);
+    issue(
+        st,
+        client_id,
+        Issue {
+            resource,
+            scope,
+            family,
+            jkt,
+            refresh: false,
+        },
+    )
+}
+
+/// What a token response grants.
+struct Issue {
     resource: Option<String>,
     scope: Option<String>,
     family: u64,
-) -> Reply {
+    /// The DPoP key the tokens are bound to.
+    jkt: Option<String>,
+    /// Whether a refresh token comes with it.
+    refresh: bool,
+}
+
+fn issue(st: &mut State, client_id: &str, grant: Issue) -> Reply {
     let lifetime = st.behaviour.token_lifetime_secs;
     let access = random_id("mock-at-");
-    let refresh = random_id("mock-rt-");
     st.access_tokens.insert(
         access.clone(),
         AccessToken {
-            resource: resource.clone(),
+            resource: grant.resource.clone(),
             expires: SystemTime::now() + Duration::from_secs(lifetime),
             revoked: false,
-            family,
-        },
-    );
-    st.refresh_tokens.insert(
-        refresh.clone(),
-        RefreshToken {
-            client_id: client_id.to_string(),
-            resource,
-            scope: scope.clone(),
-            family,
-            active: true,
+            family: grant.family,
+            jkt: grant.jkt.clone(),
         },
     );
     let mut body = json!({
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": if grant.jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
-        "refresh_token": refresh,
     });
-    if let Some(scope) = scope {
+    if grant.refresh {
+        let refresh = random_id("mock-rt-");
+        // RFC 9449 §5: only a public client's refresh token is bound.
+        let bound = grant.jkt.clone().filter(|_| is_public(st, client_id));
+        st.refresh_tokens.insert(
+            refresh.clone(),
+            RefreshToken {
+                client_id: client_id.to_string(),
+                resource: grant.resource,
+                scope: grant.scope.clone(),
+                family: grant.family,
+                active: true,
+                jkt: bound,
+            },
+        );
+        body["refresh_token"] = json!(refresh);
+    }
+    if let Some(scope) = grant.scope {
         body["scope"] = json!(scope);
     }
     no_store(json_reply(200, &body))

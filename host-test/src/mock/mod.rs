@@ -1,20 +1,33 @@
 //! Mock servers for tests and the demo: an MCP server (Streamable HTTP,
-//! protected by OAuth) and its authorization server, both on 127.0.0.1 with
-//! ephemeral ports. A [`Behaviour`] switches on misbehaviours; the default is
-//! a correct, well-behaved world.
+//! protected by OAuth), its authorization server and an enterprise identity
+//! provider (SEP-990 token exchange), all on 127.0.0.1 with ephemeral ports.
+//! A [`Behaviour`] switches on misbehaviours and optional features (2025-03-26
+//! legacy discovery, client ID metadata documents, grants without a user,
+//! DPoP); the default is a correct, well-behaved world.
 //!
-//! Every request either server receives is recorded in a log that tests can
+//! The mocks are strict: what a real server refuses, they refuse — client
+//! assertions and DPoP proofs are verified with the `p256` crate (signature,
+//! claims, replay), DPoP-bound tokens only work with a proof of their key.
+//!
+//! Every request any of the servers receives is recorded in a log that tests can
 //! inspect ([`MockWorld::log`]). That log holds request bodies verbatim —
 //! codes, verifiers and tokens included — and is the only place the mocks
 //! keep them.
 
+mod access;
 mod auth;
+mod idp;
+mod jose;
 mod resource;
 mod util;
 
 #[cfg(test)]
+mod grant_tests;
+#[cfg(test)]
 mod tests;
 
+pub use jose::{base64url_decode, jwk_of, key_from_jwk, thumbprint, Jws, TestKey};
+pub use p256::ecdsa::VerifyingKey;
 pub use util::{form_decode, form_encode, s256};
 
 use bytes::Bytes;
@@ -40,6 +53,8 @@ pub enum Server {
     Mcp,
     /// The authorization server.
     AuthorizationServer,
+    /// The enterprise identity provider (its token endpoint).
+    IdentityProvider,
 }
 
 /// One request a mock server received.
@@ -92,6 +107,48 @@ pub enum IssMode {
     Wrong(String),
 }
 
+/// A 2025-03-26 MCP server: no protected resource metadata; the
+/// authorization server is the MCP server's origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legacy {
+    /// Authorization server metadata at the origin's
+    /// `/.well-known/oauth-authorization-server`.
+    OriginMetadata,
+    /// No metadata at all: `/authorize`, `/token` and `/register` at the
+    /// origin.
+    NoMetadata,
+}
+
+/// How a server asks for DPoP nonces (RFC 9449 §8 at the token endpoint,
+/// §9 at the MCP server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NonceMode {
+    /// No nonce needed.
+    #[default]
+    Off,
+    /// One nonce, sent with the first `use_dpop_nonce` refusal; every proof
+    /// must carry it.
+    Required,
+    /// As `Required`, and every successful response (at the MCP endpoint or
+    /// the token endpoint) carries a new nonce that the next proof must use.
+    Rotating,
+    /// Every request is refused with a new nonce (a broken server).
+    Churn,
+}
+
+/// How a pre-registered client authenticates at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A public client (`none`).
+    None,
+    /// `client_secret_basic` with this secret.
+    SecretBasic(String),
+    /// `client_secret_post` with this secret.
+    SecretPost(String),
+    /// `private_key_jwt` (RFC 7523 §2.2) with ES256 under this key.
+    PrivateKeyJwt(VerifyingKey),
+}
+
 /// Switches for the mocks' behaviour. [`Behaviour::default`] is a correct,
 /// well-behaved world.
 #[derive(Debug, Clone)]
@@ -135,6 +192,28 @@ pub struct Behaviour {
     pub registration_enabled: bool,
     /// The MCP server answers JSON-RPC requests as `text/event-stream`.
     pub sse_responses: bool,
+    /// A 2025-03-26 server (default: none, the current discovery).
+    pub legacy: Option<Legacy>,
+    /// Advertise `client_id_metadata_document_supported` and accept the URL
+    /// of a document published with [`MockWorld::publish_client_metadata`]
+    /// as a client id.
+    pub cimd_supported: bool,
+    /// `grant_types_supported`, and the only grants the token endpoint
+    /// accepts (default `authorization_code`, `refresh_token`).
+    pub grant_types: Vec<String>,
+    /// `token_endpoint_auth_methods_supported` (default `none`,
+    /// `client_secret_basic`, `client_secret_post`).
+    pub auth_methods: Vec<String>,
+    /// RFC 8707 support (default true). False: a `resource` parameter is
+    /// refused with `invalid_target`, and tokens are for the MCP server.
+    pub resource_indicators: bool,
+    /// DPoP (RFC 9449): advertise ES256; a token request with a valid proof
+    /// gets a `DPoP` token bound to the proof's key (default false).
+    pub dpop: bool,
+    /// The token endpoint's DPoP nonces (RFC 9449 §8).
+    pub dpop_as_nonce: NonceMode,
+    /// The MCP server's DPoP nonces (RFC 9449 §9).
+    pub dpop_rs_nonce: NonceMode,
 }
 
 impl Default for Behaviour {
@@ -156,6 +235,18 @@ impl Default for Behaviour {
             metadata_huge: false,
             registration_enabled: true,
             sse_responses: false,
+            legacy: None,
+            cimd_supported: false,
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            auth_methods: vec![
+                "none".into(),
+                "client_secret_basic".into(),
+                "client_secret_post".into(),
+            ],
+            resource_indicators: true,
+            dpop: false,
+            dpop_as_nonce: NonceMode::Off,
+            dpop_rs_nonce: NonceMode::Off,
         }
     }
 }
@@ -166,6 +257,18 @@ pub(crate) struct Client {
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) auth_method: String,
     pub(crate) secret: Option<String>,
+    /// The `private_key_jwt` key.
+    pub(crate) public_key: Option<VerifyingKey>,
+}
+
+/// A client of the identity provider.
+#[derive(Debug, Clone)]
+pub(crate) struct IdpClient {
+    /// Its secret (Basic authentication); `None` for a public client.
+    pub(crate) secret: Option<String>,
+    /// Its client id at the authorization server, the `client_id` claim of
+    /// the ID-JAGs issued to it.
+    pub(crate) as_client_id: String,
 }
 
 /// An issued authorization code.
@@ -189,6 +292,8 @@ pub(crate) struct AccessToken {
     pub(crate) expires: SystemTime,
     pub(crate) revoked: bool,
     pub(crate) family: u64,
+    /// The JWK thumbprint of the DPoP key it is bound to (`cnf.jkt`).
+    pub(crate) jkt: Option<String>,
 }
 
 /// An issued refresh token.
@@ -200,6 +305,8 @@ pub(crate) struct RefreshToken {
     pub(crate) family: u64,
     /// False once rotated or revoked.
     pub(crate) active: bool,
+    /// The DPoP key it is bound to (public clients, RFC 9449 §5).
+    pub(crate) jkt: Option<String>,
 }
 
 /// Everything both servers share.
@@ -216,6 +323,24 @@ pub(crate) struct State {
     pub(crate) sessions: HashSet<String>,
     pub(crate) logins: HashSet<String>,
     pub(crate) next_family: u64,
+    /// The identity provider's issuer and signing key.
+    pub(crate) idp_issuer: String,
+    pub(crate) idp_key: p256::ecdsa::SigningKey,
+    pub(crate) idp_clients: HashMap<String, IdpClient>,
+    /// Issuers whose JWTs the token endpoint accepts as `jwt-bearer`
+    /// grants (the identity provider's ID-JAGs, workload identities).
+    pub(crate) trusted_issuers: Vec<(String, VerifyingKey)>,
+    /// Published client ID metadata documents, by URL.
+    pub(crate) cimd_documents: HashMap<String, serde_json::Value>,
+    /// `jti` values seen, per kind (`assertion:…`, `dpop:…`), for replay
+    /// detection.
+    pub(crate) seen_jtis: HashSet<String>,
+    /// The nonce the token endpoint wants, once it asked for one.
+    pub(crate) as_nonce: Option<String>,
+    /// The nonce the MCP server wants, once it asked for one.
+    pub(crate) rs_nonce: Option<String>,
+    /// Every DPoP nonce sent, in order, with the server that sent it.
+    pub(crate) nonces_sent: Vec<(Server, String)>,
 }
 
 impl State {
@@ -271,7 +396,7 @@ impl Req {
 pub struct MockWorld {
     state: Arc<Mutex<State>>,
     mcp_port: u16,
-    as_port: u16,
+    idp_port: u16,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -280,20 +405,32 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl MockWorld {
-    /// Binds the MCP server and the authorization server on 127.0.0.1
-    /// (ephemeral ports) and serves them on the current tokio runtime.
+    /// Binds the MCP server, the authorization server and the identity
+    /// provider on 127.0.0.1 (ephemeral ports) and serves them on the
+    /// current tokio runtime. With [`Behaviour::legacy`] the authorization
+    /// server is served at the MCP server's origin (its own port answers
+    /// 404).
     pub async fn start(behaviour: Behaviour) -> anyhow::Result<MockWorld> {
         let mcp_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let as_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let idp_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let mcp_port = mcp_listener.local_addr()?.port();
         let as_port = as_listener.local_addr()?.port();
+        let idp_port = idp_listener.local_addr()?.port();
         let mcp_origin = format!("http://127.0.0.1:{mcp_port}");
+        let issuer = match behaviour.legacy {
+            Some(_) => mcp_origin.clone(),
+            None => format!("http://127.0.0.1:{as_port}"),
+        };
+        let idp_issuer = format!("http://127.0.0.1:{idp_port}");
+        let idp_key = jose::random_signing_key();
+        let trusted_issuers = vec![(idp_issuer.clone(), *idp_key.verifying_key())];
         let state = Arc::new(Mutex::new(State {
             behaviour,
             log: Vec::new(),
             mcp_url: format!("{mcp_origin}/mcp"),
             mcp_origin,
-            issuer: format!("http://127.0.0.1:{as_port}"),
+            issuer,
             clients: HashMap::new(),
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
@@ -301,6 +438,15 @@ impl MockWorld {
             sessions: HashSet::new(),
             logins: HashSet::new(),
             next_family: 1,
+            idp_issuer,
+            idp_key,
+            idp_clients: HashMap::new(),
+            trusted_issuers,
+            cimd_documents: HashMap::new(),
+            seen_jtis: HashSet::new(),
+            as_nonce: None,
+            rs_nonce: None,
+            nonces_sent: Vec::new(),
         }));
         let tasks = vec![
             tokio::spawn(serve(mcp_listener, Server::Mcp, state.clone())),
@@ -309,11 +455,12 @@ impl MockWorld {
                 Server::AuthorizationServer,
                 state.clone(),
             )),
+            tokio::spawn(serve(idp_listener, Server::IdentityProvider, state.clone())),
         ];
         Ok(MockWorld {
             state,
             mcp_port,
-            as_port,
+            idp_port,
             tasks,
         })
     }
@@ -324,9 +471,91 @@ impl MockWorld {
     }
 
     /// The authorization server's issuer, `http://127.0.0.1:P2` (no
-    /// trailing slash).
+    /// trailing slash); with [`Behaviour::legacy`] the MCP server's origin.
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.as_port)
+        lock(&self.state).issuer.clone()
+    }
+
+    /// The identity provider's issuer, `http://127.0.0.1:P3`.
+    pub fn idp_issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.idp_port)
+    }
+
+    /// The identity provider's token endpoint (RFC 8693 token exchange).
+    pub fn idp_token_endpoint(&self) -> String {
+        format!("{}/token", self.idp_issuer())
+    }
+
+    /// Pre-registers a client at the authorization server.
+    pub fn add_client(&self, client_id: &str, redirect_uris: &[&str], auth: ClientAuth) {
+        let (auth_method, secret, public_key) = match auth {
+            ClientAuth::None => ("none", None, None),
+            ClientAuth::SecretBasic(s) => ("client_secret_basic", Some(s), None),
+            ClientAuth::SecretPost(s) => ("client_secret_post", Some(s), None),
+            ClientAuth::PrivateKeyJwt(k) => ("private_key_jwt", None, Some(k)),
+        };
+        lock(&self.state).clients.insert(
+            client_id.to_string(),
+            Client {
+                redirect_uris: redirect_uris.iter().map(|u| u.to_string()).collect(),
+                auth_method: auth_method.to_string(),
+                secret,
+                public_key,
+            },
+        );
+    }
+
+    /// Publishes a client ID metadata document at `url` (the mock
+    /// authorization server "fetches" it from here when `url` is used as a
+    /// client id).
+    pub fn publish_client_metadata(&self, url: &str, document: serde_json::Value) {
+        lock(&self.state)
+            .cimd_documents
+            .insert(url.to_string(), document);
+    }
+
+    /// Makes the token endpoint accept ES256 JWTs from `issuer`, signed with
+    /// `key`, as `jwt-bearer` grants.
+    pub fn trust_assertion_issuer(&self, issuer: &str, key: &VerifyingKey) {
+        lock(&self.state)
+            .trusted_issuers
+            .push((issuer.to_string(), *key));
+    }
+
+    /// Registers a client at the identity provider; the ID-JAGs issued to it
+    /// name `as_client_id`, its client id at the authorization server.
+    pub fn add_idp_client(&self, client_id: &str, secret: Option<&str>, as_client_id: &str) {
+        lock(&self.state).idp_clients.insert(
+            client_id.to_string(),
+            IdpClient {
+                secret: secret.map(str::to_string),
+                as_client_id: as_client_id.to_string(),
+            },
+        );
+    }
+
+    /// An ID token of the identity provider for `subject`, issued to its
+    /// client `client_id` (valid for five minutes).
+    pub fn issue_id_token(&self, client_id: &str, subject: &str) -> String {
+        let st = lock(&self.state);
+        let now = util::unix_now();
+        jose::sign(
+            &st.idp_key,
+            &serde_json::json!({"typ": "JWT"}),
+            &serde_json::json!({
+                "iss": st.idp_issuer,
+                "sub": subject,
+                "aud": client_id,
+                "iat": now,
+                "exp": now + 300,
+                "jti": util::random_id(""),
+            }),
+        )
+    }
+
+    /// Every DPoP nonce the servers sent, in order.
+    pub fn dpop_nonces_sent(&self) -> Vec<(Server, String)> {
+        lock(&self.state).nonces_sent.clone()
     }
 
     /// Every request both servers received, in order.
@@ -435,9 +664,18 @@ async fn handle(
     if too_large {
         return util::text_reply(413, "request body too large");
     }
+    let legacy = st.behaviour.legacy.is_some();
     match server {
-        Server::Mcp => resource::handle(&mut st, &req),
+        // A 2025-03-26 server: everything but the endpoint is the
+        // authorization server's (and the metadata path 404s).
+        Server::Mcp if legacy && req.path != "/mcp" => auth::handle(&mut st, &req),
+        Server::Mcp => {
+            let reply = resource::handle(&mut st, &req);
+            access::after_response(&mut st, &req, reply)
+        }
+        Server::AuthorizationServer if legacy => util::text_reply(404, "not found"),
         Server::AuthorizationServer => auth::handle(&mut st, &req),
+        Server::IdentityProvider => idp::handle(&mut st, &req),
     }
 }
 

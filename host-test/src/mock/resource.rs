@@ -9,12 +9,10 @@
 //! as 2025-11-25 (`initialize`, then `Mcp-Session-Id`).
 
 use super::util::{
-    base64_decode, bytes_reply, empty_reply, json_reply, quote, random_id, text_reply, with_header,
-    Reply,
+    base64_decode, bytes_reply, empty_reply, json_reply, random_id, text_reply, with_header, Reply,
 };
 use super::{Req, State};
 use serde_json::{json, Value};
-use std::time::SystemTime;
 
 /// The path of the protected resource metadata for `/mcp`.
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
@@ -49,8 +47,8 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Reply {
     match req.method.as_str() {
         "POST" => post(st, req),
         "DELETE" => {
-            if !token_is_valid(st, req) {
-                return challenge(st, req);
+            if let Some(refusal) = refusal(st, req) {
+                return refusal;
             }
             if let Some(id) = req.header("mcp-session-id") {
                 st.sessions.remove(id);
@@ -78,52 +76,11 @@ fn protected_resource_metadata(st: &State) -> Reply {
     json_reply(200, &doc)
 }
 
-/// Whether the request carries a bearer token the mock AS issued for the MCP
-/// URL that is neither revoked nor expired.
-fn token_is_valid(st: &State, req: &Req) -> bool {
-    let presented = req.header("authorization");
-    let token = presented.and_then(|v| {
-        let (scheme, token) = v.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-    });
-    if let Some(t) = token.and_then(|t| st.access_tokens.get(t)) {
-        let fresh = SystemTime::now() < t.expires;
-        if !t.revoked && fresh && t.resource.as_deref() == Some(st.mcp_url.as_str()) {
-            return true;
-        }
-    }
-    false
-}
-
-/// The 401 with the `WWW-Authenticate` challenge; `error="invalid_token"`
-/// when the request carried credentials.
-fn challenge(st: &State, req: &Req) -> Reply {
-    let token_presented = req.header("authorization").is_some();
-    let b = &st.behaviour;
-    let mut params = Vec::new();
-    if token_presented {
-        params.push(format!("error={}", quote("invalid_token")));
-    }
-    if b.resource_metadata_in_challenge {
-        params.push(format!(
-            "resource_metadata={}",
-            quote(&format!("{}{PRM_PATH}", st.mcp_origin))
-        ));
-    }
-    if let Some(scope) = &b.challenge_scope {
-        params.push(format!("scope={}", quote(scope)));
-    }
-    let value = if params.is_empty() {
-        "Bearer".to_string()
-    } else {
-        format!("Bearer {}", params.join(", "))
-    };
-    let body = if token_presented {
-        json!({"error": "invalid_token", "error_description": "the access token is not valid here"})
-    } else {
-        json!({"error": "unauthorized", "error_description": "authorization required"})
-    };
-    with_header(json_reply(401, &body), "www-authenticate", &value)
+/// Checks the request's credentials (bearer or DPoP-bound token, see
+/// `access`): the 401 with its challenge when they are refused.
+fn refusal(st: &mut State, req: &Req) -> Option<Reply> {
+    let denied = super::access::check(st, req).err()?;
+    Some(super::access::challenge(st, &denied))
 }
 
 fn rpc_error(status: u16, id: Value, code: i64, message: &str) -> Reply {
@@ -134,8 +91,8 @@ fn rpc_error(status: u16, id: Value, code: i64, message: &str) -> Reply {
 }
 
 fn post(st: &mut State, req: &Req) -> Reply {
-    if !token_is_valid(st, req) {
-        return challenge(st, req);
+    if let Some(refusal) = refusal(st, req) {
+        return refusal;
     }
     let accept = req.header_joined("accept").to_ascii_lowercase();
     if !accept.contains("application/json") || !accept.contains("text/event-stream") {

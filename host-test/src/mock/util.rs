@@ -13,9 +13,9 @@ pub(crate) type Reply = Response<Full<Bytes>>;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// An unguessable identifier: `prefix` followed by 32 hex digits derived
-/// from /dev/urandom (with a time-and-counter fallback) through SHA-256.
-pub(crate) fn random_id(prefix: &str) -> String {
+/// 32 unpredictable bytes: /dev/urandom (with a time-and-counter fallback)
+/// through SHA-256.
+fn entropy() -> [u8; 32] {
     let mut hasher = Sha256::new();
     let mut seed = [0u8; 32];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -30,12 +30,25 @@ pub(crate) fn random_id(prefix: &str) -> String {
         .unwrap_or(0);
     hasher.update(nanos.to_le_bytes());
     hasher.update(std::process::id().to_le_bytes());
-    let digest = hasher.finalize();
+    hasher.finalize().into()
+}
+
+/// An unguessable identifier: `prefix` followed by 32 hex digits derived
+/// from /dev/urandom (with a time-and-counter fallback) through SHA-256.
+pub(crate) fn random_id(prefix: &str) -> String {
+    let digest = entropy();
     let mut out = String::with_capacity(prefix.len() + 32);
     out.push_str(prefix);
     for b in &digest[..16] {
         out.push_str(&format!("{b:02x}"));
     }
+    out
+}
+
+/// `N` unpredictable bytes (`N` at most 32).
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&entropy()[..N]);
     out
 }
 
@@ -74,7 +87,6 @@ pub(crate) fn base64url(data: &[u8]) -> String {
 }
 
 /// Standard base64 with padding.
-#[cfg(test)]
 pub(crate) fn base64(data: &[u8]) -> String {
     b64_encode(data, B64, true)
 }
