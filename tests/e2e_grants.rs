@@ -1,0 +1,1325 @@
+//! End-to-end tests of the real component in wasmtime for the identities,
+//! grants and options beyond the basic authorization-code flow: 2025-03-26
+//! fallbacks, Client ID Metadata Documents, client credentials (secret and
+//! `private_key_jwt`), the JWT bearer grant, SEP-990 token exchange, DPoP
+//! (RFC 9449) with nonces at both servers, relaxations, configured
+//! endpoints, and that no secret leaks into errors, events or `Debug`.
+//!
+//! The mocks (host-test/src/mock/) verify what they receive — assertions
+//! and DPoP proofs with the `p256` crate — so a request they accept is one a
+//! strict server accepts; the tests then check the request log.
+
+use mcp_oauth_host::agent::follow_headless;
+use mcp_oauth_host::harness::{
+    redacted, AuthError, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, HttpRequest,
+    IdentityProvider, Instance, Relaxations, Runtime, ServerEndpoints, TokenInfo,
+};
+use mcp_oauth_host::mock::{
+    key_from_jwk, s256, thumbprint, Behaviour, ClientAuth, IssMode, Jws, Legacy, LoggedRequest,
+    MockWorld, NonceMode, Server, TestKey,
+};
+use mcp_oauth_host::report::describe;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const REDIRECT: &str = "http://127.0.0.1:8976/callback";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const CIMD_URL: &str = "https://client.example.com/mcp-oauth-e2e.json";
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::embedded().expect("the component loads"))
+}
+
+fn base() -> ClientConfig {
+    ClientConfig {
+        timeout_ms: Some(5_000),
+        ..ClientConfig::new("e2e grants", REDIRECT)
+    }
+}
+
+async fn instance(config: &ClientConfig) -> Instance {
+    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
+    i.configure(config).await.unwrap().unwrap();
+    i
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A JSON-RPC `initialize` (allowed at any time by the mock: each opens a
+/// session), the request every test sends.
+fn initialize(url: &str, id: u32) -> HttpRequest {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "e2e", "version": "0"}},
+    });
+    HttpRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: vec![
+            ("content-type".into(), b"application/json".to_vec()),
+            (
+                "accept".into(),
+                b"application/json, text/event-stream".to_vec(),
+            ),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// What a call through the component produced.
+#[derive(Debug)]
+struct Outcome {
+    status: u16,
+    body: String,
+    /// The token of an authorization the call needed a user for.
+    authorized: Option<TokenInfo>,
+}
+
+/// `wrap-call`; when a user is needed, the headless agent visits the
+/// authorization URL, `complete-authorization` redeems the code, and the
+/// request is sent once more.
+async fn send(i: &mut Instance, req: &HttpRequest) -> Result<Outcome, AuthError> {
+    let mut authorized = None;
+    for _ in 0..2 {
+        match i.wrap_call(req).await.unwrap() {
+            Ok(resp) => {
+                let status = resp.status;
+                let body = resp.bytes(1 << 20).await.unwrap();
+                return Ok(Outcome {
+                    status,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    authorized,
+                });
+            }
+            Err(AuthError::AuthorizationRequired(p)) if authorized.is_none() => {
+                let callback = follow_headless(&p.authorization_url, &p.redirect_uri)
+                    .await
+                    .unwrap();
+                authorized = Some(i.complete_authorization(&callback).await.unwrap()?);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    panic!("authorization was needed twice")
+}
+
+/// A call that must succeed with 200.
+async fn ok(i: &mut Instance, req: &HttpRequest) -> Outcome {
+    let outcome = send(i, req).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+    assert!(outcome.body.contains("mock-mcp"), "{}", outcome.body);
+    outcome
+}
+
+/// The log as "server METHOD path" lines.
+fn lines(log: &[LoggedRequest]) -> Vec<String> {
+    log.iter()
+        .map(|r| {
+            let s = match r.server {
+                Server::Mcp => "mcp",
+                Server::AuthorizationServer => "as",
+                Server::IdentityProvider => "idp",
+            };
+            format!("{s} {} {}", r.method, r.path)
+        })
+        .collect()
+}
+
+fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
+fn requests<'a>(log: &'a [LoggedRequest], server: Server, path: &str) -> Vec<&'a LoggedRequest> {
+    log.iter()
+        .filter(|r| r.server == server && r.path == path)
+        .collect()
+}
+
+/// The one request to `path` at `server`.
+fn only<'a>(log: &'a [LoggedRequest], server: Server, path: &str) -> &'a LoggedRequest {
+    let found = requests(log, server, path);
+    assert_eq!(found.len(), 1, "{:?}", lines(log));
+    found[0]
+}
+
+/// A JWS verified with the public JWK in its own header (DPoP proofs).
+fn self_signed(token: &str) -> Jws {
+    let jws = Jws::parse(token).unwrap();
+    let key = key_from_jwk(&jws.header["jwk"]).unwrap();
+    jws.verify(&key).unwrap();
+    jws
+}
+
+/// The thumbprint of a proof's key.
+fn jkt(jws: &Jws) -> String {
+    thumbprint(&key_from_jwk(&jws.header["jwk"]).unwrap())
+}
+
+// ------------------------------------------------------------ 2025-03-26
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_server_with_metadata_at_its_origin() {
+    // MCP 2025-03-26: every PRM URL 404 → the MCP origin is the issuer; its
+    // RFC 8414 metadata is used. Everything happens at the MCP origin.
+    let world = MockWorld::start(Behaviour {
+        legacy: Some(Legacy::OriginMetadata),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let info = outcome.authorized.expect("a user authorized");
+    let origin = world.mcp_url().trim_end_matches("/mcp").to_string();
+    assert_eq!(world.issuer(), origin);
+    assert_eq!(info.issuer, origin);
+    assert_eq!(info.resource, world.mcp_url());
+    let log = world.log();
+    assert_eq!(
+        lines(&log),
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "mcp GET /.well-known/oauth-protected-resource",
+            "mcp GET /.well-known/oauth-authorization-server",
+            "mcp POST /register",
+            "mcp GET /authorize",
+            "mcp POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    let token = only(&log, Server::Mcp, "/token").form_params();
+    assert_eq!(param(&token, "resource"), Some(world.mcp_url()));
+    assert_eq!(
+        param(&token, "grant_type").as_deref(),
+        Some("authorization_code")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_server_without_metadata_gets_the_default_endpoints() {
+    // MCP 2025-03-26 "Fallbacks for Servers without Metadata Discovery":
+    // every metadata URL 404 → /authorize, /token, /register at the origin.
+    let world = MockWorld::start(Behaviour {
+        legacy: Some(Legacy::NoMetadata),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    assert_eq!(
+        lines(&log),
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "mcp GET /.well-known/oauth-protected-resource",
+            "mcp GET /.well-known/oauth-authorization-server",
+            "mcp GET /.well-known/openid-configuration",
+            "mcp POST /register",
+            "mcp GET /authorize",
+            "mcp POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    // PKCE S256 although nothing advertised it; the mock checked the verifier.
+    let authorize = only(&log, Server::Mcp, "/authorize").query_params();
+    assert_eq!(
+        param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    // Once authorized, only the caller's requests.
+    world.clear_log();
+    ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
+    assert_eq!(lines(&world.log()), ["mcp POST /mcp"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_fallbacks_never_follow_a_server_error() {
+    // Only 404 means "not here": a 500 from the origin's metadata is an error.
+    let world = MockWorld::start(Behaviour {
+        legacy: Some(Legacy::OriginMetadata),
+        metadata_status: Some(500),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    match send(&mut i, &initialize(&world.mcp_url(), 1)).await {
+        Err(AuthError::UnexpectedStatus(s)) => {
+            assert_eq!(s.status, 500);
+            assert!(s.url.ends_with("/.well-known/oauth-authorization-server"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let log = lines(&world.log());
+    assert_eq!(
+        log.last().unwrap(),
+        "mcp GET /.well-known/oauth-authorization-server"
+    );
+    assert!(!log
+        .iter()
+        .any(|l| l.ends_with("/register") || l.ends_with("/token")));
+}
+
+// ------------------------------------------------------------ identity
+
+fn cimd_document() -> serde_json::Value {
+    json!({
+        "client_id": CIMD_URL,
+        "client_name": "e2e grants",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_metadata_document_url_is_the_client_id() {
+    // SEP-991: the AS advertises client_id_metadata_document_supported, so
+    // the URL is the client id and nothing is registered.
+    let world = MockWorld::start(Behaviour {
+        cimd_supported: true,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    world.publish_client_metadata(CIMD_URL, cimd_document());
+    let config = ClientConfig {
+        client_metadata_url: Some(CIMD_URL.into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    assert_eq!(
+        lines(&log),
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "as GET /.well-known/oauth-authorization-server",
+            "as GET /authorize",
+            "as POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
+    assert_eq!(param(&authorize, "client_id").as_deref(), Some(CIMD_URL));
+    let token = only(&log, Server::AuthorizationServer, "/token");
+    assert_eq!(
+        param(&token.form_params(), "client_id").as_deref(),
+        Some(CIMD_URL)
+    );
+    assert!(token.header("authorization").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_metadata_document_support_the_client_registers() {
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    world.publish_client_metadata(CIMD_URL, cimd_document());
+    let config = ClientConfig {
+        client_metadata_url: Some(CIMD_URL.into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    only(&log, Server::AuthorizationServer, "/register");
+    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
+    assert!(param(&authorize, "client_id")
+        .unwrap()
+        .starts_with("mock-client-"));
+}
+
+// ------------------------------------------------------------ grants without a user
+
+/// An AS that offers only `grants`, with `auth` client authentication, for
+/// a server whose PRM lists `mcp:tools`.
+fn machine_world(grants: &[&str], auth: &[&str]) -> Behaviour {
+    Behaviour {
+        grant_types: grants.iter().map(|g| g.to_string()).collect(),
+        auth_methods: auth.iter().map(|a| a.to_string()).collect(),
+        scopes_supported: Some(vec!["mcp:tools".into()]),
+        ..Behaviour::default()
+    }
+}
+
+/// The log of a flow that needed no user: the 401, discovery, one token
+/// request, the retried call.
+const MACHINE_FLOW: [&str; 5] = [
+    "mcp POST /mcp",
+    "mcp GET /.well-known/oauth-protected-resource/mcp",
+    "as GET /.well-known/oauth-authorization-server",
+    "as POST /token",
+    "mcp POST /mcp",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_with_client_secret_basic() {
+    // SEP-1046: a client with a secret at a server that offers only client
+    // credentials gets them chosen, without a user.
+    let world = MockWorld::start(machine_world(
+        &["client_credentials"],
+        &["client_secret_basic"],
+    ))
+    .await
+    .unwrap();
+    let secret = "s3cret: with/odd+chars";
+    world.add_client("svc", &[], ClientAuth::SecretBasic(secret.into()));
+    let config = ClientConfig {
+        client_id: Some("svc".into()),
+        client_secret: Some(secret.into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert!(outcome.authorized.is_none(), "no user involved");
+    let log = world.log();
+    assert_eq!(lines(&log), MACHINE_FLOW);
+    let token = only(&log, Server::AuthorizationServer, "/token");
+    let form = token.form_params();
+    assert_eq!(
+        param(&form, "grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(param(&form, "resource"), Some(world.mcp_url()));
+    assert_eq!(param(&form, "scope").as_deref(), Some("mcp:tools"));
+    assert_eq!(param(&form, "client_secret"), None);
+    assert!(token.header("authorization").unwrap().starts_with("Basic "));
+    // A revoked token is minted again the same way, still without a user.
+    world.revoke_all_tokens();
+    world.clear_log();
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
+    assert!(outcome.authorized.is_none());
+    let log = lines(&world.log());
+    assert_eq!(log.first().unwrap(), "mcp POST /mcp");
+    assert_eq!(log.iter().filter(|l| *l == "as POST /token").count(), 1);
+    assert_eq!(log.last().unwrap(), "mcp POST /mcp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_with_client_secret_post() {
+    let world = MockWorld::start(machine_world(
+        &["client_credentials"],
+        &["client_secret_post"],
+    ))
+    .await
+    .unwrap();
+    world.add_client("svc-post", &[], ClientAuth::SecretPost("p0st".into()));
+    let config = ClientConfig {
+        client_id: Some("svc-post".into()),
+        client_secret: Some("p0st".into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    assert_eq!(lines(&log), MACHINE_FLOW);
+    let token = only(&log, Server::AuthorizationServer, "/token");
+    let form = token.form_params();
+    assert_eq!(param(&form, "client_id").as_deref(), Some("svc-post"));
+    assert_eq!(param(&form, "client_secret").as_deref(), Some("p0st"));
+    assert!(token.header("authorization").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_with_private_key_jwt() {
+    // RFC 7523 §2.2: an ES256 assertion, iss = sub = client id, aud = the
+    // issuer; the mock verified it with the registered public key.
+    let world = MockWorld::start(machine_world(&["client_credentials"], &["private_key_jwt"]))
+        .await
+        .unwrap();
+    let key = TestKey::generate();
+    world.add_client(
+        "svc-jwt",
+        &[],
+        ClientAuth::PrivateKeyJwt(*key.verifying_key()),
+    );
+    let pem = key.pkcs8_pem();
+    let config = ClientConfig {
+        client_id: Some("svc-jwt".into()),
+        private_key_pem: Some(pem.clone()),
+        grant_type: Some(GrantType::ClientCredentials),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    assert_eq!(lines(&log), MACHINE_FLOW);
+    let token = only(&log, Server::AuthorizationServer, "/token");
+    assert!(token.header("authorization").is_none());
+    let form = token.form_params();
+    assert_eq!(
+        param(&form, "client_assertion_type").as_deref(),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    );
+    let assertion = Jws::parse(&param(&form, "client_assertion").unwrap()).unwrap();
+    assertion.verify(key.verifying_key()).unwrap();
+    assert_eq!(assertion.claim_str("iss"), Some("svc-jwt"));
+    assert_eq!(assertion.claim_str("sub"), Some("svc-jwt"));
+    assert_eq!(assertion.claim_str("aud"), Some(world.issuer().as_str()));
+    let (iat, exp) = (
+        assertion.claim_u64("iat").unwrap(),
+        assertion.claim_u64("exp").unwrap(),
+    );
+    assert!(iat.abs_diff(now()) < 60 && exp > iat && exp - iat <= 3600);
+    let first_jti = assertion.claim_str("jti").unwrap().to_string();
+    // The private key never leaves the component.
+    let key_body = pem.lines().nth(1).unwrap();
+    assert!(log.iter().all(|r| !r.body.contains(key_body)
+        && !r.body.contains("PRIVATE KEY")
+        && r.headers.iter().all(|(_, v)| !v.contains(key_body))));
+    // Re-minted after revocation: a new assertion (the mock refuses a jti
+    // it has seen).
+    world.revoke_all_tokens();
+    world.clear_log();
+    ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
+    let log = world.log();
+    let again = only(&log, Server::AuthorizationServer, "/token").form_params();
+    let again = Jws::parse(&param(&again, "client_assertion").unwrap()).unwrap();
+    assert_ne!(again.claim_str("jti"), Some(first_jti.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_bearer_grant_with_a_workload_assertion() {
+    // RFC 7523 §2.1 (SEP-1933): the configured assertion is the grant; a
+    // refusal is reported, never retried with another grant.
+    let world = MockWorld::start(machine_world(&[JWT_BEARER], &["none"]))
+        .await
+        .unwrap();
+    let workload = TestKey::generate();
+    let workload_issuer = "https://workload.example.com";
+    world.trust_assertion_issuer(workload_issuer, workload.verifying_key());
+    world.add_client("workload", &[], ClientAuth::None);
+    let t = now();
+    let assertion = workload.sign_jwt(
+        "JWT",
+        &json!({"iss": workload_issuer, "sub": "spiffe://example.com/agent", "aud": world.issuer(),
+                "iat": t, "exp": t + 300, "jti": "workload-jti-1"}),
+    );
+    let config = ClientConfig {
+        client_id: Some("workload".into()),
+        grant_type: Some(GrantType::JwtBearer(assertion.clone())),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert!(outcome.authorized.is_none());
+    let log = world.log();
+    assert_eq!(lines(&log), MACHINE_FLOW);
+    let form = only(&log, Server::AuthorizationServer, "/token").form_params();
+    assert_eq!(param(&form, "grant_type").as_deref(), Some(JWT_BEARER));
+    assert_eq!(param(&form, "assertion"), Some(assertion.clone()));
+    assert_eq!(param(&form, "client_id").as_deref(), Some("workload"));
+    assert_eq!(param(&form, "resource"), Some(world.mcp_url()));
+
+    // After revocation the same assertion comes again; the mock refuses a
+    // replayed jti, and the component reports it after one token request.
+    world.revoke_all_tokens();
+    world.clear_log();
+    match send(&mut i, &initialize(&world.mcp_url(), 2)).await {
+        Err(AuthError::TokenRejected(f)) => {
+            assert_eq!(f.error, "invalid_grant");
+            assert!(!format!("{f:?}").contains(&assertion));
+        }
+        other => panic!("{other:?}"),
+    }
+    let log = world.log();
+    assert_eq!(
+        requests(&log, Server::AuthorizationServer, "/token").len(),
+        1
+    );
+    assert_eq!(
+        requests(&log, Server::AuthorizationServer, "/authorize").len(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_at_the_identity_provider_then_jwt_bearer() {
+    // SEP-990: the ID token is exchanged at the IdP (RFC 8693) for an ID-JAG
+    // for this AS and resource, which the client presents (RFC 7523) with
+    // its own credentials.
+    let world = MockWorld::start(machine_world(&[JWT_BEARER], &["client_secret_basic"]))
+        .await
+        .unwrap();
+    world.add_idp_client("idp-client", Some("idp-s3cret"), "mcp-client");
+    world.add_client(
+        "mcp-client",
+        &[],
+        ClientAuth::SecretBasic("as-s3cret".into()),
+    );
+    let id_token = world.issue_id_token("idp-client", "alice@example.com");
+    let config = ClientConfig {
+        client_id: Some("mcp-client".into()),
+        client_secret: Some("as-s3cret".into()),
+        grant_type: Some(GrantType::TokenExchange(IdentityProvider {
+            token_endpoint: world.idp_token_endpoint(),
+            client_id: "idp-client".into(),
+            client_secret: Some("idp-s3cret".into()),
+            id_token: id_token.clone(),
+        })),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert!(outcome.authorized.is_none());
+    let log = world.log();
+    assert_eq!(
+        lines(&log),
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "as GET /.well-known/oauth-authorization-server",
+            "idp POST /token",
+            "as POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    let at_idp = only(&log, Server::IdentityProvider, "/token");
+    assert!(at_idp
+        .header("authorization")
+        .unwrap()
+        .starts_with("Basic "));
+    assert!(at_idp.header("dpop").is_none());
+    let idp = at_idp.form_params();
+    assert_eq!(
+        param(&idp, "grant_type").as_deref(),
+        Some("urn:ietf:params:oauth:grant-type:token-exchange")
+    );
+    assert_eq!(
+        param(&idp, "requested_token_type").as_deref(),
+        Some("urn:ietf:params:oauth:token-type:id-jag")
+    );
+    assert_eq!(param(&idp, "subject_token"), Some(id_token));
+    assert_eq!(
+        param(&idp, "subject_token_type").as_deref(),
+        Some("urn:ietf:params:oauth:token-type:id_token")
+    );
+    assert_eq!(param(&idp, "audience"), Some(world.issuer()));
+    assert_eq!(param(&idp, "resource"), Some(world.mcp_url()));
+    let at_as = only(&log, Server::AuthorizationServer, "/token");
+    assert!(at_as.header("authorization").unwrap().starts_with("Basic "));
+    let form = at_as.form_params();
+    assert_eq!(param(&form, "grant_type").as_deref(), Some(JWT_BEARER));
+    let jag = Jws::parse(&param(&form, "assertion").unwrap()).unwrap();
+    assert_eq!(jag.header_str("typ"), Some("oauth-id-jag+jwt"));
+    assert_eq!(jag.claim_str("client_id"), Some("mcp-client"));
+    assert_eq!(jag.claim_str("sub"), Some("alice@example.com"));
+    assert_eq!(jag.claim_str("aud"), Some(world.issuer().as_str()));
+    assert_eq!(param(&form, "resource"), Some(world.mcp_url()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_with_dpop_binds_only_the_access_token() {
+    // The IdP issues no access token for this client: no proof there. The
+    // AS binds its token (with a nonce retry), the MCP server checks it.
+    let world = MockWorld::start(Behaviour {
+        dpop: true,
+        dpop_as_nonce: NonceMode::Required,
+        ..machine_world(&[JWT_BEARER], &["client_secret_post"])
+    })
+    .await
+    .unwrap();
+    world.add_idp_client("idp-public", None, "mcp-client");
+    world.add_client(
+        "mcp-client",
+        &[],
+        ClientAuth::SecretPost("as-s3cret".into()),
+    );
+    let config = ClientConfig {
+        client_id: Some("mcp-client".into()),
+        client_secret: Some("as-s3cret".into()),
+        grant_type: Some(GrantType::TokenExchange(IdentityProvider {
+            token_endpoint: world.idp_token_endpoint(),
+            client_id: "idp-public".into(),
+            client_secret: None,
+            id_token: world.issue_id_token("idp-public", "bob"),
+        })),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    assert_eq!(
+        lines(&log),
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "as GET /.well-known/oauth-authorization-server",
+            "idp POST /token",
+            "as POST /token",
+            "as POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+    let at_idp = only(&log, Server::IdentityProvider, "/token");
+    assert!(at_idp.header("dpop").is_none());
+    assert!(at_idp.header("authorization").is_none());
+    assert_eq!(
+        param(&at_idp.form_params(), "client_id").as_deref(),
+        Some("idp-public")
+    );
+    let at_as = requests(&log, Server::AuthorizationServer, "/token");
+    // The same ID-JAG both times (the nonce refusal did not use it up).
+    assert_eq!(
+        param(&at_as[0].form_params(), "assertion"),
+        param(&at_as[1].form_params(), "assertion")
+    );
+    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    assert_eq!(check_resource_proofs(&world, &bound_to).len(), 1);
+}
+
+// ------------------------------------------------------------ DPoP
+
+/// Checks every MCP request after the first token request: `DPoP <token>`
+/// (never `Bearer`), a proof verified with its own key, that key the one
+/// the token was bound to at the token endpoint, `htm`/`htu` of the
+/// request, `ath` of the token, `iat` now, and a `jti` never used before.
+/// Returns the proofs in order.
+fn check_resource_proofs(world: &MockWorld, bound_to: &str) -> Vec<Jws> {
+    let log = world.log();
+    let first_token = log.iter().position(|r| r.path == "/token").unwrap();
+    let mut jtis = HashSet::new();
+    let mut proofs = Vec::new();
+    for r in log[first_token..]
+        .iter()
+        .filter(|r| r.server == Server::Mcp && r.path == "/mcp")
+    {
+        let auth = r.header("authorization").unwrap();
+        let token = auth
+            .strip_prefix("DPoP ")
+            .unwrap_or_else(|| panic!("{auth}"));
+        let proof = self_signed(r.header("dpop").expect("a DPoP proof"));
+        assert_eq!(proof.header_str("typ"), Some("dpop+jwt"));
+        assert_eq!(jkt(&proof), bound_to);
+        assert!(proof.header["jwk"].get("d").is_none());
+        assert_eq!(proof.claim_str("htm"), Some("POST"));
+        assert_eq!(proof.claim_str("htu"), Some(world.mcp_url().as_str()));
+        assert_eq!(proof.claim_str("ath"), Some(s256(token).as_str()));
+        assert!(proof.claim_u64("iat").unwrap().abs_diff(now()) < 60);
+        assert!(jtis.insert(proof.claim_str("jti").unwrap().to_string()));
+        proofs.push(proof);
+    }
+    proofs
+}
+
+/// The proof of the (last) token request and its key's thumbprint.
+fn token_proof(world: &MockWorld, server: Server) -> (Jws, String) {
+    let log = world.log();
+    let token = requests(&log, server, "/token").pop().unwrap();
+    let proof = self_signed(token.header("dpop").expect("a proof at the token endpoint"));
+    let jkt = jkt(&proof);
+    (proof, jkt)
+}
+
+fn dpop_world(behaviour: Behaviour) -> Behaviour {
+    Behaviour {
+        dpop: true,
+        ..behaviour
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_bound_tokens_and_a_fresh_proof_per_request() {
+    // RFC 9449 §5, §7 (SEP-1932): the AS advertises ES256 → proof at the
+    // token endpoint, a DPoP token, and each request proves the key again.
+    let world = MockWorld::start(dpop_world(Behaviour::default()))
+        .await
+        .unwrap();
+    let mut i = instance(&base()).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert_eq!(outcome.authorized.unwrap().token_type, "DPoP");
+    for id in 2..5 {
+        ok(&mut i, &initialize(&world.mcp_url(), id)).await;
+    }
+    let (proof, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    assert_eq!(proof.claim_str("htm"), Some("POST"));
+    assert_eq!(
+        proof.claim_str("htu"),
+        Some(format!("{}/token", world.issuer()).as_str())
+    );
+    assert!(proof.claims.get("ath").is_none());
+    assert_eq!(check_resource_proofs(&world, &bound_to).len(), 4);
+    // The authorization request, metadata and registration carry no proof.
+    for r in world
+        .log()
+        .iter()
+        .filter(|r| r.path != "/token" && r.path != "/mcp")
+    {
+        assert!(r.header("dpop").is_none(), "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_can_be_switched_off() {
+    let world = MockWorld::start(dpop_world(Behaviour::default()))
+        .await
+        .unwrap();
+    let config = ClientConfig {
+        dpop: Some(DpopMode::Never),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert_eq!(outcome.authorized.unwrap().token_type, "Bearer");
+    assert!(world.log().iter().all(|r| r.header("dpop").is_none()));
+    let last = world.log().pop().unwrap();
+    assert!(last.header("authorization").unwrap().starts_with("Bearer "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_nonce_from_the_authorization_server_is_used_on_the_retry() {
+    // RFC 9449 §8: 400 use_dpop_nonce + DPoP-Nonce → the same grant once
+    // more with a new proof carrying the nonce.
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_as_nonce: NonceMode::Required,
+        ..Behaviour::default()
+    }))
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert_eq!(outcome.authorized.unwrap().token_type, "DPoP");
+    let log = world.log();
+    let tokens = requests(&log, Server::AuthorizationServer, "/token");
+    assert_eq!(tokens.len(), 2);
+    let first = self_signed(tokens[0].header("dpop").unwrap());
+    let second = self_signed(tokens[1].header("dpop").unwrap());
+    assert_eq!(first.claim_str("nonce"), None);
+    let nonces = world.dpop_nonces_sent();
+    assert_eq!(nonces.len(), 1);
+    assert_eq!(nonces[0].0, Server::AuthorizationServer);
+    assert_eq!(second.claim_str("nonce"), Some(nonces[0].1.as_str()));
+    assert_ne!(first.claim_str("jti"), second.claim_str("jti"));
+    assert_eq!(jkt(&first), jkt(&second));
+    assert_eq!(tokens[0].form_params(), tokens[1].form_params());
+    check_resource_proofs(&world, &jkt(&second));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_nonce_with_private_key_jwt_sends_a_fresh_assertion() {
+    // The nonce retry rebuilds the request: a new client assertion too (the
+    // mock refuses a replayed assertion jti).
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_as_nonce: NonceMode::Required,
+        ..machine_world(&["client_credentials"], &["private_key_jwt"])
+    }))
+    .await
+    .unwrap();
+    let key = TestKey::generate();
+    world.add_client(
+        "svc-jwt",
+        &[],
+        ClientAuth::PrivateKeyJwt(*key.verifying_key()),
+    );
+    let config = ClientConfig {
+        client_id: Some("svc-jwt".into()),
+        private_key_pem: Some(key.pkcs8_pem()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    let tokens = requests(&log, Server::AuthorizationServer, "/token");
+    assert_eq!(tokens.len(), 2);
+    let assertion = |r: &LoggedRequest| {
+        let a = Jws::parse(&param(&r.form_params(), "client_assertion").unwrap()).unwrap();
+        a.claim_str("jti").unwrap().to_string()
+    };
+    assert_ne!(assertion(tokens[0]), assertion(tokens[1]));
+    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    assert_eq!(check_resource_proofs(&world, &bound_to).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_nonce_from_the_resource_server_is_retried() {
+    // RFC 9449 §9: 401 `DPoP error="use_dpop_nonce"` + DPoP-Nonce → the
+    // same request again with a proof carrying it; later requests use it
+    // from the start.
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_rs_nonce: NonceMode::Required,
+        ..Behaviour::default()
+    }))
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
+    let log = world.log();
+    let after_token: Vec<String> = lines(&log)
+        .into_iter()
+        .skip_while(|l| l != "as POST /token")
+        .collect();
+    assert_eq!(
+        after_token,
+        [
+            "as POST /token",
+            "mcp POST /mcp",
+            "mcp POST /mcp",
+            "mcp POST /mcp"
+        ]
+    );
+    let nonces = world.dpop_nonces_sent();
+    assert_eq!(nonces, [(Server::Mcp, nonces[0].1.clone())]);
+    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    let proofs = check_resource_proofs(&world, &bound_to);
+    assert_eq!(proofs.len(), 3);
+    assert_eq!(proofs[0].claim_str("nonce"), None);
+    assert_eq!(proofs[1].claim_str("nonce"), Some(nonces[0].1.as_str()));
+    assert_eq!(proofs[2].claim_str("nonce"), Some(nonces[0].1.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_nonces_at_both_servers_and_rotating_resource_nonces() {
+    // Both servers want nonces; the MCP server sends a new one with every
+    // success, which the next proof carries without another 401.
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_as_nonce: NonceMode::Required,
+        dpop_rs_nonce: NonceMode::Rotating,
+        ..Behaviour::default()
+    }))
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    for id in 1..5 {
+        ok(&mut i, &initialize(&world.mcp_url(), id)).await;
+    }
+    let log = world.log();
+    assert_eq!(
+        requests(&log, Server::AuthorizationServer, "/token").len(),
+        2
+    );
+    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    let proofs = check_resource_proofs(&world, &bound_to);
+    // 401 for the nonce, then the four calls.
+    assert_eq!(proofs.len(), 5);
+    let rs_nonces: Vec<String> = world
+        .dpop_nonces_sent()
+        .into_iter()
+        .filter(|(s, _)| *s == Server::Mcp)
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(rs_nonces.len(), 5, "one refusal, then one per success");
+    assert_eq!(proofs[0].claim_str("nonce"), None);
+    for (proof, nonce) in proofs[1..].iter().zip(&rs_nonces) {
+        assert_eq!(proof.claim_str("nonce"), Some(nonce.as_str()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_always_wants_a_new_nonce_gets_two_retries() {
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_rs_nonce: NonceMode::Churn,
+        ..Behaviour::default()
+    }))
+    .await
+    .unwrap();
+    let mut i = instance(&base()).await;
+    match send(&mut i, &initialize(&world.mcp_url(), 1)).await {
+        Err(AuthError::StillUnauthorized(s)) => {
+            assert_eq!(s.status, 401);
+            assert!(
+                s.body_excerpt.contains("use_dpop_nonce"),
+                "{}",
+                s.body_excerpt
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    let proofs = check_resource_proofs(&world, &bound_to);
+    assert_eq!(proofs.len(), 3, "the request and two nonce retries");
+    let nonces = world.dpop_nonces_sent();
+    assert_eq!(proofs[1].claim_str("nonce"), Some(nonces[0].1.as_str()));
+    assert_eq!(proofs[2].claim_str("nonce"), Some(nonces[1].1.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_bound_refresh_tokens_are_redeemed_with_the_same_key() {
+    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+    // (the mock refuses a refresh without a proof of that key).
+    let world = MockWorld::start(dpop_world(Behaviour::default()))
+        .await
+        .unwrap();
+    let mut i = instance(&base()).await;
+    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
+    world.revoke_all_tokens();
+    world.clear_log();
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
+    assert!(outcome.authorized.is_none(), "no user for a refresh");
+    let log = world.log();
+    assert_eq!(
+        lines(&log),
+        ["mcp POST /mcp", "as POST /token", "mcp POST /mcp"]
+    );
+    let refusal = log[0].header("authorization").unwrap();
+    assert!(refusal.starts_with("DPoP "));
+    let refresh = &log[1];
+    assert_eq!(
+        param(&refresh.form_params(), "grant_type").as_deref(),
+        Some("refresh_token")
+    );
+    let (proof, key) = token_proof(&world, Server::AuthorizationServer);
+    assert_eq!(key, bound_to);
+    assert!(proof.claims.get("ath").is_none());
+    let proofs = check_resource_proofs(&world, &bound_to);
+    assert_eq!(proofs.len(), 1);
+    assert_ne!(
+        log[2].header("authorization"),
+        Some(refusal),
+        "the refreshed token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_server_that_always_wants_a_new_nonce_gets_one_retry() {
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_as_nonce: NonceMode::Churn,
+        ..machine_world(&["client_credentials"], &["client_secret_basic"])
+    }))
+    .await
+    .unwrap();
+    world.add_client("svc", &[], ClientAuth::SecretBasic("s".into()));
+    let config = ClientConfig {
+        client_id: Some("svc".into()),
+        client_secret: Some("s".into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    match send(&mut i, &initialize(&world.mcp_url(), 1)).await {
+        Err(AuthError::TokenRejected(f)) => {
+            assert_eq!(f.error, "use_dpop_nonce");
+            assert_eq!(f.status, Some(400));
+        }
+        other => panic!("{other:?}"),
+    }
+    let log = world.log();
+    let tokens = requests(&log, Server::AuthorizationServer, "/token");
+    assert_eq!(tokens.len(), 2, "{:?}", lines(&log));
+    let nonces = world.dpop_nonces_sent();
+    let second = self_signed(tokens[1].header("dpop").unwrap());
+    assert_eq!(second.claim_str("nonce"), Some(nonces[0].1.as_str()));
+}
+
+// ------------------------------------------------------------ relaxations, endpoints
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_issuer_mismatch_relaxation() {
+    let behaviour = |issuer: &str| Behaviour {
+        metadata_issuer: Some(format!("{issuer}/tenant")),
+        callback_iss: IssMode::Wrong(format!("{issuer}/tenant")),
+        ..Behaviour::default()
+    };
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let issuer = world.issuer();
+    world.set_behaviour(|b| *b = behaviour(&issuer));
+    let mut strict = instance(&base()).await;
+    assert!(matches!(
+        send(&mut strict, &initialize(&world.mcp_url(), 1)).await,
+        Err(AuthError::IssuerMismatch(_))
+    ));
+    let config = ClientConfig {
+        relaxations: Some(Relaxations {
+            accept_issuer_mismatch: true,
+            allow_pkce_unadvertised: false,
+            omit_resource: false,
+        }),
+        ..base()
+    };
+    let mut relaxed = instance(&config).await;
+    ok(&mut relaxed, &initialize(&world.mcp_url(), 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_pkce_unadvertised_relaxation() {
+    let world = MockWorld::start(Behaviour {
+        omit_pkce_methods: true,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut strict = instance(&base()).await;
+    assert!(matches!(
+        send(&mut strict, &initialize(&world.mcp_url(), 1)).await,
+        Err(AuthError::PkceUnsupported(_))
+    ));
+    assert!(requests(&world.log(), Server::AuthorizationServer, "/authorize").is_empty());
+    let config = ClientConfig {
+        relaxations: Some(Relaxations {
+            accept_issuer_mismatch: false,
+            allow_pkce_unadvertised: true,
+            omit_resource: false,
+        }),
+        ..base()
+    };
+    let mut relaxed = instance(&config).await;
+    ok(&mut relaxed, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
+    assert_eq!(
+        param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let token = only(&log, Server::AuthorizationServer, "/token").form_params();
+    assert!(param(&token, "code_verifier").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omit_resource_relaxation() {
+    // A server without RFC 8707 refuses `resource` (invalid_target).
+    let world = MockWorld::start(Behaviour {
+        resource_indicators: false,
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let mut strict = instance(&base()).await;
+    match send(&mut strict, &initialize(&world.mcp_url(), 1)).await {
+        Err(AuthError::AuthorizationDenied(f)) => assert_eq!(f.error, "invalid_target"),
+        other => panic!("{other:?}"),
+    }
+    world.clear_log();
+    let config = ClientConfig {
+        relaxations: Some(Relaxations {
+            accept_issuer_mismatch: false,
+            allow_pkce_unadvertised: false,
+            omit_resource: true,
+        }),
+        ..base()
+    };
+    let mut relaxed = instance(&config).await;
+    ok(&mut relaxed, &initialize(&world.mcp_url(), 1)).await;
+    let log = world.log();
+    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
+    assert_eq!(param(&authorize, "resource"), None);
+    let token = only(&log, Server::AuthorizationServer, "/token").form_params();
+    assert_eq!(param(&token, "resource"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_endpoints_replace_metadata_discovery() {
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    world.add_client("pre", &[REDIRECT], ClientAuth::None);
+    let issuer = world.issuer();
+    let config = ClientConfig {
+        client_id: Some("pre".into()),
+        authorization_server: Some(ServerEndpoints {
+            issuer: issuer.clone(),
+            authorization_endpoint: Some(format!("{issuer}/authorize")),
+            token_endpoint: Some(format!("{issuer}/token")),
+            registration_endpoint: None,
+        }),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert_eq!(outcome.authorized.unwrap().issuer, issuer);
+    assert_eq!(
+        lines(&world.log()),
+        [
+            "mcp POST /mcp",
+            "mcp GET /.well-known/oauth-protected-resource/mcp",
+            "as GET /authorize",
+            "as POST /token",
+            "mcp POST /mcp",
+        ]
+    );
+}
+
+// ------------------------------------------------------------ secrets
+
+/// Everything a host can see of a run: the error (Debug and the CLI's
+/// description), the events, and the redacted configuration.
+async fn visible(i: &mut Instance, config: &ClientConfig, error: Option<&AuthError>) -> String {
+    let events: Vec<FlowEvent> = i.take_events().await.unwrap();
+    let mut text = format!("{events:?}\n{:?}\n", redacted(config));
+    if let Some(e) = error {
+        text.push_str(&format!("{e:?}\n{}\n", describe(e)));
+    }
+    text
+}
+
+fn assert_hidden(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        assert!(!text.contains(secret), "{secret:?} leaked into:\n{text}");
+    }
+}
+
+/// The access tokens the MCP server saw.
+fn access_tokens(world: &MockWorld) -> Vec<String> {
+    world
+        .log()
+        .iter()
+        .filter(|r| r.server == Server::Mcp)
+        .filter_map(|r| r.header("authorization"))
+        .filter_map(|v| v.split_once(' ').map(|(_, t)| t.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_errors_events_or_debug_output() {
+    // A refused client secret.
+    let world = MockWorld::start(machine_world(
+        &["client_credentials"],
+        &["client_secret_basic"],
+    ))
+    .await
+    .unwrap();
+    world.add_client("svc", &[], ClientAuth::SecretBasic("the-right-one".into()));
+    let config = ClientConfig {
+        client_id: Some("svc".into()),
+        client_secret: Some("wrong-secret-4711".into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_client"));
+    assert_hidden(
+        &visible(&mut i, &config, Some(&e)).await,
+        &["wrong-secret-4711"],
+    );
+
+    // A private key the server does not know: its assertion is refused.
+    let world = MockWorld::start(machine_world(&["client_credentials"], &["private_key_jwt"]))
+        .await
+        .unwrap();
+    world.add_client(
+        "svc-jwt",
+        &[],
+        ClientAuth::PrivateKeyJwt(*TestKey::generate().verifying_key()),
+    );
+    let pem = TestKey::generate().pkcs8_pem();
+    let config = ClientConfig {
+        client_id: Some("svc-jwt".into()),
+        private_key_pem: Some(pem.clone()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_client"));
+    let log = world.log();
+    let assertion = param(
+        &only(&log, Server::AuthorizationServer, "/token").form_params(),
+        "client_assertion",
+    )
+    .unwrap();
+    let key_body = pem.lines().nth(1).unwrap();
+    assert_hidden(
+        &visible(&mut i, &config, Some(&e)).await,
+        &[key_body, &assertion],
+    );
+
+    // An untrusted JWT bearer assertion, and a refused token exchange.
+    let world = MockWorld::start(machine_world(&[JWT_BEARER], &["client_secret_basic"]))
+        .await
+        .unwrap();
+    world.add_client(
+        "mcp-client",
+        &[],
+        ClientAuth::SecretBasic("as-s3cret".into()),
+    );
+    world.add_idp_client("idp-client", Some("idp-s3cret"), "mcp-client");
+    let untrusted = TestKey::generate().sign_jwt(
+        "JWT",
+        &json!({"iss": "https://nobody.example", "sub": "x", "aud": world.issuer(),
+                "exp": now() + 60, "jti": "j"}),
+    );
+    let config = ClientConfig {
+        client_id: Some("mcp-client".into()),
+        client_secret: Some("as-s3cret".into()),
+        grant_type: Some(GrantType::JwtBearer(untrusted.clone())),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_grant"));
+    assert_hidden(
+        &visible(&mut i, &config, Some(&e)).await,
+        &[&untrusted, "as-s3cret"],
+    );
+    let stranger_id_token = world.issue_id_token("someone-else", "mallory");
+    let config = ClientConfig {
+        grant_type: Some(GrantType::TokenExchange(IdentityProvider {
+            token_endpoint: world.idp_token_endpoint(),
+            client_id: "idp-client".into(),
+            client_secret: Some("idp-s3cret".into()),
+            id_token: stranger_id_token.clone(),
+        })),
+        ..config
+    };
+    let mut i = instance(&config).await;
+    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_grant"));
+    assert_hidden(
+        &visible(&mut i, &config, Some(&e)).await,
+        &[&stranger_id_token, "idp-s3cret", "as-s3cret"],
+    );
+
+    // DPoP tokens and refusals: neither the token nor a proof shows.
+    let world = MockWorld::start(dpop_world(Behaviour {
+        dpop_rs_nonce: NonceMode::Churn,
+        ..Behaviour::default()
+    }))
+    .await
+    .unwrap();
+    let config = base();
+    let mut i = instance(&config).await;
+    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AuthError::StillUnauthorized(_)));
+    let tokens = access_tokens(&world);
+    assert!(!tokens.is_empty());
+    let proofs: Vec<String> = world
+        .log()
+        .iter()
+        .filter_map(|r| r.header("dpop").map(str::to_string))
+        .collect();
+    let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    secrets.extend(proofs.iter().map(String::as_str));
+    assert_hidden(&visible(&mut i, &config, Some(&e)).await, &secrets);
+
+    // And a successful DPoP call: its response's Debug shows no token.
+    let world = MockWorld::start(dpop_world(Behaviour::default()))
+        .await
+        .unwrap();
+    let mut i = instance(&config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let resp = i
+        .wrap_call(&initialize(&world.mcp_url(), 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = format!(
+        "{outcome:?}\n{resp:?}\n{}",
+        visible(&mut i, &config, None).await
+    );
+    let tokens = access_tokens(&world);
+    assert_eq!(tokens.len(), 2);
+    assert_hidden(&text, &[&tokens[0]]);
+}
