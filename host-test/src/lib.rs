@@ -9,6 +9,8 @@
 //! - [`mock`]: a mock MCP server and authorization server with switchable
 //!   misbehaviours, for tests and the demo.
 //! - [`cli`]: the `mcp-oauth` commands.
+//! - [`state`]: the CLI's state file — atomic writes, the lock around
+//!   refreshes, `status` and `logout`.
 //! - [`conformance`]: `mcp-oauth conformance`, the client under test of the
 //!   official MCP conformance suite.
 
@@ -20,3 +22,4 @@ pub mod mcp;
 pub mod mock;
 pub mod report;
 pub mod session;
+pub mod state;
