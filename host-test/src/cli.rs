@@ -7,7 +7,9 @@ use crate::harness::{
 use crate::mcp::{McpSession, ProtocolVersion, VersionChoice};
 use crate::mock::{Behaviour, MockWorld};
 use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
+use crate::state::{self, Document, Persistence, StateFile};
 use anyhow::Context;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Options of `mcp-oauth connect`. `Debug` shows which secrets are set,
@@ -48,6 +50,9 @@ pub struct ConnectOptions {
     pub relaxations: Option<Relaxations>,
     /// Authorization server values given instead of discovered.
     pub authorization_server: Option<ServerEndpoints>,
+    /// The state directory: its `state.json` is loaded before connecting
+    /// and kept up to date. `None` keeps nothing (the demo).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -57,6 +62,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("call", &self.call)
             .field("headless", &self.headless)
             .field("port", &self.port)
+            .field("state_dir", &self.state_dir)
             .field("config", &redacted(&client_config(self, String::new())))
             .finish_non_exhaustive()
     }
@@ -82,6 +88,7 @@ impl Default for ConnectOptions {
             dpop: None,
             relaxations: None,
             authorization_server: None,
+            state_dir: None,
         }
     }
 }
@@ -163,6 +170,10 @@ impl Progress for Printer {
                 ""
             }
         );
+    }
+
+    fn note(&mut self, line: &str) {
+        println!("  {line}");
     }
 }
 
@@ -264,10 +275,24 @@ pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> any
 /// component, printing what happens. The redirect URI is
 /// `http://127.0.0.1:<port>/callback`.
 pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
-    let port = if opts.port == 0 {
-        free_port().await?
-    } else {
-        opts.port
+    // The state is read first: a file that cannot be used stops everything
+    // before a request is sent, and it names the redirect port registered.
+    let stored = match &opts.state_dir {
+        Some(dir) => {
+            let file = StateFile::new(dir);
+            let doc = file.read()?;
+            Some((file, doc))
+        }
+        None => None,
+    };
+    let registered = stored
+        .as_ref()
+        .and_then(|(_, doc)| doc.as_ref())
+        .and_then(|doc| state::registered_port(&doc.json, &opts.url));
+    let port = match (opts.port, registered) {
+        (0, Some(port)) if port_is_free(port).await => port,
+        (0, _) => free_port().await?,
+        (port, _) => port,
     };
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let agent = if opts.headless {
@@ -279,7 +304,37 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         }
     };
     let mut session = open_session(&opts, redirect_uri, agent).await?;
-    run_session(&mut session, &opts).await
+    if let Some((file, doc)) = stored {
+        attach_state(&mut session, file, doc.as_ref()).await?;
+    }
+    let result = run_session(&mut session, &opts).await;
+    // Everything is written after each request; this catches the rest.
+    let saved = session.transport_mut().save_state().await;
+    result.and(saved)
+}
+
+/// Whether a loopback port can be bound now.
+async fn port_is_free(port: u16) -> bool {
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+/// Imports the stored state into the session's instance and keeps it there.
+async fn attach_state(
+    session: &mut CliSession,
+    file: StateFile,
+    doc: Option<&Document>,
+) -> anyhow::Result<()> {
+    let transport = session.transport_mut();
+    let persistence = Persistence::attach(file, doc, transport.instance_mut()).await?;
+    let path = persistence.file().path();
+    match doc {
+        Some(_) => println!("  state: {}", path.display()),
+        None => println!("  state: none yet, kept in {}", path.display()),
+    }
+    transport.set_persistence(persistence);
+    Ok(())
 }
 
 /// `mcp-oauth demo`: starts the mocks and connects to them headlessly.
@@ -307,6 +362,88 @@ pub async fn demo() -> anyhow::Result<()> {
     println!(
         "done: {} requests reached the servers; the token never left the component.",
         world.log().len()
+    );
+    Ok(())
+}
+
+/// `mcp-oauth status`: what the state file in `dir` holds — servers, their
+/// resource, issuer and token expiry, registered clients — never a token,
+/// secret or key.
+pub fn status(dir: &std::path::Path) -> anyhow::Result<()> {
+    let file = StateFile::new(dir);
+    match file.read()? {
+        None => println!(
+            "nothing stored: there is no state file at {}",
+            file.path().display()
+        ),
+        Some(doc) => {
+            println!("state file: {}", file.path().display());
+            print!("{}", state::status_report(&doc.json, state::unix_now()));
+        }
+    }
+    Ok(())
+}
+
+/// `mcp-oauth logout [<url>]`: forgets the tokens and bindings of the
+/// server at `url`, or of every server, under the state lock, and says what
+/// was removed. Client registrations and metadata are kept.
+pub async fn logout(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<()> {
+    let file = StateFile::new(dir);
+    let path = file.path();
+    if !path.exists() {
+        println!(
+            "nothing stored: there is no state file at {}",
+            path.display()
+        );
+        return Ok(());
+    }
+    let lock = file
+        .lock_async(|| println!("waiting for another mcp-oauth process (state lock)"))
+        .await?;
+    let Some(mut doc) = lock.read()? else {
+        println!(
+            "nothing stored: there is no state file at {}",
+            path.display()
+        );
+        return Ok(());
+    };
+    let removed = state::logout(&mut doc.json, url);
+    if removed.tokens.is_empty() && removed.bindings.is_empty() {
+        let servers: Vec<&String> = doc.json["bindings"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        let listed = if servers.is_empty() {
+            "none".to_string()
+        } else {
+            servers
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match url {
+            Some(url) => println!("nothing stored for {url} (servers stored: {listed})"),
+            None => println!("no tokens stored in {}", path.display()),
+        }
+        return Ok(());
+    }
+    lock.write(&doc.json)?;
+    drop(lock);
+    println!("removed from {}:", path.display());
+    for (resource, issuer) in &removed.tokens {
+        println!("  the token for {resource} from {issuer}");
+    }
+    for server in &removed.bindings {
+        println!("  the binding of {server} to its resource and issuer");
+    }
+    let count = |name: &str| doc.json[name].as_object().map_or(0, |m| m.len());
+    println!(
+        "kept: {} client registration(s) and the metadata of {} authorization server(s); \
+         delete {} to forget everything",
+        count("clients"),
+        count("metadata"),
+        path.display()
     );
     Ok(())
 }

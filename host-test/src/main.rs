@@ -1,7 +1,10 @@
 //! `mcp-oauth`: the command-line host of the mcp-oauth component.
 //!
 //! - `mcp-oauth demo`: the whole flow against embedded mock servers.
-//! - `mcp-oauth connect <mcp-url>`: the same against any MCP server.
+//! - `mcp-oauth connect <mcp-url>`: the same against any MCP server,
+//!   keeping tokens in the state file.
+//! - `mcp-oauth status`, `mcp-oauth logout [<url>]`: what the state file
+//!   holds; forget tokens.
 //! - `mcp-oauth conformance <mcp-url>`: the client under test of the
 //!   official MCP conformance suite.
 
@@ -11,6 +14,8 @@ use mcp_oauth_host::conformance;
 use mcp_oauth_host::harness::{
     DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
 };
+use mcp_oauth_host::state;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,7 +30,16 @@ USAGE:
     mcp-oauth connect <mcp-url> [options]
         Initialize, list the tools and optionally call one, authorizing when
         the server asks. By default prints the authorization URL and waits
-        for the redirect on a 127.0.0.1 loopback listener.
+        for the redirect on a 127.0.0.1 loopback listener. Tokens are kept
+        in the state file: the next connect reuses them, and refreshes them
+        when they expire.
+
+    mcp-oauth status [--state-dir <dir>]
+        What the state file holds: servers, their resource and issuer, token
+        expiry and scope, registered clients. Never a token or secret.
+
+    mcp-oauth logout [<mcp-url>] [--state-dir <dir>]
+        Forget the tokens of one server, or of all; say what was removed.
 
 OPTIONS (connect):
     --call <name>          call this tool after listing
@@ -36,6 +50,10 @@ OPTIONS (connect):
     --port <port>          loopback redirect port (default: a free one)
     --timeout <seconds>    how long to wait for the browser (default 300)
     --client-name <name>   the name the authorization server shows
+    --state-dir <dir>      keep the state file (state.json, mode 0600: it
+                           holds tokens and secrets) in <dir> instead of
+                           $MCP_OAUTH_STATE_DIR, $XDG_STATE_HOME/mcp-oauth
+                           or ~/.local/state/mcp-oauth
 
   Client identity (default: registration, RFC 7591):
     --client-id <id>       use this pre-registered client id (no registration);
@@ -172,6 +190,7 @@ fn parse_connect(
             "--client-id" => opts.client_id = Some(value("--client-id")?),
             "--scope" => opts.scope = Some(value("--scope")?),
             "--client-name" => opts.client_name = value("--client-name")?,
+            "--state-dir" => opts.state_dir = Some(PathBuf::from(value("--state-dir")?)),
             "--port" => {
                 opts.port = value("--port")?
                     .parse()
@@ -390,9 +409,42 @@ fn relaxation_warnings(opts: &ConnectOptions) -> Vec<&'static str> {
     .collect()
 }
 
+/// The state directory: `flag`, else the environment's.
+fn state_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    state::state_dir(flag, |name| std::env::var_os(name))
+}
+
+/// The arguments of `status` and `logout`: an optional URL (`logout` only)
+/// and `--state-dir`.
+fn parse_state_args(
+    command: &str,
+    args: &[String],
+    takes_url: bool,
+) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
+    let mut url = None;
+    let mut dir = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--state-dir" => {
+                dir = Some(PathBuf::from(
+                    it.next().context("--state-dir needs a value")?,
+                ))
+            }
+            other if other.starts_with("--") => {
+                bail!("unknown option {other} for {command}\n\n{USAGE}")
+            }
+            other if takes_url && url.is_none() => url = Some(other.to_string()),
+            other => bail!("unexpected argument {other} for {command}"),
+        }
+    }
+    Ok((url, dir))
+}
+
 /// `connect` with the process's arguments and environment.
 async fn connect(args: &[String]) -> anyhow::Result<()> {
-    let opts = parse_connect(args, &|name| std::env::var(name).ok())?;
+    let mut opts = parse_connect(args, &|name| std::env::var(name).ok())?;
+    opts.state_dir = Some(state_dir(opts.state_dir.as_deref())?);
     for line in relaxation_warnings(&opts) {
         eprintln!("{line}");
     }
@@ -415,6 +467,14 @@ fn main() -> ExitCode {
         match args.first().map(String::as_str) {
             Some("demo") => cli::demo().await,
             Some("connect") => connect(&args[1..]).await,
+            Some("status") => {
+                let (_, dir) = parse_state_args("status", &args[1..], false)?;
+                cli::status(&state_dir(dir.as_deref())?)
+            }
+            Some("logout") => {
+                let (url, dir) = parse_state_args("logout", &args[1..], true)?;
+                cli::logout(&state_dir(dir.as_deref())?, url.as_deref()).await
+            }
             Some("conformance") => {
                 let url = conformance::parse_args(&args[1..])?;
                 conformance::run(&url, &conformance::Environment::from_process()).await
@@ -920,6 +980,9 @@ mod tests {
             "--port",
             "--timeout",
             "--client-name",
+            "--state-dir",
+            "mcp-oauth status",
+            "mcp-oauth logout",
             "--private-key",
             "--client-metadata-url",
             "--grant",

@@ -10,6 +10,7 @@ use crate::harness::{
 };
 use crate::mcp::{IncomingResponse, OutgoingRequest, Transport};
 use crate::report;
+use crate::state::{Persistence, Renewal};
 use anyhow::{anyhow, bail, Context};
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ pub trait Progress: Send {
     fn authorization_needed(&mut self, pending: &PendingAuthorization, agent: &UserAgent);
     /// A token was obtained.
     fn authorized(&mut self, info: &TokenInfo);
+    /// Something the host did with the persisted state (waiting for its
+    /// lock, renewing a token).
+    fn note(&mut self, _line: &str) {}
 }
 
 /// Progress that prints nothing.
@@ -57,6 +61,8 @@ pub struct ComponentTransport<P: Progress> {
     progress: P,
     /// How many authorizations a single request may need before giving up.
     max_authorizations: usize,
+    /// Where the state is kept between processes, if anywhere.
+    persistence: Option<Persistence>,
 }
 
 impl<P: Progress> ComponentTransport<P> {
@@ -67,7 +73,68 @@ impl<P: Progress> ComponentTransport<P> {
             agent,
             progress,
             max_authorizations: 1,
+            persistence: None,
         }
+    }
+
+    /// Keeps the instance's state with `persistence` (already attached to
+    /// it): before each request a token that `token-status` calls
+    /// renewable is renewed under the state lock, and after each change the
+    /// state is written back.
+    pub fn set_persistence(&mut self, persistence: Persistence) {
+        self.persistence = Some(persistence);
+    }
+
+    /// Writes the instance's state back if it changed (no-op without
+    /// persistence).
+    pub async fn save_state(&mut self) -> anyhow::Result<()> {
+        let Some(persistence) = &mut self.persistence else {
+            return Ok(());
+        };
+        let progress = &mut self.progress;
+        persistence
+            .save(&mut self.instance, || {
+                progress.note("waiting for another mcp-oauth process (state lock)")
+            })
+            .await
+    }
+
+    /// Before a request to `url`: renews the token under the state lock if
+    /// it is about to expire and a refresh token (or a grant without a user)
+    /// can replace it.
+    async fn prepare(&mut self, url: &str) -> anyhow::Result<()> {
+        let Some(persistence) = &mut self.persistence else {
+            return Ok(());
+        };
+        let progress = &mut self.progress;
+        let renewal = persistence
+            .prepare(&mut self.instance, url, || {
+                progress.note("waiting for another mcp-oauth process (state lock)")
+            })
+            .await?;
+        self.report_events().await?;
+        match renewal {
+            Renewal::NotNeeded => {}
+            Renewal::ByAnotherProcess => self
+                .progress
+                .note("token renewed by another mcp-oauth process; using it"),
+            Renewal::Renewed(info) => {
+                let expiry = match info.expires_at {
+                    Some(t) => format!(
+                        ", expires in {} s",
+                        t.saturating_sub(crate::state::unix_now())
+                    ),
+                    None => String::new(),
+                };
+                self.progress
+                    .note(&format!("token renewed without the user{expiry}"));
+            }
+            Renewal::Failed(e) => self.progress.note(&format!(
+                "the token could not be renewed: {}",
+                report::describe(&e)
+            )),
+        }
+        Ok(())
     }
 
     /// The instance, e.g. to export its state.
@@ -125,10 +192,14 @@ impl<P: Progress> Transport for ComponentTransport<P> {
                 .collect(),
             body: req.body.clone(),
         };
+        self.prepare(&req.url).await?;
         let mut authorizations = 0;
         loop {
             let outcome = self.instance.wrap_call(&request).await?;
             self.report_events().await?;
+            // Written before the body is read: no lock is held while it
+            // streams.
+            self.save_state().await?;
             match outcome {
                 Ok(response) => {
                     let status = response.status;
@@ -150,7 +221,9 @@ impl<P: Progress> Transport for ComponentTransport<P> {
                     if authorizations < self.max_authorizations =>
                 {
                     authorizations += 1;
-                    self.complete(&pending).await?;
+                    let completed = self.complete(&pending).await;
+                    self.save_state().await?;
+                    completed?;
                 }
                 Err(e) => bail!(report::describe(&e)),
             }

@@ -2,6 +2,7 @@
 
 use mcp_oauth_host::mock::{Behaviour, MockWorld};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The secret variables `connect` reads; removed unless a test sets them.
 const SECRET_VARS: [&str; 4] = [
@@ -15,17 +16,26 @@ fn mcp_oauth(args: &[&str]) -> (bool, String, String) {
     mcp_oauth_with(args, &[])
 }
 
-/// Runs the binary with `args` and the secret variables `vars`.
+/// Runs the binary with `args` and the secret variables `vars`, with a
+/// state directory of its own (never the user's), removed afterwards.
 fn mcp_oauth_with(args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let state_dir = std::env::temp_dir().join(format!(
+        "mcp-oauth-cli-test-state-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::SeqCst)
+    ));
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
     for var in SECRET_VARS {
         command.env_remove(var);
     }
     let out = command
         .args(args)
+        .env("MCP_OAUTH_STATE_DIR", &state_dir)
         .envs(vars.iter().copied())
         .output()
         .expect("the binary runs");
+    let _ = std::fs::remove_dir_all(&state_dir);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
