@@ -133,7 +133,7 @@ fn form(s: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b_a_revoked_token_leads_to_a_new_flow_and_the_call_succeeds() {
+async fn b_a_revoked_token_is_refreshed_once_and_the_call_succeeds() {
     let world = MockWorld::start(Behaviour::default()).await.unwrap();
     let mut s = session(&world).await;
     s.initialize("e2e").await.unwrap();
@@ -148,14 +148,21 @@ async fn b_a_revoked_token_leads_to_a_new_flow_and_the_call_succeeds() {
         lines(&world.log()),
         [
             "mcp POST /mcp",
-            // RFC 9728 §5.2: metadata is fetched again on a new challenge.
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            // The authorization server's metadata and the client are reused.
-            "as GET /authorize",
+            // The refresh token still works (only access tokens were
+            // revoked): one refresh, no new authorization.
             "as POST /token",
             "mcp POST /mcp",
         ]
     );
+    let refresh = &world.log()[1];
+    assert!(
+        refresh.body.contains("grant_type=refresh_token"),
+        "{}",
+        refresh.body
+    );
+    assert!(refresh
+        .body
+        .contains(&format!("resource={}", form(&world.mcp_url()))));
     assert!(world.log()[0]
         .headers
         .iter()
@@ -415,7 +422,7 @@ async fn exported_state_lets_a_new_instance_skip_the_flow() {
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&state);
-    assert!(text.contains("\"version\":1"));
+    assert!(text.contains("\"version\":2"));
     let mut fresh = instance().await;
     fresh.import_state(&state).await.unwrap().unwrap();
     world.clear_log();
