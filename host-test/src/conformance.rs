@@ -324,7 +324,10 @@ mod tests {
         assert!(c.private_key_pem.is_some());
         assert!(c.unused.is_empty());
         let shown = format!("{c} {c:?}");
-        assert!(shown.contains("private key") && !shown.contains("BEGIN"), "{shown}");
+        assert!(
+            shown.contains("private key") && !shown.contains("BEGIN"),
+            "{shown}"
+        );
         let e = parse_context(
             r#"{"client_id":"jwt","private_key_pem":"k","signing_algorithm":"RS256"}"#,
         )
