@@ -3,8 +3,11 @@
 //! Runs `cargo build --release --target wasm32-wasip2 -p mcp-oauth` at the
 //! workspace root with its own target directory (`target/guest`: a nested
 //! cargo on the outer build's target directory would wait for the outer
-//! build's lock forever) and exports the path of the `.wasm` as
-//! `MCP_OAUTH_WASM` for `include_bytes!`.
+//! build's lock forever), shrinks it (`build/shrink.rs`: `wasm-opt -Oz` on
+//! its core module, no `component-name` section) into
+//! `target/guest/mcp_oauth.wasm` — the component the project ships and
+//! measures — and exports the path of that `.wasm` as `MCP_OAUTH_WASM` for
+//! `include_bytes!`.
 //!
 //! Set `MCP_OAUTH_WASM_PREBUILT` to the path of an already built component
 //! to skip the nested build.
@@ -12,6 +15,9 @@
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+#[path = "build/shrink.rs"]
+mod shrink;
 
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
@@ -26,6 +32,7 @@ fn main() {
 fn run() -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=MCP_OAUTH_WASM_PREBUILT");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/shrink.rs");
 
     if let Some(prebuilt) = env::var_os("MCP_OAUTH_WASM_PREBUILT") {
         let path = PathBuf::from(prebuilt);
@@ -104,7 +111,9 @@ fn run() -> Result<(), String> {
             wasm.display()
         ));
     }
-    println!("cargo:rustc-env=MCP_OAUTH_WASM={}", wasm.display());
+    let shipped = target_dir.join("mcp_oauth.wasm");
+    shrink::shrink(&wasm, &shipped, &workspace.join("target").join("tools"))?;
+    println!("cargo:rustc-env=MCP_OAUTH_WASM={}", shipped.display());
     Ok(())
 }
 

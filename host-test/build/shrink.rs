@@ -1,0 +1,214 @@
+//! Shrinks the guest component after cargo built it (part of `build.rs`).
+//!
+//! Two steps, neither of which changes what the component does:
+//! - binaryen's `wasm-opt -Oz` on its core module (about a fifth smaller than
+//!   what rustc and wasm-ld emit at `opt-level = "z"`), spliced back in
+//!   place of the original: same imports (or fewer), same exports;
+//! - the component-level `component-name` custom section is left out (debug
+//!   names of the component's internal instances and functions).
+//!
+//! `wasm-opt` is binaryen's npm package, pinned ([`BINARYEN`]) and installed
+//! once with the machine's `npm` under `target/tools/`; it runs on Node.js.
+//! `MCP_OAUTH_WASM_OPT=/path/to/wasm-opt` uses another build of it (binaryen
+//! 116 or later), and `MCP_OAUTH_WASM_OPT=off` skips both steps (the
+//! component then works the same but is larger).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The binaryen release (npm package `binaryen`) that optimizes the module.
+const BINARYEN: &str = "132.0.0";
+
+/// The WebAssembly features rustc 1.95 enables for `wasm32-wasip2`
+/// (`rustc --print cfg --target wasm32-wasip2`): `wasm-opt` may use these
+/// and no others.
+const FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-multivalue",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-reference-types",
+    "--enable-sign-ext",
+];
+
+/// Writes the shrunk form of the component `input` to `output`. `tools` is
+/// where binaryen is installed. Does nothing when `output` was made from
+/// the same input before.
+pub fn shrink(input: &Path, output: &Path, tools: &Path) -> Result<(), String> {
+    println!("cargo:rerun-if-env-changed=MCP_OAUTH_WASM_OPT");
+    let component = fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let setting = std::env::var("MCP_OAUTH_WASM_OPT").unwrap_or_default();
+    // The input this output was shrunk from, to skip the work next time.
+    let source_copy = output.with_extension("wasm.source");
+    if setting == "off" {
+        println!("cargo:warning=MCP_OAUTH_WASM_OPT=off: the component is not shrunk");
+        let _ = fs::remove_file(&source_copy);
+        return write(output, &component);
+    }
+    if fs::read(&source_copy).ok().as_deref() == Some(&component[..])
+        && output.is_file()
+        && setting.is_empty()
+    {
+        return Ok(());
+    }
+
+    let sections = sections(&component)?;
+    let module = sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.id == MODULE_SECTION)
+        .max_by_key(|(_, s)| s.payload.len())
+        .map(|(i, _)| i)
+        .ok_or("the component has no core module")?;
+
+    let work = output.with_extension("wasm-opt");
+    fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let before = work.join("module.wasm");
+    let after = work.join("module.opt.wasm");
+    write(&before, sections[module].payload)?;
+    let mut command = wasm_opt(&setting, tools)?;
+    command
+        .arg("-Oz")
+        .args(FEATURES)
+        .arg(&before)
+        .arg("-o")
+        .arg(&after)
+        .stdin(Stdio::null());
+    let result = command
+        .output()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if !result.status.success() {
+        return Err(format!(
+            "{command:?} failed ({}):\n{}",
+            result.status,
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    let optimized = fs::read(&after).map_err(|e| format!("{}: {e}", after.display()))?;
+
+    let mut out = component[..8].to_vec();
+    for (i, section) in sections.iter().enumerate() {
+        if section.id == CUSTOM_SECTION && custom_name(section.payload) == Some(b"component-name") {
+            continue;
+        }
+        let payload = if i == module {
+            &optimized[..]
+        } else {
+            section.payload
+        };
+        out.push(section.id);
+        leb128(payload.len(), &mut out);
+        out.extend_from_slice(payload);
+    }
+    write(output, &out)?;
+    write(&source_copy, &component)
+}
+
+/// The command that runs `wasm-opt`: the one `MCP_OAUTH_WASM_OPT` names, or
+/// binaryen from npm (installed under `tools` if it is not there yet).
+fn wasm_opt(setting: &str, tools: &Path) -> Result<Command, String> {
+    if !setting.is_empty() {
+        return Ok(Command::new(setting));
+    }
+    let prefix = tools.join(format!("binaryen-{BINARYEN}"));
+    let script: PathBuf = prefix.join("node_modules/binaryen/bin/wasm-opt");
+    if !script.is_file() {
+        fs::create_dir_all(&prefix).map_err(|e| format!("{}: {e}", prefix.display()))?;
+        let result = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(format!("binaryen@{BINARYEN}"))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run npm to install binaryen (wasm-opt): {e}\n{HELP}"))?;
+        if !result.status.success() || !script.is_file() {
+            return Err(format!(
+                "npm install binaryen@{BINARYEN} failed ({}):\n{}\n{HELP}",
+                result.status,
+                String::from_utf8_lossy(&result.stderr)
+            ));
+        }
+    }
+    let mut command = Command::new("node");
+    command.arg(script);
+    Ok(command)
+}
+
+const HELP: &str = "The component is shrunk with binaryen's wasm-opt from npm (Node.js 18 or \
+later). Set MCP_OAUTH_WASM_OPT to the path of a wasm-opt binary to use that one, or \
+MCP_OAUTH_WASM_OPT=off to embed the component unshrunk.";
+
+/// Writes `bytes` to `path` through a temporary file, so a reader never
+/// sees half a file.
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let partial = path.with_extension("partial");
+    fs::write(&partial, bytes).map_err(|e| format!("{}: {e}", partial.display()))?;
+    fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+const CUSTOM_SECTION: u8 = 0;
+const MODULE_SECTION: u8 = 1;
+
+/// One top-level section of a component.
+struct Section<'a> {
+    id: u8,
+    payload: &'a [u8],
+}
+
+/// The top-level sections of a component binary.
+fn sections(bytes: &[u8]) -> Result<Vec<Section<'_>>, String> {
+    // Magic, then version 0x0d and layer 1: a component, not a module.
+    if bytes.len() < 8 || bytes[..4] != *b"\0asm" || bytes[4..8] != [0x0d, 0, 1, 0] {
+        return Err("the guest build is not a WebAssembly component".into());
+    }
+    let mut sections = Vec::new();
+    let mut at = 8;
+    while at < bytes.len() {
+        let id = bytes[at];
+        let (len, start) = read_leb128(bytes, at + 1)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or("a section of the component runs past its end")?;
+        sections.push(Section {
+            id,
+            payload: &bytes[start..end],
+        });
+        at = end;
+    }
+    Ok(sections)
+}
+
+/// The name of a custom section.
+fn custom_name(payload: &[u8]) -> Option<&[u8]> {
+    let (len, start) = read_leb128(payload, 0).ok()?;
+    payload.get(start..start.checked_add(len)?)
+}
+
+/// An unsigned LEB128 number at `at`, and where it ends.
+fn read_leb128(bytes: &[u8], mut at: usize) -> Result<(usize, usize), String> {
+    let mut value = 0usize;
+    for shift in (0..35).step_by(7) {
+        let byte = *bytes.get(at).ok_or("a section size runs past the end")?;
+        at += 1;
+        value |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok((value, at));
+        }
+    }
+    Err("a section size is too long".into())
+}
+
+/// Appends `value` as an unsigned LEB128 number.
+fn leb128(mut value: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
