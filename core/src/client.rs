@@ -123,6 +123,8 @@ pub struct Client {
     events: Vec<FlowEvent>,
     /// The latest DPoP nonce each server (by server key) sent (RFC 9449 §9).
     nonces: Map<String>,
+    /// The latest DPoP nonce each token endpoint sent (RFC 9449 §8).
+    as_nonces: Map<String>,
 }
 
 /// Whether the refresh token grant can renew `t`.
@@ -268,7 +270,9 @@ impl Client {
             ),
             None => None,
         };
-        Ok(Keys::new(client_key, self.dpop_key(), entropy))
+        let mut keys = Keys::new(client_key, self.dpop_key(), entropy);
+        keys.nonces = self.as_nonces.clone();
+        Ok(keys)
     }
 
     /// The stored DPoP key, if any (an unreadable one is replaced later).
@@ -318,7 +322,10 @@ impl Client {
     /// Applies a finished flow to the store and says what it produced.
     pub fn finish(&mut self, flow: Flow, now: u64) -> Result<Grant, Error> {
         let token_for = flow.token_for().cloned();
-        let (outcome, events, new_key) = flow.into_parts();
+        let (outcome, events, new_key, nonces) = flow.into_parts();
+        for (endpoint, nonce) in nonces.iter() {
+            self.as_nonces.insert(endpoint.clone(), nonce.clone());
+        }
         if let (Some((resource, issuer, refreshing)), Err(Error::TokenRejected(f))) =
             (&token_for, &outcome)
         {

@@ -83,6 +83,9 @@ pub(crate) struct Keys {
     pub dpop_key: Option<SigningKey>,
     /// Set when this flow made `dpop_key`: it must be stored.
     pub dpop_key_is_new: bool,
+    /// The newest DPoP nonce each token endpoint sent (RFC 9449 §8), by
+    /// endpoint URL: used in the next proof sent there.
+    pub nonces: Map<String>,
     entropy: Entropy,
     counter: u32,
 }
@@ -97,6 +100,7 @@ impl Keys {
             client_key,
             dpop_key,
             dpop_key_is_new: false,
+            nonces: Map::new(),
             entropy,
             counter: 0,
         }
@@ -443,7 +447,8 @@ impl Flow {
 
     /// Sends the token request of `call` and waits for it in a token phase.
     fn token_phase(&mut self, call: TokenCall, dpop: bool, then: Then, now: u64) -> Phase {
-        let request = self.keys.token_request(&call, dpop, None, now);
+        let nonce = self.keys.nonces.get(&call.endpoint).cloned();
+        let request = self.keys.token_request(&call, dpop, nonce.as_deref(), now);
         self.send(request);
         Phase::Token {
             call,
@@ -519,9 +524,17 @@ impl Flow {
         &self.events
     }
 
-    /// The outcome, the exchanges, and the DPoP key this flow made (to be
-    /// stored, as 32 secret bytes).
-    pub(crate) fn into_parts(self) -> (Result<Outcome, Error>, Vec<FlowEvent>, Option<[u8; 32]>) {
+    /// The outcome, the exchanges, the DPoP key this flow made (to be
+    /// stored, as 32 secret bytes) and the token endpoints' newest nonces.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Result<Outcome, Error>,
+        Vec<FlowEvent>,
+        Option<[u8; 32]>,
+        Map<String>,
+    ) {
         let outcome = match self.phase {
             Phase::Done(r) => r,
             _ => Err(Error::InvalidArgument(
@@ -534,7 +547,7 @@ impl Flow {
             .as_ref()
             .filter(|_| self.keys.dpop_key_is_new)
             .map(SigningKey::to_bytes);
-        (outcome, self.events, new_key)
+        (outcome, self.events, new_key, self.keys.nonces)
     }
 
     fn send(&mut self, req: HttpRequest) {
@@ -656,9 +669,15 @@ impl Flow {
         resp: HttpResponse,
         now: u64,
     ) -> Phase {
-        // RFC 9449 §8: the server wants a nonce in the proof; retry once.
+        // RFC 9449 §8: a nonce the server sends, with any answer, is the one
+        // for its next proof.
+        let nonce = resp.header("dpop-nonce").map(str::to_string);
+        if let (true, Some(n)) = (dpop, &nonce) {
+            self.keys.nonces.insert(call.endpoint.clone(), n.clone());
+        }
+        // The server wants a nonce in the proof; retry once.
         if dpop && !nonce_retried && resp.status == 400 {
-            if let Some(nonce) = resp.header("dpop-nonce").map(str::to_string) {
+            if let Some(nonce) = nonce {
                 if error_code(&resp).as_deref() == Some("use_dpop_nonce") {
                     let request = self.keys.token_request(&call, dpop, Some(&nonce), now);
                     self.send(request);

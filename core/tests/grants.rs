@@ -545,6 +545,41 @@ fn dpop_nonces_from_the_authorization_server_are_retried_once() {
 }
 
 #[test]
+fn a_dpop_nonce_sent_with_a_token_is_used_in_the_next_token_request() {
+    // RFC 9449 §8.2: the newest nonce, from any answer, goes into the next
+    // proof for that server, so the refresh needs no retry.
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        TOKEN => HttpResponse::new(
+            200,
+            &[
+                ("content-type", "application/json"),
+                ("DPoP-Nonce", "next-1"),
+            ],
+            r#"{"access_token":"AT-1","token_type":"DPoP","expires_in":600,"refresh_token":"RT-1"}"#,
+        ),
+        _ => dpop_server(None)(r),
+    };
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (_, log) = complete(&mut c, grant.unwrap(), &respond);
+    assert_eq!(
+        str_of(&jwt(log[0].header("dpop").unwrap()).1, "nonce"),
+        None
+    );
+    let flow = c
+        .refresh(SERVER, NOW, mcp_oauth_core::Entropy::from_bytes([8; 80]))
+        .unwrap()
+        .unwrap();
+    let mut log = Vec::new();
+    drive(&mut c, flow, &respond, &mut log).unwrap();
+    assert_eq!(urls(&log), [TOKEN], "no use_dpop_nonce round trip");
+    assert_eq!(
+        str_of(&jwt(log[0].header("dpop").unwrap()).1, "nonce"),
+        Some("next-1")
+    );
+}
+
+#[test]
 fn dpop_nonces_from_the_resource_server_retry_the_request() {
     // RFC 9449 §9
     let respond = dpop_server(None);
