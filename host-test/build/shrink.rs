@@ -62,7 +62,9 @@ pub fn shrink(input: &Path, output: &Path, tools: &Path) -> Result<(), String> {
         .map(|(i, _)| i)
         .ok_or("the component has no core module")?;
 
-    let work = output.with_extension("wasm-opt");
+    // Files of this process only: builds in other target directories may
+    // shrink the same component at the same time.
+    let work = output.with_extension(format!("wasm-opt.{}", std::process::id()));
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let before = work.join("module.wasm");
     let after = work.join("module.opt.wasm");
@@ -86,6 +88,7 @@ pub fn shrink(input: &Path, output: &Path, tools: &Path) -> Result<(), String> {
         ));
     }
     let optimized = fs::read(&after).map_err(|e| format!("{}: {e}", after.display()))?;
+    let _ = fs::remove_dir_all(&work);
 
     let mut out = component[..8].to_vec();
     for (i, section) in sections.iter().enumerate() {
@@ -114,19 +117,33 @@ fn wasm_opt(setting: &str, tools: &Path) -> Result<Command, String> {
     let prefix = tools.join(format!("binaryen-{BINARYEN}"));
     let script: PathBuf = prefix.join("node_modules/binaryen/bin/wasm-opt");
     if !script.is_file() {
-        fs::create_dir_all(&prefix).map_err(|e| format!("{}: {e}", prefix.display()))?;
+        // Installed beside, then moved in place whole: a concurrent build
+        // never runs half an installation.
+        let staging = tools.join(format!("binaryen-{BINARYEN}.{}", std::process::id()));
+        fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
         let result = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix)
+            .arg(&staging)
             .arg(format!("binaryen@{BINARYEN}"))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run npm to install binaryen (wasm-opt): {e}\n{HELP}"))?;
-        if !result.status.success() || !script.is_file() {
+        if !result.status.success() {
+            let _ = fs::remove_dir_all(&staging);
             return Err(format!(
                 "npm install binaryen@{BINARYEN} failed ({}):\n{}\n{HELP}",
                 result.status,
                 String::from_utf8_lossy(&result.stderr)
+            ));
+        }
+        // Another build may have finished first; either copy will do.
+        if fs::rename(&staging, &prefix).is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        if !script.is_file() {
+            return Err(format!(
+                "{} is missing after npm install\n{HELP}",
+                script.display()
             ));
         }
     }
