@@ -152,8 +152,8 @@ fn wasm_opt(setting: &str, tools: &Path) -> Result<Command, String> {
     Ok(command)
 }
 
-const HELP: &str = "The component is shrunk with binaryen's wasm-opt from npm (Node.js 18 or \
-later). Set MCP_OAUTH_WASM_OPT to the path of a wasm-opt binary to use that one, or \
+const HELP: &str = "The component is shrunk with binaryen's wasm-opt from npm, run on Node.js \
+(20 is tested). Set MCP_OAUTH_WASM_OPT to the path of a wasm-opt binary to use that one, or \
 MCP_OAUTH_WASM_OPT=off to embed the component unshrunk.";
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never
