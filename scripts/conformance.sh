@@ -98,9 +98,17 @@ fi
 conformance=$suite_dir/node_modules/.bin/conformance
 
 # --- the client ---------------------------------------------------------------
-echo "building mcp-oauth (cargo build -p mcp-oauth-host)" >&2
+# Built the way scripts/test.sh builds it: `cargo build -p mcp-oauth-host`
+# alone unifies the dependencies' features differently and recompiles wasmtime
+# and a dozen crates (over a minute on 2 cores) that the tests already built;
+# `cargo test --no-run` leaves the same target/debug/mcp-oauth. If a test does
+# not compile, the binary alone still does.
+echo "building mcp-oauth (cargo test --workspace --no-run, as scripts/test.sh)" >&2
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-cargo build -p mcp-oauth-host --locked >&2
+if ! cargo test --workspace --locked --no-run >&2; then
+  echo "the tests do not build; building the mcp-oauth binary alone" >&2
+  cargo build -p mcp-oauth-host --locked >&2
+fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
 bin=$target_dir/debug/mcp-oauth
