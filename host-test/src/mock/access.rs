@@ -68,21 +68,12 @@ pub(crate) fn check(st: &mut State, req: &Req) -> Result<(), Denied> {
     }
     let htu = format!("{}{}", st.mcp_origin, req.path);
     let proof = verify_proof(st, req, &htu, Some(token)).map_err(Denied::InvalidProof)?;
-    let mode = st.behaviour.dpop_rs_nonce;
-    let current = st.rs_nonce.clone();
-    let nonce_ok = match mode {
-        NonceMode::Off => true,
-        NonceMode::Required | NonceMode::Rotating => {
-            current.is_some() && proof.nonce.as_deref() == current.as_deref()
-        }
-        NonceMode::Churn => false,
-    };
-    if !nonce_ok {
-        let nonce = match (mode, current) {
-            (NonceMode::Required | NonceMode::Rotating, Some(n)) => n,
-            _ => new_rs_nonce(st),
-        };
-        return Err(Denied::UseNonce(nonce));
+    let demand = st
+        .behaviour
+        .dpop_rs_nonce
+        .demand(st.rs_nonce.as_deref(), proof.nonce.as_deref());
+    if let Some(nonce) = demand {
+        return Err(Denied::UseNonce(nonce.unwrap_or_else(|| new_rs_nonce(st))));
     }
     if !usable || record.jkt.as_deref() != Some(proof.jkt.as_str()) {
         return Err(invalid);

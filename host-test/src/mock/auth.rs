@@ -550,21 +550,14 @@ fn token_dpop(st: &mut State, req: &Req) -> Result<Option<String>, ProofRefused>
     }
     let htu = format!("{}{}", st.issuer, req.path);
     let proof = verify_proof(st, req, &htu, None).map_err(ProofRefused::Invalid)?;
-    let mode = st.behaviour.dpop_as_nonce;
-    let current = st.as_nonce.clone();
-    let nonce_ok = match mode {
-        NonceMode::Off => true,
-        NonceMode::Required | NonceMode::Rotating => {
-            current.is_some() && proof.nonce.as_deref() == current.as_deref()
-        }
-        NonceMode::Churn => false,
-    };
-    if !nonce_ok {
-        let nonce = match (mode, current) {
-            (NonceMode::Required | NonceMode::Rotating, Some(n)) => n,
-            _ => new_as_nonce(st),
-        };
-        return Err(ProofRefused::UseNonce(nonce));
+    let demand = st
+        .behaviour
+        .dpop_as_nonce
+        .demand(st.as_nonce.as_deref(), proof.nonce.as_deref());
+    if let Some(nonce) = demand {
+        return Err(ProofRefused::UseNonce(
+            nonce.unwrap_or_else(|| new_as_nonce(st)),
+        ));
     }
     Ok(Some(proof.jkt))
 }

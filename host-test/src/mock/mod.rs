@@ -136,6 +136,24 @@ pub enum NonceMode {
     Churn,
 }
 
+impl NonceMode {
+    /// Judges the `nonce` of a proof against the server's `current` one:
+    /// `None` when it is acceptable, else the nonce to demand — the current
+    /// one, or `None` inside when a new one must be made.
+    pub(crate) fn demand(
+        self,
+        current: Option<&str>,
+        presented: Option<&str>,
+    ) -> Option<Option<String>> {
+        match (self, current) {
+            (NonceMode::Off, _) => None,
+            (NonceMode::Required | NonceMode::Rotating, Some(n)) if presented == Some(n) => None,
+            (NonceMode::Required | NonceMode::Rotating, Some(n)) => Some(Some(n.to_string())),
+            (NonceMode::Required | NonceMode::Rotating | NonceMode::Churn, _) => Some(None),
+        }
+    }
+}
+
 /// How a pre-registered client authenticates at the token endpoint.
 #[derive(Debug, Clone)]
 pub enum ClientAuth {
