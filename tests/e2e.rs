@@ -9,15 +9,8 @@ use mcp_oauth_host::harness::{
 use mcp_oauth_host::mcp::McpSession;
 use mcp_oauth_host::mock::{Behaviour, IssMode, LoggedRequest, MockWorld, Server};
 use mcp_oauth_host::session::{ComponentTransport, Silent, UserAgent};
-use std::sync::OnceLock;
 
 const REDIRECT: &str = "http://127.0.0.1:8976/callback";
-
-/// Engine, component and InstancePre are created once per test binary.
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::embedded().expect("the component loads"))
-}
 
 fn config() -> ClientConfig {
     ClientConfig {
@@ -27,9 +20,9 @@ fn config() -> ClientConfig {
 }
 
 async fn instance() -> Instance {
-    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
-    i.configure(&config()).await.unwrap().unwrap();
-    i
+    Runtime::embedded_instance(HostOptions::default(), &config())
+        .await
+        .unwrap()
 }
 
 async fn session(world: &MockWorld) -> McpSession<ComponentTransport<Silent>> {
@@ -555,14 +548,13 @@ async fn interactive_instance() -> (u16, Instance) {
         .local_addr()
         .unwrap()
         .port();
-    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
-    i.configure(&ClientConfig {
+    let config = ClientConfig {
         redirect_uri: format!("http://127.0.0.1:{port}/callback"),
         ..config()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    };
+    let i = Runtime::embedded_instance(HostOptions::default(), &config)
+        .await
+        .unwrap();
     (port, i)
 }
 

@@ -21,17 +21,11 @@ use mcp_oauth_host::mock::{
 use mcp_oauth_host::report::describe;
 use serde_json::json;
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const REDIRECT: &str = "http://127.0.0.1:8976/callback";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const CIMD_URL: &str = "https://client.example.com/mcp-oauth-e2e.json";
-
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::embedded().expect("the component loads"))
-}
 
 fn base() -> ClientConfig {
     ClientConfig {
@@ -41,9 +35,9 @@ fn base() -> ClientConfig {
 }
 
 async fn instance(config: &ClientConfig) -> Instance {
-    let mut i = runtime().instantiate(HostOptions::default()).await.unwrap();
-    i.configure(config).await.unwrap().unwrap();
-    i
+    Runtime::embedded_instance(HostOptions::default(), config)
+        .await
+        .unwrap()
 }
 
 fn now() -> u64 {

@@ -191,6 +191,20 @@ impl Runtime {
         &self.inner.cache
     }
 
+    /// A fresh instance of the embedded component ([`Runtime::embedded`]),
+    /// configured with `config`; a refused configuration is an error.
+    pub async fn embedded_instance(
+        options: HostOptions,
+        config: &ClientConfig,
+    ) -> anyhow::Result<Instance> {
+        let mut instance = Runtime::embedded()?.instantiate(options).await?;
+        instance
+            .configure(config)
+            .await?
+            .map_err(|e| anyhow::anyhow!("configure refused: {e}"))?;
+        Ok(instance)
+    }
+
     /// Creates a fresh instance with its own store and state.
     pub async fn instantiate(&self, options: HostOptions) -> anyhow::Result<Instance> {
         let mut wasi = WasiCtxBuilder::new();
