@@ -1,0 +1,144 @@
+// What the interop tests share: the real-server stack (stack.mjs) started on
+// loopback, its control endpoint, and the mcp-oauth CLI run as a user runs it.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.dirname(HERE);
+
+/// The CLI binary under test: $MCP_OAUTH_BIN, else the debug build that
+/// `cargo test` / `cargo build -p mcp-oauth-host` leaves.
+export const CLI = process.env.MCP_OAUTH_BIN ?? path.join(REPO, 'target', 'debug', 'mcp-oauth');
+
+/// Starts stack.mjs with `args`; resolves to { urls, stop(), log(), reset(),
+/// stats(), revoke(), revokeAccess() } once every server answers.
+export async function startStack(args = []) {
+  const child = spawn(process.execPath, [path.join(HERE, 'stack.mjs'), ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let errText = '';
+  child.stderr.on('data', (d) => {
+    errText += d;
+    if (process.env.INTEROP_VERBOSE) process.stderr.write(d);
+  });
+  const urls = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`stack did not start in 30 s:\n${errText}`)), 30_000);
+    child.once('exit', (c) => reject(new Error(`stack exited with ${c}:\n${errText}`)));
+    readline.createInterface({ input: child.stdout }).once('line', (l) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(l));
+    });
+  });
+  const control = async (method, p) => {
+    const r = await fetch(`${urls.control}${p}`, { method });
+    assert.equal(r.status, 200, `${method} ${p}`);
+    const text = await r.text();
+    return text ? JSON.parse(text) : undefined;
+  };
+  return {
+    urls,
+    log: () => control('GET', '/log'),
+    stats: () => control('GET', '/stats'),
+    reset: () => control('POST', '/reset'),
+    revoke: () => control('POST', '/revoke'),
+    revokeAccess: () => control('POST', '/revoke-access'),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/// A fresh state directory (the CLI's --state-dir).
+export function stateDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-oauth-interop-'));
+}
+
+/// Runs the CLI; resolves to { code, stdout, stderr, ms }. Never rejects on a
+/// non-zero exit: the test judges.
+export function runCli(args, { env = {}, timeoutMs = 60_000 } = {}) {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLI, args, {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mcp-oauth ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/// `mcp-oauth connect --headless --state-dir DIR [extra...] URL`, asserted to
+/// succeed (the output is shown when it does not).
+export async function connect(url, dir, extra = [], opts = {}) {
+  const r = await runCli(['connect', '--headless', '--state-dir', dir, ...extra, url], opts);
+  assert.equal(r.code, 0, `connect ${url} failed:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+/// Request counts of a /log excerpt, by kind.
+export function counts(log) {
+  const c = {
+    total: 0,
+    mcp: 0,
+    mcp401: 0,
+    mcp403: 0,
+    metadata: 0,
+    register: 0,
+    authorize: 0,
+    token: {},
+    dpopScheme: 0,
+    bearerScheme: 0,
+  };
+  // The resource servers' own introspection calls are not the client's.
+  for (const r of log.filter((e) => !(e.server === 'as' && e.path.startsWith('/token/introspection')))) {
+    c.total += 1;
+    if (r.server !== 'as') {
+      if (r.path.startsWith('/.well-known/')) c.metadata += 1;
+      else {
+        c.mcp += 1;
+        if (r.status === 401) c.mcp401 += 1;
+        if (r.status === 403) c.mcp403 += 1;
+        if (r.auth_scheme === 'DPoP') c.dpopScheme += 1;
+        if (r.auth_scheme === 'Bearer') c.bearerScheme += 1;
+      }
+      continue;
+    }
+    if (r.path.startsWith('/.well-known/')) c.metadata += 1;
+    else if (r.path === '/reg' || r.path === '/register' || r.path.startsWith('/reg')) c.register += 1;
+    else if (r.path === '/auth' || r.path.startsWith('/auth/') || r.path.startsWith('/interaction')) {
+      if (r.path === '/auth') c.authorize += 1;
+    } else if (r.path === '/token') {
+      const g = r.grant_type ?? '?';
+      c.token[g] = (c.token[g] ?? 0) + 1;
+    }
+  }
+  return c;
+}
+
+/// One line for the report: "12 requests: 3 MCP (1×401), 2 metadata, ...".
+export function describe(c) {
+  const tokens = Object.entries(c.token).map(([g, n]) => `${n} ${g}`).join(', ') || 'none';
+  return `${c.total} requests: ${c.mcp} MCP (${c.mcp401}×401, ${c.mcp403}×403), ${c.metadata} metadata, `
+    + `${c.register} registration, ${c.authorize} authorization, token: ${tokens}`;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
