@@ -51,6 +51,7 @@ pub fn config(c: wit::ClientConfig) -> core::Config {
             Some(wit::DpopMode::Never) => core::DpopMode::Never,
         },
         timeout_ms: c.timeout_ms.unwrap_or(core::config::DEFAULT_TIMEOUT_MS),
+        host_renews: c.host_renews.unwrap_or(false),
     }
 }
 
@@ -196,6 +197,7 @@ pub fn error(e: core::Error) -> wit::AuthError {
         E::AuthorizationDenied(o) => W::AuthorizationDenied(oauth(o)),
         E::TokenRejected(o) => W::TokenRejected(oauth(o)),
         E::AuthorizationRequired(p) => W::AuthorizationRequired(pending(p)),
+        E::RenewalRequired(u) => W::RenewalRequired(u),
         E::StillUnauthorized {
             url,
             status,

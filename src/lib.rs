@@ -249,10 +249,19 @@ impl Guest for Component {
     }
 
     fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
-        let timeout = with_client(|c| c.timeout_ms());
-        // A stale token is renewed before it is sent. If that fails, a token
-        // that has not expired yet is still tried; the server decides.
-        if let Err(e) = renew(&request.url) {
+        let (timeout, host_renews) = with_client(|c| (c.timeout_ms(), c.host_renews()));
+        let renewal_required =
+            || convert::error(mcp_oauth_core::Error::RenewalRequired(request.url.clone()));
+        if host_renews {
+            // The host renews under its lock (`token-status`, `renew`).
+            let state = with_client(|c| c.token_state(&request.url, env::now()));
+            if state == (TokenState::Stale { renewable: true }) {
+                return Err(renewal_required());
+            }
+        } else if let Err(e) = renew(&request.url) {
+            // A stale token is renewed before it is sent. If that fails, a
+            // token that has not expired yet is still tried; the server
+            // decides.
             let usable = with_client(|c| c.has_usable_token(&request.url, env::now()));
             if !usable && !matches!(e, mcp_oauth_core::Error::TokenRejected(_)) {
                 return Err(convert::error(e));
@@ -315,6 +324,9 @@ impl Guest for Component {
                     if !refreshed
                         && with_client(|c| c.refresh_first(&request.url, challenge.as_deref()))
                     {
+                        if host_renews {
+                            return Err(renewal_required());
+                        }
                         refreshed = true;
                         match refresh(&request.url) {
                             Ok(_) => continue,

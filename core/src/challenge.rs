@@ -384,6 +384,9 @@ pub struct BearerChallenge {
     pub error_description: Option<String>,
     /// RFC 6750 §3 / RFC 9110 §11.5 `realm`.
     pub realm: Option<String>,
+    /// Whether the field holds a `DPoP` challenge (RFC 9449 §7.1): the
+    /// resource server accepts, or wants, DPoP-bound tokens.
+    pub dpop: bool,
 }
 
 /// Parses `field_value` and returns the parameters of the first `Bearer`
@@ -404,6 +407,7 @@ pub fn bearer(field_value: &str) -> Result<Option<BearerChallenge>, ChallengeErr
             error: get("error"),
             error_description: get("error_description"),
             realm: get("realm"),
+            dpop: challenges.iter().any(|c| c.is_scheme("DPoP")),
         }
     }))
 }
@@ -526,9 +530,12 @@ mod tests {
             bearer_ok(s),
             BearerChallenge {
                 realm: Some("r".to_string()),
+                dpop: true,
                 ..Default::default()
             }
         );
+        // A Bearer challenge alone says nothing of DPoP.
+        assert!(!bearer_ok(r#"Bearer realm="r""#).dpop);
     }
 
     #[test]

@@ -125,6 +125,26 @@ pub struct Client {
     nonces: Map<String>,
     /// The latest DPoP nonce each token endpoint sent (RFC 9449 §8).
     as_nonces: Map<String>,
+    /// Per server key, the fingerprint of the access token a server refused
+    /// with a 401: that token is as good as stale and [`Client::renew`]
+    /// replaces it. Kept apart from the store, so that a host that imports
+    /// another process's newer state sees whether that process renewed it
+    /// already (the token then differs).
+    refused: Map<String>,
+    /// Servers whose refused token was renewed by [`Client::renew`] and not
+    /// yet accepted: a second 401 then calls for an authorization, not
+    /// another refresh.
+    renewed_after_refusal: Map<()>,
+}
+
+/// A fingerprint of an access token, to recognise it again without keeping
+/// it: hex SHA-256.
+fn fingerprint(t: &TokenRecord) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(t.access_token.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether the refresh token grant can renew `t`.
@@ -211,6 +231,12 @@ impl Client {
             })?,
             None => None,
         };
+        // A server that took a DPoP-bound token before still wants one when
+        // the token is renewed without a challenge; with a challenge, the
+        // challenge says what the server accepts.
+        let was_dpop = self
+            .held_token(&key)
+            .is_some_and(|t| t.token_type == "DPoP");
         let mut previous_scope = None;
         if challenge.is_some() {
             if let Some(b) = self.store.bindings.get(&key).cloned() {
@@ -218,12 +244,16 @@ impl Client {
                     .as_ref()
                     .is_some_and(|p| p.error.as_deref() == Some("insufficient_scope"));
                 if step_up {
+                    // The token stays: it is still good for what it was
+                    // granted, and if this authorization fails, the next
+                    // step-up asks for the same union again.
                     previous_scope = self
                         .store
                         .token(&b.resource, &b.issuer)
                         .and_then(|t| t.scope.clone());
+                } else {
+                    self.store.remove_token(&b.resource, &b.issuer);
                 }
-                self.store.remove_token(&b.resource, &b.issuer);
             }
         }
         let metadata = self
@@ -236,9 +266,9 @@ impl Client {
                     .map(|m| (issuer.clone(), m.clone()))
             })
             .collect();
-        let (resource_metadata_url, challenge_scope) = match parsed {
-            Some(b) => (b.resource_metadata, b.scope),
-            None => (None, None),
+        let (resource_metadata_url, challenge_scope, challenge_dpop) = match parsed {
+            Some(b) => (b.resource_metadata, b.scope, b.dpop),
+            None => (None, None, was_dpop),
         };
         let keys = self.keys(entropy)?;
         Ok(Begin::Flow(Flow::authorize(
@@ -248,6 +278,7 @@ impl Client {
                 server_key: key,
                 resource_metadata_url,
                 challenge_scope,
+                challenge_dpop,
                 previous_scope,
                 metadata,
                 clients: self.store.clients.clone(),
@@ -301,6 +332,9 @@ impl Client {
             Ok(c) => c,
             Err(e) => {
                 if !matches!(e, Error::StateMismatch | Error::InvalidArgument(_)) {
+                    if matches!(&e, Error::AuthorizationDenied(f) if f.error == "invalid_scope") {
+                        self.forget_restricted_registration(state.as_deref());
+                    }
                     self.pending
                         .retain(|p| Some(&p.public.state) != state.as_ref());
                 }
@@ -317,6 +351,35 @@ impl Client {
             .ok_or_else(|| Error::ClientIdRequired(record.public.issuer.clone()))?;
         let keys = self.keys(entropy)?;
         Ok(Flow::exchange(record, &client, &callback.code, keys, now))
+    }
+
+    /// After an `invalid_scope` error redirect for the pending authorization
+    /// with `state`: a client this component registered may be restricted
+    /// to the scope it registered (oidc-provider does that), so the
+    /// registration is dropped and the next authorization registers anew
+    /// with the scope it needs. A pre-registered client or a metadata
+    /// document URL is the user's, and is kept.
+    fn forget_restricted_registration(&mut self, state: Option<&str>) {
+        let Some(record) = self
+            .pending
+            .iter()
+            .find(|p| Some(p.public.state.as_str()) == state)
+        else {
+            return;
+        };
+        let users = self.config.as_ref().is_some_and(|c| {
+            c.client_id.as_deref() == Some(record.client_id.as_str())
+                || c.client_metadata_url.as_deref() == Some(record.client_id.as_str())
+        });
+        let issuer = record.public.issuer.clone();
+        let registered_here = self
+            .store
+            .clients
+            .get(&issuer)
+            .is_some_and(|c| c.client_id == record.client_id);
+        if !users && registered_here {
+            self.store.clients.remove(&issuer);
+        }
     }
 
     /// Applies a finished flow to the store and says what it produced.
@@ -411,13 +474,22 @@ impl Client {
         else {
             return TokenState::None;
         };
-        if t.is_stale(now) {
+        if t.is_stale(now) || self.is_refused(server_url, t) {
             TokenState::Stale {
                 renewable: refreshable(t) || remintable(t),
             }
         } else {
             TokenState::Fresh
         }
+    }
+
+    /// Whether `t` is the token the server at `server_url` refused with a
+    /// 401.
+    fn is_refused(&self, server_url: &str, t: &TokenRecord) -> bool {
+        server_key(server_url)
+            .ok()
+            .and_then(|(_, key)| self.refused.get(&key).cloned())
+            .is_some_and(|f| f == fingerprint(t))
     }
 
     /// Starts renewing a stale token without a user: the refresh token
@@ -431,15 +503,23 @@ impl Client {
         entropy: Entropy,
     ) -> Result<Option<Begin>, Error> {
         let (_, key) = server_key(server_url)?;
-        let Some(t) = self.held_token(&key).filter(|t| t.is_stale(now)) else {
+        let Some(t) = self.held_token(&key) else {
             return Ok(None);
         };
-        if refreshable(t) {
+        let refused = self.is_refused(server_url, t);
+        if !t.is_stale(now) && !refused {
+            return Ok(None);
+        }
+        let (can_refresh, can_remint) = (refreshable(t), remintable(t));
+        if refused {
+            self.renewed_after_refusal.insert(key.clone(), ());
+        }
+        if can_refresh {
             return self
                 .refresh(server_url, now, entropy)
                 .map(|f| f.map(Begin::Flow));
         }
-        if remintable(t) {
+        if can_remint {
             return self.authorize(server_url, None, now, entropy).map(Some);
         }
         Ok(None)
@@ -490,15 +570,25 @@ impl Client {
     /// Whether a 401 with `challenge` should first be answered with the
     /// refresh token grant: a refresh token is held and the server does not
     /// ask for more scope (a step-up needs a new authorization).
+    /// A refused token that was renewed once already is not refreshed again.
     pub fn refresh_first(&self, server_url: &str, challenge: Option<&str>) -> bool {
         let step_up = challenge
             .and_then(|v| challenge::bearer(v).ok().flatten())
             .is_some_and(|b| b.error.as_deref() == Some("insufficient_scope"));
+        let Ok((_, key)) = server_key(server_url) else {
+            return false;
+        };
         !step_up
-            && server_key(server_url)
-                .ok()
-                .and_then(|(_, key)| self.held_token(&key))
-                .is_some_and(refreshable)
+            && self.renewed_after_refusal.get(&key).is_none()
+            && self.held_token(&key).is_some_and(refreshable)
+    }
+
+    /// Whether the host renews tokens itself (configuration `host_renews`):
+    /// then the caller of [`Client::renew`] and [`Client::refresh`] is the
+    /// host, under its lock, and `wrap-call` answers
+    /// [`Error::RenewalRequired`] where it would renew.
+    pub fn host_renews(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| c.host_renews)
     }
 
     /// Whether an unexpired token is held for the server at `server_url`.
@@ -597,6 +687,19 @@ impl Client {
             403 => error == Some("insufficient_scope"),
             _ => false,
         };
+        if let Ok((_, key)) = server_key(response.url) {
+            if response.status == 401 {
+                // Remembered so that `renew` replaces exactly this token,
+                // and a process that finds another one held knows it was
+                // replaced meanwhile.
+                if let Some(f) = self.held_token(&key).map(fingerprint) {
+                    self.refused.insert(key, f);
+                }
+            } else if !wants_auth {
+                self.refused.remove(&key);
+                self.renewed_after_refusal.remove(&key);
+            }
+        }
         if wants_auth {
             self.events.push(FlowEvent {
                 step: Step::Resource,

@@ -93,7 +93,10 @@ pub struct Relaxations {
 /// When to bind tokens to a key with DPoP (RFC 9449).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DpopMode {
-    /// When the authorization server lists `ES256` in
+    /// When the resource server asks for DPoP (its metadata's
+    /// `dpop_bound_access_tokens_required` or
+    /// `dpop_signing_alg_values_supported`, or a `DPoP` challenge) and the
+    /// authorization server lists `ES256` in
     /// `dpop_signing_alg_values_supported`.
     #[default]
     Auto,
@@ -133,6 +136,11 @@ pub struct Config {
     pub dpop: DpopMode,
     /// Time limit per HTTP step, milliseconds.
     pub timeout_ms: u32,
+    /// The host renews tokens itself, under a lock it shares with other
+    /// processes: `wrap-call` never redeems a refresh token and answers
+    /// [`crate::Error::RenewalRequired`] instead, both for a stale token and
+    /// for a 401 that a refresh would answer.
+    pub host_renews: bool,
 }
 
 impl Config {
@@ -151,6 +159,7 @@ impl Config {
             relax: Relaxations::default(),
             dpop: DpopMode::Auto,
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            host_renews: false,
         }
     }
 

@@ -105,6 +105,10 @@ pub struct ResourceMetadata {
     pub authorization_servers: Vec<String>,
     /// Scopes the resource understands.
     pub scopes_supported: Option<Vec<String>>,
+    /// RFC 9728 §2: DPoP proof algorithms the resource accepts.
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// RFC 9728 §2: whether the resource accepts only DPoP-bound tokens.
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 impl ResourceMetadata {
@@ -117,7 +121,22 @@ impl ResourceMetadata {
                 .opt_strings("authorization_servers")?
                 .unwrap_or_default(),
             scopes_supported: doc.opt_strings("scopes_supported")?,
+            dpop_signing_alg_values_supported: doc
+                .opt_strings("dpop_signing_alg_values_supported")?,
+            dpop_bound_access_tokens_required: doc
+                .opt_bool("dpop_bound_access_tokens_required")?
+                .unwrap_or(false),
         })
+    }
+
+    /// Whether the resource asks for DPoP-bound tokens in its metadata:
+    /// it requires them, or lists proof algorithms (RFC 9728 §2).
+    pub fn asks_for_dpop(&self) -> bool {
+        self.dpop_bound_access_tokens_required
+            || self
+                .dpop_signing_alg_values_supported
+                .as_ref()
+                .is_some_and(|a| !a.is_empty())
     }
 }
 

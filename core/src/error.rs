@@ -137,6 +137,11 @@ pub enum Error {
     TokenRejected(OAuthFailure),
     /// A user must authorize first.
     AuthorizationRequired(crate::authorize::PendingAuthorization),
+    /// The token for this server URL must be renewed before the request can
+    /// go (it is stale, or the server refused it with a 401 that a refresh
+    /// answers), and the host renews tokens itself (`host_renews`): renew it
+    /// under the host's lock, then send the request again.
+    RenewalRequired(String),
     /// The server refused again with a fresh token.
     StillUnauthorized {
         /// URL.
@@ -196,6 +201,7 @@ impl fmt::Display for Error {
             Error::AuthorizationDenied(o) => write!(f, "authorization denied: {}", oauth(o)),
             Error::TokenRejected(o) => write!(f, "token request rejected: {}", oauth(o)),
             Error::AuthorizationRequired(p) => write!(f, "authorization required: visit {}", p.authorization_url),
+            Error::RenewalRequired(u) => write!(f, "the token for {u} must be renewed by the host first"),
             Error::StillUnauthorized { url, status, .. } => {
                 write!(f, "{url} answered {status} again after a new token was obtained")
             }

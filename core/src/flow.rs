@@ -217,6 +217,8 @@ pub(crate) struct Start {
     pub server_key: String,
     pub resource_metadata_url: Option<String>,
     pub challenge_scope: Option<String>,
+    /// Whether the server's challenge offered the `DPoP` scheme.
+    pub challenge_dpop: bool,
     /// The scope of the token a 403 `insufficient_scope` refused: the new
     /// request asks for the union (MCP 2026-07-28 step-up, SEP-2350).
     pub previous_scope: Option<String>,
@@ -272,6 +274,8 @@ enum Phase {
         issuer: String,
         metadata: AuthServerMetadata,
         fetched: bool,
+        /// The scope asked for in the registration.
+        scope: Option<String>,
     },
     Token {
         call: TokenCall,
@@ -642,13 +646,15 @@ impl Flow {
                 issuer,
                 metadata,
                 fetched,
+                scope,
             } => {
                 let Some(redirect_uri) =
                     self.start.as_deref().map(|s| s.config.redirect_uri.clone())
                 else {
                     return Phase::Done(Err(Error::NotConfigured));
                 };
-                match registration::parse_response(&resp, &req.url, &redirect_uri) {
+                match registration::parse_response(&resp, &req.url, &redirect_uri, scope.as_deref())
+                {
                     Ok(client) => self.redirect(prm, issuer, metadata, fetched, client),
                     Err(e) => Phase::Done(Err(e)),
                 }
@@ -775,6 +781,8 @@ impl Flow {
             resource: start.server_key.clone(),
             authorization_servers: vec![issuer],
             scopes_supported: None,
+            dpop_signing_alg_values_supported: None,
+            dpop_bound_access_tokens_required: false,
         };
         self.after_resource_metadata(prm, 0, Vec::new(), true, now)
     }
@@ -901,11 +909,23 @@ impl Flow {
                 auth_method: AuthMethod::None,
                 redirect_uri: config.redirect_uri.clone(),
                 secret_expires_at: None,
+                registered_scope: None,
             });
+        let requested = self.scope_for(&prm, &metadata);
+        let Some(start) = self.start.as_deref() else {
+            return Phase::Done(Err(Error::NotConfigured));
+        };
+        let config = &start.config;
+        // A registration restricted to less scope than this request needs
+        // is replaced by a new one (oidc-provider answers `invalid_scope`).
         let known = start
             .clients
             .get(&issuer)
             .filter(|c| c.redirect_uri == config.redirect_uri)
+            .filter(|c| match (&c.registered_scope, &requested) {
+                (Some(held), Some(wanted)) => scope::covers(held, wanted),
+                _ => true,
+            })
             .cloned();
         let client = registration::preregistered(config, &metadata)
             .or(cimd)
@@ -916,7 +936,11 @@ impl Flow {
         let Some(endpoint) = &metadata.registration_endpoint else {
             return Phase::Done(Err(Error::ClientIdRequired(issuer)));
         };
-        let scope = self.scope_for(&prm, &metadata);
+        let scope = scope::for_registration(
+            requested.as_deref(),
+            prm.scopes_supported.as_deref(),
+            metadata.scopes_supported.as_deref(),
+        );
         let request = registration::request(endpoint, config, scope.as_deref());
         self.send(request);
         Phase::Register {
@@ -924,6 +948,7 @@ impl Flow {
             issuer,
             metadata,
             fetched,
+            scope,
         }
     }
 
@@ -981,7 +1006,11 @@ impl Flow {
         );
         let scope = scope::union(start.previous_scope.as_deref(), scope.as_deref());
         let client = registration::preregistered(config, &metadata);
-        let dpop = wants_dpop(config, &metadata);
+        let dpop = wants_dpop(
+            config,
+            &metadata,
+            start.challenge_dpop || prm.asks_for_dpop(),
+        );
         let then = Then::Token {
             server_key: start.server_key.clone(),
             resource: prm.resource.clone(),
@@ -1073,7 +1102,11 @@ impl Flow {
         let verifier = CodeVerifier::from_entropy(&self.keys.entropy.verifier);
         let state = base64url_nopad(&self.keys.entropy.state);
         let send_resource = !start.config.relax.omit_resource;
-        let dpop = wants_dpop(&start.config, &metadata);
+        let dpop = wants_dpop(
+            &start.config,
+            &metadata,
+            start.challenge_dpop || prm.asks_for_dpop(),
+        );
         if dpop {
             // Made now, so that it is stored with the pending authorization
             // and the code exchange finds it.
@@ -1138,12 +1171,17 @@ fn choose_grant(config: &Config, metadata: &AuthServerMetadata) -> GrantType {
     }
 }
 
-/// Whether tokens from this server are DPoP-bound (RFC 9449).
-fn wants_dpop(config: &Config, metadata: &AuthServerMetadata) -> bool {
+/// Whether the token is to be DPoP-bound (RFC 9449). `Auto` binds it only
+/// when the resource server asks for DPoP (its metadata, RFC 9728 §2, or a
+/// `DPoP` challenge, RFC 9449 §7.1) and the authorization server accepts
+/// ES256 proofs: an authorization server that merely offers DPoP says
+/// nothing about what the resource server accepts, and a Bearer-only
+/// server refuses a `DPoP` token.
+fn wants_dpop(config: &Config, metadata: &AuthServerMetadata, resource_asks: bool) -> bool {
     match config.dpop {
         DpopMode::Never => false,
         DpopMode::Always => true,
-        DpopMode::Auto => metadata.supports_dpop_es256(),
+        DpopMode::Auto => resource_asks && metadata.supports_dpop_es256(),
     }
 }
 
@@ -1168,6 +1206,7 @@ fn idp_call(
             },
             redirect_uri: String::new(),
             secret_expires_at: None,
+            registered_scope: None,
         }),
         params: token::id_jag_exchange(idp.id_token.expose(), audience, resource, scope),
     }

@@ -38,6 +38,7 @@ pub fn preregistered(config: &Config, meta: &AuthServerMetadata) -> Option<Clien
         auth_method,
         redirect_uri: config.redirect_uri.clone(),
         secret_expires_at: None,
+        registered_scope: None,
     })
 }
 
@@ -80,6 +81,7 @@ struct RegistrationResponse {
     client_secret: Option<String>,
     client_secret_expires_at: Option<u64>,
     token_endpoint_auth_method: Option<String>,
+    scope: Option<String>,
 }
 
 impl RegistrationResponse {
@@ -89,6 +91,7 @@ impl RegistrationResponse {
             client_secret: doc.opt_string("client_secret")?,
             client_secret_expires_at: doc.opt_u64("client_secret_expires_at")?,
             token_endpoint_auth_method: doc.opt_string("token_endpoint_auth_method")?,
+            scope: doc.opt_string("scope")?,
         })
     }
 }
@@ -99,6 +102,7 @@ pub fn parse_response(
     resp: &HttpResponse,
     url: &str,
     redirect_uri: &str,
+    requested_scope: Option<&str>,
 ) -> Result<ClientRecord, Error> {
     let step = Step::Registration;
     if resp.status == 400 {
@@ -152,6 +156,8 @@ pub fn parse_response(
         auth_method,
         redirect_uri: redirect_uri.to_string(),
         secret_expires_at: parsed.client_secret_expires_at.filter(|t| *t != 0),
+        // The server may register another scope than asked (RFC 7591 §3.2.1).
+        registered_scope: parsed.scope.or(requested_scope.map(str::to_string)),
     })
 }
 
@@ -233,14 +239,14 @@ mod tests {
             201,
             r#"{"client_id":"abc","client_secret":"s3","token_endpoint_auth_method":"client_secret_post","client_secret_expires_at":0}"#,
         );
-        let c = parse_response(&r, "https://as/register", "http://127.0.0.1/cb").unwrap();
+        let c = parse_response(&r, "https://as/register", "http://127.0.0.1/cb", None).unwrap();
         assert_eq!(c.client_id, "abc");
         assert_eq!(c.auth_method, AuthMethod::ClientSecretPost);
         assert_eq!(c.client_secret.unwrap().expose(), "s3");
         assert_eq!(c.secret_expires_at, None);
         let r = HttpResponse::json(201, r#"{"client_id":"abc"}"#);
         assert_eq!(
-            parse_response(&r, "u", "r").unwrap().auth_method,
+            parse_response(&r, "u", "r", None).unwrap().auth_method,
             AuthMethod::None
         );
     }
@@ -257,7 +263,7 @@ mod tests {
             let r = HttpResponse::json(201, body);
             assert!(
                 matches!(
-                    parse_response(&r, "u", "r"),
+                    parse_response(&r, "u", "r", None),
                     Err(Error::InvalidResponse { .. })
                 ),
                 "{body}"
@@ -286,7 +292,7 @@ mod tests {
             (r#"{"client_id":"a","client_id":"b"}"#, "duplicate"),
             (r#"["abc"]"#, "not a JSON object"),
         ] {
-            match parse_response(&HttpResponse::json(201, body), "u", "r") {
+            match parse_response(&HttpResponse::json(201, body), "u", "r", None) {
                 Err(Error::InvalidResponse { reason, .. }) => {
                     assert!(reason.contains(member), "{body}: {reason}")
                 }
@@ -299,7 +305,7 @@ mod tests {
             r#"{"client_id":"a","client_secret":null,"client_secret_expires_at":null,"token_endpoint_auth_method":null,"client_id_issued_at":1.0,"x":[]}"#,
         );
         assert_eq!(
-            parse_response(&r, "u", "r").unwrap().auth_method,
+            parse_response(&r, "u", "r", None).unwrap().auth_method,
             AuthMethod::None
         );
     }
@@ -317,7 +323,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    parse_response(&HttpResponse::json(400, body), "u", "r"),
+                    parse_response(&HttpResponse::json(400, body), "u", "r", None),
                     Err(Error::UnexpectedStatus { status: 400, .. })
                 ),
                 "{body}"
@@ -327,7 +333,7 @@ mod tests {
             400,
             r#"{"error":"invalid_client_metadata","error_description":null,"error_uri":"https://as/e","other":1}"#,
         );
-        match parse_response(&r, "u", "r") {
+        match parse_response(&r, "u", "r", None) {
             Err(Error::RegistrationRejected(f)) => {
                 assert_eq!(f.error, "invalid_client_metadata");
                 assert_eq!(f.error_description, None);
@@ -344,7 +350,7 @@ mod tests {
             400,
             r#"{"error":"invalid_redirect_uri","error_description":"no loopback"}"#,
         );
-        match parse_response(&r, "https://as/register", "r") {
+        match parse_response(&r, "https://as/register", "r", None) {
             Err(Error::RegistrationRejected(f)) => {
                 assert_eq!(f.error, "invalid_redirect_uri");
                 assert_eq!(f.error_description.as_deref(), Some("no loopback"));
@@ -354,7 +360,7 @@ mod tests {
         }
         let r = HttpResponse::json(503, "busy");
         assert!(matches!(
-            parse_response(&r, "u", "r"),
+            parse_response(&r, "u", "r", None),
             Err(Error::UnexpectedStatus { status: 503, .. })
         ));
     }

@@ -39,9 +39,66 @@ pub fn union(a: Option<&str>, b: Option<&str>) -> Option<String> {
     (!out.is_empty()).then(|| out.join(" "))
 }
 
+/// Whether every scope of `wanted` is among those of `held`.
+pub fn covers(held: &str, wanted: &str) -> bool {
+    wanted
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .all(|w| held.split(' ').any(|h| h == w))
+}
+
+/// The scope to register a client with (RFC 7591 §2 `scope`). Servers such
+/// as oidc-provider restrict a registered client to the scope it
+/// registered, so registering only what the first request needs makes a
+/// later step-up fail with `invalid_scope`. Registered: the requested scope
+/// and every scope the resource lists in its metadata — of the latter, only
+/// those the authorization server lists when it lists any (it refuses to
+/// register others).
+pub fn for_registration(
+    requested: Option<&str>,
+    resource_supported: Option<&[String]>,
+    server_supported: Option<&[String]>,
+) -> Option<String> {
+    let extra: Vec<&str> = resource_supported
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .filter(|s| server_supported.is_none_or(|list| list.iter().any(|x| x == s)))
+        .collect();
+    union(requested, Some(&extra.join(" ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registration_covers_what_the_resource_offers() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let resource = strings(&["mcp:tools", "mcp:admin", "rs:only"]);
+        let server = strings(&["openid", "offline_access", "mcp:tools", "mcp:admin"]);
+        assert_eq!(
+            for_registration(
+                Some("mcp:tools offline_access"),
+                Some(&resource),
+                Some(&server)
+            )
+            .as_deref(),
+            Some("mcp:tools offline_access mcp:admin"),
+            "rs:only is not registrable there"
+        );
+        assert_eq!(
+            for_registration(Some("a"), Some(&resource), None).as_deref(),
+            Some("a mcp:tools mcp:admin rs:only")
+        );
+        assert_eq!(for_registration(None, None, Some(&server)), None);
+        assert!(covers(
+            "mcp:tools offline_access mcp:admin",
+            "mcp:admin mcp:tools"
+        ));
+        assert!(!covers("mcp:tools offline_access", "mcp:tools mcp:admin"));
+        assert!(covers("x", ""));
+    }
 
     #[test]
     fn priority_order() {

@@ -179,6 +179,10 @@ pub struct ClientRecord {
     /// When the secret expires (RFC 7591 `client_secret_expires_at`; 0 or
     /// absent = never).
     pub secret_expires_at: Option<u64>,
+    /// For a dynamically registered client, the scope it registered with
+    /// (RFC 7591 §2), which some servers restrict it to: a request for more
+    /// registers anew. `None`: not registered here, or without a scope.
+    pub registered_scope: Option<String>,
 }
 
 impl ClientRecord {
@@ -192,6 +196,10 @@ impl ClientRecord {
             ("auth_method", Some(self.auth_method.as_str().into())),
             ("redirect_uri", Some(self.redirect_uri.as_str().into())),
             ("secret_expires_at", self.secret_expires_at.map(Value::from)),
+            (
+                "registered_scope",
+                self.registered_scope.as_deref().map(Value::from),
+            ),
         ])
     }
 
@@ -204,6 +212,7 @@ impl ClientRecord {
                 .ok_or_else(|| format!("auth_method {method:?} is not known"))?,
             redirect_uri: doc.req_str("redirect_uri")?.to_string(),
             secret_expires_at: doc.opt_u64("secret_expires_at")?,
+            registered_scope: doc.opt_string("registered_scope")?,
         })
     }
 }
@@ -221,6 +230,10 @@ pub struct TokenRecord {
     pub token_type: String,
     /// Absolute expiry, seconds since the Unix epoch.
     pub expires_at: Option<u64>,
+    /// When it was received, seconds since the Unix epoch: with
+    /// `expires_at`, its lifetime, which sets how early it is renewed
+    /// (version 2; absent in older documents).
+    pub issued_at: Option<u64>,
     /// The refresh token, if any.
     pub refresh_token: Option<Secret>,
     /// The granted scope (or the requested one when the server did not say).
@@ -233,8 +246,12 @@ pub struct TokenRecord {
     pub grant_type: Option<String>,
 }
 
-/// Seconds before expiry at which a token counts as stale and is refreshed
-/// before use, so that it does not expire in flight.
+/// The most seconds before expiry at which a token counts as stale and is
+/// renewed before use, so that it does not expire in flight. A token whose
+/// lifetime is known is renewed a tenth of that lifetime early, at most this
+/// much: an hour-long token a minute early, a 3-second one when it expires.
+/// A refresh for every request would burn rotating refresh tokens, and
+/// rotation-strict servers revoke a whole token family over bursts of them.
 pub const REFRESH_SKEW_SECS: u64 = 60;
 
 impl TokenRecord {
@@ -243,10 +260,23 @@ impl TokenRecord {
         self.expires_at.is_some_and(|t| t <= now)
     }
 
-    /// Whether the token expires within [`REFRESH_SKEW_SECS`] of `now`.
+    /// How many seconds before its expiry the token is renewed: a tenth of
+    /// its lifetime, at most [`REFRESH_SKEW_SECS`]; that maximum when the
+    /// lifetime is unknown.
+    pub fn refresh_skew(&self) -> u64 {
+        match (self.issued_at, self.expires_at) {
+            (Some(issued), Some(expires)) => {
+                (expires.saturating_sub(issued) / 10).min(REFRESH_SKEW_SECS)
+            }
+            _ => REFRESH_SKEW_SECS,
+        }
+    }
+
+    /// Whether the token expires within [`TokenRecord::refresh_skew`] of
+    /// `now`.
     pub fn is_stale(&self, now: u64) -> bool {
         self.expires_at
-            .is_some_and(|t| t <= now.saturating_add(REFRESH_SKEW_SECS))
+            .is_some_and(|t| t <= now.saturating_add(self.refresh_skew()))
     }
 
     fn to_json(&self) -> Value {
@@ -256,6 +286,7 @@ impl TokenRecord {
             ("access_token", Some(self.access_token.expose().into())),
             ("token_type", Some(self.token_type.as_str().into())),
             ("expires_at", self.expires_at.map(Value::from)),
+            ("issued_at", self.issued_at.map(Value::from)),
             (
                 "refresh_token",
                 self.refresh_token.as_ref().map(|s| s.expose().into()),
@@ -276,6 +307,7 @@ impl TokenRecord {
             access_token: Secret::new(doc.req_str("access_token")?),
             token_type: doc.req_str("token_type")?.to_string(),
             expires_at: doc.opt_u64("expires_at")?,
+            issued_at: doc.opt_u64("issued_at")?,
             refresh_token: doc.opt_str("refresh_token")?.map(Secret::new),
             scope: doc.opt_string("scope")?,
             token_endpoint: doc.opt_string("token_endpoint")?,
@@ -467,11 +499,39 @@ mod tests {
             access_token: Secret::new(at),
             token_type: "Bearer".into(),
             expires_at: Some(100),
+            issued_at: None,
             refresh_token: None,
             scope: None,
             token_endpoint: None,
             grant_type: None,
         }
+    }
+
+    #[test]
+    fn tokens_are_renewed_early_in_proportion_to_their_lifetime() {
+        // A 3-second token (oidc-provider in tests) is used until it
+        // expires: with the fixed 60 s skew it was stale on arrival, and
+        // every request redeemed the refresh token again.
+        let mut t = token("r", "i", "a");
+        (t.issued_at, t.expires_at) = (Some(1_000), Some(1_003));
+        assert_eq!(t.refresh_skew(), 0);
+        assert!(!t.is_stale(1_000) && !t.is_stale(1_002));
+        assert!(t.is_stale(1_003));
+        // Two minutes: 12 s early.
+        (t.issued_at, t.expires_at) = (Some(0), Some(120));
+        assert!(!t.is_stale(107) && t.is_stale(108));
+        // An hour: a minute early, never more.
+        (t.issued_at, t.expires_at) = (Some(0), Some(3_600));
+        assert!(!t.is_stale(3_539) && t.is_stale(3_540));
+        (t.issued_at, t.expires_at) = (Some(0), Some(86_400));
+        assert_eq!(t.refresh_skew(), REFRESH_SKEW_SECS);
+        // Unknown lifetime (older documents): the full minute.
+        (t.issued_at, t.expires_at) = (None, Some(100));
+        assert!(!t.is_stale(39) && t.is_stale(40));
+        // The issue time survives export and import.
+        (t.issued_at, t.expires_at) = (Some(7), Some(10));
+        let back = TokenRecord::from_json(&t.to_json()).unwrap();
+        assert_eq!(back, t);
     }
 
     #[test]
@@ -687,6 +747,7 @@ mod tests {
                 auth_method: AuthMethod::ClientSecretPost,
                 redirect_uri: "r".into(),
                 secret_expires_at: None,
+                registered_scope: None,
             },
         );
         let text = format!("{s:?}");

@@ -327,6 +327,7 @@ pub fn parse_token_response(
         access_token: Secret::new(access_token),
         token_type: token_type.into(),
         expires_at: expires_in.map(|s| now.saturating_add(s)),
+        issued_at: Some(now),
         refresh_token: body
             .refresh_token
             .filter(|t| !t.is_empty())
@@ -361,6 +362,7 @@ mod tests {
             auth_method: method,
             redirect_uri: "http://127.0.0.1/cb".into(),
             secret_expires_at: None,
+            registered_scope: None,
         }
     }
 

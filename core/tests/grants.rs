@@ -451,6 +451,9 @@ fn grant_configuration_is_checked() {
 
 // ---------------------------------------------------------------- DPoP
 
+/// A resource server that accepts DPoP-bound tokens (RFC 9449 §7.1).
+const DPOP_CHALLENGE: &str = r#"Bearer, DPoP algs="ES256""#;
+
 fn dpop_server(as_nonce: Option<&'static str>) -> impl Fn(&HttpRequest) -> HttpResponse {
     move |r: &HttpRequest| match r.url.as_str() {
         PRM => prm_doc(),
@@ -477,7 +480,7 @@ fn dpop_bound_tokens_when_the_server_advertises_es256() {
     // RFC 9449 §4.2, §5, §7.1 (SEP-1932).
     let respond = dpop_server(None);
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (token, log) = complete(&mut c, grant.unwrap(), &respond);
     let Ok(Grant::Authorized(info)) = token else {
         panic!("{token:?}")
@@ -523,7 +526,7 @@ fn dpop_nonces_from_the_authorization_server_are_retried_once() {
     // RFC 9449 §8
     let respond = dpop_server(Some("as-nonce-1"));
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (token, log) = complete(&mut c, grant.unwrap(), &respond);
     assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
     assert_eq!(urls(&log), [TOKEN, TOKEN]);
@@ -538,7 +541,7 @@ fn dpop_nonces_from_the_authorization_server_are_retried_once() {
         TOKEN => HttpResponse::new(400, &[("DPoP-Nonce", "n")], r#"{"error":"use_dpop_nonce"}"#),
         _ => respond(r),
     };
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (e, log) = complete(&mut c, grant.unwrap(), &always);
     assert!(matches!(e, Err(Error::TokenRejected(ref f)) if f.error == "use_dpop_nonce"));
     assert_eq!(log.len(), 2);
@@ -560,7 +563,7 @@ fn a_dpop_nonce_sent_with_a_token_is_used_in_the_next_token_request() {
         _ => dpop_server(None)(r),
     };
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (_, log) = complete(&mut c, grant.unwrap(), &respond);
     assert_eq!(
         str_of(&jwt(log[0].header("dpop").unwrap()).1, "nonce"),
@@ -584,7 +587,7 @@ fn dpop_nonces_from_the_resource_server_retry_the_request() {
     // RFC 9449 §9
     let respond = dpop_server(None);
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     complete(&mut c, grant.unwrap(), &respond).0.unwrap();
     let nonce_challenge = r#"DPoP error="use_dpop_nonce", error_description="nonce""#;
     fn answer<'a>(nonce: &'a str, challenge: &'a str) -> ResourceResponse<'a> {
@@ -625,7 +628,7 @@ fn dpop_can_be_switched_off_or_forced() {
     let mut never = pre_registered();
     never.dpop = DpopMode::Never;
     let mut c = client(never);
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let bearer = |r: &HttpRequest| {
         assert!(r.header("dpop").is_none());
         token_doc("Bearer")
@@ -633,7 +636,7 @@ fn dpop_can_be_switched_off_or_forced() {
     let (token, _) = complete(&mut c, grant.unwrap(), &bearer);
     assert!(matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"));
     // Without a proof, a DPoP token type is refused (RFC 9449 §5).
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (e, _) = complete(&mut c, grant.unwrap(), &|_| token_doc("DPoP"));
     assert!(matches!(e, Err(Error::InvalidResponse { .. })), "{e:?}");
 
@@ -644,6 +647,65 @@ fn dpop_can_be_switched_off_or_forced() {
     let (grant, _) = run(&mut c, CHALLENGE, &plain);
     let (_, log) = complete(&mut c, grant.unwrap(), &plain);
     assert!(log[0].header("dpop").is_some());
+}
+
+#[test]
+fn an_authorization_server_offering_dpop_is_not_enough() {
+    // The real-server finding: oidc-provider lists ES256 whether or not the
+    // resource server takes DPoP, and the TS SDK's `requireBearerAuth`
+    // refuses `Authorization: DPoP`. Without a `DPoP` challenge or DPoP
+    // members in the protected resource metadata, the token stays Bearer.
+    let respond = dpop_server(None);
+    let bearer = |r: &HttpRequest| match r.url.as_str() {
+        TOKEN => {
+            assert!(
+                r.header("dpop").is_none(),
+                "no proof for a Bearer-only server"
+            );
+            token_doc("Bearer")
+        }
+        _ => respond(r),
+    };
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, CHALLENGE, &bearer);
+    let (token, log) = complete(&mut c, grant.unwrap(), &bearer);
+    assert!(
+        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"),
+        "{token:?}"
+    );
+    assert_eq!(urls(&log), [TOKEN]);
+    let headers = c.request_headers("POST", SERVER, NOW, &[1; 16]);
+    assert_eq!(
+        headers,
+        [("authorization".to_string(), "Bearer AT-1".to_string())]
+    );
+}
+
+#[test]
+fn resource_metadata_that_asks_for_dpop_binds_the_token() {
+    // RFC 9728 §2: `dpop_bound_access_tokens_required`, or proof algorithms
+    // listed, in the protected resource metadata ask for DPoP even when the
+    // challenge names only Bearer.
+    for member in [
+        r#""dpop_bound_access_tokens_required":true"#,
+        r#""dpop_signing_alg_values_supported":["ES256"]"#,
+    ] {
+        let respond = dpop_server(None);
+        let prm =
+            format!(r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],{member}}}"#);
+        let with_prm = |r: &HttpRequest| match r.url.as_str() {
+            PRM => HttpResponse::json(200, &prm),
+            _ => respond(r),
+        };
+        let mut c = client(pre_registered());
+        let (grant, _) = run(&mut c, CHALLENGE, &with_prm);
+        let (token, log) = complete(&mut c, grant.unwrap(), &with_prm);
+        assert!(
+            matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "DPoP"),
+            "{member}: {token:?}"
+        );
+        assert!(log[0].header("dpop").is_some(), "{member}");
+    }
 }
 
 // ---------------------------------------------------------------- options
@@ -780,4 +842,153 @@ fn step_up_asks_for_the_union_of_scopes() {
         Some("mcp:read mcp:write")
     );
     assert_eq!(Method::Post.as_str(), "POST");
+}
+
+/// oidc-provider's shape: the resource lists `mcp:tools` and `mcp:admin`,
+/// the authorization server lists both and `offline_access`, and open
+/// registration restricts a client to the scope it registered.
+fn restricting_server(
+    registrations: &std::cell::RefCell<Vec<String>>,
+) -> impl Fn(&HttpRequest) -> HttpResponse + '_ {
+    move |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(
+            200,
+            &format!(
+                r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],"scopes_supported":["mcp:tools","mcp:admin"]}}"#
+            ),
+        ),
+        ASM => asm_doc(
+            r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register","scopes_supported":["openid","offline_access","mcp:tools","mcp:admin"]"#,
+        ),
+        "https://auth.example.com/register" => {
+            let body = mcp_oauth_core::json::parse_object(&r.body).unwrap();
+            let scope = str_of(&body, "scope").unwrap_or("").to_string();
+            let mut regs = registrations.borrow_mut();
+            regs.push(scope.clone());
+            HttpResponse::json(
+                201,
+                &format!(r#"{{"client_id":"dcr-{}","scope":"{scope}"}}"#, regs.len()),
+            )
+        }
+        TOKEN => token_doc("Bearer"),
+        _ => not_found(),
+    }
+}
+
+#[test]
+fn registration_asks_for_every_scope_the_resource_offers_so_step_up_works() {
+    // The real-server finding: registered with `mcp:tools offline_access`
+    // (what the first request needed), the client got `invalid_scope` when
+    // it stepped up to `mcp:admin`. Registered with what the resource lists
+    // (spec-checklist §12.9), the step-up uses the same client.
+    let registrations = std::cell::RefCell::new(Vec::new());
+    let respond = restricting_server(&registrations);
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
+    let Ok(Grant::Redirect(p)) = &grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(
+        get(&query(&p.authorization_url), "scope"),
+        Some("mcp:tools offline_access"),
+        "the request itself asks for no more than needed"
+    );
+    assert_eq!(
+        *registrations.borrow(),
+        ["mcp:tools offline_access mcp:admin"]
+    );
+    complete(&mut c, grant.unwrap(), &respond).0.unwrap();
+    let (grant, log) = run(
+        &mut c,
+        r#"Bearer error="insufficient_scope", scope="mcp:tools mcp:admin""#,
+        &respond,
+    );
+    let Ok(Grant::Redirect(p)) = grant else {
+        panic!("{grant:?}")
+    };
+    assert!(
+        p.authorization_url.contains("client_id=dcr-1&"),
+        "{}",
+        p.authorization_url
+    );
+    assert!(!urls(&log).contains(&"https://auth.example.com/register"));
+    assert_eq!(registrations.borrow().len(), 1);
+}
+
+#[test]
+fn a_registration_restricted_to_less_scope_is_renewed() {
+    // A client registered (by an earlier version, or by a server that
+    // narrowed the scope) for less than a step-up needs registers anew
+    // before the user is sent to the server — once.
+    let registrations = std::cell::RefCell::new(Vec::new());
+    let respond = restricting_server(&registrations);
+    let narrow = |r: &HttpRequest| match r.url.as_str() {
+        "https://auth.example.com/register" if registrations.borrow().is_empty() => {
+            registrations.borrow_mut().push("narrowed".into());
+            HttpResponse::json(201, r#"{"client_id":"dcr-narrow","scope":"mcp:tools"}"#)
+        }
+        _ => respond(r),
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &narrow);
+    complete(&mut c, grant.unwrap(), &narrow).0.unwrap();
+    let (grant, log) = run(
+        &mut c,
+        r#"Bearer error="insufficient_scope", scope="mcp:tools mcp:admin""#,
+        &narrow,
+    );
+    let Ok(Grant::Redirect(p)) = grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(
+        urls(&log)
+            .iter()
+            .filter(|u| u.ends_with("/register"))
+            .count(),
+        1
+    );
+    assert!(
+        p.authorization_url.contains("client_id=dcr-2&"),
+        "{}",
+        p.authorization_url
+    );
+}
+
+#[test]
+fn invalid_scope_from_the_server_drops_the_registration_once() {
+    // A registration whose restriction is not known (stored without its
+    // scope) gets `invalid_scope` at the authorization endpoint: it is
+    // dropped, so the next authorization registers anew. A pre-registered
+    // client is the user's and is never dropped.
+    let registrations = std::cell::RefCell::new(Vec::new());
+    let respond = restricting_server(&registrations);
+    for (config, kept) in [
+        (Config::new("T", REDIRECT), false),
+        (pre_registered(), true),
+    ] {
+        let mut c = client(config);
+        let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
+        let Ok(Grant::Redirect(p)) = grant else {
+            panic!("{grant:?}")
+        };
+        let issuer_clients =
+            |c: &Client| c.store().clients.get(ISSUER).map(|r| r.client_id.clone());
+        let before = issuer_clients(&c);
+        assert!(before.is_some());
+        let state = get(&query(&p.authorization_url), "state")
+            .unwrap()
+            .to_string();
+        let e = c
+            .complete_authorization(
+                &format!("{REDIRECT}?error=invalid_scope&state={state}&iss={ISSUER}"),
+                NOW,
+                mcp_oauth_core::Entropy::from_bytes([4; 80]),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::AuthorizationDenied(ref f) if f.error == "invalid_scope"),
+            "{e:?}"
+        );
+        assert_eq!(issuer_clients(&c).is_some(), kept, "{before:?}");
+    }
 }

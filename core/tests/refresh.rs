@@ -283,3 +283,66 @@ fn state_survives_a_restart_and_needs_no_request_while_fresh() {
     assert!(text.contains(r#""token_endpoint":"https://auth.example.com/token""#));
     assert!(text.contains(r#""grant_type":"authorization_code""#));
 }
+
+#[test]
+fn a_refused_token_is_renewed_once_across_processes() {
+    // Finding 2 of the real-server run: a 401 inside `wrap-call` redeemed
+    // the refresh token outside the host's lock, so two processes that got
+    // the same 401 both redeemed one rotating refresh token. Now a refused
+    // token counts as renewable (`token-status`) and `renew` replaces it —
+    // unless another process already did, which the imported state shows.
+    use mcp_oauth_core::{Reaction, ResourceResponse};
+    let respond = server(rotating);
+    let mut first = authorized(&respond);
+    let mut second = client(Config::new("T", REDIRECT));
+    second.import_state(&first.export_state()).unwrap();
+    let refusal = ResourceResponse {
+        method: "POST",
+        url: SERVER,
+        status: 401,
+        www_authenticate: Some(r#"Bearer error="invalid_token""#),
+        dpop_nonce: None,
+    };
+    for c in [&mut first, &mut second] {
+        assert_eq!(c.token_state(SERVER, NOW), TokenState::Fresh);
+        assert!(matches!(c.react(&refusal, false), Reaction::Authorize(_)));
+        assert!(c.refresh_first(SERVER, refusal.www_authenticate));
+        assert_eq!(
+            c.token_state(SERVER, NOW),
+            TokenState::Stale { renewable: true },
+            "refused, though not expired"
+        );
+    }
+    // The first process takes the lock and renews.
+    let (outcome, log) = renew_at(&mut first, NOW, &respond);
+    assert!(
+        matches!(outcome, Some(Ok(Grant::Authorized(_)))),
+        "{outcome:?}"
+    );
+    assert_eq!(urls(&log), [TOKEN]);
+    assert_eq!(get(&form(&log[0]), "refresh_token"), Some("RT-1"));
+    assert_eq!(first.token_state(SERVER, NOW), TokenState::Fresh);
+    // The second one gets the lock next and imports the newest state: the
+    // token it holds is no longer the refused one, so nothing is redeemed.
+    second.import_state(&first.export_state()).unwrap();
+    assert_eq!(second.token_state(SERVER, NOW), TokenState::Fresh);
+    let (outcome, log) = renew_at(&mut second, NOW, &respond);
+    assert!(outcome.is_none() && log.is_empty(), "{outcome:?} {log:?}");
+    assert_eq!(access_token(&second, NOW).as_deref(), Some("Bearer AT-2"));
+
+    // The renewed token refused again: no second refresh, a new
+    // authorization instead. Accepted once, the next 401 refreshes again.
+    assert!(matches!(
+        first.react(&refusal, false),
+        Reaction::Authorize(_)
+    ));
+    assert!(!first.refresh_first(SERVER, refusal.www_authenticate));
+    let accepted = ResourceResponse {
+        status: 200,
+        www_authenticate: None,
+        ..refusal
+    };
+    assert_eq!(first.react(&accepted, false), Reaction::Deliver);
+    assert_eq!(first.token_state(SERVER, NOW), TokenState::Fresh);
+    assert!(first.refresh_first(SERVER, refusal.www_authenticate));
+}

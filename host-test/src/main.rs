@@ -88,7 +88,8 @@ OPTIONS (connect):
     --allow-pkce-unadvertised  use PKCE S256 even when it is not advertised
     --omit-resource            leave out the RFC 8707 resource parameter
 
-    --dpop <mode>          auto (default: when the server supports ES256),
+    --dpop <mode>          auto (default: when the MCP server asks for DPoP and its
+                           authorization server supports ES256),
                            always or never
 
   Secrets are never taken from the command line: only from the environment
