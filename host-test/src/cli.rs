@@ -189,6 +189,10 @@ fn client_config(opts: &ConnectOptions, redirect_uri: String) -> ClientConfig {
         authorization_server: opts.authorization_server.clone(),
         relaxations: opts.relaxations,
         dpop: opts.dpop,
+        // With a state file, every renewal happens under its lock: the
+        // component asks for it (renewal-required) instead of redeeming a
+        // refresh token that another process may be redeeming too.
+        host_renews: Some(opts.state_dir.is_some()),
         ..ClientConfig::new(opts.client_name.clone(), redirect_uri)
     }
 }

@@ -96,6 +96,7 @@ impl ClientConfig {
             relaxations: None,
             dpop: None,
             timeout_ms: None,
+            host_renews: None,
         }
     }
 }
@@ -943,6 +944,7 @@ impl fmt::Debug for RedactedConfig<'_> {
             .field("relaxations", &c.relaxations)
             .field("dpop", &c.dpop)
             .field("timeout_ms", &c.timeout_ms)
+            .field("host_renews", &c.host_renews)
             .finish()
     }
 }

@@ -111,6 +111,9 @@ pub fn describe(e: &AuthError) -> String {
         AuthError::AuthorizationRequired(p) => {
             format!("authorization required: visit {}", p.authorization_url)
         }
+        AuthError::RenewalRequired(url) => {
+            format!("the token for {url} must be renewed by the host first (host-renews)")
+        }
         AuthError::StillUnauthorized(s) => format!(
             "{} still answered HTTP {} after a new token was obtained{}",
             s.url,

@@ -14,6 +14,11 @@ use crate::state::{Persistence, Renewal};
 use anyhow::{anyhow, bail, Context};
 use std::time::Duration;
 
+/// How often one request may have its token renewed under the state lock
+/// (`renewal-required`): once because it was stale, once because the
+/// server refused it.
+const MAX_RENEWALS: usize = 2;
+
 /// Largest MCP response body read into memory.
 pub const MAX_MCP_RESPONSE: usize = 16 << 20;
 
@@ -72,7 +77,9 @@ impl<P: Progress> ComponentTransport<P> {
             instance,
             agent,
             progress,
-            max_authorizations: 1,
+            // One, and one more after an `invalid_scope` redirect made the
+            // component drop a registration restricted to too little scope.
+            max_authorizations: 2,
             persistence: None,
         }
     }
@@ -99,11 +106,23 @@ impl<P: Progress> ComponentTransport<P> {
             .await
     }
 
-    /// Before a request to `url`: renews the token under the state lock if
-    /// it is about to expire and a refresh token (or a grant without a user)
-    /// can replace it.
+    /// Before a request to `url`, and when the component asks for it
+    /// (`renewal-required`): renews the token under the state lock if it is
+    /// about to expire or was refused, and a refresh token (or a grant
+    /// without a user) can replace it. Without persistence, the component
+    /// renews it directly.
     async fn prepare(&mut self, url: &str) -> anyhow::Result<()> {
         let Some(persistence) = &mut self.persistence else {
+            if self.instance.token_status(url).await? == crate::harness::TokenState::Renewable {
+                let renewed = self.instance.renew(url).await?;
+                self.report_events().await?;
+                if let Err(e) = renewed {
+                    self.progress.note(&format!(
+                        "the token could not be renewed: {}",
+                        report::describe(&e)
+                    ));
+                }
+            }
             return Ok(());
         };
         let progress = &mut self.progress;
@@ -152,21 +171,55 @@ impl<P: Progress> ComponentTransport<P> {
     /// Has the user agent complete `pending`, then redeems the code.
     pub async fn complete(&mut self, pending: &PendingAuthorization) -> anyhow::Result<TokenInfo> {
         self.progress.authorization_needed(pending, &self.agent);
-        let callback = match &self.agent {
-            UserAgent::Headless => {
-                follow_headless(&pending.authorization_url, &pending.redirect_uri).await?
-            }
-            UserAgent::Interactive { port, timeout } => {
-                let listener =
-                    LoopbackListener::bind(*port, &callback_path(&pending.redirect_uri)?).await?;
-                listener.wait(*timeout).await?
-            }
-        };
+        let callback = self.visit(pending).await?;
         let result = self.instance.complete_authorization(&callback).await?;
         self.report_events().await?;
         let info = result.map_err(|e| anyhow!(report::describe(&e)))?;
         self.progress.authorized(&info);
         Ok(info)
+    }
+
+    /// [`Self::complete`], except that an `invalid_scope` error redirect is
+    /// returned as `Ok(false)`: the component then dropped a registration
+    /// restricted to too little scope, and a new authorization registers
+    /// anew.
+    async fn complete_or_rescope(
+        &mut self,
+        pending: &PendingAuthorization,
+    ) -> anyhow::Result<bool> {
+        self.progress.authorization_needed(pending, &self.agent);
+        let callback = self.visit(pending).await?;
+        let result = self.instance.complete_authorization(&callback).await?;
+        self.report_events().await?;
+        match result {
+            Ok(info) => {
+                self.progress.authorized(&info);
+                Ok(true)
+            }
+            Err(AuthError::AuthorizationDenied(f)) if f.error == "invalid_scope" => {
+                self.progress.note(&format!(
+                    "{}: the client's registration does not allow this scope; registering again",
+                    report::describe(&AuthError::AuthorizationDenied(f.clone()))
+                ));
+                Ok(false)
+            }
+            Err(e) => Err(anyhow!(report::describe(&e))),
+        }
+    }
+
+    /// Has the user agent visit the authorization URL; the URL it is
+    /// redirected back to.
+    async fn visit(&mut self, pending: &PendingAuthorization) -> anyhow::Result<String> {
+        match &self.agent {
+            UserAgent::Headless => {
+                follow_headless(&pending.authorization_url, &pending.redirect_uri).await
+            }
+            UserAgent::Interactive { port, timeout } => {
+                let listener =
+                    LoopbackListener::bind(*port, &callback_path(&pending.redirect_uri)?).await?;
+                listener.wait(*timeout).await
+            }
+        }
     }
 }
 
@@ -194,6 +247,7 @@ impl<P: Progress> Transport for ComponentTransport<P> {
         };
         self.prepare(&req.url).await?;
         let mut authorizations = 0;
+        let mut renewals = 0;
         loop {
             let outcome = self.instance.wrap_call(&request).await?;
             self.report_events().await?;
@@ -217,11 +271,19 @@ impl<P: Progress> Transport for ComponentTransport<P> {
                         body,
                     });
                 }
+                // The component does not redeem refresh tokens itself
+                // (host-renews): renew under the lock, then send again. A
+                // renewed token that is refused again leads the component
+                // to authorize, so this happens at most twice per request.
+                Err(AuthError::RenewalRequired(_)) if renewals < MAX_RENEWALS => {
+                    renewals += 1;
+                    self.prepare(&req.url).await?;
+                }
                 Err(AuthError::AuthorizationRequired(pending))
                     if authorizations < self.max_authorizations =>
                 {
                     authorizations += 1;
-                    let completed = self.complete(&pending).await;
+                    let completed = self.complete_or_rescope(&pending).await;
                     self.save_state().await?;
                     completed?;
                 }
