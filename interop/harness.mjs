@@ -61,12 +61,12 @@ export function stateDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-oauth-interop-'));
 }
 
-/// Runs the CLI; resolves to { code, stdout, stderr, ms }. Never rejects on a
-/// non-zero exit: the test judges.
-export function runCli(args, { env = {}, timeoutMs = 60_000 } = {}) {
+/// Runs `command` with `args`; resolves to { code, stdout, stderr, ms }.
+/// Never rejects on a non-zero exit: the caller judges.
+export function run(command, args, { env = {}, timeoutMs = 60_000 } = {}) {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(CLI, args, {
+    const child = spawn(command, args, {
       env: { ...process.env, NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -76,7 +76,7 @@ export function runCli(args, { env = {}, timeoutMs = 60_000 } = {}) {
     child.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`mcp-oauth ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+      reject(new Error(`${path.basename(command)} ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
     }, timeoutMs);
     child.once('error', reject);
     child.once('exit', (code) => {
@@ -85,6 +85,9 @@ export function runCli(args, { env = {}, timeoutMs = 60_000 } = {}) {
     });
   });
 }
+
+/// Runs the mcp-oauth CLI (see `run`).
+export const runCli = (args, opts) => run(CLI, args, opts);
 
 /// `mcp-oauth connect --headless --state-dir DIR [extra...] URL`, asserted to
 /// succeed (the output is shown when it does not).
