@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The real-server suite: mcp-oauth through its CLI against oidc-provider and
+# the official TypeScript and Python SDK MCP servers on loopback
+# (interop/README.md). Installs the servers when missing (npm ci from
+# interop/package-lock.json; a Python venv in interop/.venv), builds the
+# CLI if needed, then runs the stack's self-check and the scenarios with
+# Node's test runner. INTEROP_REPORT=<file> keeps the request-count report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v node >/dev/null || { echo "interop: Node.js is required" >&2; exit 1; }
+bash interop/setup.sh
+cargo build -p mcp-oauth-host --locked --quiet
+node --test --test-concurrency=1 interop/smoke.mjs interop/mcp-oauth.test.mjs
