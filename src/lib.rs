@@ -254,8 +254,7 @@ impl Guest for Component {
             || convert::error(mcp_oauth_core::Error::RenewalRequired(request.url.clone()));
         if host_renews {
             // The host renews under its lock (`token-status`, `renew`).
-            let state = with_client(|c| c.token_state(&request.url, env::now()));
-            if state == (TokenState::Stale { renewable: true }) {
+            if with_client(|c| c.host_must_renew(&request.url, env::now())) {
                 return Err(renewal_required());
             }
         } else if let Err(e) = renew(&request.url) {
@@ -325,15 +324,18 @@ impl Guest for Component {
                         && with_client(|c| c.refresh_first(&request.url, challenge.as_deref()))
                     {
                         if host_renews {
-                            return Err(renewal_required());
-                        }
-                        refreshed = true;
-                        match refresh(&request.url) {
-                            Ok(_) => continue,
-                            // invalid_grant / invalid_client: the core dropped
-                            // what is dead; authorize below.
-                            Err(mcp_oauth_core::Error::TokenRejected(_)) => {}
-                            Err(e) => return Err(convert::error(e)),
+                            if with_client(|c| c.host_must_renew(&request.url, env::now())) {
+                                return Err(renewal_required());
+                            }
+                        } else {
+                            refreshed = true;
+                            match refresh(&request.url) {
+                                Ok(_) => continue,
+                                // invalid_grant / invalid_client: the core
+                                // dropped what is dead; authorize below.
+                                Err(mcp_oauth_core::Error::TokenRejected(_)) => {}
+                                Err(e) => return Err(convert::error(e)),
+                            }
                         }
                     }
                     retried = true;

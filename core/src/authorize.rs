@@ -39,6 +39,10 @@ pub struct PendingRecord {
     pub token_endpoint: String,
     /// The client id used.
     pub client_id: String,
+    /// The client the authorization is for. It is stored for the issuer only
+    /// when the code is redeemed: until then, the tokens held keep the
+    /// client they were issued to, and a refresh authenticates as that one.
+    pub client: crate::store::ClientRecord,
     /// The scope requested, if any.
     pub scope: Option<String>,
     /// The server URL the flow is for.
@@ -206,6 +210,14 @@ mod tests {
             iss_supported,
             token_endpoint: "https://as/token".into(),
             client_id: "c".into(),
+            client: crate::store::ClientRecord {
+                client_id: "c".into(),
+                client_secret: None,
+                auth_method: crate::store::AuthMethod::None,
+                redirect_uri: "http://127.0.0.1:3000/callback".into(),
+                secret_expires_at: None,
+                registered_scope: None,
+            },
             scope: None,
             server: "https://mcp.example.com/mcp".into(),
             declared_issuer: "https://as.example.com".into(),

@@ -53,9 +53,12 @@ impl From<&TokenRecord> for TokenInfo {
 pub enum TokenState {
     /// No token.
     None,
-    /// A token that does not expire within the refresh skew.
+    /// A token that does not expire within its refresh skew
+    /// ([`crate::store::TokenRecord::refresh_skew`]) and that the server has
+    /// not refused.
     Fresh,
-    /// A token that is expired or about to be ([`crate::store::REFRESH_SKEW_SECS`]).
+    /// A token that is expired or about to be, or that the server refused
+    /// with a 401 (unless it replaced a refused one itself).
     Stale {
         /// Whether it can be renewed without a user: a refresh token, or a
         /// grant that needs no user (client credentials, JWT bearer, token
@@ -131,10 +134,16 @@ pub struct Client {
     /// another process's newer state sees whether that process renewed it
     /// already (the token then differs).
     refused: Map<String>,
-    /// Servers whose refused token was renewed by [`Client::renew`] and not
-    /// yet accepted: a second 401 then calls for an authorization, not
+    /// Per server key, the fingerprint of the token [`Client::renew`] was
+    /// last asked to replace: a renewal that did not replace it is not asked
+    /// for again, the token is sent (or the user asked) instead.
+    renew_attempted: Map<String>,
+    /// Per server key, the server whose refused token `renew` is replacing.
+    renewing_refused: Map<()>,
+    /// Per server key, the fingerprint of a token obtained to replace a
+    /// refused one: refused in turn, it calls for an authorization, not
     /// another refresh.
-    renewed_after_refusal: Map<()>,
+    renewed: Map<String>,
 }
 
 /// A fingerprint of an access token, to recognise it again without keeping
@@ -204,7 +213,9 @@ impl Client {
 
     /// Starts authorizing for the server at `server_url`. Without a
     /// challenge, a stored unexpired token is returned as is. With one (the
-    /// server refused us), the stored token is dropped and the flow runs.
+    /// server refused us), the flow runs; the stored token is dropped,
+    /// except for a step-up (`insufficient_scope`), where it stays good for
+    /// what it was granted until the new one replaces it.
     pub fn authorize(
         &mut self,
         server_url: &str,
@@ -239,6 +250,7 @@ impl Client {
             .is_some_and(|t| t.token_type == "DPoP");
         let mut previous_scope = None;
         if challenge.is_some() {
+            self.renewing_refused.remove(&key);
             if let Some(b) = self.store.bindings.get(&key).cloned() {
                 let step_up = parsed
                     .as_ref()
@@ -342,13 +354,7 @@ impl Client {
             }
         };
         let record = self.pending.remove(callback.index);
-        let client = self
-            .store
-            .clients
-            .get(&record.public.issuer)
-            .filter(|c| c.client_id == record.client_id)
-            .cloned()
-            .ok_or_else(|| Error::ClientIdRequired(record.public.issuer.clone()))?;
+        let client = record.client.clone();
         let keys = self.keys(entropy)?;
         Ok(Flow::exchange(record, &client, &callback.code, keys, now))
     }
@@ -418,7 +424,6 @@ impl Client {
                 server_key,
                 binding,
                 metadata,
-                client,
             } => {
                 if let Some(m) = metadata {
                     self.store.metadata.insert(
@@ -429,7 +434,16 @@ impl Client {
                         },
                     );
                 }
-                self.store.clients.insert(binding.issuer.clone(), client);
+                // A first client for the issuer is kept now, so that an
+                // abandoned authorization does not cost a registration the
+                // next time. One that replaces another is stored only when
+                // the code is redeemed (`PendingRecord::client`): the tokens
+                // held were issued to the old one and refresh as that one.
+                if self.store.clients.get(&binding.issuer).is_none() {
+                    self.store
+                        .clients
+                        .insert(binding.issuer.clone(), record.client.clone());
+                }
                 self.store.bindings.insert(server_key, binding);
                 let public = record.public.clone();
                 if self.pending.len() >= MAX_PENDING {
@@ -442,7 +456,14 @@ impl Client {
                 server_key,
                 token,
                 metadata,
+                client,
             } => {
+                if let Some(c) = client {
+                    self.store.clients.insert(token.issuer.clone(), c);
+                }
+                if self.renewing_refused.remove(&server_key).is_some() {
+                    self.renewed.insert(server_key.clone(), fingerprint(&token));
+                }
                 if let Some(m) = metadata {
                     self.store.metadata.insert(
                         token.issuer.clone(),
@@ -474,7 +495,8 @@ impl Client {
         else {
             return TokenState::None;
         };
-        if t.is_stale(now) || self.is_refused(server_url, t) {
+        let key = server_key(server_url).map(|(_, k)| k).unwrap_or_default();
+        if t.is_stale(now) || self.renewable_refusal(&key, t) {
             TokenState::Stale {
                 renewable: refreshable(t) || remintable(t),
             }
@@ -483,13 +505,31 @@ impl Client {
         }
     }
 
-    /// Whether `t` is the token the server at `server_url` refused with a
-    /// 401.
-    fn is_refused(&self, server_url: &str, t: &TokenRecord) -> bool {
-        server_key(server_url)
-            .ok()
-            .and_then(|(_, key)| self.refused.get(&key).cloned())
-            .is_some_and(|f| f == fingerprint(t))
+    /// Whether `t` is the token the server with `key` refused with a 401,
+    /// and not itself the replacement of a refused one.
+    fn renewable_refusal(&self, key: &str, t: &TokenRecord) -> bool {
+        let f = fingerprint(t);
+        self.refused.get(key) == Some(&f) && self.renewed.get(key) != Some(&f)
+    }
+
+    /// Whether the host, which renews tokens itself (`host_renews`), must
+    /// renew the token for `server_url` before it is sent: it is stale or
+    /// refused, renewable without a user, and `renew` was not asked to
+    /// replace this very token already while it was still unexpired (then
+    /// it is sent as it is, or the user is asked); an expired token is worth
+    /// another try.
+    pub fn host_must_renew(&self, server_url: &str, now: u64) -> bool {
+        if !self.host_renews() {
+            return false;
+        }
+        let Ok((_, key)) = server_key(server_url) else {
+            return false;
+        };
+        let Some(t) = self.held_token(&key) else {
+            return false;
+        };
+        self.token_state(server_url, now) == (TokenState::Stale { renewable: true })
+            && (t.is_expired(now) || self.renew_attempted.get(&key) != Some(&fingerprint(t)))
     }
 
     /// Starts renewing a stale token without a user: the refresh token
@@ -506,13 +546,17 @@ impl Client {
         let Some(t) = self.held_token(&key) else {
             return Ok(None);
         };
-        let refused = self.is_refused(server_url, t);
+        let refused = self.renewable_refusal(&key, t);
         if !t.is_stale(now) && !refused {
             return Ok(None);
         }
         let (can_refresh, can_remint) = (refreshable(t), remintable(t));
+        let (resource, issuer) = (t.resource.clone(), t.issuer.clone());
+        self.renew_attempted.insert(key.clone(), fingerprint(t));
         if refused {
-            self.renewed_after_refusal.insert(key.clone(), ());
+            self.renewing_refused.insert(key.clone(), ());
+        } else {
+            self.renewing_refused.remove(&key);
         }
         if can_refresh {
             return self
@@ -520,6 +564,10 @@ impl Client {
                 .map(|f| f.map(Begin::Flow));
         }
         if can_remint {
+            if refused {
+                // Not to be handed back as still valid: mint a new one.
+                self.store.remove_token(&resource, &issuer);
+            }
             return self.authorize(server_url, None, now, entropy).map(Some);
         }
         Ok(None)
@@ -579,8 +627,9 @@ impl Client {
             return false;
         };
         !step_up
-            && self.renewed_after_refusal.get(&key).is_none()
-            && self.held_token(&key).is_some_and(refreshable)
+            && self
+                .held_token(&key)
+                .is_some_and(|t| refreshable(t) && self.renewed.get(&key) != Some(&fingerprint(t)))
     }
 
     /// Whether the host renews tokens itself (configuration `host_renews`):
@@ -688,7 +737,7 @@ impl Client {
             _ => false,
         };
         if let Ok((_, key)) = server_key(response.url) {
-            if response.status == 401 {
+            if response.status == 401 && error != Some("insufficient_scope") {
                 // Remembered so that `renew` replaces exactly this token,
                 // and a process that finds another one held knows it was
                 // replaced meanwhile.
@@ -697,7 +746,7 @@ impl Client {
                 }
             } else if !wants_auth {
                 self.refused.remove(&key);
-                self.renewed_after_refusal.remove(&key);
+                self.renewed.remove(&key);
             }
         }
         if wants_auth {

@@ -129,14 +129,16 @@ impl ResourceMetadata {
         })
     }
 
-    /// Whether the resource asks for DPoP-bound tokens in its metadata:
-    /// it requires them, or lists proof algorithms (RFC 9728 §2).
+    /// Whether the resource asks for DPoP-bound tokens this client can make
+    /// (ES256 proofs) in its metadata: it requires them, or lists ES256
+    /// among its proof algorithms (RFC 9728 §2). A list without ES256 is
+    /// not followed, even with the requirement.
     pub fn asks_for_dpop(&self) -> bool {
-        self.dpop_bound_access_tokens_required
-            || self
-                .dpop_signing_alg_values_supported
-                .as_ref()
-                .is_some_and(|a| !a.is_empty())
+        let es256 = |a: &Vec<String>| a.iter().any(|x| x == "ES256");
+        match &self.dpop_signing_alg_values_supported {
+            Some(algs) => es256(algs),
+            None => self.dpop_bound_access_tokens_required,
+        }
     }
 }
 

@@ -200,13 +200,15 @@ pub(crate) enum Outcome {
         server_key: String,
         binding: Binding,
         metadata: Option<AuthServerMetadata>,
-        client: ClientRecord,
     },
     Token {
         server_key: String,
         token: TokenRecord,
         /// Metadata fetched on the way, to cache.
         metadata: Option<AuthServerMetadata>,
+        /// The client the token was issued to, when it is to be stored for
+        /// the issuer now (a code exchange).
+        client: Option<ClientRecord>,
     },
 }
 
@@ -242,6 +244,8 @@ enum Then {
         /// The refresh token being redeemed: kept when the server issues
         /// no new one (RFC 6749 §6).
         previous_refresh: Option<Secret>,
+        /// The client of a code exchange, stored with the token.
+        client: Option<ClientRecord>,
     },
     /// An ID-JAG from the identity provider (SEP-990), to be presented at
     /// the authorization server with `next`.
@@ -276,6 +280,10 @@ enum Phase {
         fetched: bool,
         /// The scope asked for in the registration.
         scope: Option<String>,
+        /// When that is more than the request needs: the request's own
+        /// scope, registered instead if the server refuses the first
+        /// registration (one that rejects scopes it does not know).
+        fallback: Option<Option<String>>,
     },
     Token {
         call: TokenCall,
@@ -392,6 +400,7 @@ impl Flow {
                 metadata: None,
                 grant_type: "authorization_code".into(),
                 previous_refresh: None,
+                client: Some(client.clone()),
             },
             now,
         );
@@ -437,6 +446,7 @@ impl Flow {
                     .clone()
                     .unwrap_or_else(|| "authorization_code".into()),
                 previous_refresh: Some(refresh_token),
+                client: None,
             },
             now,
         );
@@ -647,15 +657,30 @@ impl Flow {
                 metadata,
                 fetched,
                 scope,
+                fallback,
             } => {
-                let Some(redirect_uri) =
-                    self.start.as_deref().map(|s| s.config.redirect_uri.clone())
-                else {
+                let Some(config) = self.start.as_deref().map(|s| s.config.clone()) else {
                     return Phase::Done(Err(Error::NotConfigured));
                 };
-                match registration::parse_response(&resp, &req.url, &redirect_uri, scope.as_deref())
-                {
+                match registration::parse_response(
+                    &resp,
+                    &req.url,
+                    &config.redirect_uri,
+                    scope.as_deref(),
+                ) {
                     Ok(client) => self.redirect(prm, issuer, metadata, fetched, client),
+                    Err(Error::RegistrationRejected(_)) if fallback.is_some() => {
+                        let scope = fallback.unwrap_or_default();
+                        self.send(registration::request(&req.url, &config, scope.as_deref()));
+                        Phase::Register {
+                            prm,
+                            issuer,
+                            metadata,
+                            fetched,
+                            scope,
+                            fallback: None,
+                        }
+                    }
                     Err(e) => Phase::Done(Err(e)),
                 }
             }
@@ -705,6 +730,7 @@ impl Flow {
                 metadata,
                 grant_type,
                 previous_refresh,
+                client,
             } => Phase::Done(
                 token::parse_token_response(
                     &resp,
@@ -724,6 +750,7 @@ impl Flow {
                         server_key,
                         token,
                         metadata,
+                        client,
                     }
                 }),
             ),
@@ -943,12 +970,14 @@ impl Flow {
         );
         let request = registration::request(endpoint, config, scope.as_deref());
         self.send(request);
+        let fallback = (scope != requested).then_some(requested);
         Phase::Register {
             prm,
             issuer,
             metadata,
             fetched,
             scope,
+            fallback,
         }
     }
 
@@ -1025,6 +1054,7 @@ impl Flow {
             }
             .into(),
             previous_refresh: None,
+            client: None,
         };
         let (call, then) = match &grant {
             GrantType::ClientCredentials => (
@@ -1134,6 +1164,7 @@ impl Flow {
             iss_supported: metadata.authorization_response_iss_parameter_supported,
             token_endpoint,
             client_id: client.client_id.clone(),
+            client: client.clone(),
             scope,
             server: start.server_key.clone(),
             declared_issuer: metadata.issuer.clone(),
@@ -1148,7 +1179,6 @@ impl Flow {
                 issuer,
             },
             metadata: fetched.then_some(metadata),
-            client,
         }))
     }
 }

@@ -81,7 +81,6 @@ struct RegistrationResponse {
     client_secret: Option<String>,
     client_secret_expires_at: Option<u64>,
     token_endpoint_auth_method: Option<String>,
-    scope: Option<String>,
 }
 
 impl RegistrationResponse {
@@ -91,7 +90,6 @@ impl RegistrationResponse {
             client_secret: doc.opt_string("client_secret")?,
             client_secret_expires_at: doc.opt_u64("client_secret_expires_at")?,
             token_endpoint_auth_method: doc.opt_string("token_endpoint_auth_method")?,
-            scope: doc.opt_string("scope")?,
         })
     }
 }
@@ -156,8 +154,11 @@ pub fn parse_response(
         auth_method,
         redirect_uri: redirect_uri.to_string(),
         secret_expires_at: parsed.client_secret_expires_at.filter(|t| *t != 0),
-        // The server may register another scope than asked (RFC 7591 §3.2.1).
-        registered_scope: parsed.scope.or(requested_scope.map(str::to_string)),
+        // What was asked: a server that registered less (RFC 7591 §3.2.1)
+        // and restricts the client to it answers `invalid_scope` later,
+        // which drops this registration (`Client::complete_authorization`);
+        // comparing with what it answered would register anew each time.
+        registered_scope: requested_scope.map(str::to_string),
     })
 }
 

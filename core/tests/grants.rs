@@ -865,9 +865,19 @@ fn restricting_server(
             let scope = str_of(&body, "scope").unwrap_or("").to_string();
             let mut regs = registrations.borrow_mut();
             regs.push(scope.clone());
+            // It registers less than asked (RFC 7591 §3.2.1 allows that):
+            // no `offline_access`.
+            let granted: Vec<&str> = scope
+                .split(' ')
+                .filter(|s| *s != "offline_access")
+                .collect();
             HttpResponse::json(
                 201,
-                &format!(r#"{{"client_id":"dcr-{}","scope":"{scope}"}}"#, regs.len()),
+                &format!(
+                    r#"{{"client_id":"dcr-{}","scope":"{}"}}"#,
+                    regs.len(),
+                    granted.join(" ")
+                ),
             )
         }
         TOKEN => token_doc("Bearer"),
@@ -916,27 +926,29 @@ fn registration_asks_for_every_scope_the_resource_offers_so_step_up_works() {
 }
 
 #[test]
-fn a_registration_restricted_to_less_scope_is_renewed() {
-    // A client registered (by an earlier version, or by a server that
-    // narrowed the scope) for less than a step-up needs registers anew
-    // before the user is sent to the server — once.
+fn a_registration_for_less_scope_than_needed_is_renewed() {
+    // Registered when the resource listed only `mcp:tools`; it lists
+    // `mcp:admin` too by the time a step-up needs it: the stored
+    // registration did not ask for that, so a new one is made, once.
     let registrations = std::cell::RefCell::new(Vec::new());
     let respond = restricting_server(&registrations);
-    let narrow = |r: &HttpRequest| match r.url.as_str() {
-        "https://auth.example.com/register" if registrations.borrow().is_empty() => {
-            registrations.borrow_mut().push("narrowed".into());
-            HttpResponse::json(201, r#"{"client_id":"dcr-narrow","scope":"mcp:tools"}"#)
-        }
+    let grown = std::cell::Cell::new(false);
+    let prm = |r: &HttpRequest| match r.url.as_str() {
+        PRM if !grown.get() => HttpResponse::json(
+            200,
+            &format!(
+                r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],"scopes_supported":["mcp:tools"]}}"#
+            ),
+        ),
         _ => respond(r),
     };
     let mut c = client(Config::new("T", REDIRECT));
-    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &narrow);
-    complete(&mut c, grant.unwrap(), &narrow).0.unwrap();
-    let (grant, log) = run(
-        &mut c,
-        r#"Bearer error="insufficient_scope", scope="mcp:tools mcp:admin""#,
-        &narrow,
-    );
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &prm);
+    complete(&mut c, grant.unwrap(), &prm).0.unwrap();
+    assert_eq!(*registrations.borrow(), ["mcp:tools offline_access"]);
+    grown.set(true);
+    let step_up = r#"Bearer error="insufficient_scope", scope="mcp:tools mcp:admin""#;
+    let (grant, log) = run(&mut c, step_up, &prm);
     let Ok(Grant::Redirect(p)) = grant else {
         panic!("{grant:?}")
     };
@@ -952,6 +964,15 @@ fn a_registration_restricted_to_less_scope_is_renewed() {
         "{}",
         p.authorization_url
     );
+    // Until that authorization completes, the token held (and its refresh
+    // token) stays with the client it was issued to.
+    assert_eq!(c.store().clients.get(ISSUER).unwrap().client_id, "dcr-1");
+    complete(&mut c, Grant::Redirect(p), &prm).0.unwrap();
+    assert_eq!(c.store().clients.get(ISSUER).unwrap().client_id, "dcr-2");
+    // The server answering with less scope than asked does not make every
+    // later authorization register again.
+    let (_, log) = run(&mut c, step_up, &prm);
+    assert!(!urls(&log).iter().any(|u| u.ends_with("/register")));
 }
 
 #[test]
@@ -991,4 +1012,84 @@ fn invalid_scope_from_the_server_drops_the_registration_once() {
         );
         assert_eq!(issuer_clients(&c).is_some(), kept, "{before:?}");
     }
+}
+
+#[test]
+fn a_registration_refused_for_its_extra_scopes_is_made_with_the_request_alone() {
+    // A server that rejects scopes it does not know (and lists none) still
+    // registers the client for what the request needs.
+    let bodies = std::cell::RefCell::new(Vec::new());
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(
+            200,
+            &format!(
+                r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],"scopes_supported":["mcp:tools","vendor:extra"]}}"#
+            ),
+        ),
+        ASM => asm_doc(
+            r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
+        ),
+        "https://auth.example.com/register" => {
+            let body = mcp_oauth_core::json::parse_object(&r.body).unwrap();
+            let scope = str_of(&body, "scope").map(str::to_string);
+            bodies.borrow_mut().push(scope.clone());
+            match scope.as_deref() {
+                Some(s) if s.contains("vendor:extra") => HttpResponse::json(
+                    400,
+                    r#"{"error":"invalid_client_metadata","error_description":"unknown scope"}"#,
+                ),
+                _ => HttpResponse::json(201, r#"{"client_id":"dcr-1"}"#),
+            }
+        }
+        _ => not_found(),
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
+    assert!(matches!(grant, Ok(Grant::Redirect(_))), "{grant:?}");
+    assert_eq!(
+        *bodies.borrow(),
+        [
+            Some("mcp:tools vendor:extra".to_string()),
+            Some("mcp:tools".to_string())
+        ]
+    );
+    // A refusal of the request's own scope is final: one fallback, then
+    // the typed error.
+    bodies.borrow_mut().clear();
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, _) = run(&mut c, r#"Bearer scope="vendor:extra""#, &respond);
+    assert!(
+        matches!(grant, Err(Error::RegistrationRejected(_))),
+        "{grant:?}"
+    );
+    assert_eq!(
+        *bodies.borrow(),
+        [
+            Some("vendor:extra mcp:tools".to_string()),
+            Some("vendor:extra".to_string())
+        ]
+    );
+}
+
+#[test]
+fn resource_metadata_listing_other_dpop_algorithms_is_not_followed() {
+    // This client signs ES256 proofs only: a resource that lists EdDSA
+    // alone would refuse them, so the token stays Bearer.
+    let respond = dpop_server(None);
+    let prm = format!(
+        r#"{{"resource":"{SERVER}","authorization_servers":["{ISSUER}"],"dpop_bound_access_tokens_required":true,"dpop_signing_alg_values_supported":["EdDSA"]}}"#
+    );
+    let with_prm = |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(200, &prm),
+        TOKEN => token_doc("Bearer"),
+        _ => respond(r),
+    };
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, CHALLENGE, &with_prm);
+    let (token, log) = complete(&mut c, grant.unwrap(), &with_prm);
+    assert!(
+        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"),
+        "{token:?}"
+    );
+    assert!(log[0].header("dpop").is_none());
 }

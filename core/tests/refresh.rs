@@ -346,3 +346,107 @@ fn a_refused_token_is_renewed_once_across_processes() {
     assert_eq!(first.token_state(SERVER, NOW), TokenState::Fresh);
     assert!(first.refresh_first(SERVER, refusal.www_authenticate));
 }
+
+fn unauthorized() -> mcp_oauth_core::ResourceResponse<'static> {
+    mcp_oauth_core::ResourceResponse {
+        method: "POST",
+        url: SERVER,
+        status: 401,
+        www_authenticate: Some(r#"Bearer error="invalid_token""#),
+        dpop_nonce: None,
+    }
+}
+
+#[test]
+fn a_host_that_renews_is_asked_once_per_refused_token() {
+    // `host_renews`: `wrap-call` asks the host to renew (renewal-required)
+    // only while that can help — not again for a token whose renewal
+    // failed (the authorization server is down: the token is sent, or the
+    // user asked), and not for a token that replaced a refused one.
+    let respond = server(rotating);
+    let mut config = Config::new("T", REDIRECT);
+    config.host_renews = true;
+    let mut c = client(config);
+    let (grant, _) = run(&mut c, CHALLENGE, &respond);
+    complete(&mut c, grant.unwrap(), &respond).0.unwrap();
+    assert!(!c.host_must_renew(SERVER, NOW), "fresh");
+    c.react(&unauthorized(), false);
+    assert!(c.host_must_renew(SERVER, NOW), "refused");
+    let down = |_: &HttpRequest| HttpResponse::json(503, r#"{"error":"temporarily_unavailable"}"#);
+    let (outcome, _) = renew_at(&mut c, NOW, &down);
+    assert!(
+        matches!(outcome, Some(Err(Error::UnexpectedStatus { .. }))),
+        "{outcome:?}"
+    );
+    assert!(
+        !c.host_must_renew(SERVER, NOW),
+        "not asked twice for one token"
+    );
+    // Expired, it is worth another try.
+    assert!(c.host_must_renew(SERVER, NOW + 600));
+    let (outcome, _) = renew_at(&mut c, NOW + 600, &respond);
+    assert!(
+        matches!(outcome, Some(Ok(Grant::Authorized(_)))),
+        "{outcome:?}"
+    );
+    assert!(!c.host_must_renew(SERVER, NOW + 600));
+    assert!(
+        c.host_must_renew(SERVER, NOW + 1_200),
+        "the new token, stale"
+    );
+
+    // A 401 that asks for more scope is a step-up, not a refusal to renew.
+    let mut step = authorized(&respond);
+    let more = mcp_oauth_core::ResourceResponse {
+        www_authenticate: Some(r#"Bearer error="insufficient_scope", scope="more""#),
+        ..unauthorized()
+    };
+    step.react(&more, false);
+    assert_eq!(step.token_state(SERVER, NOW), TokenState::Fresh);
+
+    // Without host_renews it is never the host's job.
+    let mut own = authorized(&respond);
+    own.react(&unauthorized(), false);
+    assert!(!own.host_must_renew(SERVER, NOW));
+}
+
+#[test]
+fn a_refused_token_of_a_grant_without_a_user_is_minted_anew() {
+    // A refused client-credentials token that has not expired is not handed
+    // back by `renew` as if it were good: a new one is minted.
+    let minted = std::cell::Cell::new(0);
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(r#","grant_types_supported":["client_credentials"]"#),
+        TOKEN => {
+            minted.set(minted.get() + 1);
+            HttpResponse::json(
+                200,
+                &format!(
+                    r#"{{"access_token":"CC-{}","token_type":"Bearer","expires_in":600}}"#,
+                    minted.get()
+                ),
+            )
+        }
+        _ => not_found(),
+    };
+    let mut config = Config::new("T", REDIRECT);
+    config.client_id = Some("svc".into());
+    config.client_secret = Some(Secret::new("s"));
+    config.grant_type = Some(GrantType::ClientCredentials);
+    config.host_renews = true;
+    let mut c = client(config);
+    run(&mut c, CHALLENGE, &respond).0.unwrap();
+    c.react(&unauthorized(), false);
+    assert!(c.host_must_renew(SERVER, NOW));
+    let (outcome, log) = renew_at(&mut c, NOW, &respond);
+    assert!(
+        matches!(outcome, Some(Ok(Grant::Authorized(_)))),
+        "{outcome:?}"
+    );
+    assert_eq!(urls(&log), [PRM, TOKEN]);
+    assert_eq!(access_token(&c, NOW).as_deref(), Some("Bearer CC-2"));
+    // CC-2 refused as well: no renewal loop, the host is not asked again.
+    c.react(&unauthorized(), false);
+    assert!(!c.host_must_renew(SERVER, NOW));
+}

@@ -64,7 +64,9 @@ pub struct ComponentTransport<P: Progress> {
     instance: Instance,
     agent: UserAgent,
     progress: P,
-    /// How many authorizations a single request may need before giving up.
+    /// How many authorizations a single request may need before giving up
+    /// (one more is allowed once after an `invalid_scope` redirect, see
+    /// [`Self::complete_or_rescope`]).
     max_authorizations: usize,
     /// Where the state is kept between processes, if anywhere.
     persistence: Option<Persistence>,
@@ -77,9 +79,7 @@ impl<P: Progress> ComponentTransport<P> {
             instance,
             agent,
             progress,
-            // One, and one more after an `invalid_scope` redirect made the
-            // component drop a registration restricted to too little scope.
-            max_authorizations: 2,
+            max_authorizations: 1,
             persistence: None,
         }
     }
@@ -198,7 +198,7 @@ impl<P: Progress> ComponentTransport<P> {
             }
             Err(AuthError::AuthorizationDenied(f)) if f.error == "invalid_scope" => {
                 self.progress.note(&format!(
-                    "{}: the client's registration does not allow this scope; registering again",
+                    "{}: trying once more (the component drops a registration it made for less scope)",
                     report::describe(&AuthError::AuthorizationDenied(f.clone()))
                 ));
                 Ok(false)
@@ -247,6 +247,8 @@ impl<P: Progress> Transport for ComponentTransport<P> {
         };
         self.prepare(&req.url).await?;
         let mut authorizations = 0;
+        let mut allowed = self.max_authorizations;
+        let mut rescoped = false;
         let mut renewals = 0;
         loop {
             let outcome = self.instance.wrap_call(&request).await?;
@@ -279,13 +281,19 @@ impl<P: Progress> Transport for ComponentTransport<P> {
                     renewals += 1;
                     self.prepare(&req.url).await?;
                 }
-                Err(AuthError::AuthorizationRequired(pending))
-                    if authorizations < self.max_authorizations =>
-                {
+                Err(AuthError::AuthorizationRequired(pending)) if authorizations < allowed => {
                     authorizations += 1;
                     let completed = self.complete_or_rescope(&pending).await;
                     self.save_state().await?;
-                    completed?;
+                    if !completed? {
+                        if rescoped {
+                            bail!(
+                                "the authorization server refused the scope again (invalid_scope)"
+                            );
+                        }
+                        rescoped = true;
+                        allowed += 1;
+                    }
                 }
                 Err(e) => bail!(report::describe(&e)),
             }
