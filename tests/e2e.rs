@@ -590,3 +590,24 @@ async fn interactive_mode_times_out_with_a_clear_message() {
     );
     assert_eq!(token_requests(&world), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_answering_201_gets_no_token_into_the_error() {
+    // Security review finding 6: the token response's body, token included,
+    // went into the error's excerpt, which the CLI prints.
+    let world = MockWorld::start(Behaviour {
+        token_status: Some(201),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let e = refused_flow(&world).await;
+    let AuthError::UnexpectedStatus(s) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(s.status, 201);
+    let shown = format!("{e:?} {}", mcp_oauth_host::report::describe(&e));
+    assert!(!shown.contains("mock-at-"), "a token in {shown}");
+    assert!(!shown.contains("mock-rt-"), "a refresh token in {shown}");
+    assert!(s.body_excerpt.contains("not shown"), "{}", s.body_excerpt);
+}

@@ -166,6 +166,18 @@ impl HttpResponse {
     pub fn body_excerpt(&self) -> String {
         excerpt(&self.body)
     }
+
+    /// In place of an excerpt, for a body that may hold credentials (token
+    /// and registration responses, whatever their status): its size only.
+    /// A token endpoint that answers `201` with a token, or a registration
+    /// endpoint that answers `202` with a client secret, must not put that
+    /// secret into an error the host prints.
+    pub fn body_withheld(&self) -> String {
+        format!(
+            "({} bytes not shown: a token or registration response may hold credentials)",
+            self.body.len()
+        )
+    }
 }
 
 /// At most 512 bytes of `body` as lossy UTF-8, cut at a character boundary.

@@ -113,7 +113,7 @@ pub fn parse_response(
             step,
             url: url.to_string(),
             status: resp.status,
-            body_excerpt: resp.body_excerpt(),
+            body_excerpt: resp.body_withheld(),
         });
     }
     let invalid = |reason: String| Error::InvalidResponse {
@@ -394,6 +394,20 @@ mod tests {
             .unwrap()
             .auth_method,
             AuthMethod::ClientSecretBasic
+        );
+    }
+
+    #[test]
+    fn an_unexpected_status_never_shows_the_body() {
+        // Security review finding 6: a registration answered with 202 and a
+        // client secret must not put the secret into the error.
+        let r = HttpResponse::json(202, r#"{"client_id":"c","client_secret":"s3cr3t-value"}"#);
+        let e = parse_response(&r, "https://as/register", "r", None).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(
+            matches!(e, Error::UnexpectedStatus { status: 202, .. }),
+            "{e:?}"
         );
     }
 }

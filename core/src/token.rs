@@ -237,7 +237,7 @@ fn check_status(resp: &HttpResponse, url: &str) -> Result<(), Error> {
             step,
             url: url.to_string(),
             status: resp.status,
-            body_excerpt: resp.body_excerpt(),
+            body_excerpt: resp.body_withheld(),
         });
     }
     if let Some(f) = oauth_failure(resp, url, step) {

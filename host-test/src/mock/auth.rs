@@ -948,5 +948,5 @@ fn issue(st: &mut State, client_id: &str, grant: Issue) -> Reply {
     if let Some(scope) = grant.scope {
         body["scope"] = json!(scope);
     }
-    no_store(json_reply(200, &body))
+    no_store(json_reply(st.behaviour.token_status.unwrap_or(200), &body))
 }

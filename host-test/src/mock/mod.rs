@@ -200,6 +200,9 @@ pub struct Behaviour {
     pub token_lifetime_secs: u64,
     /// The AS metadata answers this status instead.
     pub metadata_status: Option<u16>,
+    /// The token endpoint answers its successful responses (with the
+    /// tokens) with this status instead of 200, e.g. 201.
+    pub token_status: Option<u16>,
     /// The AS metadata answers 302 to `<issuer>/metadata-moved`, which
     /// serves the metadata.
     pub metadata_redirect: bool,
@@ -249,6 +252,7 @@ impl Default for Behaviour {
             scopes_supported: None,
             token_lifetime_secs: 3600,
             metadata_status: None,
+            token_status: None,
             metadata_redirect: false,
             metadata_huge: false,
             registration_enabled: true,
