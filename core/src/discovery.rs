@@ -38,7 +38,7 @@ pub fn check_url(url: &str, server: &Url) -> Result<Url, Error> {
     let allowed = parsed.is_https_or_loopback_http()
         && !parsed.has_userinfo()
         && parsed.fragment().is_none()
-        && (server.is_loopback() || !parsed.is_loopback());
+        && (server.is_loopback() || !parsed.reaches_local_machine());
     if allowed {
         Ok(parsed)
     } else {

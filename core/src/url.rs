@@ -560,6 +560,38 @@ impl Url {
         parse_ipv4(&self.host).is_some_and(|[first, ..]| first == 127)
     }
 
+    /// Whether a connection to this host may reach the user's own machine:
+    /// a loopback host ([`Url::is_loopback`]), and what also lands there —
+    /// `0.0.0.0/8` and `[::]` (connecting to "this host"), IPv4-mapped and
+    /// IPv4-compatible IPv6 forms of those and of `127.0.0.0/8`
+    /// (`[::ffff:127.0.0.1]`), and `localhost` names (`localhost.`,
+    /// `*.localhost`, RFC 6761 §6.3, which resolvers may answer with
+    /// loopback). A flow that started at a remote server is never sent to
+    /// such a host.
+    pub fn reaches_local_machine(&self) -> bool {
+        if self.is_loopback() {
+            return true;
+        }
+        let name = self.host.strip_suffix('.').unwrap_or(&self.host);
+        if name == "localhost" || name.ends_with(".localhost") {
+            return true;
+        }
+        let local_v4 = |first: u8| first == 127 || first == 0;
+        if let Some(inner) = self
+            .host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+        {
+            return match parse_ipv6(inner) {
+                Some([0, 0, 0, 0, 0, 0, 0, 0]) => true,
+                // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible).
+                Some([0, 0, 0, 0, 0, 0xffff | 0, hi, _]) => local_v4((hi >> 8) as u8),
+                _ => false,
+            };
+        }
+        parse_ipv4(&self.host).is_some_and(|[first, ..]| local_v4(first))
+    }
+
     /// `https`, or `http` on a loopback host: the only URLs OAuth 2.1 §1.5
     /// and the MCP "Communication Security" rules let a client talk to.
     pub fn is_https_or_loopback_http(&self) -> bool {
@@ -1277,6 +1309,39 @@ mod tests {
         assert!(!u("https://a/").same_origin(&u("https://b/")));
         assert!(!u("https://a.example/").same_origin(&u("https://a.example.evil/")));
         assert!(u("custom://a/").same_origin(&u("custom://a/x")));
+    }
+
+    #[test]
+    fn hosts_that_reach_the_local_machine() {
+        // Security review finding 5: these passed the guard that keeps a
+        // remote server's flow off the user's machine.
+        for yes in [
+            "https://0.0.0.0/",
+            "http://0.1.2.3/",
+            "https://[::]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[::ffff:7f00:1]/",
+            "https://[::127.0.0.1]/",
+            "https://[::ffff:0.0.0.0]/",
+            "https://localhost./",
+            "https://app.localhost/",
+            "https://app.localhost./",
+            "http://127.0.0.1/",
+            "http://[::1]/",
+        ] {
+            assert!(u(yes).reaches_local_machine(), "{yes}");
+        }
+        for no in [
+            "https://example.com/",
+            "https://localhost.example.com/",
+            "https://mylocalhost/",
+            "https://10.0.0.1/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[2001:db8::1]/",
+            "https://128.0.0.1/",
+        ] {
+            assert!(!u(no).reaches_local_machine(), "{no}");
+        }
     }
 
     #[test]

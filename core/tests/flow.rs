@@ -620,6 +620,22 @@ fn a_remote_server_cannot_point_discovery_at_loopback() {
     );
     assert!(matches!(e, Error::InsecureUrl(_)));
     assert!(log.is_empty());
+    // Security review finding 5: names and addresses that land on the
+    // user's machine as well, not only literal loopback addresses.
+    for host in [
+        "0.0.0.0",
+        "[::]",
+        "[::ffff:127.0.0.1]",
+        "localhost.",
+        "admin.localhost",
+    ] {
+        let (e, log) = refused(
+            World::default(),
+            &format!(r#"Bearer resource_metadata="https://{host}:8443/x""#),
+        );
+        assert!(matches!(e, Error::InsecureUrl(_)), "{host}: {e:?}");
+        assert!(log.is_empty(), "{host}: nothing sent");
+    }
     let mut c = client();
     assert!(matches!(
         c.authorize(
