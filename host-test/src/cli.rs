@@ -6,6 +6,7 @@ use crate::harness::{
 };
 use crate::mcp::{McpSession, ProtocolVersion, VersionChoice};
 use crate::mock::{Behaviour, MockWorld};
+use crate::report::printable;
 use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
 use crate::state::{self, Document, Persistence, StateFile};
 use anyhow::Context;
@@ -236,11 +237,11 @@ pub async fn open_session(
 pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> anyhow::Result<()> {
     println!("→ connect {}", opts.url);
     let info = session.connect(&opts.client_name).await?;
-    let server = match (&info.name, &info.version) {
+    let server = printable(&match (&info.name, &info.version) {
         (Some(name), Some(version)) => format!("{name} {version}"),
         (Some(name), None) => name.clone(),
         _ => "(no serverInfo)".into(),
-    };
+    });
     let lifecycle = if info.protocol_version.is_modern() {
         "per-request metadata"
     } else {
@@ -255,8 +256,8 @@ pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> any
     for tool in &tools {
         println!(
             "  {:<16} {}",
-            tool["name"].as_str().unwrap_or("?"),
-            tool["description"].as_str().unwrap_or("")
+            printable(tool["name"].as_str().unwrap_or("?")),
+            printable(tool["description"].as_str().unwrap_or(""))
         );
     }
     if let Some(name) = &opts.call {
@@ -264,8 +265,8 @@ pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> any
         let result = session.call_tool(name, opts.args.clone()).await?;
         for item in result["content"].as_array().into_iter().flatten() {
             match item["text"].as_str() {
-                Some(text) => println!("  {text}"),
-                None => println!("  {item}"),
+                Some(text) => println!("  {}", printable(text)),
+                None => println!("  {}", printable(&item.to_string())),
             }
         }
         if result["isError"].as_bool() == Some(true) {

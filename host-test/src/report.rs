@@ -35,8 +35,32 @@ fn mismatch(what: &str, m: &Mismatch) -> String {
     )
 }
 
-/// One line (sometimes two) that says what failed and why.
+/// One line (sometimes two) that says what failed and why. Servers choose
+/// much of this text (`error_description`, body excerpts, URLs), so control
+/// characters are shown escaped ([`printable`]): a server cannot move the
+/// cursor, rewrite what the terminal shows or hide text.
 pub fn describe(e: &AuthError) -> String {
+    printable(&explain(e))
+}
+
+/// `text` with every control character but the line feed written as a
+/// Rust-style escape (`\u{1b}`), so that server-chosen text printed on a
+/// terminal shows what it holds and does nothing else.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n'
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn explain(e: &AuthError) -> String {
     match e {
         AuthError::NotConfigured => "the component is not configured".into(),
         AuthError::InvalidArgument(m) => format!("invalid argument: {m}"),
@@ -124,5 +148,32 @@ pub fn describe(e: &AuthError) -> String {
                 format!(": {}", s.body_excerpt.trim())
             }
         ),
+    }
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::*;
+    use crate::harness::{OauthFailure, Step};
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        // Security review finding 8: an error_description with escape
+        // sequences was printed as it came.
+        let e = AuthError::AuthorizationDenied(OauthFailure {
+            step: Step::Authorization,
+            url: "https://as.example.com/authorize".into(),
+            status: None,
+            error: "access_denied".into(),
+            error_description: Some(
+                "no\u{1b}[2J\u{1b}]0;pwned\u{7}\rfake prompt\u{202e}txt.exe".into(),
+            ),
+            error_uri: None,
+        });
+        let shown = describe(&e);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(!shown.contains('\u{202e}'), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+        assert_eq!(printable("two\nlines"), "two\nlines");
     }
 }
