@@ -278,6 +278,14 @@ impl Client {
                     .map(|m| (issuer.clone(), m.clone()))
             })
             .collect();
+        if let Some(scope) = parsed.as_ref().and_then(|p| p.scope.as_deref()) {
+            crate::discovery::check_scope_count(
+                scope.split(' '),
+                Step::Resource,
+                &key,
+                "the challenge's scope",
+            )?;
+        }
         let (resource_metadata_url, challenge_scope, challenge_dpop) = match parsed {
             Some(b) => (b.resource_metadata, b.scope, b.dpop),
             None => (None, None, was_dpop),

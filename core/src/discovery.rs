@@ -28,6 +28,35 @@ pub enum PrmSource {
     RootWellKnown,
 }
 
+/// How many of the authorization servers a resource's metadata lists are
+/// tried, in order (RFC 9728 §7.6 leaves the choice to the client): a
+/// document listing thousands cannot make one 401 cost thousands of
+/// requests.
+pub const MAX_AUTHORIZATION_SERVERS: usize = 3;
+
+/// The most scopes a metadata document's `scopes_supported` or a challenge's
+/// `scope` may list; more is refused with a typed error (scope lists are
+/// joined and compared, and no real server needs more).
+pub const MAX_SCOPES: usize = 64;
+
+/// Refuses a scope list longer than [`MAX_SCOPES`].
+pub(crate) fn check_scope_count<'a>(
+    scopes: impl Iterator<Item = &'a str>,
+    step: Step,
+    url: &str,
+    what: &str,
+) -> Result<(), Error> {
+    let n = scopes.filter(|s| !s.is_empty()).count();
+    if n > MAX_SCOPES {
+        return Err(Error::InvalidResponse {
+            step,
+            url: url.to_string(),
+            reason: format!("{what} lists {n} scopes; at most {MAX_SCOPES} are accepted"),
+        });
+    }
+    Ok(())
+}
+
 /// The URL policy (OAuth 2.1 §1.5, MCP Communication Security, SBP SSRF):
 /// every URL the flow uses must be `https`, or `http` on a loopback host; and
 /// a flow that started at a non-loopback server must not be sent to a
@@ -182,6 +211,12 @@ pub fn parse_resource_metadata(
             found: prm.resource,
         }));
     }
+    check_scope_count(
+        prm.scopes_supported.iter().flatten().map(String::as_str),
+        step,
+        url,
+        "scopes_supported",
+    )?;
     if prm.authorization_servers.is_empty() {
         return Err(Error::InvalidResponse {
             step,
@@ -388,6 +423,12 @@ pub fn parse_as_metadata(
     if let Some(reg) = &meta.registration_endpoint {
         check_url(reg, server)?;
     }
+    check_scope_count(
+        meta.scopes_supported.iter().flatten().map(String::as_str),
+        step,
+        url,
+        "scopes_supported",
+    )?;
     if let Some(types) = &meta.response_types_supported {
         if !types.iter().any(|t| t == "code") {
             return Err(invalid(

@@ -824,7 +824,10 @@ impl Flow {
         match (index, configured) {
             (0, Some(issuer)) => Some(issuer),
             (_, Some(_)) => None,
-            (i, None) => prm.authorization_servers.get(i).cloned(),
+            (i, None) if i < crate::discovery::MAX_AUTHORIZATION_SERVERS => {
+                prm.authorization_servers.get(i).cloned()
+            }
+            (_, None) => None,
         }
     }
 
