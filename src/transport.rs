@@ -302,16 +302,22 @@ fn await_response(
 }
 
 /// Reads the body stream to its end, failing as soon as more than `max`
-/// bytes arrive.
+/// bytes arrive, when a pause between bytes lasts `timeout` nanoseconds, or
+/// when the whole read lasts longer than that: a server that sends one byte
+/// just before each pause would run out cannot stretch a read for ever.
 fn read_body(stream: &InputStream, max: usize, timeout: u64) -> Result<Vec<u8>, TransportError> {
     let ready = stream.subscribe();
+    let deadline = monotonic_clock::now().saturating_add(timeout);
     let mut body = Vec::new();
     loop {
+        if monotonic_clock::now() >= deadline {
+            return Err(TransportError::TimedOut);
+        }
         // Ask for one byte beyond the limit at most, to notice an excess.
         let room = (max - body.len()).saturating_add(1);
         let want = READ_CHUNK.min(u64::try_from(room).unwrap_or(u64::MAX));
         match stream.read(want) {
-            Ok(chunk) if chunk.is_empty() => wait(&ready, timeout)?,
+            Ok(chunk) if chunk.is_empty() => wait_until(&ready, deadline)?,
             Ok(chunk) => {
                 if chunk.len() > max - body.len() {
                     return Err(TransportError::BodyTooLarge);
@@ -341,6 +347,20 @@ fn wait(pollable: &Pollable, timeout: u64) -> Result<(), TransportError> {
     let timer = monotonic_clock::subscribe_duration(timeout);
     let ready = poll::poll(&[pollable, &timer]);
     if ready.contains(&0) {
+        Ok(())
+    } else {
+        Err(TransportError::TimedOut)
+    }
+}
+
+/// Blocks until `pollable` is ready, or fails with
+/// [`TransportError::TimedOut`] at the monotonic instant `deadline`.
+fn wait_until(pollable: &Pollable, deadline: u64) -> Result<(), TransportError> {
+    if pollable.ready() {
+        return Ok(());
+    }
+    let timer = monotonic_clock::subscribe_instant(deadline);
+    if poll::poll(&[pollable, &timer]).contains(&0) {
         Ok(())
     } else {
         Err(TransportError::TimedOut)

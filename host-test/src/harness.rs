@@ -1225,6 +1225,40 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_dripped_byte_by_byte_is_cut_off_by_the_whole_read_limit() {
+        // Security review finding 3: a body read was bounded only between
+        // bytes, so a server that drips a byte before each pause runs out
+        // held a flow for as long as it liked. Here each pause (100 ms) is
+        // well inside the limit (300 ms), the whole body (4 s) is not.
+        let mut reply: Vec<&'static [u8]> = vec![
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n",
+        ];
+        reply.extend(std::iter::repeat_n(b" ".as_slice(), 40));
+        let (addr, url) = serve_once(reply, Duration::from_millis(100)).await;
+        let mut instance = Runtime::embedded()
+            .unwrap()
+            .instantiate(HostOptions::default())
+            .await
+            .unwrap();
+        let config = ClientConfig {
+            timeout_ms: Some(300),
+            ..config()
+        };
+        instance.configure(&config).await.unwrap().unwrap();
+        let challenge = format!(r#"Bearer resource_metadata="http://{addr}/prm""#);
+        let started = Instant::now();
+        match instance.authorize(&url, Some(&challenge)).await.unwrap() {
+            Err(AuthError::Transport(failure)) => assert_eq!(failure.message, "timed out"),
+            other => panic!("expected a transport error, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(2_000),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     /// A directory of its own under the system's temporary directory.
     fn scratch_dir(name: &str) -> PathBuf {
         let dir =
