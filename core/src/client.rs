@@ -429,7 +429,6 @@ impl Client {
         match outcome? {
             Outcome::Redirect {
                 record,
-                server_key,
                 binding,
                 metadata,
             } => {
@@ -452,7 +451,11 @@ impl Client {
                         .clients
                         .insert(binding.issuer.clone(), record.client.clone());
                 }
-                self.store.bindings.insert(server_key, binding);
+                // No binding yet: the server is bound to (resource, issuer)
+                // when its code is redeemed. Bound now, a server whose
+                // metadata claims another server's resource would be sent
+                // that server's token before any consent (security review
+                // finding 4).
                 let public = record.public.clone();
                 if self.pending.len() >= MAX_PENDING {
                     self.pending.remove(0);

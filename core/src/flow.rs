@@ -197,7 +197,8 @@ pub struct FlowEvent {
 pub(crate) enum Outcome {
     Redirect {
         record: PendingRecord,
-        server_key: String,
+        /// The resource and issuer the server will be bound to when the
+        /// code is redeemed (the record's `server`).
         binding: Binding,
         metadata: Option<AuthServerMetadata>,
     },
@@ -1176,7 +1177,6 @@ impl Flow {
         };
         Phase::Done(Ok(Outcome::Redirect {
             record,
-            server_key: start.server_key,
             binding: Binding {
                 resource: prm.resource,
                 issuer,

@@ -1,6 +1,7 @@
-//! What one 401 may cost (issue 9, security review finding 3): the
-//! authorization servers tried and the scopes accepted are bounded, and
-//! each limit is a typed error with its evidence.
+//! What hostile servers get (issue 9, the security review's findings):
+//! bounded work for one 401 — the authorization servers tried and the
+//! scopes accepted, each limit a typed error with its evidence (finding 3)
+//! — and no token for a server before its own flow completes (finding 4).
 
 mod common;
 use common::*;
@@ -94,4 +95,55 @@ fn scope_lists_are_bounded() {
     );
     let (g, _) = run(&mut c, &challenge, &fine);
     assert!(g.is_ok(), "{g:?}");
+}
+
+#[test]
+fn a_sibling_path_does_not_inherit_a_token_before_its_own_flow_completes() {
+    // Security review finding 4: after /alice/mcp got a token for resource
+    // `https://mcp.example.com/`, one 401 from /bob/mcp claiming the same
+    // resource bound bob at redirect time, and bob received alice's token
+    // with no consent.
+    use mcp_oauth_core::{Begin, Entropy, Grant};
+    const ALICE: &str = "https://mcp.example.com/alice/mcp";
+    const BOB: &str = "https://mcp.example.com/bob/mcp";
+    let prm = format!(
+        r#"{{"resource":"https://mcp.example.com/","authorization_servers":["{ISSUER}"]}}"#
+    );
+    let respond = |r: &HttpRequest| {
+        if r.url.contains("/.well-known/oauth-protected-resource/") {
+            return HttpResponse::json(200, &prm);
+        }
+        match r.url.as_str() {
+            ASM => asm_doc(
+                r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
+            ),
+            "https://auth.example.com/register" => {
+                HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
+            }
+            TOKEN => token_doc("Bearer"),
+            _ => not_found(),
+        }
+    };
+    let mut c = client(Config::new("T", REDIRECT));
+    let start = |c: &mut mcp_oauth_core::Client, url: &str| {
+        let Ok(Begin::Flow(flow)) =
+            c.authorize(url, Some("Bearer"), NOW, Entropy::from_bytes([3; 80]))
+        else {
+            panic!("a flow")
+        };
+        let mut log = Vec::new();
+        drive(c, flow, &respond, &mut log).unwrap()
+    };
+    let alice = start(&mut c, ALICE);
+    complete(&mut c, alice, &respond).0.unwrap();
+    assert_eq!(c.request_headers("POST", ALICE, NOW, &[1; 16]).len(), 1);
+
+    let bob = start(&mut c, BOB);
+    assert!(matches!(bob, Grant::Redirect(_)));
+    assert!(
+        c.request_headers("POST", BOB, NOW, &[1; 16]).is_empty(),
+        "no token for bob before bob's authorization completes"
+    );
+    complete(&mut c, bob, &respond).0.unwrap();
+    assert_eq!(c.request_headers("POST", BOB, NOW, &[1; 16]).len(), 1);
 }
