@@ -188,6 +188,7 @@ pub fn error(e: core::Error) -> wit::AuthError {
         E::NoAuthorizationServerMetadata(a) => W::NoAuthorizationServerMetadata(attempts(a)),
         E::ResourceMismatch(m) => W::ResourceMismatch(mismatch(m)),
         E::IssuerMismatch(m) => W::IssuerMismatch(mismatch(m)),
+        E::CredentialIssuerMismatch(m) => W::CredentialIssuerMismatch(mismatch(m)),
         E::PkceUnsupported(u) => W::PkceUnsupported(u),
         E::ClientIdRequired(i) => W::ClientIdRequired(i),
         E::RegistrationRejected(o) => W::RegistrationRejected(oauth(o)),

@@ -1317,3 +1317,74 @@ async fn no_secret_appears_in_errors_events_or_debug_output() {
     assert_eq!(tokens.len(), 2);
     assert_hidden(&text, &[&tokens[0]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_credentials_never_reach_a_second_authorization_server() {
+    // Security review finding 1: a client secret went to whatever
+    // authorization server an MCP server's metadata named — a hostile
+    // server's AS received `Basic svc:<the secret>`. The secret belongs to
+    // the first issuer it was used with (recorded in the state).
+    let honest = MockWorld::start(machine_world(
+        &["client_credentials"],
+        &["client_secret_basic"],
+    ))
+    .await
+    .unwrap();
+    honest.add_client("svc", &[], ClientAuth::SecretBasic("s3cret".into()));
+    let hostile = MockWorld::start(machine_world(
+        &["client_credentials"],
+        &["client_secret_basic"],
+    ))
+    .await
+    .unwrap();
+    let config = ClientConfig {
+        client_id: Some("svc".into()),
+        client_secret: Some("s3cret".into()),
+        ..base()
+    };
+    let mut i = instance(&config).await;
+    ok(&mut i, &initialize(&honest.mcp_url(), 1)).await;
+    let e = send(&mut i, &initialize(&hostile.mcp_url(), 2))
+        .await
+        .expect_err("refused");
+    let AuthError::CredentialIssuerMismatch(m) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(m.expected, honest.issuer());
+    assert_eq!(m.found, hostile.issuer());
+    assert_eq!(
+        hostile.count(Server::AuthorizationServer, "POST", "/token"),
+        0,
+        "the secret never went there"
+    );
+    // A new process with the saved state refuses as well.
+    let state = i.export_state().await.unwrap();
+    let mut next = instance(&config).await;
+    next.import_state(&state).await.unwrap().unwrap();
+    assert!(matches!(
+        send(&mut next, &initialize(&hostile.mcp_url(), 3)).await,
+        Err(AuthError::CredentialIssuerMismatch(_))
+    ));
+    assert_eq!(
+        hostile.count(Server::AuthorizationServer, "POST", "/token"),
+        0
+    );
+    // Given explicitly, the issuer decides: the configured one only.
+    let pinned = ClientConfig {
+        authorization_server: Some(mcp_oauth_host::harness::ServerEndpoints {
+            issuer: honest.issuer(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            registration_endpoint: None,
+        }),
+        ..config.clone()
+    };
+    let mut explicit = instance(&pinned).await;
+    assert!(send(&mut explicit, &initialize(&hostile.mcp_url(), 4))
+        .await
+        .is_err());
+    assert_eq!(
+        hostile.count(Server::AuthorizationServer, "POST", "/token"),
+        0
+    );
+}

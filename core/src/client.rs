@@ -291,6 +291,9 @@ impl Client {
             None => (None, None, was_dpop),
         };
         let keys = self.keys(entropy)?;
+        let credential_issuer = config
+            .credential_label()
+            .and_then(|l| self.store.credential_issuers.get(&l).cloned());
         Ok(Begin::Flow(Flow::authorize(
             Start {
                 config,
@@ -302,6 +305,7 @@ impl Client {
                 previous_scope,
                 metadata,
                 clients: self.store.clients.clone(),
+                credential_issuer,
             },
             keys,
         )))
@@ -471,6 +475,15 @@ impl Client {
             } => {
                 if let Some(c) = client {
                     self.store.clients.insert(token.issuer.clone(), c);
+                }
+                // The first issuer the configured credentials were used
+                // with is theirs from now on.
+                if let Some(label) = self.config.as_ref().and_then(Config::credential_label) {
+                    if self.store.credential_issuers.get(&label).is_none() {
+                        self.store
+                            .credential_issuers
+                            .insert(label, token.issuer.clone());
+                    }
                 }
                 if self.renewing_refused.remove(&server_key).is_some() {
                     self.renewed.insert(server_key.clone(), fingerprint(&token));

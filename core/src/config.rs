@@ -163,6 +163,24 @@ impl Config {
         }
     }
 
+    /// A name for the secret credential this configuration holds, if any (a
+    /// client secret, a private key, a JWT bearer assertion or an identity
+    /// provider's ID token): its client id. Such a credential belongs to one
+    /// authorization server and is never sent to another.
+    pub fn credential_label(&self) -> Option<String> {
+        let secret = self.client_secret.is_some()
+            || self.private_key_pem.is_some()
+            || matches!(
+                self.grant_type,
+                Some(GrantType::JwtBearer { .. } | GrantType::TokenExchange(_))
+            );
+        secret.then(|| {
+            self.client_id
+                .clone()
+                .unwrap_or_else(|| "(assertion without a client id)".into())
+        })
+    }
+
     /// Checks the values a caller gave (OAuth 2.1 §8.4.2: loopback or https
     /// redirect URIs only).
     pub fn validate(&self) -> Result<(), crate::error::Refused> {

@@ -119,6 +119,11 @@ pub enum Error {
     ResourceMismatch(Mismatch),
     /// AS metadata `issuer` differs (RFC 8414 §3.3).
     IssuerMismatch(Mismatch),
+    /// A configured credential (client secret, private key, assertion) was
+    /// first used with another authorization server than the one this flow
+    /// would send it to; `expected` is that first issuer, `found` the new
+    /// one. Credentials go to one issuer only.
+    CredentialIssuerMismatch(Mismatch),
     /// PKCE S256 not advertised; carries the metadata URL.
     PkceUnsupported(String),
     /// No client id and no registration endpoint; carries the issuer.
@@ -180,6 +185,11 @@ impl fmt::Display for Error {
                 f,
                 "protected resource metadata at {} names resource {:?}, which does not match {:?}",
                 m.url, m.found, m.expected
+            ),
+            Error::CredentialIssuerMismatch(m) => write!(
+                f,
+                "the configured credentials belong to {:?}; refusing to send them to {:?} (named via {})",
+                m.expected, m.found, m.url
             ),
             Error::IssuerMismatch(m) => write!(
                 f,

@@ -227,6 +227,8 @@ pub(crate) struct Start {
     pub previous_scope: Option<String>,
     pub metadata: Map<AuthServerMetadata>,
     pub clients: Map<ClientRecord>,
+    /// The issuer the configured credentials were first used with, if any.
+    pub credential_issuer: Option<String>,
 }
 
 /// What a token response is for.
@@ -918,6 +920,24 @@ impl Flow {
                     &mut metadata.registration_endpoint,
                     &configured.registration_endpoint,
                 );
+            }
+        }
+        // Security review finding 1: configured credentials go to one
+        // issuer only — the configured one (`issuer_at` allows no other),
+        // else the first one they were used with.
+        if let (None, Some(_), Some(first)) = (
+            &start.config.server,
+            start.config.credential_label(),
+            &start.credential_issuer,
+        ) {
+            if *first != issuer {
+                return Phase::Done(Err(Error::CredentialIssuerMismatch(
+                    crate::error::Mismatch {
+                        url: metadata_url.to_string(),
+                        expected: first.clone(),
+                        found: issuer,
+                    },
+                )));
             }
         }
         let grant = choose_grant(&start.config, &metadata);

@@ -385,6 +385,10 @@ pub struct Store {
     pub metadata: Map<CachedMetadata>,
     /// The P-256 key DPoP-bound tokens are bound to (RFC 9449), base64url.
     pub dpop_key: Option<Secret>,
+    /// The issuer each configured credential (by
+    /// [`crate::Config::credential_label`]) was first used with: it is
+    /// never sent to another (security review finding 1).
+    pub credential_issuers: Map<String>,
 }
 
 impl Default for Store {
@@ -396,6 +400,7 @@ impl Default for Store {
             bindings: Map::new(),
             metadata: Map::new(),
             dpop_key: None,
+            credential_issuers: Map::new(),
         }
     }
 }
@@ -450,6 +455,11 @@ impl Store {
                 "dpop_key",
                 self.dpop_key.as_ref().map(|k| k.expose().into()),
             ),
+            (
+                "credential_issuers",
+                (!self.credential_issuers.is_empty())
+                    .then(|| self.credential_issuers.to_json(|i| i.as_str().into())),
+            ),
         ])
         .to_json()
         .into_bytes()
@@ -484,6 +494,11 @@ impl Store {
             metadata: Map::from_json(&doc, "metadata", CachedMetadata::from_json)
                 .map_err(invalid)?,
             dpop_key: doc.opt_str("dpop_key").map_err(invalid)?.map(Secret::new),
+            credential_issuers: Map::from_json(&doc, "credential_issuers", |v| match v {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err("an issuer is not a string".into()),
+            })
+            .map_err(invalid)?,
         })
     }
 }

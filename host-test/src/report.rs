@@ -113,6 +113,11 @@ fn explain(e: &AuthError) -> String {
         AuthError::ResourceMismatch(m) => {
             mismatch("protected resource metadata names another resource", m)
         }
+        AuthError::CredentialIssuerMismatch(m) => format!(
+            "refusing to send the configured credentials to {:?} (named via {}): they belong to {:?}; \
+             give --issuer to use them with another authorization server",
+            m.found, m.url, m.expected
+        ),
         AuthError::IssuerMismatch(m) => {
             mismatch("authorization server metadata names another issuer", m)
         }

@@ -282,7 +282,7 @@ pub fn parse_document(bytes: &[u8]) -> Result<Value, String> {
 }
 
 /// The members of a state document that are maps keyed by a string.
-const KEYED_MAPS: [&str; 3] = ["clients", "bindings", "metadata"];
+const KEYED_MAPS: [&str; 4] = ["clients", "bindings", "metadata", "credential_issuers"];
 
 /// Three-way merge of state documents: `mine` (this process's state now),
 /// `disk` (the file now) and `base` (the state this process last read or
