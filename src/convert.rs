@@ -43,6 +43,7 @@ pub fn config(c: wit::ClientConfig) -> core::Config {
                 accept_issuer_mismatch: r.accept_issuer_mismatch,
                 allow_pkce_unadvertised: r.allow_pkce_unadvertised,
                 omit_resource: r.omit_resource,
+                allow_cross_origin_endpoints: r.allow_cross_origin_endpoints,
             })
             .unwrap_or_default(),
         dpop: match c.dpop {

@@ -1033,6 +1033,7 @@ async fn accept_issuer_mismatch_relaxation() {
             accept_issuer_mismatch: true,
             allow_pkce_unadvertised: false,
             omit_resource: false,
+            allow_cross_origin_endpoints: false,
         }),
         ..base()
     };
@@ -1059,6 +1060,7 @@ async fn allow_pkce_unadvertised_relaxation() {
             accept_issuer_mismatch: false,
             allow_pkce_unadvertised: true,
             omit_resource: false,
+            allow_cross_origin_endpoints: false,
         }),
         ..base()
     };
@@ -1094,6 +1096,7 @@ async fn omit_resource_relaxation() {
             accept_issuer_mismatch: false,
             allow_pkce_unadvertised: false,
             omit_resource: true,
+            allow_cross_origin_endpoints: false,
         }),
         ..base()
     };
@@ -1387,4 +1390,59 @@ async fn configured_credentials_never_reach_a_second_authorization_server() {
         hostile.count(Server::AuthorizationServer, "POST", "/token"),
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mix_up_without_iss_is_refused_before_the_user_is_sent_anywhere() {
+    // Security review finding 2: a hostile authorization server without
+    // RFC 9207 `iss` names an honest server's authorization endpoint and
+    // its own token endpoint; the honest code and its verifier were posted
+    // to the hostile endpoint. Now such metadata is refused (RFC 9700 §4.4)
+    // unless the user opts out for that server.
+    let honest = MockWorld::start(Behaviour::default()).await.unwrap();
+    let hostile_world = || Behaviour {
+        advertise_iss: false,
+        authorization_endpoint: Some(format!("{}/authorize", honest.issuer())),
+        ..Behaviour::default()
+    };
+    let hostile = MockWorld::start(hostile_world()).await.unwrap();
+    let mut i = instance(&base()).await;
+    let e = send(&mut i, &initialize(&hostile.mcp_url(), 1))
+        .await
+        .expect_err("refused");
+    let AuthError::InvalidResponse(r) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(r.reason.contains("mix-up"), "{}", r.reason);
+    assert_eq!(
+        honest.count(Server::AuthorizationServer, "GET", "/authorize"),
+        0
+    );
+    assert_eq!(
+        hostile.count(Server::AuthorizationServer, "POST", "/token"),
+        0
+    );
+
+    // Opted out for that server, the user is sent there (their choice).
+    let relaxed = ClientConfig {
+        relaxations: Some(Relaxations {
+            accept_issuer_mismatch: false,
+            allow_pkce_unadvertised: false,
+            omit_resource: false,
+            allow_cross_origin_endpoints: true,
+        }),
+        ..base()
+    };
+    let mut i = instance(&relaxed).await;
+    let req = initialize(&hostile.mcp_url(), 2);
+    match i.wrap_call(&req).await.unwrap() {
+        Err(AuthError::AuthorizationRequired(p)) => {
+            assert!(
+                p.authorization_url.starts_with(&honest.issuer()),
+                "{}",
+                p.authorization_url
+            )
+        }
+        other => panic!("{:?}", other.map(|r| r.status)),
+    }
 }

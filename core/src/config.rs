@@ -88,6 +88,10 @@ pub struct Relaxations {
     pub allow_pkce_unadvertised: bool,
     /// Leave out the RFC 8707 `resource` parameter (some servers reject it).
     pub omit_resource: bool,
+    /// Accept authorization and token endpoints on another origin than the
+    /// issuer at a server without RFC 9207 `iss` (mix-up defence, RFC 9700
+    /// §4.4).
+    pub allow_cross_origin_endpoints: bool,
 }
 
 /// When to bind tokens to a key with DPoP (RFC 9449).

@@ -948,6 +948,33 @@ impl Flow {
         if !metadata.supports_s256() && !assumed && !start.config.relax.allow_pkce_unadvertised {
             return Phase::Done(Err(Error::PkceUnsupported(metadata_url.to_string())));
         }
+        // RFC 9700 §4.4 (mix-up): without RFC 9207 `iss`, nothing tells the
+        // client which server a code came from. Metadata that sends the
+        // user to another origin's authorization endpoint (an honest
+        // server) while the code goes to its own token endpoint would get
+        // the honest code and its verifier. Endpoints must then be on the
+        // issuer's origin, unless the user configured them or opted out.
+        let mix_up_guard = !assumed
+            && !metadata.authorization_response_iss_parameter_supported
+            && start.config.server.is_none()
+            && !start.config.relax.allow_cross_origin_endpoints;
+        if mix_up_guard {
+            let origin = |u: &str| Url::parse(u).ok().map(|u| u.origin());
+            for (name, endpoint) in [
+                ("authorization_endpoint", &metadata.authorization_endpoint),
+                ("token_endpoint", &metadata.token_endpoint),
+            ] {
+                if let Some(e) = endpoint.as_deref().filter(|e| origin(e) != origin(&issuer)) {
+                    return Phase::Done(Err(Error::InvalidResponse {
+                        step: Step::AuthorizationServerMetadata,
+                        url: metadata_url.to_string(),
+                        reason: format!(
+                            "{name} {e} is not on the origin of the issuer {issuer}, and the server does not support RFC 9207 iss: refused as a possible mix-up (relaxation allow-cross-origin-endpoints accepts it)"
+                        ),
+                    }));
+                }
+            }
+        }
         let config = &start.config;
         // spec-checklist 39: pre-registered → CIMD → registered before → DCR.
         let cimd = config

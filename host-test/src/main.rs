@@ -87,6 +87,9 @@ OPTIONS (connect):
     --accept-issuer-mismatch   accept metadata whose issuer differs (RFC 8414)
     --allow-pkce-unadvertised  use PKCE S256 even when it is not advertised
     --omit-resource            leave out the RFC 8707 resource parameter
+    --allow-cross-origin-endpoints
+                               accept endpoints on another origin than the issuer
+                               at a server without RFC 9207 iss (mix-up risk)
 
     --dpop <mode>          auto (default: when the MCP server asks for DPoP and its
                            authorization server supports ES256),
@@ -172,6 +175,7 @@ fn parse_connect(
         accept_issuer_mismatch: false,
         allow_pkce_unadvertised: false,
         omit_resource: false,
+        allow_cross_origin_endpoints: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -235,6 +239,7 @@ fn parse_connect(
             "--accept-issuer-mismatch" => relax.accept_issuer_mismatch = true,
             "--allow-pkce-unadvertised" => relax.allow_pkce_unadvertised = true,
             "--omit-resource" => relax.omit_resource = true,
+            "--allow-cross-origin-endpoints" => relax.allow_cross_origin_endpoints = true,
             "--dpop" => {
                 opts.dpop = Some(match value("--dpop")?.as_str() {
                     "auto" => DpopMode::Auto,
@@ -380,7 +385,11 @@ fn parse_connect(
         }
     }
 
-    if relax.accept_issuer_mismatch || relax.allow_pkce_unadvertised || relax.omit_resource {
+    if relax.accept_issuer_mismatch
+        || relax.allow_pkce_unadvertised
+        || relax.omit_resource
+        || relax.allow_cross_origin_endpoints
+    {
         opts.relaxations = Some(relax);
     }
     Ok(opts)
@@ -403,6 +412,10 @@ fn relaxation_warnings(opts: &ConnectOptions) -> Vec<&'static str> {
         (
             r.omit_resource,
             "warning: --omit-resource: no RFC 8707 resource parameter; the token is not bound to this MCP server",
+        ),
+        (
+            r.allow_cross_origin_endpoints,
+            "warning: --allow-cross-origin-endpoints: endpoints on another origin than the issuer are used without RFC 9207 iss (mix-up risk)",
         ),
     ]
     .into_iter()
@@ -672,6 +685,7 @@ mod tests {
             "--accept-issuer-mismatch",
             "--allow-pkce-unadvertised",
             "--omit-resource",
+            "--allow-cross-origin-endpoints",
         ] {
             let opts = parse(&[flag], &[]).unwrap();
             let r = opts.relaxations.unwrap();
@@ -679,6 +693,7 @@ mod tests {
                 r.accept_issuer_mismatch,
                 r.allow_pkce_unadvertised,
                 r.omit_resource,
+                r.allow_cross_origin_endpoints,
             ];
             assert_eq!(on.iter().filter(|b| **b).count(), 1, "{flag}");
             let warnings = relaxation_warnings(&opts);

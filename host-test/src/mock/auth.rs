@@ -62,7 +62,10 @@ fn metadata(st: &State) -> Value {
     let issuer = &st.issuer;
     let mut doc = json!({
         "issuer": b.metadata_issuer.clone().unwrap_or_else(|| issuer.clone()),
-        "authorization_endpoint": format!("{issuer}/authorize"),
+        "authorization_endpoint": b
+            .authorization_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{issuer}/authorize")),
         "token_endpoint": format!("{issuer}/token"),
         "response_types_supported": ["code"],
         "grant_types_supported": b.grant_types,

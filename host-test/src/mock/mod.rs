@@ -203,6 +203,9 @@ pub struct Behaviour {
     /// The token endpoint answers its successful responses (with the
     /// tokens) with this status instead of 200, e.g. 201.
     pub token_status: Option<u16>,
+    /// The metadata names this `authorization_endpoint` instead of its own
+    /// (a mix-up attacker points it at an honest server's).
+    pub authorization_endpoint: Option<String>,
     /// The AS metadata answers 302 to `<issuer>/metadata-moved`, which
     /// serves the metadata.
     pub metadata_redirect: bool,
@@ -253,6 +256,7 @@ impl Default for Behaviour {
             token_lifetime_secs: 3600,
             metadata_status: None,
             token_status: None,
+            authorization_endpoint: None,
             metadata_redirect: false,
             metadata_huge: false,
             registration_enabled: true,
