@@ -65,6 +65,11 @@ impl<V> Map<V> {
         self.keys.iter()
     }
 
+    /// The values, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.values.iter()
+    }
+
     /// The entries, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
         self.keys.iter().zip(&self.values)
@@ -465,8 +470,47 @@ impl Store {
         .into_bytes()
     }
 
+    /// Every URL the document holds that a request or a user may be sent to
+    /// (endpoints of tokens and cached metadata, redirect URIs) passes the URL
+    /// policy, as when it was discovered: a document edited by someone else
+    /// cannot send a refresh token or a code to a plain-http or userinfo
+    /// URL (security review finding 7).
+    fn check_urls(&self) -> Result<(), String> {
+        let check = |what: &str, url: &str| -> Result<(), String> {
+            let ok = crate::url::Url::parse(url)
+                .is_ok_and(|u| u.is_https_or_loopback_http() && !u.has_userinfo());
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} {url:?} is not an https (or loopback http) URL"
+                ))
+            }
+        };
+        for t in &self.tokens {
+            if let Some(e) = &t.token_endpoint {
+                check("a token's token_endpoint", e)?;
+            }
+        }
+        for m in self.metadata.values() {
+            let endpoints = [
+                &m.metadata.authorization_endpoint,
+                &m.metadata.token_endpoint,
+                &m.metadata.registration_endpoint,
+            ];
+            for e in endpoints.into_iter().flatten() {
+                check("a cached endpoint", e)?;
+            }
+        }
+        for c in self.clients.values() {
+            check("a client's redirect_uri", &c.redirect_uri)?;
+        }
+        Ok(())
+    }
+
     /// Reads a document written by [`Store::to_bytes`] of this or an older
-    /// version. Unknown members are ignored.
+    /// version. Unknown members are ignored; URLs are checked again
+    /// ([`Store::check_urls`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Store, crate::error::Refused> {
         let invalid =
             |e: String| crate::error::Refused(format!("state is not a valid state document: {e}"));
@@ -486,7 +530,7 @@ impl Store {
                 .map_err(invalid)?,
             Some(_) => return Err(invalid("tokens is not an array".into())),
         };
-        Ok(Store {
+        let store = Store {
             version: STATE_VERSION,
             clients: Map::from_json(&doc, "clients", ClientRecord::from_json).map_err(invalid)?,
             tokens,
@@ -499,7 +543,9 @@ impl Store {
                 _ => Err("an issuer is not a string".into()),
             })
             .map_err(invalid)?,
-        })
+        };
+        store.check_urls().map_err(invalid)?;
+        Ok(store)
     }
 }
 

@@ -1,7 +1,8 @@
 //! What hostile servers get (issue 9, the security review's findings):
 //! bounded work for one 401 — the authorization servers tried and the
 //! scopes accepted, each limit a typed error with its evidence (finding 3)
-//! — and no token for a server before its own flow completes (finding 4).
+//! — no token for a server before its own flow completes (finding 4), and
+//! no request to an insecure URL from an edited state document (finding 7).
 
 mod common;
 use common::*;
@@ -146,4 +147,43 @@ fn a_sibling_path_does_not_inherit_a_token_before_its_own_flow_completes() {
     );
     complete(&mut c, bob, &respond).0.unwrap();
     assert_eq!(c.request_headers("POST", BOB, NOW, &[1; 16]).len(), 1);
+}
+
+#[test]
+fn an_imported_state_cannot_point_requests_at_insecure_urls() {
+    // Security review finding 7: import-state took stored endpoint URLs
+    // without checking them again, so an edited state file could send the
+    // refresh token over plain http.
+    let good = format!(
+        r#"{{"version":2,"tokens":[{{"resource":"{SERVER}","issuer":"{ISSUER}","access_token":"a","token_type":"Bearer","refresh_token":"r","token_endpoint":"{TOKEN}"}}]}}"#
+    );
+    let mut c = client(Config::new("T", REDIRECT));
+    c.import_state(good.as_bytes()).unwrap();
+    for (bad, what) in [
+        (
+            good.replace(TOKEN, "http://attacker.example.com/token"),
+            "token_endpoint",
+        ),
+        (
+            good.replace(TOKEN, "https://user:pw@auth.example.com/token"),
+            "token_endpoint",
+        ),
+        (
+            format!(
+                r#"{{"version":2,"metadata":{{"{ISSUER}":{{"metadata":{{"issuer":"{ISSUER}","authorization_endpoint":"http://evil.example.com/a","token_endpoint":"{TOKEN}"}},"fetched_at":1}}}}}}"#
+            ),
+            "cached endpoint",
+        ),
+        (
+            format!(
+                r#"{{"version":2,"clients":{{"{ISSUER}":{{"client_id":"c","auth_method":"none","redirect_uri":"http://evil.example.com/cb"}}}}}}"#
+            ),
+            "redirect_uri",
+        ),
+    ] {
+        let e = c.import_state(bad.as_bytes()).unwrap_err();
+        assert!(e.0.contains(what), "{what}: {e}");
+    }
+    // The state stays as it was after a refusal.
+    assert_eq!(c.store().tokens.len(), 1);
 }

@@ -130,7 +130,9 @@ impl StateFile {
     /// Reads the document; `None` when there is no file. Errors name the
     /// file and say why it cannot be used.
     pub fn read(&self) -> anyhow::Result<Option<Document>> {
+        check_dir(&self.dir)?;
         let path = self.path();
+        check_file(&path)?;
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -148,12 +150,14 @@ impl StateFile {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder
             .create(&self.dir)
-            .with_context(|| format!("cannot create the state directory {}", self.dir.display()))
+            .with_context(|| format!("cannot create the state directory {}", self.dir.display()))?;
+        check_dir(&self.dir)
     }
 
     fn open_lock_file(&self) -> anyhow::Result<File> {
         self.create_dir()?;
         let path = self.lock_path();
+        check_file(&path)?;
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -248,6 +252,76 @@ impl StateLock {
         }
         Ok(())
     }
+}
+
+/// Refuses a state directory that another user could tamper with (security
+/// review finding 7): a symbolic link, not a directory, owned by another
+/// user, or writable by group or others. A missing one is fine (it is
+/// created with mode 0700).
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot inspect the state directory {}: {e}", dir.display()),
+    };
+    if meta.file_type().is_symlink() {
+        bail!(
+            "the state directory {} is a symbolic link; refusing to follow it (give the real directory)",
+            dir.display()
+        );
+    }
+    if !meta.is_dir() {
+        bail!("the state directory {} is not a directory", dir.display());
+    }
+    check_owner_and_mode(dir, &meta, "state directory", 0o022)
+}
+
+/// Refuses a state or lock file that is a symbolic link or belongs to
+/// another user; a missing one is fine.
+fn check_file(path: &Path) -> anyhow::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot inspect {}: {e}", path.display()),
+    };
+    if !meta.file_type().is_file() {
+        bail!(
+            "{} is not a regular file (a symbolic link?); refusing to use it",
+            path.display()
+        );
+    }
+    check_owner_and_mode(path, &meta, "file", 0o022)
+}
+
+#[cfg(unix)]
+fn check_owner_and_mode(
+    path: &Path,
+    meta: &fs::Metadata,
+    what: &str,
+    forbidden: u32,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "the {what} {} belongs to another user (uid {}, this process runs as {me}); refusing it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & forbidden != 0 {
+        bail!(
+            "the {what} {} can be written by other users (mode {:o}); run chmod go-w on it",
+            path.display(),
+            meta.mode() & 0o777
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_owner_and_mode(_: &Path, _: &fs::Metadata, _: &str, _: u32) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// The error for a state file that cannot be used.
@@ -1034,6 +1108,54 @@ mod tests {
         });
         assert_eq!(registered_port(&other, "s"), None);
         assert_eq!(registered_port(&json!({"version": 2}), "s"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_state_directory_others_could_tamper_with_is_refused() {
+        // Security review finding 7: the directory's mode was not checked
+        // and the state file and lock followed symbolic links.
+        use std::os::unix::fs::{symlink, PermissionsExt as _};
+        let base = std::env::temp_dir().join(format!(
+            "mcp-oauth-state-trust-{}-{}",
+            std::process::id(),
+            unix_now()
+        ));
+        let good = StateFile::new(base.join("good"));
+        good.lock()
+            .unwrap()
+            .write(&json!({"version": 2, "tokens": []}))
+            .unwrap();
+        assert!(good.read().unwrap().is_some());
+
+        // Writable by others.
+        fs::set_permissions(good.dir(), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = good.read().unwrap_err().to_string();
+        assert!(e.contains("can be written by other users"), "{e}");
+        assert!(good.lock().is_err());
+        fs::set_permissions(good.dir(), fs::Permissions::from_mode(0o700)).unwrap();
+
+        // The directory is a symbolic link.
+        let link = base.join("link");
+        symlink(good.dir(), &link).unwrap();
+        let e = StateFile::new(&link).read().unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+
+        // The state file is a symbolic link (to a file elsewhere).
+        let elsewhere = base.join("elsewhere.json");
+        fs::write(&elsewhere, br#"{"version":2}"#).unwrap();
+        let linked = StateFile::new(base.join("linked"));
+        fs::create_dir(linked.dir()).unwrap();
+        fs::set_permissions(linked.dir(), fs::Permissions::from_mode(0o700)).unwrap();
+        symlink(&elsewhere, linked.path()).unwrap();
+        let e = linked.read().unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // And the lock file.
+        fs::remove_file(linked.path()).unwrap();
+        symlink(&elsewhere, linked.lock_path()).unwrap();
+        let e = linked.lock().unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let _ = fs::remove_dir_all(&base);
     }
 
     #[test]
