@@ -312,7 +312,21 @@ pub struct Flow {
     /// The request to hand out on the next poll.
     next: Option<HttpRequest>,
     events: Vec<FlowEvent>,
+    /// How many requests were handed out.
+    sent: usize,
+    /// The wall clock when the first response came, seconds.
+    started: Option<u64>,
 }
+
+/// The most requests one flow may make (discovery of up to
+/// [`crate::discovery::MAX_AUTHORIZATION_SERVERS`] servers, registration,
+/// token requests with their DPoP nonce retries): past it the flow ends with
+/// a typed error, whatever the servers answer.
+pub const MAX_REQUESTS_PER_FLOW: usize = 24;
+
+/// The most seconds one flow may take, counted from its first response, on
+/// top of each request's own time limit.
+pub const MAX_FLOW_SECS: u64 = 120;
 
 impl core::fmt::Debug for Flow {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -338,6 +352,8 @@ impl Flow {
             in_flight: None,
             next,
             events: Vec::new(),
+            sent: 0,
+            started: None,
         }
     }
 
@@ -478,7 +494,19 @@ impl Flow {
     /// The next thing to do.
     pub fn poll(&mut self) -> Action {
         match self.next.take() {
+            Some(req) if self.sent >= MAX_REQUESTS_PER_FLOW => {
+                self.phase = Phase::Done(Err(Error::ResponseRefused {
+                    step: req.step,
+                    url: req.url,
+                    status: None,
+                    detail: format!(
+                        "not sent: the flow already made {MAX_REQUESTS_PER_FLOW} requests, the most one flow may make"
+                    ),
+                }));
+                Action::Finished
+            }
             Some(req) => {
+                self.sent += 1;
                 self.in_flight = Some(req.clone());
                 Action::Send(req)
             }
@@ -529,6 +557,15 @@ impl Flow {
             Err(e) => Phase::Done(Err(e)),
             Ok(resp) => self.advance(phase, &req, resp, now),
         };
+        let started = *self.started.get_or_insert(now);
+        if self.next.is_some() && now.saturating_sub(started) > MAX_FLOW_SECS {
+            let next = self.next.take();
+            self.phase = Phase::Done(Err(Error::Transport {
+                step: next.as_ref().map_or(req.step, |n| n.step),
+                url: next.map_or(req.url, |n| n.url),
+                message: format!("not sent: the flow has taken more than {MAX_FLOW_SECS} s"),
+            }));
+        }
     }
 
     /// Whether the flow has finished.

@@ -187,3 +187,44 @@ fn an_imported_state_cannot_point_requests_at_insecure_urls() {
     // The state stays as it was after a refusal.
     assert_eq!(c.store().tokens.len(), 1);
 }
+
+#[test]
+fn one_flow_may_not_take_longer_than_its_limit() {
+    // Finding 3: each request had a time limit, the flow as a whole none:
+    // servers that answer each request just in time could hold it for
+    // minutes. Here every answer comes 30 s after the one before.
+    use mcp_oauth_core::{flow::MAX_FLOW_SECS, Action, Begin, Entropy};
+    let servers: Vec<String> = (0..3)
+        .map(|i| format!(r#""https://as{i}.example.com/tenant""#))
+        .collect();
+    let prm = format!(
+        r#"{{"resource":"{SERVER}","authorization_servers":[{}]}}"#,
+        servers.join(",")
+    );
+    let mut c = client(Config::new("T", REDIRECT));
+    let Ok(Begin::Flow(mut flow)) =
+        c.authorize(SERVER, Some(CHALLENGE), NOW, Entropy::from_bytes([3; 80]))
+    else {
+        panic!("a flow")
+    };
+    let mut now = NOW;
+    let mut sent = 0;
+    while let Action::Send(req) = flow.poll() {
+        sent += 1;
+        let resp = if req.url == PRM {
+            HttpResponse::json(200, &prm)
+        } else {
+            not_found()
+        };
+        flow.handle_response(Ok(resp), now);
+        now += 30;
+    }
+    let e = c.finish(flow, now).unwrap_err();
+    assert!(
+        matches!(&e, Error::Transport { message, .. } if message.contains(&format!("{MAX_FLOW_SECS} s"))),
+        "{e:?}"
+    );
+    // At 30 s an answer, the answer 150 s after the first ends it (without
+    // the limit, all 10 discovery requests were made).
+    assert_eq!(sent, 6);
+}
