@@ -640,12 +640,16 @@ impl LoopbackListener {
         format!("http://127.0.0.1:{}{}", self.port, self.path)
     }
 
-    /// Waits for the first GET to the callback path, answers it with a small
-    /// static HTML page ("Authorization complete, you can close this window"
-    /// — no scripts, no echo of query values), and returns the full callback
-    /// URL (http://127.0.0.1:PORT/callback?...). Other paths get 404 and are
-    /// ignored. Gives up after `timeout` with an error that says so.
-    pub async fn wait(self, timeout: Duration) -> anyhow::Result<String> {
+    /// Waits for the GET to the callback path whose `state` is `state` (the
+    /// pending authorization's), answers it with a small static HTML page
+    /// ("Authorization complete, you can close this window" — no scripts, no
+    /// echo of query values), and returns the full callback URL
+    /// (http://127.0.0.1:PORT/callback?...). Any other request — another
+    /// path, or a callback with another or no `state`, which any local
+    /// process could send first (security review finding 8) — gets an error
+    /// page and is ignored. Gives up after `timeout` with an error that says
+    /// so.
+    pub async fn wait(self, timeout: Duration, state: &str) -> anyhow::Result<String> {
         let redirect_uri = self.redirect_uri();
         let origin = format!("http://127.0.0.1:{}", self.port);
         let (tx, mut rx) = mpsc::channel::<String>(1);
@@ -660,7 +664,8 @@ impl LoopbackListener {
                     let tx = tx.clone();
                     let path = self.path.clone();
                     let origin = origin.clone();
-                    connections.spawn(serve_callback(stream, path, origin, tx));
+                    let state = state.to_string();
+                    connections.spawn(serve_callback(stream, path, origin, state, tx));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = &mut deadline => bail!(
@@ -674,16 +679,33 @@ impl LoopbackListener {
 
 /// Serves one connection (no keep-alive); once the response to a callback
 /// has been written, hands the callback URL over.
-async fn serve_callback(stream: TcpStream, path: String, origin: String, tx: mpsc::Sender<String>) {
+async fn serve_callback(
+    stream: TcpStream,
+    path: String,
+    origin: String,
+    state: String,
+    tx: mpsc::Sender<String>,
+) {
     let captured: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let slot = captured.clone();
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let slot = slot.clone();
         let path = path.clone();
         let origin = origin.clone();
+        let state = state.clone();
         async move {
             let is_callback = req.uri().path() == path;
-            let response = if is_callback && req.method() == hyper::Method::GET {
+            let ours = req.uri().query().is_some_and(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .any(|(n, v)| n == "state" && v == state.as_str())
+            });
+            let response = if is_callback && req.method() == hyper::Method::GET && !ours {
+                page(
+                    400,
+                    "text/plain; charset=utf-8",
+                    "not the authorization response this client waits for\n",
+                )
+            } else if is_callback && req.method() == hyper::Method::GET {
                 let target = req
                     .uri()
                     .path_and_query()
@@ -972,7 +994,7 @@ mod tests {
         let redirect_uri = listener.redirect_uri();
         assert!(redirect_uri.starts_with("http://127.0.0.1:"));
         assert!(redirect_uri.ends_with("/callback"));
-        let waiter = tokio::spawn(listener.wait(Duration::from_secs(10)));
+        let waiter = tokio::spawn(listener.wait(Duration::from_secs(10), "x<b>"));
         let origin = redirect_uri.trim_end_matches("/callback").to_string();
         let get = |url: String| async move {
             http_request(OutgoingRequest {
@@ -986,6 +1008,12 @@ mod tests {
         };
         let other = get(format!("{origin}/favicon.ico")).await;
         assert_eq!(other.status, 404);
+        // Security review finding 8: another local process that gets there
+        // first with its own code (or none) is not taken for the redirect.
+        for forged in ["?code=evil", "?code=evil&state=other", "?code=evil&state=x"] {
+            let r = get(format!("{redirect_uri}{forged}")).await;
+            assert_eq!(r.status, 400, "{forged}");
+        }
         let done = get(format!("{redirect_uri}?code=c%20d&state=x%3Cb%3E")).await;
         assert_eq!(done.status, 200);
         let html = String::from_utf8(done.body.clone()).unwrap();
@@ -1037,7 +1065,10 @@ mod tests {
     async fn loopback_listener_times_out() {
         let listener = LoopbackListener::bind(0, "/cb").await.unwrap();
         let uri = listener.redirect_uri();
-        let e = listener.wait(Duration::from_millis(100)).await.unwrap_err();
+        let e = listener
+            .wait(Duration::from_millis(100), "s")
+            .await
+            .unwrap_err();
         let e = format!("{e:#}");
         assert!(e.contains("within 0.1 s") && e.contains(&uri), "{e}");
         assert!(LoopbackListener::bind(0, "cb").await.is_err());

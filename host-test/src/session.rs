@@ -217,7 +217,7 @@ impl<P: Progress> ComponentTransport<P> {
             UserAgent::Interactive { port, timeout } => {
                 let listener =
                     LoopbackListener::bind(*port, &callback_path(&pending.redirect_uri)?).await?;
-                listener.wait(*timeout).await
+                listener.wait(*timeout, &pending.state).await
             }
         }
     }
