@@ -1192,10 +1192,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn wrap_call_times_out_when_no_response_comes() {
-        // The server accepts and reads, but never answers.
-        let (_addr, url) = serve_once(Vec::new(), Duration::ZERO).await;
+    /// An instance whose requests time out after 300 ms.
+    async fn impatient_instance() -> Instance {
         let mut instance = Runtime::embedded()
             .unwrap()
             .instantiate(HostOptions::default())
@@ -1206,6 +1204,14 @@ mod tests {
             ..config()
         };
         instance.configure(&config).await.unwrap().unwrap();
+        instance
+    }
+
+    #[tokio::test]
+    async fn wrap_call_times_out_when_no_response_comes() {
+        // The server accepts and reads, but never answers.
+        let (_addr, url) = serve_once(Vec::new(), Duration::ZERO).await;
+        let mut instance = impatient_instance().await;
         let request = HttpRequest {
             method: "GET".into(),
             url,
@@ -1236,16 +1242,7 @@ mod tests {
         ];
         reply.extend(std::iter::repeat_n(b" ".as_slice(), 40));
         let (addr, url) = serve_once(reply, Duration::from_millis(100)).await;
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(HostOptions::default())
-            .await
-            .unwrap();
-        let config = ClientConfig {
-            timeout_ms: Some(300),
-            ..config()
-        };
-        instance.configure(&config).await.unwrap().unwrap();
+        let mut instance = impatient_instance().await;
         let challenge = format!(r#"Bearer resource_metadata="http://{addr}/prm""#);
         let started = Instant::now();
         match instance.authorize(&url, Some(&challenge)).await.unwrap() {
