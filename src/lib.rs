@@ -28,7 +28,9 @@ use bindings::exports::mcp::oauth::types::{
 };
 use core::cell::RefCell;
 use mcp_oauth_core::http::{Step, TransportError};
-use mcp_oauth_core::{Action, Begin, Client, Flow, Reaction, ResourceResponse, TokenState};
+use mcp_oauth_core::{
+    Action, BeforeSend, Begin, Client, Flow, OnRefusal, Reaction, ResourceResponse, TokenState,
+};
 use transport::IncomingResponse;
 
 /// What `std`'s prelude would bring, for the modules of this crate.
@@ -249,21 +251,23 @@ impl Guest for Component {
     }
 
     fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
-        let (timeout, host_renews) = with_client(|c| (c.timeout_ms(), c.host_renews()));
+        let (timeout, before) =
+            with_client(|c| (c.timeout_ms(), c.before_send(&request.url, env::now())));
         let renewal_required =
             || convert::error(mcp_oauth_core::Error::RenewalRequired(request.url.clone()));
-        if host_renews {
+        match before {
+            BeforeSend::Send => {}
             // The host renews under its lock (`token-status`, `renew`).
-            if with_client(|c| c.host_must_renew(&request.url, env::now())) {
-                return Err(renewal_required());
-            }
-        } else if let Err(e) = renew(&request.url) {
-            // A stale token is renewed before it is sent. If that fails, a
-            // token that has not expired yet is still tried; the server
-            // decides.
-            let usable = with_client(|c| c.has_usable_token(&request.url, env::now()));
-            if !usable && !matches!(e, mcp_oauth_core::Error::TokenRejected(_)) {
-                return Err(convert::error(e));
+            BeforeSend::HostRenews => return Err(renewal_required()),
+            BeforeSend::Renew => {
+                if let Err(e) = renew(&request.url) {
+                    // If renewing fails, a token that has not expired yet is
+                    // still tried; the server decides.
+                    let usable = with_client(|c| c.has_usable_token(&request.url, env::now()));
+                    if !usable && !matches!(e, mcp_oauth_core::Error::TokenRejected(_)) {
+                        return Err(convert::error(e));
+                    }
+                }
             }
         }
         let mut refreshed = false;
@@ -318,16 +322,14 @@ impl Guest for Component {
                 }
                 Reaction::Authorize(challenge) => {
                     drop(response);
-                    // One refresh first (unless the server asks for more
-                    // scope), then one full authorization, then give up.
-                    if !refreshed
-                        && with_client(|c| c.refresh_first(&request.url, challenge.as_deref()))
-                    {
-                        if host_renews {
-                            if with_client(|c| c.host_must_renew(&request.url, env::now())) {
-                                return Err(renewal_required());
-                            }
-                        } else {
+                    // One refresh first (the core says when), then one full
+                    // authorization, then give up.
+                    let next = with_client(|c| {
+                        c.on_refusal(&request.url, challenge.as_deref(), refreshed, env::now())
+                    });
+                    match next {
+                        OnRefusal::HostRenews => return Err(renewal_required()),
+                        OnRefusal::Refresh => {
                             refreshed = true;
                             match refresh(&request.url) {
                                 Ok(_) => continue,
@@ -337,6 +339,7 @@ impl Guest for Component {
                                 Err(e) => return Err(convert::error(e)),
                             }
                         }
+                        OnRefusal::Authorize => {}
                     }
                     retried = true;
                     match authorize(&request.url, challenge.as_deref()).map_err(convert::error)? {

@@ -302,9 +302,9 @@ fn await_response(
 }
 
 /// Reads the body stream to its end, failing as soon as more than `max`
-/// bytes arrive, when a pause between bytes lasts `timeout` nanoseconds, or
-/// when the whole read lasts longer than that: a server that sends one byte
-/// just before each pause would run out cannot stretch a read for ever.
+/// bytes arrive or when the whole read (any pause included) lasts longer
+/// than `timeout` nanoseconds: a server that sends one byte just before a
+/// per-pause limit would run out cannot stretch a read for ever.
 fn read_body(stream: &InputStream, max: usize, timeout: u64) -> Result<Vec<u8>, TransportError> {
     let ready = stream.subscribe();
     let deadline = monotonic_clock::now().saturating_add(timeout);
@@ -341,16 +341,7 @@ fn read_body(stream: &InputStream, max: usize, timeout: u64) -> Result<Vec<u8>, 
 /// Blocks until `pollable` is ready, or fails with
 /// [`TransportError::TimedOut`] after `timeout` nanoseconds.
 fn wait(pollable: &Pollable, timeout: u64) -> Result<(), TransportError> {
-    if pollable.ready() {
-        return Ok(());
-    }
-    let timer = monotonic_clock::subscribe_duration(timeout);
-    let ready = poll::poll(&[pollable, &timer]);
-    if ready.contains(&0) {
-        Ok(())
-    } else {
-        Err(TransportError::TimedOut)
-    }
+    wait_until(pollable, monotonic_clock::now().saturating_add(timeout))
 }
 
 /// Blocks until `pollable` is ready, or fails with

@@ -101,6 +101,31 @@ pub enum Reaction {
     Refused,
 }
 
+/// What to do before sending a request to a protected resource
+/// ([`Client::before_send`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeforeSend {
+    /// Renew the token if it is stale ([`Client::renew`]), then send.
+    Renew,
+    /// Send it as it is.
+    Send,
+    /// Stop: the host renews tokens itself (`host_renews`) and must renew
+    /// this one first ([`crate::Error::RenewalRequired`]).
+    HostRenews,
+}
+
+/// What a response that calls for authorization leads to
+/// ([`Client::on_refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRefusal {
+    /// Redeem the refresh token ([`Client::refresh`]) and send again.
+    Refresh,
+    /// Stop: the host renews the token under its lock, then sends again.
+    HostRenews,
+    /// Obtain a new authorization ([`Client::authorize`]).
+    Authorize,
+}
+
 /// What [`Client::react`] looks at in a response from the protected
 /// resource.
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +179,13 @@ fn fingerprint(t: &TokenRecord) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Whether `map` holds the fingerprint of `t` for `key`. The token is hashed
+/// only when the map has an entry for the key, so the common case (no
+/// refusal recorded) costs no hashing on the way to every request.
+fn marked(map: &Map<String>, key: &str, t: &TokenRecord) -> bool {
+    map.get(key).is_some_and(|f| *f == fingerprint(t))
 }
 
 /// Whether the refresh token grant can renew `t`.
@@ -513,14 +545,18 @@ impl Client {
 
     /// What is held for the server at `server_url` at `now`.
     pub fn token_state(&self, server_url: &str, now: u64) -> TokenState {
-        let Some(t) = server_key(server_url)
-            .ok()
-            .and_then(|(_, key)| self.held_token(&key))
-        else {
+        let Ok((_, key)) = server_key(server_url) else {
             return TokenState::None;
         };
-        let key = server_key(server_url).map(|(_, k)| k).unwrap_or_default();
-        if t.is_stale(now) || self.renewable_refusal(&key, t) {
+        self.state_of(&key, now)
+    }
+
+    /// [`Client::token_state`] for a server key.
+    fn state_of(&self, key: &str, now: u64) -> TokenState {
+        let Some(t) = self.held_token(key) else {
+            return TokenState::None;
+        };
+        if t.is_stale(now) || self.renewable_refusal(key, t) {
             TokenState::Stale {
                 renewable: refreshable(t) || remintable(t),
             }
@@ -532,8 +568,7 @@ impl Client {
     /// Whether `t` is the token the server with `key` refused with a 401,
     /// and not itself the replacement of a refused one.
     fn renewable_refusal(&self, key: &str, t: &TokenRecord) -> bool {
-        let f = fingerprint(t);
-        self.refused.get(key) == Some(&f) && self.renewed.get(key) != Some(&f)
+        marked(&self.refused, key, t) && !marked(&self.renewed, key, t)
     }
 
     /// Whether the host, which renews tokens itself (`host_renews`), must
@@ -552,8 +587,8 @@ impl Client {
         let Some(t) = self.held_token(&key) else {
             return false;
         };
-        self.token_state(server_url, now) == (TokenState::Stale { renewable: true })
-            && (t.is_expired(now) || self.renew_attempted.get(&key) != Some(&fingerprint(t)))
+        self.state_of(&key, now) == (TokenState::Stale { renewable: true })
+            && (t.is_expired(now) || !marked(&self.renew_attempted, &key, t))
     }
 
     /// Starts renewing a stale token without a user: the refresh token
@@ -653,7 +688,40 @@ impl Client {
         !step_up
             && self
                 .held_token(&key)
-                .is_some_and(|t| refreshable(t) && self.renewed.get(&key) != Some(&fingerprint(t)))
+                .is_some_and(|t| refreshable(t) && !marked(&self.renewed, &key, t))
+    }
+
+    /// The step before a request to `server_url` is sent: renew a stale
+    /// token here, or, when the host renews tokens itself, ask it to if it
+    /// must ([`Client::host_must_renew`]).
+    pub fn before_send(&self, server_url: &str, now: u64) -> BeforeSend {
+        match (self.host_renews(), self.host_must_renew(server_url, now)) {
+            (false, _) => BeforeSend::Renew,
+            (true, true) => BeforeSend::HostRenews,
+            (true, false) => BeforeSend::Send,
+        }
+    }
+
+    /// What a [`Reaction::Authorize`] leads to: one refresh first (unless
+    /// one was made for this call, `refreshed`, or the server asks for more
+    /// scope, or the refused token replaced a refused one), done here or by
+    /// the host that renews tokens itself; otherwise a new authorization.
+    pub fn on_refusal(
+        &self,
+        server_url: &str,
+        challenge: Option<&str>,
+        refreshed: bool,
+        now: u64,
+    ) -> OnRefusal {
+        if refreshed || !self.refresh_first(server_url, challenge) {
+            OnRefusal::Authorize
+        } else if !self.host_renews() {
+            OnRefusal::Refresh
+        } else if self.host_must_renew(server_url, now) {
+            OnRefusal::HostRenews
+        } else {
+            OnRefusal::Authorize
+        }
     }
 
     /// Whether the host renews tokens itself (configuration `host_renews`):

@@ -1123,11 +1123,7 @@ impl Flow {
         );
         let scope = scope::union(start.previous_scope.as_deref(), scope.as_deref());
         let client = registration::preregistered(config, &metadata);
-        let dpop = wants_dpop(
-            config,
-            &metadata,
-            start.challenge_dpop || prm.asks_for_dpop(),
-        );
+        let dpop = wants_dpop(&start, &prm, &metadata);
         let then = Then::Token {
             server_key: start.server_key.clone(),
             resource: prm.resource.clone(),
@@ -1220,11 +1216,7 @@ impl Flow {
         let verifier = CodeVerifier::from_entropy(&self.keys.entropy.verifier);
         let state = base64url_nopad(&self.keys.entropy.state);
         let send_resource = !start.config.relax.omit_resource;
-        let dpop = wants_dpop(
-            &start.config,
-            &metadata,
-            start.challenge_dpop || prm.asks_for_dpop(),
-        );
+        let dpop = wants_dpop(&start, &prm, &metadata);
         if dpop {
             // Made now, so that it is stored with the pending authorization
             // and the code exchange finds it.
@@ -1294,11 +1286,13 @@ fn choose_grant(config: &Config, metadata: &AuthServerMetadata) -> GrantType {
 /// ES256 proofs: an authorization server that merely offers DPoP says
 /// nothing about what the resource server accepts, and a Bearer-only
 /// server refuses a `DPoP` token.
-fn wants_dpop(config: &Config, metadata: &AuthServerMetadata, resource_asks: bool) -> bool {
-    match config.dpop {
+fn wants_dpop(start: &Start, prm: &ResourceMetadata, metadata: &AuthServerMetadata) -> bool {
+    match start.config.dpop {
         DpopMode::Never => false,
         DpopMode::Always => true,
-        DpopMode::Auto => resource_asks && metadata.supports_dpop_es256(),
+        DpopMode::Auto => {
+            (start.challenge_dpop || prm.asks_for_dpop()) && metadata.supports_dpop_es256()
+        }
     }
 }
 

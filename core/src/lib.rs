@@ -76,7 +76,9 @@ pub mod store;
 pub mod token;
 pub mod url;
 
-pub use client::{Begin, Client, Grant, Reaction, ResourceResponse, TokenInfo, TokenState};
+pub use client::{
+    BeforeSend, Begin, Client, Grant, OnRefusal, Reaction, ResourceResponse, TokenInfo, TokenState,
+};
 pub use config::{
     Config, DpopMode, GrantType, IdentityProvider, Relaxations, Secret, ServerEndpoints,
 };

@@ -370,8 +370,22 @@ fn a_host_that_renews_is_asked_once_per_refused_token() {
     let (grant, _) = run(&mut c, CHALLENGE, &respond);
     complete(&mut c, grant.unwrap(), &respond).0.unwrap();
     assert!(!c.host_must_renew(SERVER, NOW), "fresh");
+    assert_eq!(c.before_send(SERVER, NOW), mcp_oauth_core::BeforeSend::Send);
     c.react(&unauthorized(), false);
     assert!(c.host_must_renew(SERVER, NOW), "refused");
+    // wrap-call's decisions: ask the host, both before sending and after
+    // the 401; after a refresh in this call, authorize.
+    use mcp_oauth_core::{BeforeSend, OnRefusal};
+    let challenge = unauthorized().www_authenticate;
+    assert_eq!(c.before_send(SERVER, NOW), BeforeSend::HostRenews);
+    assert_eq!(
+        c.on_refusal(SERVER, challenge, false, NOW),
+        OnRefusal::HostRenews
+    );
+    assert_eq!(
+        c.on_refusal(SERVER, challenge, true, NOW),
+        OnRefusal::Authorize
+    );
     let down = |_: &HttpRequest| HttpResponse::json(503, r#"{"error":"temporarily_unavailable"}"#);
     let (outcome, _) = renew_at(&mut c, NOW, &down);
     assert!(
@@ -381,6 +395,11 @@ fn a_host_that_renews_is_asked_once_per_refused_token() {
     assert!(
         !c.host_must_renew(SERVER, NOW),
         "not asked twice for one token"
+    );
+    assert_eq!(c.before_send(SERVER, NOW), BeforeSend::Send);
+    assert_eq!(
+        c.on_refusal(SERVER, challenge, false, NOW),
+        OnRefusal::Authorize
     );
     // Expired, it is worth another try.
     assert!(c.host_must_renew(SERVER, NOW + 600));
@@ -408,6 +427,11 @@ fn a_host_that_renews_is_asked_once_per_refused_token() {
     let mut own = authorized(&respond);
     own.react(&unauthorized(), false);
     assert!(!own.host_must_renew(SERVER, NOW));
+    assert_eq!(own.before_send(SERVER, NOW), BeforeSend::Renew);
+    assert_eq!(
+        own.on_refusal(SERVER, challenge, false, NOW),
+        OnRefusal::Refresh
+    );
 }
 
 #[test]
