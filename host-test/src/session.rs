@@ -168,21 +168,10 @@ impl<P: Progress> ComponentTransport<P> {
         Ok(())
     }
 
-    /// Has the user agent complete `pending`, then redeems the code.
-    pub async fn complete(&mut self, pending: &PendingAuthorization) -> anyhow::Result<TokenInfo> {
-        self.progress.authorization_needed(pending, &self.agent);
-        let callback = self.visit(pending).await?;
-        let result = self.instance.complete_authorization(&callback).await?;
-        self.report_events().await?;
-        let info = result.map_err(|e| anyhow!(report::describe(&e)))?;
-        self.progress.authorized(&info);
-        Ok(info)
-    }
-
-    /// [`Self::complete`], except that an `invalid_scope` error redirect is
-    /// returned as `Ok(false)`: the component then dropped a registration
-    /// restricted to too little scope, and a new authorization registers
-    /// anew.
+    /// Has the user agent complete `pending`, then redeems the code:
+    /// `Ok(true)` with a token. An `invalid_scope` error redirect is
+    /// `Ok(false)`: the component then dropped a registration restricted to
+    /// too little scope, and a new authorization registers anew.
     async fn complete_or_rescope(
         &mut self,
         pending: &PendingAuthorization,

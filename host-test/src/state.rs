@@ -273,7 +273,7 @@ fn check_dir(dir: &Path) -> anyhow::Result<()> {
     if !meta.is_dir() {
         bail!("the state directory {} is not a directory", dir.display());
     }
-    check_owner_and_mode(dir, &meta, "state directory", 0o022)
+    check_owner_and_mode(dir, &meta, "state directory")
 }
 
 /// Refuses a state or lock file that is a symbolic link or belongs to
@@ -290,16 +290,11 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    check_owner_and_mode(path, &meta, "file", 0o022)
+    check_owner_and_mode(path, &meta, "file")
 }
 
 #[cfg(unix)]
-fn check_owner_and_mode(
-    path: &Path,
-    meta: &fs::Metadata,
-    what: &str,
-    forbidden: u32,
-) -> anyhow::Result<()> {
+fn check_owner_and_mode(path: &Path, meta: &fs::Metadata, what: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt as _;
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
@@ -309,7 +304,7 @@ fn check_owner_and_mode(
             meta.uid()
         );
     }
-    if meta.mode() & forbidden != 0 {
+    if meta.mode() & 0o022 != 0 {
         bail!(
             "the {what} {} can be written by other users (mode {:o}); run chmod go-w on it",
             path.display(),
@@ -320,7 +315,7 @@ fn check_owner_and_mode(
 }
 
 #[cfg(not(unix))]
-fn check_owner_and_mode(_: &Path, _: &fs::Metadata, _: &str, _: u32) -> anyhow::Result<()> {
+fn check_owner_and_mode(_: &Path, _: &fs::Metadata, _: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
