@@ -125,11 +125,12 @@ export function counts(log) {
       }
       continue;
     }
+    // oidc-provider's routes: /reg, /auth (then /interaction/:uid and
+    // /auth/:uid, the user agent's hops, counted in `total` only), /token.
     if (r.path.startsWith('/.well-known/')) c.metadata += 1;
-    else if (r.path === '/reg' || r.path === '/register' || r.path.startsWith('/reg')) c.register += 1;
-    else if (r.path === '/auth' || r.path.startsWith('/auth/') || r.path.startsWith('/interaction')) {
-      if (r.path === '/auth') c.authorize += 1;
-    } else if (r.path === '/token') {
+    else if (r.path === '/reg') c.register += 1;
+    else if (r.path === '/auth') c.authorize += 1;
+    else if (r.path === '/token') {
       const g = r.grant_type ?? '?';
       c.token[g] = (c.token[g] ?? 0) + 1;
     }

@@ -125,6 +125,22 @@ group('hour-long tokens', () => {
     assert.equal(c.dpopScheme, 0);
   });
 
+  test('configured credentials stay with their issuer, used again for a second server', async () => {
+    // The issuer the secret was first used with is recorded in the state;
+    // the same issuer behind another MCP server gets it again, on a real
+    // authorization server (the hostile case is in tests/e2e_grants.rs).
+    const dir = stateDir();
+    const env = { MCP_OAUTH_CLIENT_SECRET: 'interop-secret' };
+    const args = ['--client-id', 'interop-confidential', '--grant', 'client-credentials', '--call', 'whoami'];
+    await connect(stack.urls.py, dir, args, { env });
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+    assert.deepEqual(state.credential_issuers, { 'interop-confidential': stack.urls.issuer });
+    const { result, c } = await measured(stack, () => connect(stack.urls.ts, dir, args, { env }));
+    note('ts: same credentials, second server', c, result.ms);
+    assert.match(result.stdout, /interop-confidential/);
+    assert.deepEqual(c.token, { client_credentials: 1 });
+  });
+
   test('authorization code with a pre-registered confidential client', async () => {
     const dir = stateDir();
     const env = { MCP_OAUTH_CLIENT_SECRET: 'interop-secret' };

@@ -5,12 +5,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
+import { HERE, startStack } from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 let stack;
 let S; // the JSON line
 const secrets = new Set(); // every token value seen, to check /log never contains one
@@ -18,23 +15,13 @@ const summary = [];
 
 before(async () => {
   const t0 = Date.now();
-  stack = spawn(process.execPath, [path.join(HERE, 'stack.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let errText = '';
-  stack.stderr.on('data', (d) => { errText += d; if (process.env.SMOKE_VERBOSE) process.stderr.write(d); });
-  S = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stack did not start in 30s:\n${errText}`)), 30_000);
-    stack.once('exit', (c) => reject(new Error(`stack exited ${c}:\n${errText}`)));
-    readline.createInterface({ input: stack.stdout }).once('line', (l) => { clearTimeout(timer); resolve(JSON.parse(l)); });
-  });
+  stack = await startStack();
+  S = stack.urls;
   summary.push(`stack up in ${Date.now() - t0} ms: ${JSON.stringify(S)}`);
 });
 
 after(async () => {
-  if (stack && stack.exitCode === null) {
-    const exited = new Promise((r) => stack.once('exit', r));
-    stack.stdin.end(); // stack exits when stdin closes
-    await exited;
-  }
+  await stack?.stop();
   console.log(`smoke summary:\n  ${summary.join('\n  ')}`);
 });
 
