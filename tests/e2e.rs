@@ -3,6 +3,7 @@
 //! authorization server on 127.0.0.1. Numbers in comments refer to
 //! ../shared/spec-checklist.md §13.
 
+use mcp_oauth_host::agent::LoopbackPort;
 use mcp_oauth_host::harness::{
     AuthError, ClientConfig, HostOptions, HttpRequest, Instance, Runtime,
 };
@@ -542,14 +543,10 @@ impl mcp_oauth_host::session::Progress for Browser {
 }
 
 /// A free loopback port and an instance whose redirect URI names it.
-async fn interactive_instance() -> (u16, Instance) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+async fn interactive_instance() -> (LoopbackPort, Instance) {
+    let port = LoopbackPort::reserve(0).unwrap();
     let config = ClientConfig {
-        redirect_uri: format!("http://127.0.0.1:{port}/callback"),
+        redirect_uri: format!("http://127.0.0.1:{}/callback", port.port()),
         ..config()
     };
     let i = Runtime::embedded_instance(HostOptions::default(), &config)
@@ -563,6 +560,12 @@ async fn interactive_mode_completes_through_the_loopback_listener() {
     // 72, 73: a 127.0.0.1 redirect URI, a listener open only during the flow.
     let world = MockWorld::start(Behaviour::default()).await.unwrap();
     let (port, i) = interactive_instance().await;
+    let number = port.port();
+    // Security review finding 8: the port is held from configuration on
+    // (it used to be found by binding and releasing it), so another local
+    // process can neither take it nor connect to it before the flow.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", number)).is_err());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", number)).is_err());
     let agent = UserAgent::Interactive {
         port,
         timeout: std::time::Duration::from_secs(10),
@@ -570,8 +573,9 @@ async fn interactive_mode_completes_through_the_loopback_listener() {
     let mut s = McpSession::new(&world.mcp_url(), ComponentTransport::new(i, agent, Browser));
     s.initialize("e2e").await.unwrap();
     assert_eq!(token_requests(&world), 1);
-    // The listener is closed again.
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    // The listener is closed again, and the port still held.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", number)).is_err());
+    assert!(std::net::TcpListener::bind(("127.0.0.1", number)).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -610,6 +610,100 @@ const DONE_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=
 <title>Authorization complete</title></head><body>\
 <h1>Authorization complete</h1><p>You can close this window.</p></body></html>\n";
 
+/// A loopback port held for a redirect URI from the moment the URI is
+/// configured until the process ends (security review finding 8: the port
+/// used to be found by binding and releasing it, so another local process
+/// could take it before the flow). Between flows the socket is bound but not
+/// listening: the port is ours, and a connection to it is refused, so the
+/// listener is open only while a flow waits for its redirect (checklist 73).
+#[derive(Clone)]
+pub struct LoopbackPort {
+    port: u16,
+    held: Arc<Mutex<Option<TcpSocket>>>,
+}
+
+impl std::fmt::Debug for LoopbackPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopbackPort")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl LoopbackPort {
+    /// Binds 127.0.0.1:`port` (0 = a free one) without listening, so that no
+    /// other socket can bind the port while it is held.
+    pub fn reserve(port: u16) -> anyhow::Result<LoopbackPort> {
+        let socket = hold(port)?;
+        let port = socket.local_addr()?.port();
+        Ok(LoopbackPort {
+            port,
+            held: Arc::new(Mutex::new(Some(socket))),
+        })
+    }
+
+    /// The port held.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts listening on the held port for redirects to `path` (e.g.
+    /// "/callback"). A port whose hold was spent by an earlier flow is bound
+    /// again; if another process has taken it meanwhile, that is an error
+    /// that names the port.
+    pub fn listen(&self, path: &str) -> anyhow::Result<LoopbackListener> {
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            bail!("the callback path {path:?} must start with / and have no query or fragment");
+        }
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let socket = match held {
+            Some(socket) => socket,
+            None => hold(self.port)?,
+        };
+        // Listening, the port is exclusive whatever the flag; the flag is
+        // what lets the next hold bind it while the connections this
+        // listener closed are in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        let listener = socket.listen(8).with_context(|| {
+            format!(
+                "listening on 127.0.0.1:{} for the authorization redirect",
+                self.port
+            )
+        })?;
+        Ok(LoopbackListener {
+            listener,
+            port: self.port,
+            path: path.to_string(),
+        })
+    }
+
+    /// Holds the port again after a flow (bound, not listening), so that a
+    /// second flow in the same process finds it. Best effort: if it cannot
+    /// be bound now, [`Self::listen`] tries again and reports why.
+    pub fn hold_again(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_none() {
+            *held = hold(self.port).ok();
+        }
+    }
+}
+
+/// A TCP socket bound to 127.0.0.1:`port` and not listening, which no other
+/// socket can bind. It binds with `SO_REUSEADDR` (an earlier run's closed
+/// callback connections may still be in TIME_WAIT on a registered port) and
+/// clears the flag once bound: Linux refuses any other bind, with or without
+/// the flag, to a port held by a socket without it.
+fn hold(port: u16) -> anyhow::Result<TcpSocket> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let socket = TcpSocket::new_v4().context("creating a loopback socket")?;
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(addr)
+        .with_context(|| format!("binding {addr} for the authorization redirect"))?;
+    socket.set_reuseaddr(false)?;
+    Ok(socket)
+}
+
 /// A loopback redirect listener for interactive use: bound to 127.0.0.1 only.
 pub struct LoopbackListener {
     listener: TcpListener,
@@ -618,21 +712,10 @@ pub struct LoopbackListener {
 }
 
 impl LoopbackListener {
-    /// Binds 127.0.0.1:`port` (0 = ephemeral) for redirects to `path`
-    /// (e.g. "/callback").
+    /// Binds 127.0.0.1:`port` (0 = ephemeral) and listens for redirects to
+    /// `path` (e.g. "/callback").
     pub async fn bind(port: u16, path: &str) -> anyhow::Result<LoopbackListener> {
-        if !path.starts_with('/') || path.contains(['?', '#']) {
-            bail!("the callback path {path:?} must start with / and have no query or fragment");
-        }
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .with_context(|| format!("binding 127.0.0.1:{port} for the authorization redirect"))?;
-        let port = listener.local_addr()?.port();
-        Ok(LoopbackListener {
-            listener,
-            port,
-            path: path.to_string(),
-        })
+        LoopbackPort::reserve(port)?.listen(path)
     }
 
     /// The redirect URI to register and send: `http://127.0.0.1:PORT/callback`.
@@ -1025,6 +1108,44 @@ mod tests {
         );
         let url = waiter.await.unwrap().unwrap();
         assert_eq!(url, format!("{redirect_uri}?code=c%20d&state=x%3Cb%3E"));
+    }
+
+    #[tokio::test]
+    async fn a_held_port_is_ours_between_flows_and_open_only_during_them() {
+        // Security review finding 8: the port was found by binding and
+        // releasing it, so another local process could take it before the
+        // flow. Checklist 73: open only while a flow waits.
+        let port = LoopbackPort::reserve(0).unwrap();
+        let number = port.port();
+        let taken = || std::net::TcpListener::bind(("127.0.0.1", number)).is_err();
+        let refused = || std::net::TcpStream::connect(("127.0.0.1", number)).is_err();
+        assert!(taken() && refused(), "held before the first flow");
+        for round in 0..2 {
+            let listener = port.listen("/callback").unwrap();
+            let uri = listener.redirect_uri();
+            assert_eq!(uri, format!("http://127.0.0.1:{number}/callback"));
+            let waiter = tokio::spawn(listener.wait(Duration::from_secs(10), "s"));
+            let done = http_request(OutgoingRequest {
+                method: "GET".into(),
+                url: format!("{uri}?code=c&state=s"),
+                headers: vec![],
+                body: vec![],
+            })
+            .await
+            .unwrap();
+            assert_eq!(done.status, 200, "round {round}");
+            assert!(waiter.await.unwrap().is_ok());
+            // The closed callback connection is in TIME_WAIT now: holding
+            // the port again must still work.
+            port.hold_again();
+            assert!(taken() && refused(), "held after flow {round}");
+        }
+        // Another process's socket on a registered port: reserving it fails
+        // and says which port.
+        let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = squatter.local_addr().unwrap().port();
+        let e = format!("{:#}", LoopbackPort::reserve(busy).unwrap_err());
+        assert!(e.contains(&format!("127.0.0.1:{busy}")), "{e}");
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! The commands of the `mcp-oauth` binary, as a library so tests run them.
 
+use crate::agent::LoopbackPort;
 use crate::harness::{
     redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, PendingAuthorization,
     Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
@@ -9,7 +10,6 @@ use crate::mock::{Behaviour, MockWorld};
 use crate::report::printable;
 use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
 use crate::state::{self, Document, Persistence, StateFile};
-use anyhow::Context;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -198,14 +198,6 @@ fn client_config(opts: &ConnectOptions, redirect_uri: String) -> ClientConfig {
     }
 }
 
-/// A free loopback port, for the redirect URI.
-async fn free_port() -> anyhow::Result<u16> {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding a loopback port")?;
-    Ok(l.local_addr()?.port())
-}
-
 /// An MCP session whose requests go through a configured component
 /// instance, printing each step.
 pub type CliSession = McpSession<ComponentTransport<Printer>>;
@@ -294,20 +286,36 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|(_, doc)| doc.as_ref())
         .and_then(|doc| state::registered_port(&doc.json, &opts.url));
-    let port = match (opts.port, registered) {
-        (0, Some(port)) if port_is_free(port).await => port,
-        (0, _) => free_port().await?,
-        (port, _) => port,
-    };
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-    let agent = if opts.headless {
-        UserAgent::Headless
+    // The port asked for, else the one registered before, else any.
+    let wanted = if opts.port != 0 {
+        opts.port
     } else {
-        UserAgent::Interactive {
+        registered.unwrap_or(0)
+    };
+    let (redirect_port, agent) = if opts.headless {
+        // A headless run never listens: the port only names the URI.
+        let port = match wanted {
+            0 => LoopbackPort::reserve(0)?.port(),
+            port => port,
+        };
+        (port, UserAgent::Headless)
+    } else {
+        // An interactive run holds its port from here to the end (bound,
+        // listening only while a flow waits), so no other process can take
+        // it in between. A registered port that is busy now is given up for
+        // another one (the component then registers that one).
+        let port = match LoopbackPort::reserve(wanted) {
+            Err(_) if opts.port == 0 && wanted != 0 => LoopbackPort::reserve(0)?,
+            held => held?,
+        };
+        let redirect_port = port.port();
+        let agent = UserAgent::Interactive {
             port,
             timeout: opts.browser_timeout,
-        }
+        };
+        (redirect_port, agent)
     };
+    let redirect_uri = format!("http://127.0.0.1:{redirect_port}/callback");
     let mut session = open_session(&opts, redirect_uri, agent).await?;
     if let Some((file, doc)) = stored {
         attach_state(&mut session, file, doc.as_ref()).await?;
@@ -316,13 +324,6 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
     // Everything is written after each request; this catches the rest.
     let saved = session.transport_mut().save_state().await;
     result.and(saved)
-}
-
-/// Whether a loopback port can be bound now.
-async fn port_is_free(port: u16) -> bool {
-    tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .is_ok()
 }
 
 /// Imports the stored state into the session's instance and keeps it there.

@@ -4,7 +4,7 @@
 //! redirect back with `complete-authorization`. No auth decision is made
 //! here: the component makes them all.
 
-use crate::agent::{follow_headless, LoopbackListener};
+use crate::agent::{follow_headless, LoopbackPort};
 use crate::harness::{
     AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Step, TokenInfo,
 };
@@ -30,8 +30,9 @@ pub enum UserAgent {
     Headless,
     /// Print the URL for a person and wait on a loopback listener.
     Interactive {
-        /// The loopback port the redirect URI names.
-        port: u16,
+        /// The loopback port the redirect URI names, held from configuration
+        /// on.
+        port: LoopbackPort,
         /// How long to wait for the person.
         timeout: Duration,
     },
@@ -204,9 +205,10 @@ impl<P: Progress> ComponentTransport<P> {
                 follow_headless(&pending.authorization_url, &pending.redirect_uri).await
             }
             UserAgent::Interactive { port, timeout } => {
-                let listener =
-                    LoopbackListener::bind(*port, &callback_path(&pending.redirect_uri)?).await?;
-                listener.wait(*timeout, &pending.state).await
+                let listener = port.listen(&callback_path(&pending.redirect_uri)?)?;
+                let callback = listener.wait(*timeout, &pending.state).await;
+                port.hold_again();
+                callback
             }
         }
     }
