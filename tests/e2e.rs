@@ -615,3 +615,74 @@ async fn a_token_endpoint_answering_201_gets_no_token_into_the_error() {
     assert!(!shown.contains("mock-rt-"), "a refresh token in {shown}");
     assert!(s.body_excerpt.contains("not shown"), "{}", s.body_excerpt);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_listing_thousands_of_authorization_servers_costs_a_few_requests() {
+    // Security review finding 3: every `authorization_servers` entry was
+    // tried (a 689 KB document made 60,001 requests).
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let issuer = world.issuer();
+    let listed: Vec<String> = (0..5_000).map(|i| format!("{issuer}/t{i}")).collect();
+    world.set_behaviour(|b| b.authorization_servers = Some(listed));
+    let e = refused_flow(&world).await;
+    let AuthError::InvalidResponse(r) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        r.url.contains("/.well-known/oauth-protected-resource"),
+        "{}",
+        r.url
+    );
+    assert!(
+        r.reason
+            .contains("lists 5000 authorization servers; only the first 3 are tried"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        r.reason.contains(&format!("{issuer}/t2")),
+        "the evidence: {}",
+        r.reason
+    );
+    let log = world.log();
+    let as_requests = log
+        .iter()
+        .filter(|r| r.server == Server::AuthorizationServer)
+        .count();
+    assert!(as_requests <= 3 * 3, "{:?}", lines(&log));
+    assert!(
+        log.iter().all(|r| !r.path.contains("/t3")),
+        "{:?}",
+        lines(&log)
+    );
+    assert_eq!(token_requests(&world), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_listing_too_many_scopes_is_refused_before_anything_is_sent() {
+    // Security review finding 3: a 1 MiB `scopes_supported` cost 16.6 s of
+    // CPU in the scope union.
+    let world = MockWorld::start(Behaviour {
+        scopes_supported: Some((0..5_000).map(|i| format!("s{i}")).collect()),
+        ..Behaviour::default()
+    })
+    .await
+    .unwrap();
+    let e = refused_flow(&world).await;
+    let AuthError::InvalidResponse(r) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        r.reason.contains("lists 5000 scopes; at most 64"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        world
+            .log()
+            .iter()
+            .all(|r| r.server == Server::Mcp || r.path.contains("oauth-protected-resource")),
+        "nothing after the refused document: {:?}",
+        lines(&world.log())
+    );
+}

@@ -128,6 +128,9 @@ pub fn as_metadata_candidates(issuer: &Url) -> Vec<String> {
 /// RFC 9728 §2 protected resource metadata, the members MCP uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceMetadata {
+    /// Where the document was read (empty when it was not: the 2025-03-26
+    /// fallback assumes one).
+    pub source: String,
     /// The resource identifier, used verbatim as RFC 8707 `resource`.
     pub resource: String,
     /// Issuer identifiers of the authorization servers.
@@ -145,6 +148,7 @@ impl ResourceMetadata {
     /// error names the member that is missing or of the wrong type.
     pub fn from_json(doc: &Value) -> Result<Self, String> {
         Ok(ResourceMetadata {
+            source: String::new(),
             resource: doc.req_str("resource")?.to_string(),
             authorization_servers: doc
                 .opt_strings("authorization_servers")?
@@ -202,8 +206,9 @@ pub fn parse_resource_metadata(
     server: &Url,
 ) -> Result<ResourceMetadata, Error> {
     let step = Step::ProtectedResourceMetadata;
-    let prm = ResourceMetadata::from_json(&parse_json(resp, url, step)?)
+    let mut prm = ResourceMetadata::from_json(&parse_json(resp, url, step)?)
         .map_err(|e| invalid_document(step, url, e))?;
+    prm.source = url.to_string();
     if !resource_matches(server, &prm.resource) {
         return Err(Error::ResourceMismatch(Mismatch {
             url: url.to_string(),

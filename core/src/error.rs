@@ -221,7 +221,8 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
-fn attempts(a: &[Attempt]) -> String {
+/// "url → status" for each attempt, comma-separated.
+pub(crate) fn attempts(a: &[Attempt]) -> String {
     a.iter()
         .map(|a| match a.status {
             Some(s) => format!("{} → {s}", a.url),

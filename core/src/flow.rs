@@ -845,6 +845,7 @@ impl Flow {
             None => start.server.origin(),
         };
         let prm = ResourceMetadata {
+            source: String::new(),
             resource: start.server_key.clone(),
             authorization_servers: vec![issuer],
             scopes_supported: None,
@@ -883,6 +884,24 @@ impl Flow {
         now: u64,
     ) -> Phase {
         let Some(issuer) = self.issuer_at(&prm, index) else {
+            let listed = prm.authorization_servers.len();
+            let configured = self
+                .start
+                .as_deref()
+                .is_some_and(|s| s.config.server.is_some());
+            if listed > index && !configured && !prm.source.is_empty() {
+                // The limit was hit: say so, with what was tried.
+                return Phase::Done(Err(Error::InvalidResponse {
+                    step: Step::ProtectedResourceMetadata,
+                    url: prm.source,
+                    reason: format!(
+                        "lists {listed} authorization servers; only the first {} are tried, \
+                         and none of them answered with metadata (tried {})",
+                        crate::discovery::MAX_AUTHORIZATION_SERVERS,
+                        crate::error::attempts(&attempts)
+                    ),
+                }));
+            }
             return Phase::Done(Err(Error::NoAuthorizationServerMetadata(attempts)));
         };
         let Some(start) = self.start.as_deref() else {
@@ -1320,5 +1339,44 @@ fn idp_call(
             registered_scope: None,
         }),
         params: token::id_jag_exchange(idp.id_token.expose(), audience, resource, scope),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_request_past_the_limit_is_handed_out() {
+        // Finding 3's backstop. Today's flows stop sooner by themselves (at
+        // most 10 discovery requests, 2 registrations, 2 token requests), so
+        // the limit is reached here by setting the count: whatever a future
+        // phase does, the 25th request is never sent.
+        let url = "https://mcp.example.com/.well-known/oauth-protected-resource";
+        let req = || {
+            HttpRequest::get_json(
+                Step::ProtectedResourceMetadata,
+                url.to_string(),
+                MAX_METADATA_BYTES,
+            )
+        };
+        let keys = Keys::new(None, None, Entropy::from_bytes([0; Entropy::LEN]));
+        let mut flow = Flow::new(keys, Phase::Done(Err(Error::NotConfigured)), Some(req()));
+        flow.sent = MAX_REQUESTS_PER_FLOW - 1;
+        assert!(matches!(flow.poll(), Action::Send(_)), "the 24th is sent");
+        flow.in_flight = None;
+        flow.next = Some(req());
+        assert!(matches!(flow.poll(), Action::Finished), "the 25th is not");
+        let Phase::Done(Err(Error::ResponseRefused {
+            url: refused,
+            status: None,
+            detail,
+            ..
+        })) = &flow.phase
+        else {
+            panic!("a typed error")
+        };
+        assert_eq!(refused, url);
+        assert!(detail.contains("already made 24 requests"), "{detail}");
     }
 }

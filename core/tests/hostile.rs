@@ -27,17 +27,37 @@ fn only_the_first_authorization_servers_are_tried() {
     };
     let mut c = client(Config::new("T", REDIRECT));
     let (e, log) = run(&mut c, CHALLENGE, &respond);
+    // The limit is named, with the document and what was tried.
+    let Err(Error::InvalidResponse { url, reason, .. }) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(url, PRM);
+    assert!(
+        reason.contains("lists 5000 authorization servers; only the first 3 are tried"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("https://as2.example.com/.well-known/openid-configuration → 404"),
+        "the evidence: {reason}"
+    );
+    // The PRM, then RFC 8414 and OpenID Discovery for each server tried.
+    assert_eq!(log.len(), 1 + 2 * MAX_AUTHORIZATION_SERVERS);
+    assert!(log.iter().all(|r| !r.url.contains("as3.example.com")));
+
+    // A list within the limit whose servers all fail is the usual error.
+    let prm = format!(
+        r#"{{"resource":"{SERVER}","authorization_servers":[{}]}}"#,
+        servers[..MAX_AUTHORIZATION_SERVERS].join(",")
+    );
+    let respond = |r: &HttpRequest| match r.url.as_str() {
+        PRM => HttpResponse::json(200, &prm),
+        _ => not_found(),
+    };
+    let (e, _) = run(&mut c, CHALLENGE, &respond);
     let Err(Error::NoAuthorizationServerMetadata(attempts)) = e else {
         panic!("{e:?}")
     };
-    // The PRM, then RFC 8414 and OpenID Discovery for each server tried.
-    assert_eq!(log.len(), 1 + 2 * MAX_AUTHORIZATION_SERVERS);
-    assert_eq!(
-        attempts.len(),
-        2 * MAX_AUTHORIZATION_SERVERS,
-        "the evidence"
-    );
-    assert!(log.iter().all(|r| !r.url.contains("as3.example.com")));
+    assert_eq!(attempts.len(), 2 * MAX_AUTHORIZATION_SERVERS);
 }
 
 fn scopes(n: usize) -> Vec<String> {

@@ -195,6 +195,9 @@ pub struct Behaviour {
     /// `scopes_supported` in the protected resource metadata (and the AS
     /// metadata).
     pub scopes_supported: Option<Vec<String>>,
+    /// `authorization_servers` in the protected resource metadata instead
+    /// of the mock's own issuer.
+    pub authorization_servers: Option<Vec<String>>,
     /// `expires_in` of access tokens, in seconds (default 3600; 0 issues
     /// tokens that are already expired).
     pub token_lifetime_secs: u64,
@@ -253,6 +256,7 @@ impl Default for Behaviour {
             resource_metadata_in_challenge: true,
             challenge_scope: None,
             scopes_supported: None,
+            authorization_servers: None,
             token_lifetime_secs: 3600,
             metadata_status: None,
             token_status: None,

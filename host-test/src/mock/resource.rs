@@ -67,7 +67,7 @@ fn protected_resource_metadata(st: &State) -> Reply {
     let b = &st.behaviour;
     let mut doc = json!({
         "resource": b.prm_resource.clone().unwrap_or_else(|| st.mcp_url.clone()),
-        "authorization_servers": [st.issuer],
+        "authorization_servers": b.authorization_servers.clone().unwrap_or_else(|| vec![st.issuer.clone()]),
         "bearer_methods_supported": ["header"],
     });
     if let Some(scopes) = &b.scopes_supported {
