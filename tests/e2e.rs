@@ -686,3 +686,75 @@ async fn metadata_listing_too_many_scopes_is_refused_before_anything_is_sent() {
         lines(&world.log())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sibling_path_claiming_anothers_resource_gets_no_token_without_its_own_consent() {
+    // Security review finding 4: after /mcp got a token for the resource
+    // `http://host/`, one 401 from /bob/mcp claiming the same resource bound
+    // bob when its authorization began, and bob's next request carried the
+    // token of /mcp, with no consent for bob.
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let origin = world.mcp_url().trim_end_matches("/mcp").to_string();
+    world.set_behaviour(|b| {
+        b.prm_resource = Some(format!("{origin}/"));
+        b.sibling_path = Some("/bob/mcp".into());
+    });
+    let bob = format!("{origin}/bob/mcp");
+    let mut i = instance().await;
+    let authorize = |p: mcp_oauth_host::harness::PendingAuthorization| async move {
+        mcp_oauth_host::agent::follow_headless(&p.authorization_url, &p.redirect_uri)
+            .await
+            .unwrap()
+    };
+
+    // /mcp: a token for the resource at the origin.
+    let Err(AuthError::AuthorizationRequired(p)) = i
+        .wrap_call(&initialize_request(&world.mcp_url()))
+        .await
+        .unwrap()
+    else {
+        panic!("an authorization for /mcp")
+    };
+    i.complete_authorization(&authorize(p).await)
+        .await
+        .unwrap()
+        .unwrap();
+    let ok = i
+        .wrap_call(&initialize_request(&world.mcp_url()))
+        .await
+        .unwrap();
+    assert_eq!(ok.map(|r| r.status).ok(), Some(200));
+
+    // /bob/mcp claims the same resource: its user must consent first.
+    for _ in 0..2 {
+        let Err(AuthError::AuthorizationRequired(p)) =
+            i.wrap_call(&initialize_request(&bob)).await.unwrap()
+        else {
+            panic!("bob needs its own authorization")
+        };
+        assert!(p.authorization_url.starts_with(&world.issuer()));
+    }
+    let to_bob: Vec<LoggedRequest> = world
+        .log()
+        .into_iter()
+        .filter(|r| r.server == Server::Mcp && r.path == "/bob/mcp")
+        .collect();
+    assert_eq!(to_bob.len(), 2);
+    assert!(
+        to_bob.iter().all(|r| header(r, "authorization").is_none()),
+        "a token reached /bob/mcp before its authorization completed"
+    );
+
+    // Once bob's own authorization completes, bob has a token.
+    let Err(AuthError::AuthorizationRequired(p)) =
+        i.wrap_call(&initialize_request(&bob)).await.unwrap()
+    else {
+        panic!("an authorization for bob")
+    };
+    i.complete_authorization(&authorize(p).await)
+        .await
+        .unwrap()
+        .unwrap();
+    let ok = i.wrap_call(&initialize_request(&bob)).await.unwrap();
+    assert_eq!(ok.map(|r| r.status).ok(), Some(200));
+}

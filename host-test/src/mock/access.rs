@@ -9,8 +9,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::SystemTime;
 
-/// The path of the protected resource metadata for `/mcp`.
-const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
+/// The path of the protected resource metadata for the MCP endpoint at
+/// `path` (RFC 9728 §3.1).
+pub(crate) fn metadata_path(path: &str) -> String {
+    format!("/.well-known/oauth-protected-resource{path}")
+}
 
 /// How far a proof's `iat` may be from the server's clock (seconds).
 const IAT_WINDOW: u64 = 60;
@@ -56,9 +59,12 @@ pub(crate) fn check(st: &mut State, req: &Req) -> Result<(), Denied> {
     let Some(record) = st.access_tokens.get(token).cloned() else {
         return Err(invalid);
     };
+    // The resource the metadata declares (the endpoint itself unless
+    // `prm_resource` says otherwise).
+    let resource = st.behaviour.prm_resource.as_deref().unwrap_or(&st.mcp_url);
     let usable = !record.revoked
         && SystemTime::now() < record.expires
-        && record.resource.as_deref() == Some(st.mcp_url.as_str());
+        && record.resource.as_deref() == Some(resource);
     if !dpop {
         // RFC 9449 §7.2: a DPoP-bound token is no bearer token.
         return match (usable, &record.jkt) {
@@ -91,12 +97,12 @@ fn new_rs_nonce(st: &mut State) -> String {
 /// The 401 for a refused request: a `Bearer` challenge with
 /// `resource_metadata` (none from a 2025-03-26 server), `DPoP` challenges
 /// when the server does DPoP or the request used it.
-pub(crate) fn challenge(st: &State, denied: &Denied) -> Reply {
+pub(crate) fn challenge(st: &State, req: &Req, denied: &Denied) -> Reply {
     let b = &st.behaviour;
     let metadata = (b.resource_metadata_in_challenge && b.legacy.is_none()).then(|| {
         format!(
             "resource_metadata={}",
-            quote(&format!("{}{PRM_PATH}", st.mcp_origin))
+            quote(&format!("{}{}", st.mcp_origin, metadata_path(&req.path)))
         )
     });
     let scope = b

@@ -198,6 +198,11 @@ pub struct Behaviour {
     /// `authorization_servers` in the protected resource metadata instead
     /// of the mock's own issuer.
     pub authorization_servers: Option<Vec<String>>,
+    /// A second MCP endpoint at this path (e.g. `/bob/mcp`), served like
+    /// `/mcp`, whose protected resource metadata is `/mcp`'s document: with
+    /// [`Self::prm_resource`] at the origin, a sibling path that claims the
+    /// resource of another.
+    pub sibling_path: Option<String>,
     /// `expires_in` of access tokens, in seconds (default 3600; 0 issues
     /// tokens that are already expired).
     pub token_lifetime_secs: u64,
@@ -257,6 +262,7 @@ impl Default for Behaviour {
             challenge_scope: None,
             scopes_supported: None,
             authorization_servers: None,
+            sibling_path: None,
             token_lifetime_secs: 3600,
             metadata_status: None,
             token_status: None,

@@ -14,9 +14,6 @@ use super::util::{
 use super::{Req, State};
 use serde_json::{json, Value};
 
-/// The path of the protected resource metadata for `/mcp`.
-const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
-
 /// The legacy revision `initialize` answers with.
 const PROTOCOL_VERSION: &str = "2025-11-25";
 
@@ -36,12 +33,17 @@ const PARAM_HEADERS: [(&str, &str, &str); 1] = [("echo", "text", "Text")];
 
 pub(crate) fn handle(st: &mut State, req: &Req) -> Reply {
     if req.path.starts_with("/.well-known/") {
-        if req.path == PRM_PATH && req.method == "GET" {
+        let sibling = st
+            .behaviour
+            .sibling_path
+            .as_ref()
+            .is_some_and(|p| req.path == super::access::metadata_path(p));
+        if (req.path == super::access::metadata_path("/mcp") || sibling) && req.method == "GET" {
             return protected_resource_metadata(st);
         }
         return text_reply(404, "not found");
     }
-    if req.path != "/mcp" {
+    if req.path != "/mcp" && st.behaviour.sibling_path.as_deref() != Some(req.path.as_str()) {
         return text_reply(404, "not found");
     }
     match req.method.as_str() {
@@ -80,7 +82,7 @@ fn protected_resource_metadata(st: &State) -> Reply {
 /// `access`): the 401 with its challenge when they are refused.
 fn refusal(st: &mut State, req: &Req) -> Option<Reply> {
     let denied = super::access::check(st, req).err()?;
-    Some(super::access::challenge(st, &denied))
+    Some(super::access::challenge(st, req, &denied))
 }
 
 fn rpc_error(status: u16, id: Value, code: i64, message: &str) -> Reply {
