@@ -3,11 +3,12 @@
 //! Runs `cargo build --release --target wasm32-wasip2 -p mcp-oauth` at the
 //! workspace root with its own target directory (`target/guest`: a nested
 //! cargo on the outer build's target directory would wait for the outer
-//! build's lock forever), shrinks it (`build/shrink.rs`: `wasm-opt -Oz` on
-//! its core module, no `component-name` section) into
-//! `target/guest/mcp_oauth.wasm` — the component the project ships and
-//! measures — and exports the path of that `.wasm` as `MCP_OAUTH_WASM` for
-//! `include_bytes!`.
+//! build's lock forever) and exports the path of the component,
+//! `target/guest/wasm32-wasip2/release/mcp_oauth.wasm`, as `MCP_OAUTH_WASM`
+//! for `include_bytes!`. Nothing here touches the network (the nested cargo
+//! uses the same lock file and the crates the outer build fetched);
+//! shrinking with `wasm-opt` is an optional release step
+//! (`examples/shrink.rs`).
 //!
 //! Set `MCP_OAUTH_WASM_PREBUILT` to the path of an already built component
 //! to skip the nested build.
@@ -15,9 +16,6 @@
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-#[path = "build/shrink.rs"]
-mod shrink;
 
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
@@ -32,7 +30,6 @@ fn main() {
 fn run() -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=MCP_OAUTH_WASM_PREBUILT");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=build/shrink.rs");
 
     if let Some(prebuilt) = env::var_os("MCP_OAUTH_WASM_PREBUILT") {
         let path = PathBuf::from(prebuilt);
@@ -74,6 +71,7 @@ fn run() -> Result<(), String> {
         .args([
             "build",
             "--release",
+            "--locked",
             "--target",
             GUEST_TARGET,
             "-p",
@@ -111,9 +109,7 @@ fn run() -> Result<(), String> {
             wasm.display()
         ));
     }
-    let shipped = target_dir.join("mcp_oauth.wasm");
-    shrink::shrink(&wasm, &shipped, &workspace.join("target").join("tools"))?;
-    println!("cargo:rustc-env=MCP_OAUTH_WASM={}", shipped.display());
+    println!("cargo:rustc-env=MCP_OAUTH_WASM={}", wasm.display());
     Ok(())
 }
 

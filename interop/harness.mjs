@@ -12,7 +12,7 @@ export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.dirname(HERE);
 
 /// The CLI binary under test: $MCP_OAUTH_BIN, else the debug build that
-/// `cargo test` / `cargo build -p mcp-oauth-host` leaves.
+/// `cargo test` / `cargo build -p mcp-oauth-cli` leaves.
 export const CLI = process.env.MCP_OAUTH_BIN ?? path.join(REPO, 'target', 'debug', 'mcp-oauth');
 
 /// Starts stack.mjs with `args`; resolves to { urls, stop(), log(), reset(),

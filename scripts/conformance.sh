@@ -98,7 +98,7 @@ fi
 conformance=$suite_dir/node_modules/.bin/conformance
 
 # --- the client ---------------------------------------------------------------
-# Built the way scripts/test.sh builds it: `cargo build -p mcp-oauth-host`
+# Built the way scripts/test.sh builds it: `cargo build -p mcp-oauth-cli`
 # alone unifies the dependencies' features differently and recompiles wasmtime
 # and a dozen crates (over a minute on 2 cores) that the tests already built;
 # `cargo test --no-run` leaves the same target/debug/mcp-oauth. If a test does
@@ -107,7 +107,7 @@ echo "building mcp-oauth (cargo test --workspace --no-run, as scripts/test.sh)" 
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 if ! cargo test --workspace --locked --no-run >&2; then
   echo "the tests do not build; building the mcp-oauth binary alone" >&2
-  cargo build -p mcp-oauth-host --locked >&2
+  cargo build -p mcp-oauth-cli --locked >&2
 fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac

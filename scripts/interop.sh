@@ -9,5 +9,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v node >/dev/null || { echo "interop: Node.js is required" >&2; exit 1; }
 bash interop/setup.sh
-cargo build -p mcp-oauth-host --locked --quiet
+cargo build -p mcp-oauth-cli --locked --quiet
 node --test --test-concurrency=1 interop/smoke.mjs interop/mcp-oauth.test.mjs

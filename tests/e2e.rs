@@ -3,13 +3,13 @@
 //! authorization server on 127.0.0.1. Numbers in comments refer to
 //! ../shared/spec-checklist.md §13.
 
+use mcp_oauth_cli::mcp::McpSession;
+use mcp_oauth_cli::session::{ComponentTransport, Silent, UserAgent};
 use mcp_oauth_host::agent::LoopbackPort;
 use mcp_oauth_host::harness::{
     AuthError, ClientConfig, HostOptions, HttpRequest, Instance, Runtime,
 };
-use mcp_oauth_host::mcp::McpSession;
-use mcp_oauth_host::mock::{Behaviour, IssMode, LoggedRequest, MockWorld, Server};
-use mcp_oauth_host::session::{ComponentTransport, Silent, UserAgent};
+use mcp_oauth_mock::{Behaviour, IssMode, LoggedRequest, MockWorld, Server};
 
 const REDIRECT: &str = "http://127.0.0.1:8976/callback";
 
@@ -507,7 +507,7 @@ async fn unreachable_server_is_a_transport_error() {
 /// and lands on the loopback redirect.
 struct Browser;
 
-impl mcp_oauth_host::session::Progress for Browser {
+impl mcp_oauth_cli::session::Progress for Browser {
     fn event(&mut self, _: &mcp_oauth_host::harness::FlowEvent) {}
     fn authorized(&mut self, _: &mcp_oauth_host::harness::TokenInfo) {}
     fn authorization_needed(
@@ -525,13 +525,13 @@ impl mcp_oauth_host::session::Progress for Browser {
                 .unwrap();
             // The listener opens right after the URL is shown.
             for _ in 0..100 {
-                let req = mcp_oauth_host::mcp::OutgoingRequest {
+                let req = mcp_oauth_cli::mcp::OutgoingRequest {
                     method: "GET".into(),
                     url: callback.clone(),
                     headers: Vec::new(),
                     body: Vec::new(),
                 };
-                if let Ok(page) = mcp_oauth_host::agent::http_request(req).await {
+                if let Ok(page) = mcp_oauth_host::net::http_request(req).await {
                     assert_eq!(page.status, 200);
                     return;
                 }
@@ -610,7 +610,7 @@ async fn a_token_endpoint_answering_201_gets_no_token_into_the_error() {
         panic!("{e:?}")
     };
     assert_eq!(s.status, 201);
-    let shown = format!("{e:?} {}", mcp_oauth_host::report::describe(&e));
+    let shown = format!("{e:?} {}", mcp_oauth_cli::report::describe(&e));
     assert!(!shown.contains("mock-at-"), "a token in {shown}");
     assert!(!shown.contains("mock-rt-"), "a refresh token in {shown}");
     assert!(s.body_excerpt.contains("not shown"), "{}", s.body_excerpt);

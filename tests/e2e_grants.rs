@@ -9,16 +9,16 @@
 //! and DPoP proofs with the `p256` crate — so a request they accept is one a
 //! strict server accepts; the tests then check the request log.
 
+use mcp_oauth_cli::report::describe;
 use mcp_oauth_host::agent::follow_headless;
 use mcp_oauth_host::harness::{
     redacted, AuthError, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, HttpRequest,
     IdentityProvider, Instance, Relaxations, Runtime, ServerEndpoints, TokenInfo,
 };
-use mcp_oauth_host::mock::{
+use mcp_oauth_mock::{
     key_from_jwk, s256, thumbprint, Behaviour, ClientAuth, IssMode, Jws, Legacy, LoggedRequest,
     MockWorld, NonceMode, Server, TestKey,
 };
-use mcp_oauth_host::report::describe;
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};

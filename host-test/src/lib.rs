@@ -1,25 +1,17 @@
-//! The native side of mcp-oauth: a wasmtime host for the component.
+//! The wasmtime embedding of the mcp-oauth component: what a native host
+//! reuses.
 //!
 //! - [`harness`]: loads the component once and calls its exports.
-//! - [`session`]: sends MCP requests through `wrap-call` and completes
-//!   authorizations with a [`session::UserAgent`].
-//! - [`mcp`]: a small MCP client (JSON-RPC over Streamable HTTP).
+//! - [`state`]: a state file shared by processes — atomic writes, the lock
+//!   around renewals, `status` and `logout`.
 //! - [`agent`]: user agents — a headless redirect follower and a loopback
 //!   redirect listener.
-//! - [`mock`]: a mock MCP server and authorization server with switchable
-//!   misbehaviours, for tests and the demo.
-//! - [`cli`]: the `mcp-oauth` commands.
-//! - [`state`]: the CLI's state file — atomic writes, the lock around
-//!   refreshes, `status` and `logout`.
-//! - [`conformance`]: `mcp-oauth conformance`, the client under test of the
-//!   official MCP conformance suite.
+//! - [`net`]: a plain HTTP(S) client for what the host sends itself.
+//!
+//! The `mcp-oauth` command is the crate `mcp-oauth-cli`; the mock servers
+//! the tests use are `mcp-oauth-mock`.
 
 pub mod agent;
-pub mod cli;
-pub mod conformance;
 pub mod harness;
-pub mod mcp;
-pub mod mock;
-pub mod report;
-pub mod session;
+pub mod net;
 pub mod state;

@@ -4,8 +4,9 @@
 
 use super::util::{base64, base64url, random_id, unix_now};
 use super::*;
-use crate::agent::{follow_headless, http_request};
-use crate::mcp::{IncomingResponse, OutgoingRequest};
+use mcp_oauth_host::agent::follow_headless;
+use mcp_oauth_host::net::http_request;
+use mcp_oauth_host::net::{IncomingResponse, OutgoingRequest};
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";

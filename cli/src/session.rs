@@ -4,14 +4,14 @@
 //! redirect back with `complete-authorization`. No auth decision is made
 //! here: the component makes them all.
 
-use crate::agent::{follow_headless, LoopbackPort};
-use crate::harness::{
-    AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Step, TokenInfo,
-};
 use crate::mcp::{IncomingResponse, OutgoingRequest, Transport};
 use crate::report;
-use crate::state::{Persistence, Renewal};
 use anyhow::{anyhow, bail, Context};
+use mcp_oauth_host::agent::{follow_headless, LoopbackPort};
+use mcp_oauth_host::harness::{
+    AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Step, TokenInfo,
+};
+use mcp_oauth_host::state::{Persistence, Renewal};
 use std::time::Duration;
 
 /// How often one request may have its token renewed under the state lock
@@ -114,7 +114,9 @@ impl<P: Progress> ComponentTransport<P> {
     /// renews it directly.
     async fn prepare(&mut self, url: &str) -> anyhow::Result<()> {
         let Some(persistence) = &mut self.persistence else {
-            if self.instance.token_status(url).await? == crate::harness::TokenState::Renewable {
+            if self.instance.token_status(url).await?
+                == mcp_oauth_host::harness::TokenState::Renewable
+            {
                 let renewed = self.instance.renew(url).await?;
                 self.report_events().await?;
                 if let Err(e) = renewed {
@@ -142,7 +144,7 @@ impl<P: Progress> ComponentTransport<P> {
                 let expiry = match info.expires_at {
                     Some(t) => format!(
                         ", expires in {} s",
-                        t.saturating_sub(crate::state::unix_now())
+                        t.saturating_sub(mcp_oauth_host::state::unix_now())
                     ),
                     None => String::new(),
                 };

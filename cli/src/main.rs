@@ -9,8 +9,9 @@
 //!   official MCP conformance suite.
 
 use anyhow::{bail, Context};
-use mcp_oauth_host::cli::{self, ConnectOptions};
-use mcp_oauth_host::conformance;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mcp_oauth_cli::commands::{self as cli, ConnectOptions};
+use mcp_oauth_cli::conformance;
 use mcp_oauth_host::harness::{
     DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
 };
@@ -19,96 +20,70 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "\
-mcp-oauth — zero-config OAuth for MCP clients, as a WebAssembly component
+/// The environment variables `connect` reads secrets from.
+const CLIENT_SECRET_VAR: &str = "MCP_OAUTH_CLIENT_SECRET";
+const ASSERTION_VAR: &str = "MCP_OAUTH_ASSERTION";
+const ID_TOKEN_VAR: &str = "MCP_OAUTH_ID_TOKEN";
+const IDP_CLIENT_SECRET_VAR: &str = "MCP_OAUTH_IDP_CLIENT_SECRET";
 
-USAGE:
-    mcp-oauth demo
-        Start a mock MCP server and a mock authorization server on 127.0.0.1,
-        connect through the component, and show every step.
+/// Zero-config OAuth for MCP clients, as a WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-oauth", version, after_help = SECRETS_NOTE)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-    mcp-oauth connect <mcp-url> [options]
-        Initialize, list the tools and optionally call one, authorizing when
-        the server asks. By default prints the authorization URL and waits
-        for the redirect on a 127.0.0.1 loopback listener. Tokens are kept
-        in the state file: the next connect reuses them, and refreshes them
-        when they expire.
+const SECRETS_NOTE: &str = "\
+Secrets are never taken from the command line: only from the environment
+variables MCP_OAUTH_CLIENT_SECRET, MCP_OAUTH_ASSERTION, MCP_OAUTH_ID_TOKEN and
+MCP_OAUTH_IDP_CLIENT_SECRET or from files, and they are never printed.";
 
-    mcp-oauth status [--state-dir <dir>]
-        What the state file holds: servers, their resource and issuer, token
-        expiry and scope, registered clients. Never a token or secret.
-
-    mcp-oauth logout [<mcp-url>] [--state-dir <dir>]
-        Forget the tokens of one server, or of all; say what was removed.
-
-OPTIONS (connect):
-    --call <name>          call this tool after listing
-    --args <json>          its arguments (default {})
-    --headless             follow the authorization URL without a browser
-                           (servers that consent by themselves)
-    --scope <scope>        request this scope instead of the automatic choice
-    --port <port>          loopback redirect port (default: a free one)
-    --timeout <seconds>    how long to wait for the browser (default 300)
-    --client-name <name>   the name the authorization server shows
-    --state-dir <dir>      keep the state file (state.json, mode 0600: it
-                           holds tokens and secrets) in <dir> instead of
-                           $MCP_OAUTH_STATE_DIR, $XDG_STATE_HOME/mcp-oauth
-                           or ~/.local/state/mcp-oauth
-
-  Client identity (default: registration, RFC 7591):
-    --client-id <id>       use this pre-registered client id (no registration);
-                           its secret, if any, is read from the environment
-                           variable MCP_OAUTH_CLIENT_SECRET
-    --private-key <file>   PEM file of that client's P-256 private key: it
-                           authenticates with private_key_jwt (needs --client-id)
-    --client-metadata-url <url>
-                           this client's metadata document URL (CIMD), used as
-                           the client id where the server supports it
-
-  Grant (default: chosen by the component):
-    --grant <grant>        authorization-code, client-credentials, jwt-bearer
-                           or token-exchange
-    --assertion-file <file>
-                           jwt-bearer: the assertion (or MCP_OAUTH_ASSERTION)
-    --idp-token-endpoint <url>
-                           token-exchange: the identity provider's token endpoint
-    --idp-client-id <id>   token-exchange: this client's id there; its secret, if
-                           any, from MCP_OAUTH_IDP_CLIENT_SECRET
-    --id-token-file <file> token-exchange: the ID token (or MCP_OAUTH_ID_TOKEN)
-
-  Authorization server (default: discovered):
-    --issuer <url>         use this issuer instead of the advertised one
-    --authorization-endpoint <url>
-    --token-endpoint <url>
-    --registration-endpoint <url>
-                           endpoints given instead of discovered (need --issuer)
-
-  Checks to switch off for a server that breaks them (each prints a warning):
-    --accept-issuer-mismatch   accept metadata whose issuer differs (RFC 8414)
-    --allow-pkce-unadvertised  use PKCE S256 even when it is not advertised
-    --omit-resource            leave out the RFC 8707 resource parameter
-    --allow-cross-origin-endpoints
-                               accept endpoints on another origin than the issuer
-                               at a server without RFC 9207 iss (mix-up risk)
-
-    --dpop <mode>          auto (default: when the MCP server asks for DPoP and its
-                           authorization server supports ES256),
-                           always or never
-
-  Secrets are never taken from the command line: only from the environment
-  variables above or from files, and they are never printed.
-
-    mcp-oauth conformance <mcp-url>
-        The client under test of the MCP conformance suite
-        (conformance client --command \"mcp-oauth conformance\" ...): initialize,
-        tools/list and tools/call test-tool, authorizing headlessly with the
-        redirect URI http://127.0.0.1:3000/callback. Reads
-        MCP_CONFORMANCE_SCENARIO, MCP_CONFORMANCE_CONTEXT (a pre-registered
-        client_id and client_secret) and MCP_CONFORMANCE_PROTOCOL_VERSION.
-";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a mock MCP server and a mock authorization server on 127.0.0.1,
+    /// connect through the component, and show every step.
+    Demo,
+    /// Initialize, list the tools and optionally call one, authorizing when
+    /// the server asks.
+    ///
+    /// By default prints the authorization URL and waits for the redirect on
+    /// a 127.0.0.1 loopback listener. Tokens are kept in the state file: the
+    /// next connect reuses them, and renews them when they expire.
+    #[command(after_help = SECRETS_NOTE)]
+    Connect(Box<ConnectArgs>),
+    /// What the state file holds: servers, their resource and issuer, token
+    /// expiry and scope, registered clients. Never a token or secret.
+    Status {
+        /// Where the state file is (default: $MCP_OAUTH_STATE_DIR,
+        /// $XDG_STATE_HOME/mcp-oauth or ~/.local/state/mcp-oauth).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Forget the tokens of one server, or of all; say what was removed.
+    Logout {
+        /// The MCP server whose tokens to forget (default: every server).
+        url: Option<String>,
+        /// Where the state file is.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// The client under test of the MCP conformance suite.
+    ///
+    /// (`conformance client --command "mcp-oauth conformance" ...`):
+    /// initialize, tools/list and tools/call test-tool, authorizing
+    /// headlessly with the redirect URI http://127.0.0.1:3000/callback.
+    /// Reads MCP_CONFORMANCE_SCENARIO, MCP_CONFORMANCE_CONTEXT (a
+    /// pre-registered client_id and client_secret) and
+    /// MCP_CONFORMANCE_PROTOCOL_VERSION.
+    Conformance {
+        /// The MCP server URL the suite gives.
+        url: String,
+    },
+}
 
 /// The grants `--grant` names.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Grant {
     AuthorizationCode,
     ClientCredentials,
@@ -116,11 +91,165 @@ enum Grant {
     TokenExchange,
 }
 
-/// The environment variables `connect` reads secrets from.
-const CLIENT_SECRET_VAR: &str = "MCP_OAUTH_CLIENT_SECRET";
-const ASSERTION_VAR: &str = "MCP_OAUTH_ASSERTION";
-const ID_TOKEN_VAR: &str = "MCP_OAUTH_ID_TOKEN";
-const IDP_CLIENT_SECRET_VAR: &str = "MCP_OAUTH_IDP_CLIENT_SECRET";
+/// `--dpop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Dpop {
+    /// When the MCP server asks for DPoP and its authorization server
+    /// supports ES256.
+    Auto,
+    Always,
+    Never,
+}
+
+/// The arguments of `connect`. Values the component checks itself (URL
+/// schemes, the key's format) are left to its `configure`.
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// The MCP server URL.
+    url: String,
+    /// Call this tool after listing.
+    #[arg(long, value_name = "NAME")]
+    call: Option<String>,
+    /// Its arguments, as JSON.
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = json_value)]
+    args: serde_json::Value,
+    /// Follow the authorization URL without a browser (servers that consent
+    /// by themselves).
+    #[arg(long)]
+    headless: bool,
+    /// Request this scope instead of the automatic choice.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Loopback redirect port (default: the one registered before, else a
+    /// free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// How long to wait for the browser.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
+    /// The name the authorization server shows.
+    #[arg(long, value_name = "NAME")]
+    client_name: Option<String>,
+    /// Keep the state file (state.json, mode 0600: it holds tokens and
+    /// secrets) in DIR instead of $MCP_OAUTH_STATE_DIR,
+    /// $XDG_STATE_HOME/mcp-oauth or ~/.local/state/mcp-oauth.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// Use this pre-registered client id (no registration); its secret, if
+    /// any, is read from MCP_OAUTH_CLIENT_SECRET.
+    #[arg(
+        long,
+        value_name = "ID",
+        help_heading = "Client identity (default: registration, RFC 7591)"
+    )]
+    client_id: Option<String>,
+    /// PEM file of that client's P-256 private key: it authenticates with
+    /// private_key_jwt (needs --client-id).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Client identity (default: registration, RFC 7591)"
+    )]
+    private_key: Option<String>,
+    /// This client's metadata document URL (CIMD), used as the client id
+    /// where the server supports it.
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Client identity (default: registration, RFC 7591)"
+    )]
+    client_metadata_url: Option<String>,
+
+    /// The grant.
+    #[arg(
+        long,
+        value_enum,
+        help_heading = "Grant (default: chosen by the component)"
+    )]
+    grant: Option<Grant>,
+    /// jwt-bearer: the assertion (or MCP_OAUTH_ASSERTION).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Grant (default: chosen by the component)"
+    )]
+    assertion_file: Option<String>,
+    /// token-exchange: the identity provider's token endpoint.
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Grant (default: chosen by the component)"
+    )]
+    idp_token_endpoint: Option<String>,
+    /// token-exchange: this client's id there; its secret, if any, from
+    /// MCP_OAUTH_IDP_CLIENT_SECRET.
+    #[arg(
+        long,
+        value_name = "ID",
+        help_heading = "Grant (default: chosen by the component)"
+    )]
+    idp_client_id: Option<String>,
+    /// token-exchange: the ID token (or MCP_OAUTH_ID_TOKEN).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Grant (default: chosen by the component)"
+    )]
+    id_token_file: Option<String>,
+
+    /// Use this issuer instead of the advertised one.
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Authorization server (default: discovered)"
+    )]
+    issuer: Option<String>,
+    /// Given instead of discovered (needs --issuer).
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Authorization server (default: discovered)"
+    )]
+    authorization_endpoint: Option<String>,
+    /// Given instead of discovered (needs --issuer).
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Authorization server (default: discovered)"
+    )]
+    token_endpoint: Option<String>,
+    /// Given instead of discovered (needs --issuer).
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Authorization server (default: discovered)"
+    )]
+    registration_endpoint: Option<String>,
+
+    /// Accept metadata whose issuer differs (RFC 8414).
+    #[arg(long, help_heading = CHECKS)]
+    accept_issuer_mismatch: bool,
+    /// Use PKCE S256 even when it is not advertised.
+    #[arg(long, help_heading = CHECKS)]
+    allow_pkce_unadvertised: bool,
+    /// Leave out the RFC 8707 resource parameter.
+    #[arg(long, help_heading = CHECKS)]
+    omit_resource: bool,
+    /// Accept endpoints on another origin than the issuer at a server
+    /// without RFC 9207 iss (mix-up risk).
+    #[arg(long, help_heading = CHECKS)]
+    allow_cross_origin_endpoints: bool,
+    /// DPoP-bound tokens (RFC 9449): auto (default), always or never.
+    #[arg(long, value_enum)]
+    dpop: Option<Dpop>,
+}
+
+const CHECKS: &str = "Checks to switch off for a server that breaks them (each prints a warning)";
+
+fn json_value(raw: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))
+}
 
 /// Reads a secret from `path`, given with `flag`. Errors name the flag and
 /// the path, never the content. Surrounding whitespace (a final newline) is
@@ -151,116 +280,42 @@ fn secret_from(
     }
 }
 
-/// Parses the arguments of `connect`. `env` looks up an environment variable
-/// (unset and empty are the same). Values the component checks itself (URL
-/// schemes, the key's format) are left to its `configure`.
-fn parse_connect(
-    args: &[String],
+/// The options of `connect` from its arguments and the environment (`env`
+/// looks up a variable; unset and empty are the same): reads the secrets
+/// and checks the combinations clap does not.
+fn connect_options(
+    a: ConnectArgs,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ConnectOptions> {
     let env = |name: &str| env(name).filter(|v| !v.is_empty());
-    let mut opts = ConnectOptions::default();
-    let mut url = None;
-    let mut private_key = None;
-    let mut grant = None;
-    let mut assertion_file = None;
-    let mut id_token_file = None;
-    let mut idp_token_endpoint = None;
-    let mut idp_client_id = None;
-    let mut issuer = None;
-    let mut authorization_endpoint = None;
-    let mut token_endpoint = None;
-    let mut registration_endpoint = None;
-    let mut relax = Relaxations {
-        accept_issuer_mismatch: false,
-        allow_pkce_unadvertised: false,
-        omit_resource: false,
-        allow_cross_origin_endpoints: false,
+    let defaults = ConnectOptions::default();
+    let mut opts = ConnectOptions {
+        url: a.url,
+        call: a.call,
+        args: a.args,
+        headless: a.headless,
+        client_id: a.client_id,
+        scope: a.scope,
+        port: a.port,
+        browser_timeout: Duration::from_secs(a.timeout),
+        client_name: a.client_name.unwrap_or(defaults.client_name.clone()),
+        client_metadata_url: a.client_metadata_url,
+        state_dir: a.state_dir,
+        dpop: a.dpop.map(|d| match d {
+            Dpop::Auto => DpopMode::Auto,
+            Dpop::Always => DpopMode::Always,
+            Dpop::Never => DpopMode::Never,
+        }),
+        ..defaults
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--call" => opts.call = Some(value("--call")?),
-            "--args" => {
-                let raw = value("--args")?;
-                opts.args = serde_json::from_str(&raw)
-                    .with_context(|| format!("--args is not JSON: {raw}"))?;
-            }
-            "--headless" => opts.headless = true,
-            "--client-id" => opts.client_id = Some(value("--client-id")?),
-            "--scope" => opts.scope = Some(value("--scope")?),
-            "--client-name" => opts.client_name = value("--client-name")?,
-            "--state-dir" => opts.state_dir = Some(PathBuf::from(value("--state-dir")?)),
-            "--port" => {
-                opts.port = value("--port")?
-                    .parse()
-                    .context("--port must be a number")?
-            }
-            "--timeout" => {
-                opts.browser_timeout = Duration::from_secs(
-                    value("--timeout")?
-                        .parse()
-                        .context("--timeout must be seconds")?,
-                )
-            }
-            "--private-key" => private_key = Some(value("--private-key")?),
-            "--client-metadata-url" => {
-                opts.client_metadata_url = Some(value("--client-metadata-url")?)
-            }
-            "--grant" => {
-                grant = Some(match value("--grant")?.as_str() {
-                    "authorization-code" => Grant::AuthorizationCode,
-                    "client-credentials" => Grant::ClientCredentials,
-                    "jwt-bearer" => Grant::JwtBearer,
-                    "token-exchange" => Grant::TokenExchange,
-                    other => bail!(
-                        "unknown --grant {other}: expected authorization-code, \
-                         client-credentials, jwt-bearer or token-exchange"
-                    ),
-                })
-            }
-            "--assertion-file" => assertion_file = Some(value("--assertion-file")?),
-            "--id-token-file" => id_token_file = Some(value("--id-token-file")?),
-            "--idp-token-endpoint" => idp_token_endpoint = Some(value("--idp-token-endpoint")?),
-            "--idp-client-id" => idp_client_id = Some(value("--idp-client-id")?),
-            "--issuer" => issuer = Some(value("--issuer")?),
-            "--authorization-endpoint" => {
-                authorization_endpoint = Some(value("--authorization-endpoint")?)
-            }
-            "--token-endpoint" => token_endpoint = Some(value("--token-endpoint")?),
-            "--registration-endpoint" => {
-                registration_endpoint = Some(value("--registration-endpoint")?)
-            }
-            "--accept-issuer-mismatch" => relax.accept_issuer_mismatch = true,
-            "--allow-pkce-unadvertised" => relax.allow_pkce_unadvertised = true,
-            "--omit-resource" => relax.omit_resource = true,
-            "--allow-cross-origin-endpoints" => relax.allow_cross_origin_endpoints = true,
-            "--dpop" => {
-                opts.dpop = Some(match value("--dpop")?.as_str() {
-                    "auto" => DpopMode::Auto,
-                    "always" => DpopMode::Always,
-                    "never" => DpopMode::Never,
-                    other => bail!("unknown --dpop {other}: expected auto, always or never"),
-                })
-            }
-            other if other.starts_with("--") => bail!("unknown option {other}\n\n{USAGE}"),
-            other if url.is_none() => url = Some(other.to_string()),
-            other => bail!("unexpected argument {other}"),
-        }
-    }
-    opts.url = url.with_context(|| format!("connect needs the MCP server URL\n\n{USAGE}"))?;
+    let grant = a.grant;
 
     // Client authentication.
     opts.client_secret = env(CLIENT_SECRET_VAR);
     if opts.client_secret.is_some() && opts.client_id.is_none() {
         bail!("{CLIENT_SECRET_VAR} is set but --client-id is not");
     }
-    if let Some(path) = &private_key {
+    if let Some(path) = &a.private_key {
         if opts.client_id.is_none() {
             bail!("--private-key needs --client-id (the client the key is registered for)");
         }
@@ -279,7 +334,7 @@ fn parse_connect(
         if assertion.is_some() {
             bail!("{ASSERTION_VAR} is set but --grant is not jwt-bearer");
         }
-        if assertion_file.is_some() {
+        if a.assertion_file.is_some() {
             bail!("--assertion-file needs --grant jwt-bearer");
         }
     }
@@ -292,9 +347,12 @@ fn parse_connect(
                 idp_secret.is_some(),
                 format!("{IDP_CLIENT_SECRET_VAR} is set"),
             ),
-            (id_token_file.is_some(), "--id-token-file".into()),
-            (idp_token_endpoint.is_some(), "--idp-token-endpoint".into()),
-            (idp_client_id.is_some(), "--idp-client-id".into()),
+            (a.id_token_file.is_some(), "--id-token-file".into()),
+            (
+                a.idp_token_endpoint.is_some(),
+                "--idp-token-endpoint".into(),
+            ),
+            (a.idp_client_id.is_some(), "--idp-client-id".into()),
         ] {
             if set {
                 bail!("{name} but --grant is not token-exchange");
@@ -321,7 +379,7 @@ fn parse_connect(
                 ASSERTION_VAR,
                 assertion,
                 "--assertion-file",
-                assertion_file.as_deref(),
+                a.assertion_file.as_deref(),
             )?
             .with_context(|| {
                 format!(
@@ -337,16 +395,18 @@ fn parse_connect(
                      (the client registered at the authorization server)"
                 );
             }
-            let token_endpoint =
-                idp_token_endpoint.context("--grant token-exchange needs --idp-token-endpoint")?;
-            let client_id =
-                idp_client_id.context("--grant token-exchange needs --idp-client-id")?;
+            let token_endpoint = a
+                .idp_token_endpoint
+                .context("--grant token-exchange needs --idp-token-endpoint")?;
+            let client_id = a
+                .idp_client_id
+                .context("--grant token-exchange needs --idp-client-id")?;
             let id_token = secret_from(
                 "the ID token",
                 ID_TOKEN_VAR,
                 id_token,
                 "--id-token-file",
-                id_token_file.as_deref(),
+                a.id_token_file.as_deref(),
             )?
             .with_context(|| {
                 format!(
@@ -363,7 +423,12 @@ fn parse_connect(
     };
 
     // The authorization server.
-    match issuer {
+    let (authorization_endpoint, token_endpoint, registration_endpoint) = (
+        a.authorization_endpoint,
+        a.token_endpoint,
+        a.registration_endpoint,
+    );
+    match a.issuer {
         Some(issuer) => {
             opts.authorization_server = Some(ServerEndpoints {
                 issuer,
@@ -385,6 +450,12 @@ fn parse_connect(
         }
     }
 
+    let relax = Relaxations {
+        accept_issuer_mismatch: a.accept_issuer_mismatch,
+        allow_pkce_unadvertised: a.allow_pkce_unadvertised,
+        omit_resource: a.omit_resource,
+        allow_cross_origin_endpoints: a.allow_cross_origin_endpoints,
+    };
     if relax.accept_issuer_mismatch
         || relax.allow_pkce_unadvertised
         || relax.omit_resource
@@ -428,36 +499,9 @@ fn state_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     state::state_dir(flag, |name| std::env::var_os(name))
 }
 
-/// The arguments of `status` and `logout`: an optional URL (`logout` only)
-/// and `--state-dir`.
-fn parse_state_args(
-    command: &str,
-    args: &[String],
-    takes_url: bool,
-) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
-    let mut url = None;
-    let mut dir = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--state-dir" => {
-                dir = Some(PathBuf::from(
-                    it.next().context("--state-dir needs a value")?,
-                ))
-            }
-            other if other.starts_with("--") => {
-                bail!("unknown option {other} for {command}\n\n{USAGE}")
-            }
-            other if takes_url && url.is_none() => url = Some(other.to_string()),
-            other => bail!("unexpected argument {other} for {command}"),
-        }
-    }
-    Ok((url, dir))
-}
-
-/// `connect` with the process's arguments and environment.
-async fn connect(args: &[String]) -> anyhow::Result<()> {
-    let mut opts = parse_connect(args, &|name| std::env::var(name).ok())?;
+/// `connect` with the process's environment.
+async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    let mut opts = connect_options(args, &|name| std::env::var(name).ok())?;
     opts.state_dir = Some(state_dir(opts.state_dir.as_deref())?);
     for line in relaxation_warnings(&opts) {
         eprintln!("{line}");
@@ -465,8 +509,33 @@ async fn connect(args: &[String]) -> anyhow::Result<()> {
     cli::connect(opts).await
 }
 
+#[cfg(feature = "demo")]
+async fn demo() -> anyhow::Result<()> {
+    cli::demo().await
+}
+
+#[cfg(not(feature = "demo"))]
+async fn demo() -> anyhow::Result<()> {
+    bail!("this mcp-oauth was built without the demo (cargo feature `demo`)")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo => demo().await,
+        Command::Connect(args) => connect(*args).await,
+        Command::Status { state_dir: dir } => cli::status(&state_dir(dir.as_deref())?),
+        Command::Logout {
+            url,
+            state_dir: dir,
+        } => cli::logout(&state_dir(dir.as_deref())?, url.as_deref()).await,
+        Command::Conformance { url } => {
+            conformance::run(&url, &conformance::Environment::from_process()).await
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -477,30 +546,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match args.first().map(String::as_str) {
-            Some("demo") => cli::demo().await,
-            Some("connect") => connect(&args[1..]).await,
-            Some("status") => {
-                let (_, dir) = parse_state_args("status", &args[1..], false)?;
-                cli::status(&state_dir(dir.as_deref())?)
-            }
-            Some("logout") => {
-                let (url, dir) = parse_state_args("logout", &args[1..], true)?;
-                cli::logout(&state_dir(dir.as_deref())?, url.as_deref()).await
-            }
-            Some("conformance") => {
-                let url = conformance::parse_args(&args[1..])?;
-                conformance::run(&url, &conformance::Environment::from_process()).await
-            }
-            Some("help" | "--help" | "-h") | None => {
-                print!("{USAGE}");
-                Ok(())
-            }
-            Some(other) => bail!("unknown command {other}\n\n{USAGE}"),
-        }
-    });
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -571,11 +617,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let args: Vec<String> = std::iter::once(URL)
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect();
-        let result = parse_connect(&args, &|name| env.get(name).cloned());
+        let argv = ["mcp-oauth", "connect", URL]
+            .into_iter()
+            .chain(args.iter().copied());
+        let result = match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Connect(a),
+            }) => connect_options(*a, &|name| env.get(name).cloned()),
+            Ok(other) => panic!("not connect: {other:?}"),
+            Err(e) => Err(anyhow::anyhow!(e.to_string())),
+        };
         match &result {
             Ok(opts) => assert_no_secret(&format!("{opts:?}")),
             Err(e) => assert_no_secret(&format!("{e:#} {e:?}")),
@@ -791,12 +842,18 @@ mod tests {
 
     #[test]
     fn values_and_files_are_checked() {
-        assert!(error(&["--grant", "implicit"], &[]).contains(
-            "unknown --grant implicit: expected authorization-code, client-credentials, \
-             jwt-bearer or token-exchange"
-        ));
-        assert!(error(&["--dpop", "sometimes"], &[])
-            .contains("unknown --dpop sometimes: expected auto, always or never"));
+        let e = error(&["--grant", "implicit"], &[]);
+        assert!(
+            e.contains("invalid value 'implicit' for '--grant <GRANT>'")
+                && e.contains("authorization-code, client-credentials, jwt-bearer, token-exchange"),
+            "{e}"
+        );
+        let e = error(&["--dpop", "sometimes"], &[]);
+        assert!(
+            e.contains("invalid value 'sometimes' for '--dpop <DPOP>'")
+                && e.contains("auto, always, never"),
+            "{e}"
+        );
         for flag in [
             "--private-key",
             "--client-metadata-url",
@@ -811,9 +868,19 @@ mod tests {
             "--registration-endpoint",
             "--dpop",
         ] {
-            assert!(error(&[flag], &[]).contains(&format!("{flag} needs a value")));
+            let e = error(&[flag], &[]);
+            assert!(
+                e.contains("a value is required for '") && e.contains(&format!("'{flag} <")),
+                "{e}"
+            );
         }
-        assert!(error(&["--frobnicate"], &[]).contains("unknown option --frobnicate"));
+        let e = error(&["--frobnicate"], &[]);
+        assert!(e.contains("unexpected argument '--frobnicate'"), "{e}");
+        let e = error(&["--args", "{oops"], &[]);
+        assert!(
+            e.contains("invalid value '{oops' for '--args <JSON>': not JSON"),
+            "{e}"
+        );
 
         let missing = std::env::temp_dir().join("mcp-oauth-cli-test-no-such-file");
         let missing = missing.to_str().unwrap();
@@ -986,7 +1053,40 @@ mod tests {
     }
 
     #[test]
-    fn the_usage_lists_every_option() {
+    fn the_conformance_command_takes_only_the_server_url() {
+        // The suite runs `<command> <server-url>`.
+        let url = |args: &[&str]| {
+            let argv = ["mcp-oauth", "conformance"]
+                .into_iter()
+                .chain(args.iter().copied());
+            match Cli::try_parse_from(argv) {
+                Ok(Cli {
+                    command: Command::Conformance { url },
+                }) => Ok(url),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e),
+            }
+        };
+        assert_eq!(
+            url(&["http://localhost:1/mcp"]).unwrap(),
+            "http://localhost:1/mcp"
+        );
+        assert!(url(&[]).is_err());
+        assert!(url(&["--verbose"]).is_err());
+        assert!(url(&["x", "http://localhost:1/mcp"]).is_err());
+    }
+
+    #[test]
+    fn the_help_lists_every_command_and_option() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        command.build();
+        let help = command.render_long_help().to_string();
+        for name in ["demo", "connect", "status", "logout", "conformance"] {
+            assert!(help.contains(name), "{name} missing from the help:\n{help}");
+        }
+        let connect = command.find_subcommand_mut("connect").unwrap();
+        let help = connect.render_long_help().to_string();
         for flag in [
             "--call",
             "--args",
@@ -997,8 +1097,6 @@ mod tests {
             "--timeout",
             "--client-name",
             "--state-dir",
-            "mcp-oauth status",
-            "mcp-oauth logout",
             "--private-key",
             "--client-metadata-url",
             "--grant",
@@ -1017,13 +1115,15 @@ mod tests {
             "--accept-issuer-mismatch",
             "--allow-pkce-unadvertised",
             "--omit-resource",
+            "--allow-cross-origin-endpoints",
             "--dpop",
             CLIENT_SECRET_VAR,
             ASSERTION_VAR,
             ID_TOKEN_VAR,
             IDP_CLIENT_SECRET_VAR,
         ] {
-            assert!(USAGE.contains(flag), "{flag} missing from the usage");
+            assert!(help.contains(flag), "{flag} missing from the help:\n{help}");
         }
+        Cli::command().debug_assert();
     }
 }

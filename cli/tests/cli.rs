@@ -1,6 +1,6 @@
 //! The `mcp-oauth` binary as a user runs it.
 
-use mcp_oauth_host::mock::{Behaviour, MockWorld};
+use mcp_oauth_mock::{Behaviour, MockWorld};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -82,19 +82,34 @@ fn demo_shows_every_step_and_no_secret() {
 fn usage_and_bad_arguments_are_clear() {
     let (ok, stdout, _) = mcp_oauth(&["--help"]);
     assert!(ok);
-    assert!(stdout.contains("mcp-oauth connect <mcp-url>"));
+    for command in ["demo", "connect", "status", "logout", "conformance"] {
+        assert!(
+            stdout.contains(command),
+            "{command} missing from --help:\n{stdout}"
+        );
+    }
+    let (ok, stdout, _) = mcp_oauth(&["connect", "--help"]);
+    assert!(ok);
+    assert!(
+        stdout.contains("Usage: mcp-oauth connect [OPTIONS] <URL>"),
+        "{stdout}"
+    );
     let (ok, _, stderr) = mcp_oauth(&["connect"]);
     assert!(!ok);
     assert!(
-        stderr.contains("connect needs the MCP server URL"),
+        stderr.contains("the following required arguments were not provided")
+            && stderr.contains("<URL>"),
         "{stderr}"
     );
     let (ok, _, stderr) = mcp_oauth(&["connect", "http://127.0.0.1:9/mcp", "--args", "{not json"]);
     assert!(!ok);
-    assert!(stderr.contains("--args is not JSON"), "{stderr}");
+    assert!(stderr.contains("for '--args <JSON>': not JSON"), "{stderr}");
     let (ok, _, stderr) = mcp_oauth(&["frobnicate"]);
     assert!(!ok);
-    assert!(stderr.contains("unknown command frobnicate"), "{stderr}");
+    assert!(
+        stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -125,7 +140,7 @@ fn dead_url() -> String {
 
 #[test]
 fn connect_options_are_listed_and_checked_before_anything_is_sent() {
-    let (ok, stdout, _) = mcp_oauth(&["--help"]);
+    let (ok, stdout, _) = mcp_oauth(&["connect", "--help"]);
     assert!(ok);
     for flag in [
         "--private-key",
@@ -158,7 +173,7 @@ fn connect_options_are_listed_and_checked_before_anything_is_sent() {
         (
             vec!["--dpop", "maybe"],
             vec![],
-            "unknown --dpop maybe: expected auto, always or never",
+            "invalid value 'maybe' for '--dpop <DPOP>'",
         ),
         (
             vec!["--grant", "jwt-bearer"],

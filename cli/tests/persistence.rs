@@ -15,8 +15,8 @@
 //! Expiry is simulated by moving the stored `expires_at` into the past, as
 //! the clock would.
 
-use mcp_oauth_host::mock::{Behaviour, LoggedRequest, MockWorld, Server};
 use mcp_oauth_host::state::StateFile;
+use mcp_oauth_mock::{Behaviour, LoggedRequest, MockWorld, Server};
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};

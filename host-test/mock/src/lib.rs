@@ -718,15 +718,14 @@ async fn handle(
 /// Test support: registers a public client at the mock authorization server
 /// and returns an authorization URL for it with the given PKCE verifier and
 /// `state`.
-#[cfg(test)]
-pub(crate) async fn test_authorization_url(
+pub async fn test_authorization_url(
     world: &MockWorld,
     redirect_uri: &str,
     verifier: &str,
     state: &str,
 ) -> String {
     let issuer = world.issuer();
-    let response = crate::agent::http_request(crate::mcp::OutgoingRequest {
+    let response = mcp_oauth_host::net::http_request(mcp_oauth_host::net::OutgoingRequest {
         method: "POST".into(),
         url: format!("{issuer}/register"),
         headers: vec![("Content-Type".into(), "application/json".into())],

@@ -1,17 +1,16 @@
-//! Shrinks the guest component after cargo built it (part of `build.rs`).
+//! An optional release step: shrinks a built component with binaryen's
+//! `wasm-opt -Oz` on its core module and drops the `component-name`
+//! section (about a fifth smaller). Not part of `cargo build`, which needs
+//! no network; this step installs binaryen from npm on first use unless
+//! `MCP_OAUTH_WASM_OPT` names a `wasm-opt` binary.
 //!
-//! Two steps, neither of which changes what the component does:
-//! - binaryen's `wasm-opt -Oz` on its core module (about a fifth smaller than
-//!   what rustc and wasm-ld emit at `opt-level = "z"`), spliced back in
-//!   place of the original: same imports (or fewer), same exports;
-//! - the component-level `component-name` custom section is left out (debug
-//!   names of the component's internal instances and functions).
+//! ```sh
+//! cargo build --release --target wasm32-wasip2 -p mcp-oauth
+//! cargo run -p mcp-oauth-host --example shrink -- \
+//!     target/wasm32-wasip2/release/mcp_oauth.wasm mcp_oauth.shrunk.wasm
+//! ```
 //!
-//! `wasm-opt` is binaryen's npm package, pinned ([`BINARYEN`]) and installed
-//! once with the machine's `npm` under `target/tools/`; it runs on Node.js.
-//! `MCP_OAUTH_WASM_OPT=/path/to/wasm-opt` uses another build of it (binaryen
-//! 116 or later), and `MCP_OAUTH_WASM_OPT=off` skips both steps (the
-//! component then works the same but is larger).
+//! (`scripts/shrink.sh` does both.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,17 +34,11 @@ const FEATURES: &[&str] = &[
 /// Writes the shrunk form of the component `input` to `output`. `tools` is
 /// where binaryen is installed. Does nothing when `output` was made from
 /// the same input before.
-pub fn shrink(input: &Path, output: &Path, tools: &Path) -> Result<(), String> {
-    println!("cargo:rerun-if-env-changed=MCP_OAUTH_WASM_OPT");
+fn shrink(input: &Path, output: &Path, tools: &Path) -> Result<(), String> {
     let component = fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let setting = std::env::var("MCP_OAUTH_WASM_OPT").unwrap_or_default();
     // The input this output was shrunk from, to skip the work next time.
     let source_copy = output.with_extension("wasm.source");
-    if setting == "off" {
-        println!("cargo:warning=MCP_OAUTH_WASM_OPT=off: the component is not shrunk");
-        let _ = fs::remove_file(&source_copy);
-        return write(output, &component);
-    }
     if fs::read(&source_copy).ok().as_deref() == Some(&component[..])
         && output.is_file()
         && setting.is_empty()
@@ -153,8 +146,7 @@ fn wasm_opt(setting: &str, tools: &Path) -> Result<Command, String> {
 }
 
 const HELP: &str = "The component is shrunk with binaryen's wasm-opt from npm, run on Node.js \
-(20 is tested). Set MCP_OAUTH_WASM_OPT to the path of a wasm-opt binary to use that one, or \
-MCP_OAUTH_WASM_OPT=off to embed the component unshrunk.";
+(20 is tested). Set MCP_OAUTH_WASM_OPT to the path of a wasm-opt binary to use that one.";
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never
 /// sees half a file.
@@ -227,5 +219,32 @@ fn leb128(mut value: usize, out: &mut Vec<u8>) {
             return;
         }
         out.push(byte | 0x80);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [input, output] = &args[..] else {
+        eprintln!("usage: shrink <component.wasm> <output.wasm>");
+        return std::process::ExitCode::FAILURE;
+    };
+    let (input, output) = (Path::new(input), Path::new(output));
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools");
+    match shrink(input, output, &tools) {
+        Ok(()) => {
+            let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "{}: {} bytes → {}: {} bytes",
+                input.display(),
+                size(input),
+                output.display(),
+                size(output)
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Human-readable text for the component's errors. Each names its evidence;
 //! none can contain a secret, because the component's errors carry none.
 
-use crate::harness::{AuthError, DiscoveryAttempt, Mismatch, OauthFailure, Step};
+use mcp_oauth_host::harness::{AuthError, DiscoveryAttempt, Mismatch, OauthFailure, Step};
 
 fn step(s: Step) -> &'static str {
     crate::session::step_label(s)
@@ -159,7 +159,7 @@ fn explain(e: &AuthError) -> String {
 #[cfg(test)]
 mod printable_tests {
     use super::*;
-    use crate::harness::{OauthFailure, Step};
+    use mcp_oauth_host::harness::{OauthFailure, Step};
 
     #[test]
     fn server_text_cannot_drive_the_terminal() {

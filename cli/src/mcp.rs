@@ -166,39 +166,7 @@ pub enum VersionChoice {
     Exactly(ProtocolVersion),
 }
 
-/// An HTTP request the session wants sent.
-#[derive(Debug, Clone)]
-pub struct OutgoingRequest {
-    /// The HTTP method, e.g. `POST`.
-    pub method: String,
-    /// The absolute URL.
-    pub url: String,
-    /// Header names and values, in order.
-    pub headers: Vec<(String, String)>,
-    /// The request body.
-    pub body: Vec<u8>,
-}
-
-/// The response to an [`OutgoingRequest`].
-#[derive(Debug, Clone)]
-pub struct IncomingResponse {
-    /// The HTTP status code.
-    pub status: u16,
-    /// Header names and values, in order (names in any case).
-    pub headers: Vec<(String, String)>,
-    /// The whole response body.
-    pub body: Vec<u8>,
-}
-
-impl IncomingResponse {
-    /// The first value of a header, matching the name case-insensitively.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use mcp_oauth_host::net::{IncomingResponse, OutgoingRequest};
 
 /// How the session sends requests (the real one goes through the WASM component).
 pub trait Transport {
@@ -2001,19 +1969,20 @@ mod tests {
         async fn send(&mut self, mut req: OutgoingRequest) -> anyhow::Result<IncomingResponse> {
             req.headers
                 .push(("Authorization".into(), format!("Bearer {}", self.token)));
-            crate::agent::http_request(req).await
+            mcp_oauth_host::net::http_request(req).await
         }
     }
 
     /// An access token for the mock world's MCP server, by a manual flow.
-    async fn mock_token(world: &crate::mock::MockWorld) -> String {
-        use crate::agent::{follow_headless, http_request};
-        use crate::mock::{form_decode, form_encode};
+    async fn mock_token(world: &mcp_oauth_mock::MockWorld) -> String {
+        use mcp_oauth_host::agent::follow_headless;
+        use mcp_oauth_host::net::http_request;
+        use mcp_oauth_mock::{form_decode, form_encode};
         let issuer = world.issuer();
         let redirect_uri = "http://127.0.0.1:9/callback";
         let verifier = "v".repeat(50);
         let authorize =
-            crate::mock::test_authorization_url(world, redirect_uri, &verifier, "st").await;
+            mcp_oauth_mock::test_authorization_url(world, redirect_uri, &verifier, "st").await;
         let authorize_query = form_decode(authorize.split_once('?').unwrap().1);
         let client_id = &authorize_query
             .iter()
@@ -2051,7 +2020,7 @@ mod tests {
     /// gets the handshake; both list and call the same way, JSON and SSE.
     #[tokio::test]
     async fn works_against_the_dual_era_mock_in_both_lifecycles() {
-        use crate::mock::{Behaviour, MockWorld, Server};
+        use mcp_oauth_mock::{Behaviour, MockWorld, Server};
         for sse in [false, true] {
             let world = MockWorld::start(Behaviour {
                 sse_responses: sse,
@@ -2140,7 +2109,7 @@ mod tests {
     /// The mock's modern validation answers with the spec's errors.
     #[tokio::test]
     async fn the_mock_rejects_bad_modern_requests_with_modern_errors() {
-        use crate::mock::{Behaviour, MockWorld};
+        use mcp_oauth_mock::{Behaviour, MockWorld};
         let world = MockWorld::start(Behaviour::default()).await.unwrap();
         let token = mock_token(&world).await;
         let post = |headers: Vec<(&str, &str)>, body: Value| {
@@ -2157,7 +2126,7 @@ mod tests {
                     .into_iter()
                     .map(|(n, v)| (n.to_string(), v.to_string())),
             );
-            crate::agent::http_request(OutgoingRequest {
+            mcp_oauth_host::net::http_request(OutgoingRequest {
                 method: "POST".into(),
                 url: world.mcp_url(),
                 headers: all,

@@ -2,8 +2,9 @@
 
 use super::util::base64;
 use super::*;
-use crate::agent::{follow_headless, http_request};
-use crate::mcp::{IncomingResponse, OutgoingRequest};
+use mcp_oauth_host::agent::follow_headless;
+use mcp_oauth_host::net::http_request;
+use mcp_oauth_host::net::{IncomingResponse, OutgoingRequest};
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
@@ -838,9 +839,13 @@ async fn sse_mode_answers_with_an_event_stream() {
         text.starts_with("event: message\ndata: {") && text.ends_with("}\n\n"),
         "{text}"
     );
-    let events = crate::mcp::sse_data(&text);
-    assert_eq!(events.len(), 1);
-    let message: Value = serde_json::from_str(&events[0]).unwrap();
+    // One event, one data line.
+    let data = text
+        .strip_prefix("event: message\ndata: ")
+        .and_then(|t| t.strip_suffix("\n\n"))
+        .unwrap();
+    assert!(!data.contains('\n'), "{text}");
+    let message: Value = serde_json::from_str(data).unwrap();
     assert_eq!(message["result"]["serverInfo"]["name"], "mock-mcp");
 }
 

@@ -1,15 +1,15 @@
 //! The commands of the `mcp-oauth` binary, as a library so tests run them.
 
-use crate::agent::LoopbackPort;
-use crate::harness::{
+use crate::mcp::{McpSession, ProtocolVersion, VersionChoice};
+use crate::report::printable;
+use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
+use mcp_oauth_host::agent::LoopbackPort;
+use mcp_oauth_host::harness::{
     redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, PendingAuthorization,
     Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
 };
-use crate::mcp::{McpSession, ProtocolVersion, VersionChoice};
-use crate::mock::{Behaviour, MockWorld};
-use crate::report::printable;
-use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
-use crate::state::{self, Document, Persistence, StateFile};
+use mcp_oauth_host::state::{self, Document, Persistence, StateFile};
+use mcp_oauth_mock::{Behaviour, MockWorld};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

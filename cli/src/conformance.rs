@@ -22,11 +22,11 @@
 //! The scenario name never changes the behaviour: everything the component
 //! does is what a real user of the CLI would get with the same credentials.
 
-use crate::cli::{self, ConnectOptions};
-use crate::harness::{GrantType, IdentityProvider};
+use crate::commands::{self as cli, ConnectOptions};
 use crate::mcp::ProtocolVersion;
 use crate::session::UserAgent;
 use anyhow::{anyhow, bail, Context};
+use mcp_oauth_host::harness::{GrantType, IdentityProvider};
 use serde_json::Value;
 
 /// The redirect URI the client registers. Nothing listens on it: the
@@ -228,23 +228,6 @@ pub fn options(server_url: &str, credentials: &Credentials) -> ConnectOptions {
     }
 }
 
-/// Parses the arguments of `mcp-oauth conformance`: the server URL is the
-/// last argument (the runner appends it to the command).
-pub fn parse_args(args: &[String]) -> anyhow::Result<String> {
-    match args {
-        [.., url] if !url.starts_with("--") => {
-            if args.len() > 1 {
-                bail!(
-                    "conformance takes only the server URL, got {} arguments",
-                    args.len()
-                );
-            }
-            Ok(url.clone())
-        }
-        _ => bail!("conformance needs the MCP server URL as its last argument"),
-    }
-}
-
 /// Runs one scenario against `server_url`. Progress goes to stdout, notes to
 /// stderr; the error, if any, is a single line.
 pub async fn run(server_url: &str, env: &Environment) -> anyhow::Result<()> {
@@ -298,7 +281,7 @@ fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::{Behaviour, MockWorld};
+    use mcp_oauth_mock::{Behaviour, MockWorld};
 
     #[test]
     fn context_with_a_pre_registered_client() {
@@ -401,19 +384,6 @@ mod tests {
         );
         assert_eq!(pre.client_id.as_deref(), Some("id"));
         assert_eq!(pre.client_secret.as_deref(), Some("secret"));
-    }
-
-    #[test]
-    fn the_server_url_is_the_only_argument() {
-        let url =
-            |args: &[&str]| parse_args(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            url(&["http://localhost:1/mcp"]).unwrap(),
-            "http://localhost:1/mcp"
-        );
-        assert!(url(&[]).is_err());
-        assert!(url(&["--verbose"]).is_err());
-        assert!(url(&["x", "http://localhost:1/mcp"]).is_err());
     }
 
     #[tokio::test]

@@ -1,0 +1,15 @@
+//! The `mcp-oauth` command, over the embedding library `mcp-oauth-host`.
+//!
+//! - [`session`]: sends MCP requests through `wrap-call` and completes
+//!   authorizations with a [`session::UserAgent`].
+//! - [`mcp`]: a small MCP client (JSON-RPC over Streamable HTTP).
+//! - [`commands`]: the `mcp-oauth` commands.
+//! - [`report`]: how errors and events are printed.
+//! - [`conformance`]: `mcp-oauth conformance`, the client under test of the
+//!   official MCP conformance suite.
+
+pub mod commands;
+pub mod conformance;
+pub mod mcp;
+pub mod report;
+pub mod session;
