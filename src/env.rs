@@ -24,7 +24,12 @@ pub fn entropy() -> mcp_oauth_core::Entropy {
     mcp_oauth_core::Entropy::from_bytes(random_bytes())
 }
 
-/// A fresh `jti` for one DPoP proof.
-pub fn jti() -> [u8; 16] {
-    random_bytes()
+/// Fills `buf` from the host's CSPRNG (`wasi:random/random`).
+pub fn fill(buf: &mut [u8]) {
+    let bytes = random::get_random_bytes(buf.len() as u64);
+    // As above: exactly the length asked for, or nothing is used.
+    if bytes.len() != buf.len() {
+        panic!("wasi:random/get-random-bytes returned the wrong length");
+    }
+    buf.copy_from_slice(&bytes);
 }

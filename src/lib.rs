@@ -27,14 +27,12 @@ use bindings::exports::mcp::oauth::types::{
     AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo, TokenState as WitTokenState,
 };
 use core::cell::RefCell;
-use mcp_oauth_core::http::{Step, TransportError};
-use mcp_oauth_core::{
-    Action, BeforeSend, Begin, Client, Flow, OnRefusal, Reaction, ResourceResponse, TokenState,
-};
+use mcp_oauth_core::{Action, Begin, Call, CallAction, Client, Flow, ResponseHead, TokenState};
 use transport::IncomingResponse;
 
 /// What `std`'s prelude would bring, for the modules of this crate.
 mod prelude {
+    pub(crate) use alloc::boxed::Box;
     pub(crate) use alloc::string::{String, ToString};
     pub(crate) use alloc::vec::Vec;
 }
@@ -168,23 +166,6 @@ fn renew(server_url: &str) -> Result<Option<mcp_oauth_core::Grant>, mcp_oauth_co
     }
 }
 
-/// Redeems the refresh token for the server, whatever the token's expiry.
-fn refresh(server_url: &str) -> Result<Option<mcp_oauth_core::Grant>, mcp_oauth_core::Error> {
-    let (flow, timeout) = with_client(|c| {
-        (
-            c.refresh(server_url, env::now(), env::entropy()),
-            c.timeout_ms(),
-        )
-    });
-    match flow? {
-        None => Ok(None),
-        Some(flow) => {
-            let flow = drive(flow, timeout);
-            with_client(|c| c.finish(flow, env::now())).map(Some)
-        }
-    }
-}
-
 /// How much of a refused response is read for its excerpt.
 const EXCERPT_READ_LIMIT: usize = 64 * 1024;
 
@@ -201,18 +182,6 @@ fn with_auth_headers(
         .collect();
     out.extend(ours.into_iter().map(|(n, v)| (n, v.into_bytes())));
     out
-}
-
-/// How often one call is sent again for a new DPoP nonce (RFC 9449 §9).
-const MAX_NONCE_RETRIES: u32 = 2;
-
-/// A failed request to the protected resource, as a core error.
-fn resource_error(url: &str, e: TransportError) -> mcp_oauth_core::Error {
-    mcp_oauth_core::Error::Transport {
-        step: Step::Resource,
-        url: url.to_string(),
-        message: e.to_string(),
-    }
 }
 
 /// The component's export implementation.
@@ -251,106 +220,61 @@ impl Guest for Component {
     }
 
     fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
-        let (timeout, before) =
-            with_client(|c| (c.timeout_ms(), c.before_send(&request.url, env::now())));
-        let renewal_required =
-            || convert::error(mcp_oauth_core::Error::RenewalRequired(request.url.clone()));
-        match before {
-            BeforeSend::Send => {}
-            // The host renews under its lock (`token-status`, `renew`).
-            BeforeSend::HostRenews => return Err(renewal_required()),
-            BeforeSend::Renew => {
-                if let Err(e) = renew(&request.url) {
-                    // If renewing fails, a token that has not expired yet is
-                    // still tried; the server decides.
-                    let usable = with_client(|c| c.has_usable_token(&request.url, env::now()));
-                    if !usable && !matches!(e, mcp_oauth_core::Error::TokenRejected(_)) {
-                        return Err(convert::error(e));
+        // The core decides everything; this loop sends, runs flows and reads.
+        let timeout = with_client(|c| c.timeout_ms());
+        let mut call = Call::new(&request.method, &request.url);
+        let mut last: Option<IncomingResponse> = None;
+        loop {
+            let action = with_client(|c| call.poll(c, env::now(), &mut env::fill));
+            match action {
+                CallAction::Send(ours) => {
+                    drop(last.take());
+                    let headers = with_auth_headers(&request.headers, ours);
+                    match transport::send_streaming(
+                        &request.method,
+                        &request.url,
+                        &headers,
+                        &request.body,
+                        timeout,
+                    ) {
+                        Ok(response) => {
+                            let challenge = transport::www_authenticate(&response);
+                            let nonce = transport::header_values(&response, "dpop-nonce")
+                                .into_iter()
+                                .next()
+                                .and_then(|v| String::from_utf8(v).ok());
+                            let head = ResponseHead {
+                                status: transport::status(&response),
+                                www_authenticate: challenge.as_deref(),
+                                dpop_nonce: nonce.as_deref(),
+                            };
+                            with_client(|c| call.response(c, &head));
+                            last = Some(response);
+                        }
+                        Err(e) => call.send_failed(e),
                     }
                 }
-            }
-        }
-        let mut refreshed = false;
-        let mut retried = false;
-        let mut nonce_retries = 0;
-        loop {
-            let ours = with_client(|c| {
-                c.request_headers(&request.method, &request.url, env::now(), &env::jti())
-            });
-            let headers = with_auth_headers(&request.headers, ours);
-            let response = transport::send_streaming(
-                &request.method,
-                &request.url,
-                &headers,
-                &request.body,
-                timeout,
-            )
-            .map_err(|e| convert::error(resource_error(&request.url, e)))?;
-            let status = transport::status(&response);
-            let challenge = transport::www_authenticate(&response);
-            let nonce = transport::header_values(&response, "dpop-nonce")
-                .into_iter()
-                .next()
-                .and_then(|v| String::from_utf8(v).ok());
-            let reaction = with_client(|c| {
-                c.react(
-                    &ResourceResponse {
-                        method: &request.method,
-                        url: &request.url,
-                        status,
-                        www_authenticate: challenge.as_deref(),
-                        dpop_nonce: nonce.as_deref(),
-                    },
-                    retried,
-                )
-            });
-            match reaction {
-                Reaction::Deliver => return Ok(response),
-                Reaction::Retry if nonce_retries < MAX_NONCE_RETRIES => {
-                    nonce_retries += 1;
-                    drop(response);
+                CallAction::Run(flow) => {
+                    drop(last.take());
+                    let flow = Box::new(drive(*flow, timeout));
+                    with_client(|c| call.flow_done(c, flow, env::now()));
                 }
-                Reaction::Refused | Reaction::Retry => {
-                    let excerpt = transport::read_response(response, EXCERPT_READ_LIMIT, timeout)
+                CallAction::ReadRefusal => {
+                    let excerpt = last
+                        .take()
+                        .and_then(|r| transport::read_response(r, EXCERPT_READ_LIMIT, timeout).ok())
                         .map(|r| r.body_excerpt())
                         .unwrap_or_default();
-                    return Err(convert::error(mcp_oauth_core::Error::StillUnauthorized {
-                        url: request.url.clone(),
-                        status,
-                        body_excerpt: excerpt,
-                    }));
+                    call.refusal_read(excerpt);
                 }
-                Reaction::Authorize(challenge) => {
-                    drop(response);
-                    // One refresh first (the core says when), then one full
-                    // authorization, then give up.
-                    let next = with_client(|c| {
-                        c.on_refusal(&request.url, challenge.as_deref(), refreshed, env::now())
-                    });
-                    match next {
-                        OnRefusal::HostRenews => return Err(renewal_required()),
-                        OnRefusal::Refresh => {
-                            refreshed = true;
-                            match refresh(&request.url) {
-                                Ok(_) => continue,
-                                // invalid_grant / invalid_client: the core
-                                // dropped what is dead; authorize below.
-                                Err(mcp_oauth_core::Error::TokenRejected(_)) => {}
-                                Err(e) => return Err(convert::error(e)),
-                            }
-                        }
-                        OnRefusal::Authorize => {}
-                    }
-                    retried = true;
-                    match authorize(&request.url, challenge.as_deref()).map_err(convert::error)? {
-                        mcp_oauth_core::Grant::Authorized(_) => {}
-                        mcp_oauth_core::Grant::Redirect(p) => {
-                            return Err(convert::error(
-                                mcp_oauth_core::Error::AuthorizationRequired(p),
-                            ))
-                        }
-                    }
+                CallAction::Deliver => {
+                    return last.ok_or_else(|| {
+                        convert::error(mcp_oauth_core::Error::InvalidArgument(
+                            "no response to deliver".into(),
+                        ))
+                    })
                 }
+                CallAction::Fail(e) => return Err(convert::error(e)),
             }
         }
     }

@@ -591,6 +591,17 @@ impl Client {
             && (t.is_expired(now) || !marked(&self.renew_attempted, &key, t))
     }
 
+    /// Whether [`Client::renew`] would start anything for `server_url`: a
+    /// token is held and it is stale or was refused. Cheap: no entropy is
+    /// needed to ask.
+    pub fn renewal_due(&self, server_url: &str, now: u64) -> bool {
+        let Ok((_, key)) = server_key(server_url) else {
+            return false;
+        };
+        self.held_token(&key)
+            .is_some_and(|t| t.is_stale(now) || self.renewable_refusal(&key, t))
+    }
+
     /// Starts renewing a stale token without a user: the refresh token
     /// grant when a refresh token is held, else the grant that obtained it
     /// when that needs no user. `Ok(None)` when the token is fresh, absent,
@@ -765,6 +776,18 @@ impl Client {
         now: u64,
         jti: &[u8; 16],
     ) -> Vec<(String, String)> {
+        self.request_headers_with(method, request_url, now, || *jti)
+    }
+
+    /// [`Client::request_headers`] that asks for the `jti` only when a DPoP
+    /// proof needs one.
+    pub fn request_headers_with(
+        &self,
+        method: &str,
+        request_url: &str,
+        now: u64,
+        jti: impl FnOnce() -> [u8; 16],
+    ) -> Vec<(String, String)> {
         let Ok((_, key)) = server_key(request_url) else {
             return Vec::new();
         };
@@ -784,7 +807,7 @@ impl Client {
                     method,
                     request_url,
                     now,
-                    jti,
+                    &jti(),
                     Some(secret),
                     nonce,
                 );

@@ -59,6 +59,7 @@ mod prelude {
 }
 
 pub mod authorize;
+pub mod call;
 pub mod challenge;
 pub mod client;
 pub mod config;
@@ -76,6 +77,7 @@ pub mod store;
 pub mod token;
 pub mod url;
 
+pub use call::{Call, CallAction, ResponseHead};
 pub use client::{
     BeforeSend, Begin, Client, Grant, OnRefusal, Reaction, ResourceResponse, TokenInfo, TokenState,
 };

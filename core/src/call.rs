@@ -1,0 +1,303 @@
+//! One call to a protected resource (`wrap-call`), as a state machine: the
+//! whole policy — renew a stale token before sending, attach the token,
+//! send again for a new DPoP nonce (RFC 9449 §9), answer a refusal with one
+//! refresh and then one authorization, send once more, give up — decided
+//! here, so that a driver only sends, runs flows and reads.
+//!
+//! ```text
+//! let mut call = Call::new("POST", url);
+//! loop {
+//!     match call.poll(&mut client, now, &mut random) {
+//!         CallAction::Send(headers) => match send(request with headers) {
+//!             Ok(response) => call.response(&mut client, &head_of(response)),
+//!             Err(e) => call.send_failed(e),
+//!         },
+//!         CallAction::Run(flow) => call.flow_done(&mut client, drive(flow), now),
+//!         CallAction::ReadRefusal => call.refusal_read(excerpt_of(response)),
+//!         CallAction::Deliver => return Ok(response),
+//!         CallAction::Fail(error) => return Err(error),
+//!     }
+//! }
+//! ```
+
+use crate::client::{BeforeSend, Begin, Client, Grant, OnRefusal, Reaction, ResourceResponse};
+use crate::error::Error;
+use crate::flow::{Entropy, Flow};
+use crate::http::{Step, TransportError};
+use crate::prelude::*;
+
+/// How often one call is sent again for a new DPoP nonce (RFC 9449 §9).
+pub const MAX_NONCE_RETRIES: u32 = 2;
+
+/// What the driver of a [`Call`] does next.
+#[derive(Debug)]
+pub enum CallAction {
+    /// Send the request, with these headers set (replacing any of the
+    /// caller's with the same names: `authorization`, `dpop`), then report
+    /// the response's head with [`Call::response`] or the failure with
+    /// [`Call::send_failed`]. Keep the response: it may be delivered.
+    Send(Vec<(String, String)>),
+    /// Run this flow to its end (send what it asks, feed back what comes),
+    /// then hand it back with [`Call::flow_done`].
+    Run(Box<Flow>),
+    /// Read an excerpt of the last response's body (it was refused after a
+    /// new token) and hand it over with [`Call::refusal_read`].
+    ReadRefusal,
+    /// Hand the last response to the caller: the call is over.
+    Deliver,
+    /// The call fails with this error: it is over.
+    Fail(Error),
+}
+
+/// The head of a response from the protected resource.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHead<'a> {
+    /// Its status.
+    pub status: u16,
+    /// Its `WWW-Authenticate` value(s), joined.
+    pub www_authenticate: Option<&'a str>,
+    /// Its first `DPoP-Nonce` value.
+    pub dpop_nonce: Option<&'a str>,
+}
+
+/// Why a flow is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Renewing a stale token before the first send.
+    Renew,
+    /// The refresh token grant after a refusal.
+    Refresh,
+    /// An authorization after a refusal.
+    Authorize,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Nothing decided yet.
+    Start,
+    /// Send (again).
+    Send,
+    /// Sent; waiting for the response's head.
+    Sent,
+    /// A refusal: refresh or authorize with this challenge.
+    Refused(Option<String>),
+    /// Start an authorization with this challenge.
+    Authorize(Option<String>),
+    /// A flow is out.
+    Running(Purpose),
+    /// Refused although a new token was used: the excerpt is being read.
+    Reading(u16),
+    /// What the next poll returns, once.
+    Finish(Option<Error>),
+    /// Over.
+    Done,
+}
+
+/// One call to a protected resource. See the module documentation.
+#[derive(Debug)]
+pub struct Call {
+    method: String,
+    url: String,
+    phase: Phase,
+    /// A refresh was made after a refusal in this call.
+    refreshed: bool,
+    /// A new token was obtained after a refusal in this call.
+    retried: bool,
+    nonce_retries: u32,
+}
+
+impl Call {
+    /// A call of `method` to `url` (the MCP server's URL, the same one the
+    /// client keeps its tokens for).
+    pub fn new(method: &str, url: &str) -> Call {
+        Call {
+            method: method.to_string(),
+            url: url.to_string(),
+            phase: Phase::Start,
+            refreshed: false,
+            retried: false,
+            nonce_retries: 0,
+        }
+    }
+
+    /// The next thing to do. `random` fills a buffer with fresh random
+    /// bytes; it is called only when something needs them (a flow's PKCE
+    /// verifier and `state`, a DPoP proof's `jti`).
+    pub fn poll(
+        &mut self,
+        client: &mut Client,
+        now: u64,
+        random: &mut dyn FnMut(&mut [u8]),
+    ) -> CallAction {
+        loop {
+            match core::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Start => match client.before_send(&self.url, now) {
+                    BeforeSend::Send => self.phase = Phase::Send,
+                    BeforeSend::HostRenews => return self.fail(self.renewal_required()),
+                    BeforeSend::Renew if !client.renewal_due(&self.url, now) => {
+                        self.phase = Phase::Send
+                    }
+                    BeforeSend::Renew => match client.renew(&self.url, now, entropy(random)) {
+                        Ok(None) | Ok(Some(Begin::Ready(_))) => self.phase = Phase::Send,
+                        Ok(Some(Begin::Flow(flow))) => {
+                            self.phase = Phase::Running(Purpose::Renew);
+                            return CallAction::Run(Box::new(flow));
+                        }
+                        Err(e) => self.phase = self.after_failed_renewal(client, e, now),
+                    },
+                },
+                Phase::Send => {
+                    let mut jti = [0u8; 16];
+                    let headers = client.request_headers_with(&self.method, &self.url, now, || {
+                        random(&mut jti);
+                        jti
+                    });
+                    self.phase = Phase::Sent;
+                    return CallAction::Send(headers);
+                }
+                Phase::Refused(challenge) => {
+                    match client.on_refusal(&self.url, challenge.as_deref(), self.refreshed, now) {
+                        OnRefusal::HostRenews => return self.fail(self.renewal_required()),
+                        OnRefusal::Authorize => self.phase = Phase::Authorize(challenge),
+                        OnRefusal::Refresh => {
+                            self.refreshed = true;
+                            match client.refresh(&self.url, now, entropy(random)) {
+                                Ok(None) => self.phase = Phase::Send,
+                                Ok(Some(flow)) => {
+                                    self.phase = Phase::Running(Purpose::Refresh);
+                                    return CallAction::Run(Box::new(flow));
+                                }
+                                Err(e) => return self.fail(e),
+                            }
+                        }
+                    }
+                }
+                Phase::Authorize(challenge) => {
+                    self.retried = true;
+                    match client.authorize(&self.url, challenge.as_deref(), now, entropy(random)) {
+                        Ok(Begin::Ready(_)) => self.phase = Phase::Send,
+                        Ok(Begin::Flow(flow)) => {
+                            self.phase = Phase::Running(Purpose::Authorize);
+                            return CallAction::Run(Box::new(flow));
+                        }
+                        Err(e) => return self.fail(e),
+                    }
+                }
+                Phase::Reading(status) => {
+                    self.phase = Phase::Reading(status);
+                    return CallAction::ReadRefusal;
+                }
+                Phase::Finish(None) => return CallAction::Deliver,
+                Phase::Finish(Some(e)) => return CallAction::Fail(e),
+                Phase::Done => {
+                    return CallAction::Fail(Error::InvalidArgument(
+                        "the call is over (or a response was not reported)".into(),
+                    ))
+                }
+                // Waiting for the driver: nothing to do until it reports.
+                phase @ (Phase::Sent | Phase::Running(_)) => {
+                    self.phase = phase;
+                    return CallAction::Fail(Error::InvalidArgument(
+                        "polled before the last action was reported".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Reports the head of the response to the request of the last
+    /// [`CallAction::Send`].
+    pub fn response(&mut self, client: &mut Client, head: &ResponseHead<'_>) {
+        if !matches!(self.phase, Phase::Sent) {
+            return;
+        }
+        let reaction = client.react(
+            &ResourceResponse {
+                method: &self.method,
+                url: &self.url,
+                status: head.status,
+                www_authenticate: head.www_authenticate,
+                dpop_nonce: head.dpop_nonce,
+            },
+            self.retried,
+        );
+        self.phase = match reaction {
+            Reaction::Deliver => Phase::Finish(None),
+            Reaction::Retry if self.nonce_retries < MAX_NONCE_RETRIES => {
+                self.nonce_retries += 1;
+                Phase::Send
+            }
+            Reaction::Refused | Reaction::Retry => Phase::Reading(head.status),
+            Reaction::Authorize(challenge) => Phase::Refused(challenge),
+        };
+    }
+
+    /// Reports that the request of the last [`CallAction::Send`] failed.
+    pub fn send_failed(&mut self, error: TransportError) {
+        self.phase = Phase::Finish(Some(Error::Transport {
+            step: Step::Resource,
+            url: self.url.clone(),
+            message: error.to_string(),
+        }));
+    }
+
+    /// Hands back the flow of the last [`CallAction::Run`], run to its end.
+    pub fn flow_done(&mut self, client: &mut Client, flow: Box<Flow>, now: u64) {
+        let Phase::Running(purpose) = self.phase else {
+            return;
+        };
+        let result = client.finish(*flow, now);
+        self.phase = match (purpose, result) {
+            (_, Ok(Grant::Authorized(_))) => Phase::Send,
+            (Purpose::Authorize, Ok(Grant::Redirect(p))) => {
+                Phase::Finish(Some(Error::AuthorizationRequired(p)))
+            }
+            // A renewal or refresh that ends at a user: send what is held.
+            (Purpose::Renew | Purpose::Refresh, Ok(Grant::Redirect(_))) => Phase::Send,
+            (Purpose::Renew, Err(e)) => self.after_failed_renewal(client, e, now),
+            // invalid_grant / invalid_client: the client dropped what is
+            // dead; authorize.
+            (Purpose::Refresh, Err(Error::TokenRejected(_))) => Phase::Authorize(None),
+            (Purpose::Refresh | Purpose::Authorize, Err(e)) => Phase::Finish(Some(e)),
+        };
+    }
+
+    /// Hands over an excerpt of the refused response's body (after a
+    /// [`CallAction::ReadRefusal`]; empty if it could not be read).
+    pub fn refusal_read(&mut self, body_excerpt: String) {
+        if let Phase::Reading(status) = self.phase {
+            self.phase = Phase::Finish(Some(Error::StillUnauthorized {
+                url: self.url.clone(),
+                status,
+                body_excerpt,
+            }));
+        }
+    }
+
+    /// After a failed renewal before the first send: a token that has not
+    /// expired yet is still tried (the server decides), as is any token
+    /// after the server rejected the refresh; otherwise the call fails.
+    fn after_failed_renewal(&self, client: &Client, e: Error, now: u64) -> Phase {
+        if client.has_usable_token(&self.url, now) || matches!(e, Error::TokenRejected(_)) {
+            Phase::Send
+        } else {
+            Phase::Finish(Some(e))
+        }
+    }
+
+    fn renewal_required(&self) -> Error {
+        Error::RenewalRequired(self.url.clone())
+    }
+
+    fn fail(&mut self, e: Error) -> CallAction {
+        self.phase = Phase::Done;
+        CallAction::Fail(e)
+    }
+}
+
+/// Fresh entropy for a flow.
+fn entropy(random: &mut dyn FnMut(&mut [u8])) -> Entropy {
+    let mut bytes = [0u8; Entropy::LEN];
+    random(&mut bytes);
+    Entropy::from_bytes(bytes)
+}
