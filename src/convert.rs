@@ -142,7 +142,8 @@ pub fn error(e: core::Error) -> wit::AuthError {
     use core::Error as E;
     use wit::AuthError as W;
     match e {
-        E::NotConfigured => W::NotConfigured,
+        // A `client` resource is configured when it exists.
+        E::NotConfigured => W::InvalidArgument("the client is not configured".into()),
         E::InvalidArgument(m) => W::InvalidArgument(m),
         E::InsecureUrl(u) => W::InsecureUrl(u),
         E::Transport {

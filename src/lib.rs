@@ -22,11 +22,11 @@ mod convert;
 mod env;
 mod transport;
 
-use bindings::exports::mcp::oauth::client::Guest;
+use bindings::exports::mcp::oauth::client::{Guest, GuestClient};
 use bindings::exports::mcp::oauth::types::{
     AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo, TokenState as WitTokenState,
 };
-use core::cell::RefCell;
+use core::cell::{RefCell, RefMut};
 use mcp_oauth_core::{Action, Begin, Call, CallAction, Client, Flow, ResponseHead, TokenState};
 use transport::IncomingResponse;
 
@@ -37,32 +37,6 @@ mod prelude {
     pub(crate) use alloc::vec::Vec;
 }
 use prelude::*;
-
-/// Runs `f` on the one client of this instance.
-#[cfg(target_arch = "wasm32")]
-fn with_client<T>(f: impl FnOnce(&mut Client) -> T) -> T {
-    struct Instance(RefCell<Option<Client>>);
-    // SAFETY: this target has one thread (see the `compile_error!` below),
-    // and the component model never enters an instance while it runs; the
-    // `RefCell` still refuses a nested borrow.
-    #[allow(unsafe_code)]
-    unsafe impl Sync for Instance {}
-    static CLIENT: Instance = Instance(RefCell::new(None));
-    f(CLIENT.0.borrow_mut().get_or_insert_with(Client::new))
-}
-
-#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
-compile_error!("the component's state assumes a wasm32 target without threads");
-
-/// Natively (the workspace's tests and lints build this crate too) there is
-/// `std`, and the exports are not built.
-#[cfg(not(target_arch = "wasm32"))]
-fn with_client<T>(f: impl FnOnce(&mut Client) -> T) -> T {
-    std::thread_local! {
-        static CLIENT: RefCell<Client> = RefCell::new(Client::new());
-    }
-    CLIENT.with(|c| f(&mut c.borrow_mut()))
-}
 
 /// Every panic (a bug: the core returns errors) traps.
 #[cfg(target_arch = "wasm32")]
@@ -126,43 +100,36 @@ fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
     flow
 }
 
-/// `authorize` without the WIT conversion, shared with `wrap-call`.
-fn authorize(
-    server_url: &str,
-    challenge: Option<&str>,
-) -> Result<mcp_oauth_core::Grant, mcp_oauth_core::Error> {
-    let (begin, timeout) = with_client(|c| {
-        (
-            c.authorize(server_url, challenge, env::now(), env::entropy()),
-            c.timeout_ms(),
-        )
-    });
-    match begin? {
-        Begin::Ready(info) => Ok(mcp_oauth_core::Grant::Authorized(info)),
-        Begin::Flow(flow) => {
-            let flow = drive(flow, timeout);
-            with_client(|c| c.finish(flow, env::now()))
+/// One `client` resource: a core client. The component model never enters
+/// an instance while it runs, so a `RefCell` borrow is never contended; it
+/// is never held across a request.
+struct ClientResource(RefCell<Client>);
+
+impl ClientResource {
+    fn client(&self) -> RefMut<'_, Client> {
+        self.0.borrow_mut()
+    }
+
+    /// Runs what a call to the core began to its end.
+    fn finish(&self, begin: Begin) -> Result<mcp_oauth_core::Grant, mcp_oauth_core::Error> {
+        match begin {
+            Begin::Ready(info) => Ok(mcp_oauth_core::Grant::Authorized(info)),
+            Begin::Flow(flow) => {
+                let timeout = self.client().timeout_ms();
+                let flow = drive(flow, timeout);
+                self.client().finish(flow, env::now())
+            }
         }
     }
 }
 
-/// Renews a stale token without a user, if that is possible: the refresh
-/// token grant, or the grant without a user that obtained it. `Ok(None)`
-/// when there was nothing to renew.
-fn renew(server_url: &str) -> Result<Option<mcp_oauth_core::Grant>, mcp_oauth_core::Error> {
-    let (begin, timeout) = with_client(|c| {
-        (
-            c.renew(server_url, env::now(), env::entropy()),
-            c.timeout_ms(),
-        )
-    });
-    match begin? {
-        None => Ok(None),
-        Some(Begin::Ready(info)) => Ok(Some(mcp_oauth_core::Grant::Authorized(info))),
-        Some(Begin::Flow(flow)) => {
-            let flow = drive(flow, timeout);
-            with_client(|c| c.finish(flow, env::now())).map(Some)
-        }
+/// A grant that ended at a user, as the error that says so.
+fn authorized(grant: mcp_oauth_core::Grant) -> Result<TokenInfo, AuthError> {
+    match grant {
+        mcp_oauth_core::Grant::Authorized(info) => Ok(convert::token_info(info)),
+        mcp_oauth_core::Grant::Redirect(p) => Err(convert::error(
+            mcp_oauth_core::Error::AuthorizationRequired(p),
+        )),
     }
 }
 
@@ -186,46 +153,55 @@ fn with_auth_headers(
 
 /// The component's export implementation.
 // Natively (cargo test of the workspace) the crate is built without its
-// exports: their symbol names (`mcp:oauth/client@0.1.0#…`) are not valid in a
+// exports: their symbol names (`mcp:oauth/client@0.2.0#…`) are not valid in a
 // native shared library.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Component;
 
 impl Guest for Component {
-    fn configure(config: ClientConfig) -> Result<(), String> {
-        with_client(|c| c.configure(convert::config(config))).map_err(|e| e.0)
+    type Client = ClientResource;
+}
+
+impl GuestClient for ClientResource {
+    fn open(
+        config: ClientConfig,
+    ) -> Result<bindings::exports::mcp::oauth::client::Client, AuthError> {
+        let mut client = Client::new();
+        client
+            .configure(convert::config(config))
+            .map_err(|e| convert::error(mcp_oauth_core::Error::InvalidArgument(e.0)))?;
+        Ok(bindings::exports::mcp::oauth::client::Client::new(
+            ClientResource(RefCell::new(client)),
+        ))
     }
 
-    fn authorize(resource: String, challenge: Option<String>) -> Result<Grant, AuthError> {
-        authorize(&resource, challenge.as_deref())
+    fn authorize(&self, resource: String, challenge: Option<String>) -> Result<Grant, AuthError> {
+        let begin =
+            self.client()
+                .authorize(&resource, challenge.as_deref(), env::now(), env::entropy());
+        begin
+            .and_then(|b| self.finish(b))
             .map(convert::grant)
             .map_err(convert::error)
     }
 
-    fn complete_authorization(callback_url: String) -> Result<TokenInfo, AuthError> {
-        let (flow, timeout) = with_client(|c| {
-            (
-                c.complete_authorization(&callback_url, env::now(), env::entropy()),
-                c.timeout_ms(),
-            )
-        });
-        let flow = drive(flow.map_err(convert::error)?, timeout);
-        match with_client(|c| c.finish(flow, env::now())) {
-            Ok(mcp_oauth_core::Grant::Authorized(info)) => Ok(convert::token_info(info)),
-            Ok(mcp_oauth_core::Grant::Redirect(p)) => Err(convert::error(
-                mcp_oauth_core::Error::AuthorizationRequired(p),
-            )),
-            Err(e) => Err(convert::error(e)),
-        }
+    fn complete_authorization(&self, callback_url: String) -> Result<TokenInfo, AuthError> {
+        let flow = self
+            .client()
+            .complete_authorization(&callback_url, env::now(), env::entropy());
+        authorized(
+            flow.and_then(|f| self.finish(Begin::Flow(f)))
+                .map_err(convert::error)?,
+        )
     }
 
-    fn wrap_call(request: HttpRequest) -> Result<IncomingResponse, AuthError> {
+    fn wrap_call(&self, request: HttpRequest) -> Result<IncomingResponse, AuthError> {
         // The core decides everything; this loop sends, runs flows and reads.
-        let timeout = with_client(|c| c.timeout_ms());
+        let timeout = self.client().timeout_ms();
         let mut call = Call::new(&request.method, &request.url);
         let mut last: Option<IncomingResponse> = None;
         loop {
-            let action = with_client(|c| call.poll(c, env::now(), &mut env::fill));
+            let action = call.poll(&mut self.client(), env::now(), &mut env::fill);
             match action {
                 CallAction::Send(ours) => {
                     drop(last.take());
@@ -248,7 +224,7 @@ impl Guest for Component {
                                 www_authenticate: challenge.as_deref(),
                                 dpop_nonce: nonce.as_deref(),
                             };
-                            with_client(|c| call.response(c, &head));
+                            call.response(&mut self.client(), &head);
                             last = Some(response);
                         }
                         Err(e) => call.send_failed(e),
@@ -257,7 +233,7 @@ impl Guest for Component {
                 CallAction::Run(flow) => {
                     drop(last.take());
                     let flow = Box::new(drive(*flow, timeout));
-                    with_client(|c| call.flow_done(c, flow, env::now()));
+                    call.flow_done(&mut self.client(), flow, env::now());
                 }
                 CallAction::ReadRefusal => {
                     let excerpt = last
@@ -279,8 +255,8 @@ impl Guest for Component {
         }
     }
 
-    fn token_status(resource: String) -> WitTokenState {
-        match with_client(|c| c.token_state(&resource, env::now())) {
+    fn token_status(&self, resource: String) -> WitTokenState {
+        match self.client().token_state(&resource, env::now()) {
             TokenState::None => WitTokenState::None,
             TokenState::Fresh => WitTokenState::Fresh,
             TokenState::Stale { renewable: true } => WitTokenState::Renewable,
@@ -288,29 +264,30 @@ impl Guest for Component {
         }
     }
 
-    fn renew(resource: String) -> Result<Option<TokenInfo>, AuthError> {
-        match renew(&resource).map_err(convert::error)? {
+    fn renew(&self, resource: String) -> Result<Option<TokenInfo>, AuthError> {
+        let begin = self.client().renew(&resource, env::now(), env::entropy());
+        match begin.map_err(convert::error)? {
             None => Ok(None),
-            Some(mcp_oauth_core::Grant::Authorized(info)) => Ok(Some(convert::token_info(info))),
-            Some(mcp_oauth_core::Grant::Redirect(p)) => Err(convert::error(
-                mcp_oauth_core::Error::AuthorizationRequired(p),
-            )),
+            Some(b) => authorized(self.finish(b).map_err(convert::error)?).map(Some),
         }
     }
 
-    fn take_events() -> Vec<FlowEvent> {
-        with_client(|c| c.take_events())
+    fn take_events(&self) -> Vec<FlowEvent> {
+        self.client()
+            .take_events()
             .into_iter()
             .map(convert::event)
             .collect()
     }
 
-    fn export_state() -> Vec<u8> {
-        with_client(|c| c.export_state())
+    fn export_state(&self) -> Vec<u8> {
+        self.client().export_state()
     }
 
-    fn import_state(state: Vec<u8>) -> Result<(), String> {
-        with_client(|c| c.import_state(&state)).map_err(|e| e.0)
+    fn import_state(&self, state: Vec<u8>) -> Result<(), AuthError> {
+        self.client()
+            .import_state(&state)
+            .map_err(|e| convert::error(mcp_oauth_core::Error::InvalidArgument(e.0)))
     }
 }
 

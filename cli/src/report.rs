@@ -62,7 +62,6 @@ pub fn printable(text: &str) -> String {
 
 fn explain(e: &AuthError) -> String {
     match e {
-        AuthError::NotConfigured => "the component is not configured".into(),
         AuthError::InvalidArgument(m) => format!("invalid argument: {m}"),
         AuthError::InsecureUrl(u) => {
             format!("refused insecure URL {u} (https is required, http only on loopback, and a remote server may not send the flow to loopback)")

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, bail, Context as _};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::{InputStream as _, Pollable as _, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -228,7 +228,11 @@ impl Runtime {
             .await
             .map_err(wasmtime_error)
             .context("instantiating the component")?;
-        Ok(Instance { store, bindings })
+        Ok(Instance {
+            store,
+            bindings,
+            client: None,
+        })
     }
 }
 
@@ -669,11 +673,19 @@ impl Drop for Report {
 /// What `token-status` says about a server's token.
 pub use generated::exports::mcp::oauth::types::TokenState;
 
-/// One instance of the component: its store and its exports.
+/// One instance of the component: its store, its exports and the `client`
+/// resource its methods use (see [`Instance::configure`]; an instance may
+/// hold several, [`Instance::open`] and [`Instance::use_client`]).
 pub struct Instance {
     store: Store<HostState>,
     bindings: McpOauth,
+    client: Option<ResourceAny>,
 }
+
+/// A `client` resource of an [`Instance`] (one identity: configuration,
+/// tokens, registrations). It lives as long as its instance.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientHandle(ResourceAny);
 
 impl fmt::Debug for Instance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -684,15 +696,42 @@ impl fmt::Debug for Instance {
 /// Outer result: a trap or host failure. Inner result: the component's
 /// answer.
 impl Instance {
-    /// `configure`: sets the client identity and options; the inner error
-    /// says which value was refused.
-    pub async fn configure(&mut self, config: &ClientConfig) -> anyhow::Result<Result<(), String>> {
-        self.bindings
+    /// `client.open`: a new client resource with this configuration, in
+    /// this instance. The inner error (`invalid-argument`) says which value
+    /// was refused.
+    pub async fn open(
+        &mut self,
+        config: &ClientConfig,
+    ) -> anyhow::Result<Result<ClientHandle, AuthError>> {
+        let opened = self
+            .bindings
             .mcp_oauth_client()
-            .call_configure(&mut self.store, config)
+            .client()
+            .call_open(&mut self.store, config)
             .await
             .map_err(wasmtime_error)
-            .context("calling configure")
+            .context("calling client.open")?;
+        Ok(opened.map(ClientHandle))
+    }
+
+    /// Makes `client` the one the other methods use.
+    pub fn use_client(&mut self, client: ClientHandle) {
+        self.client = Some(client.0);
+    }
+
+    /// Opens a client with `config` and uses it from now on (the one used
+    /// before stays in the instance, unused).
+    pub async fn configure(
+        &mut self,
+        config: &ClientConfig,
+    ) -> anyhow::Result<Result<(), AuthError>> {
+        Ok(self.open(config).await?.map(|c| self.use_client(c)))
+    }
+
+    /// The client resource in use.
+    fn client(&self) -> anyhow::Result<ResourceAny> {
+        self.client
+            .context("no client: call configure (client.open) first")
     }
 
     /// `authorize`: obtains authorization for the MCP server at `resource`,
@@ -702,9 +741,11 @@ impl Instance {
         resource: &str,
         challenge: Option<&str>,
     ) -> anyhow::Result<Result<Grant, AuthError>> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_authorize(&mut self.store, resource, challenge)
+            .client()
+            .call_authorize(&mut self.store, client, resource, challenge)
             .await
             .map_err(wasmtime_error)
             .context("calling authorize")
@@ -716,9 +757,11 @@ impl Instance {
         &mut self,
         callback_url: &str,
     ) -> anyhow::Result<Result<TokenInfo, AuthError>> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_complete_authorization(&mut self.store, callback_url)
+            .client()
+            .call_complete_authorization(&mut self.store, client, callback_url)
             .await
             .map_err(wasmtime_error)
             .context("calling complete-authorization")
@@ -731,10 +774,12 @@ impl Instance {
         &mut self,
         request: &HttpRequest,
     ) -> anyhow::Result<Result<Response, AuthError>> {
+        let client = self.client()?;
         let outcome = self
             .bindings
             .mcp_oauth_client()
-            .call_wrap_call(&mut self.store, request)
+            .client()
+            .call_wrap_call(&mut self.store, client, request)
             .await
             .map_err(wasmtime_error)
             .context("calling wrap-call")?;
@@ -755,9 +800,11 @@ impl Instance {
     /// no token, a fresh one, a stale one only a user can replace, or a stale
     /// one `renew` can replace. Makes no request.
     pub async fn token_status(&mut self, resource: &str) -> anyhow::Result<TokenState> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_token_status(&mut self.store, resource)
+            .client()
+            .call_token_status(&mut self.store, client, resource)
             .await
             .map_err(wasmtime_error)
             .context("calling token-status")
@@ -769,9 +816,11 @@ impl Instance {
         &mut self,
         resource: &str,
     ) -> anyhow::Result<Result<Option<TokenInfo>, AuthError>> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_renew(&mut self.store, resource)
+            .client()
+            .call_renew(&mut self.store, client, resource)
             .await
             .map_err(wasmtime_error)
             .context("calling renew")
@@ -779,9 +828,11 @@ impl Instance {
 
     /// `take-events`: the HTTP exchanges made since the last call.
     pub async fn take_events(&mut self) -> anyhow::Result<Vec<FlowEvent>> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_take_events(&mut self.store)
+            .client()
+            .call_take_events(&mut self.store, client)
             .await
             .map_err(wasmtime_error)
             .context("calling take-events")
@@ -790,19 +841,23 @@ impl Instance {
     /// `export-state`: the component's state as a versioned JSON document.
     /// It holds tokens and client secrets.
     pub async fn export_state(&mut self) -> anyhow::Result<Vec<u8>> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_export_state(&mut self.store)
+            .client()
+            .call_export_state(&mut self.store, client)
             .await
             .map_err(wasmtime_error)
             .context("calling export-state")
     }
 
     /// `import-state`: replaces the component's state with an exported one.
-    pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), String>> {
+    pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), AuthError>> {
+        let client = self.client()?;
         self.bindings
             .mcp_oauth_client()
-            .call_import_state(&mut self.store, state)
+            .client()
+            .call_import_state(&mut self.store, client, state)
             .await
             .map_err(wasmtime_error)
             .context("calling import-state")
@@ -1070,9 +1125,57 @@ mod tests {
         let started = Instant::now();
         let mut instance = runtime.instantiate(HostOptions::default()).await.unwrap();
         eprintln!("instantiate: {:?}", started.elapsed());
+        // Nothing to call before a client is opened.
+        let e = instance.export_state().await.unwrap_err();
+        assert!(format!("{e:#}").contains("call configure"), "{e:#}");
+        instance
+            .configure(&ClientConfig::new("t", "http://127.0.0.1:1/cb"))
+            .await
+            .unwrap()
+            .unwrap();
         let state = instance.export_state().await.unwrap();
         assert!(!state.is_empty());
         assert!(instance.take_events().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_instance_holds_several_clients_each_with_its_own_state() {
+        let runtime = Runtime::embedded().unwrap();
+        let mut instance = runtime.instantiate(HostOptions::default()).await.unwrap();
+        let a = instance
+            .open(&ClientConfig::new("a", "http://127.0.0.1:1/cb"))
+            .await
+            .unwrap()
+            .unwrap();
+        let b = instance
+            .open(&ClientConfig::new("b", "http://127.0.0.1:2/cb"))
+            .await
+            .unwrap()
+            .unwrap();
+        // A state with a registration, imported into `a` only.
+        let doc = br#"{"version":2,"clients":{"https://as.example.com":{"client_id":"only-a","redirect_uri":"http://127.0.0.1:1/cb","auth_method":"none"}}}"#;
+        instance.use_client(a);
+        instance.import_state(doc).await.unwrap().unwrap();
+        let exported_a = String::from_utf8(instance.export_state().await.unwrap()).unwrap();
+        instance.use_client(b);
+        let exported_b = String::from_utf8(instance.export_state().await.unwrap()).unwrap();
+        assert!(exported_a.contains("only-a"), "{exported_a}");
+        assert!(!exported_b.contains("only-a"), "{exported_b}");
+        // One error style: a refused configuration or document is
+        // invalid-argument, saying why.
+        let refused = instance
+            .open(&ClientConfig::new("c", "ftp://example.com/cb"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&refused, Err(AuthError::InvalidArgument(why)) if why.contains("redirect")),
+            "{refused:?}"
+        );
+        let refused = instance.import_state(b"{}").await.unwrap();
+        assert!(
+            matches!(refused, Err(AuthError::InvalidArgument(_))),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]
@@ -1291,6 +1394,11 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), written);
         // The loaded component works.
         let mut instance = second.instantiate(HostOptions::default()).await.unwrap();
+        instance
+            .configure(&ClientConfig::new("t", "http://127.0.0.1:1/cb"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!instance.export_state().await.unwrap().is_empty());
         let _ = fs::remove_dir_all(&dir);
     }

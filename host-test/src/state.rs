@@ -478,6 +478,15 @@ pub struct Persistence {
     base: Value,
 }
 
+/// Why the component refused a state document (`invalid-argument` says;
+/// no other case is expected from `import-state`).
+fn refusal(e: &AuthError) -> String {
+    match e {
+        AuthError::InvalidArgument(reason) => reason.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The component's state as JSON.
 async fn exported(instance: &mut Instance) -> anyhow::Result<Value> {
     let bytes = instance.export_state().await?;
@@ -497,7 +506,7 @@ impl Persistence {
             instance
                 .import_state(&doc.bytes)
                 .await?
-                .map_err(|e| unusable(&file.path(), &e))?;
+                .map_err(|e| unusable(&file.path(), &refusal(&e)))?;
         }
         let base = exported(instance).await?;
         Ok(Persistence { file, base })
@@ -527,7 +536,7 @@ impl Persistence {
             instance
                 .import_state(&bytes)
                 .await?
-                .map_err(|e| unusable(&self.file.path(), &e))?;
+                .map_err(|e| unusable(&self.file.path(), &refusal(&e)))?;
         }
         if disk.as_ref().map(|d| &d.json) != Some(&merged) {
             lock.write(&merged)?;
