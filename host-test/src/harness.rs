@@ -693,6 +693,22 @@ impl fmt::Debug for Instance {
     }
 }
 
+/// Calls the `client` method `$method` (wit name `$name`) on the client in
+/// use, with `$args`: a trap or host failure is the outer error.
+macro_rules! call_client {
+    ($self:ident, $method:ident, $name:literal $(, $arg:expr)*) => {{
+        let client = $self.client()?;
+        $self
+            .bindings
+            .mcp_oauth_client()
+            .client()
+            .$method(&mut $self.store, client $(, $arg)*)
+            .await
+            .map_err(wasmtime_error)
+            .context(concat!("calling ", $name))
+    }};
+}
+
 /// Outer result: a trap or host failure. Inner result: the component's
 /// answer.
 impl Instance {
@@ -741,14 +757,7 @@ impl Instance {
         resource: &str,
         challenge: Option<&str>,
     ) -> anyhow::Result<Result<Grant, AuthError>> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_authorize(&mut self.store, client, resource, challenge)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling authorize")
+        call_client!(self, call_authorize, "authorize", resource, challenge)
     }
 
     /// `complete-authorization`: finishes a pending authorization with the
@@ -757,14 +766,12 @@ impl Instance {
         &mut self,
         callback_url: &str,
     ) -> anyhow::Result<Result<TokenInfo, AuthError>> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_complete_authorization(&mut self.store, client, callback_url)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling complete-authorization")
+        call_client!(
+            self,
+            call_complete_authorization,
+            "complete-authorization",
+            callback_url
+        )
     }
 
     /// `wrap-call`: sends `request` with the stored token. The response is
@@ -774,15 +781,7 @@ impl Instance {
         &mut self,
         request: &HttpRequest,
     ) -> anyhow::Result<Result<Response, AuthError>> {
-        let client = self.client()?;
-        let outcome = self
-            .bindings
-            .mcp_oauth_client()
-            .client()
-            .call_wrap_call(&mut self.store, client, request)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling wrap-call")?;
+        let outcome = call_client!(self, call_wrap_call, "wrap-call", request)?;
         let handle = match outcome {
             Ok(handle) => handle,
             Err(error) => return Ok(Err(error)),
@@ -800,14 +799,7 @@ impl Instance {
     /// no token, a fresh one, a stale one only a user can replace, or a stale
     /// one `renew` can replace. Makes no request.
     pub async fn token_status(&mut self, resource: &str) -> anyhow::Result<TokenState> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_token_status(&mut self.store, client, resource)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling token-status")
+        call_client!(self, call_token_status, "token-status", resource)
     }
 
     /// `renew`: replaces a stale token for the server at `resource` without
@@ -816,51 +808,23 @@ impl Instance {
         &mut self,
         resource: &str,
     ) -> anyhow::Result<Result<Option<TokenInfo>, AuthError>> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_renew(&mut self.store, client, resource)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling renew")
+        call_client!(self, call_renew, "renew", resource)
     }
 
     /// `take-events`: the HTTP exchanges made since the last call.
     pub async fn take_events(&mut self) -> anyhow::Result<Vec<FlowEvent>> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_take_events(&mut self.store, client)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling take-events")
+        call_client!(self, call_take_events, "take-events")
     }
 
     /// `export-state`: the component's state as a versioned JSON document.
     /// It holds tokens and client secrets.
     pub async fn export_state(&mut self) -> anyhow::Result<Vec<u8>> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_export_state(&mut self.store, client)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling export-state")
+        call_client!(self, call_export_state, "export-state")
     }
 
     /// `import-state`: replaces the component's state with an exported one.
     pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), AuthError>> {
-        let client = self.client()?;
-        self.bindings
-            .mcp_oauth_client()
-            .client()
-            .call_import_state(&mut self.store, client, state)
-            .await
-            .map_err(wasmtime_error)
-            .context("calling import-state")
+        call_client!(self, call_import_state, "import-state", state)
     }
 }
 
