@@ -20,6 +20,7 @@
 
 use crate::prelude::*;
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
+use mcp_oauth_core::url::Url;
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -366,35 +367,23 @@ struct Target {
 }
 
 impl Target {
-    /// Splits `scheme://authority/path?query#fragment`; the fragment is
-    /// dropped (it is never sent). User info in the authority is refused.
+    /// The parts of `url` a request names, read with the core's URL type:
+    /// scheme, `host[:port]`, and path and query (the fragment is never
+    /// sent). User info in the authority is refused.
     fn parse(url: &str) -> Result<Target, TransportError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| failed("the URL is not absolute"))?;
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
+        let url = Url::parse(url).map_err(|e| failed(format!("invalid URL: {e}")))?;
+        if url.has_userinfo() {
+            return Err(failed("URLs with user info are not supported"));
+        }
+        let scheme = match url.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
             other => Scheme::Other(other.to_string()),
         };
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, rest) = rest.split_at(end);
-        if authority.is_empty() {
-            return Err(failed("the URL has no host"));
-        }
-        if authority.contains('@') {
-            return Err(failed("URLs with user info are not supported"));
-        }
-        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-        let path_with_query = if rest.starts_with('/') {
-            rest.to_string()
-        } else {
-            format!("/{rest}")
-        };
         Ok(Target {
             scheme,
-            authority: authority.to_string(),
-            path_with_query,
+            authority: url.host_and_port(),
+            path_with_query: url.origin_form(),
         })
     }
 }

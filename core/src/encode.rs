@@ -3,132 +3,43 @@
 //! serializes and parses it (OAuth 2.1 §3.2.2 and Appendix B use it for
 //! token requests, authorization requests and redirect queries).
 //!
+//! The work is done by the `base64`, `form_urlencoded` and
+//! `percent-encoding` crates; this module only names, once, the variant each
+//! use needs (alphabet, padding, strict decoding), so that the call sites
+//! cannot pick a different one by accident.
+//!
 //! Every function here is total: any input gives an output, none panics.
 
 use crate::prelude::*;
-/// RFC 4648 §4 "base64" alphabet.
-const STD_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-/// RFC 4648 §5 "base64url" alphabet (URL and filename safe).
-const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Upper-case hexadecimal digits, for percent-encoding (RFC 3986 §2.1 says
-/// producers SHOULD use upper case).
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Encodes 3-octet groups into 4 characters of `alphabet` (RFC 4648 §4).
-/// The final partial group is padded with `=` only when `pad` is set.
-fn base64_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    let sym = |index: u32| char::from(alphabet[(index & 0x3f) as usize]);
-    let mut chunks = bytes.chunks_exact(3);
-    for chunk in &mut chunks {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-        out.push(sym(n >> 18));
-        out.push(sym(n >> 12));
-        out.push(sym(n >> 6));
-        out.push(sym(n));
-    }
-    match *chunks.remainder() {
-        [a] => {
-            // RFC 4648 §4 case (2): 8 bits → two characters plus "==".
-            let n = u32::from(a) << 16;
-            out.push(sym(n >> 18));
-            out.push(sym(n >> 12));
-            if pad {
-                out.push_str("==");
-            }
-        }
-        [a, b] => {
-            // RFC 4648 §4 case (3): 16 bits → three characters plus "=".
-            let n = (u32::from(a) << 16) | (u32::from(b) << 8);
-            out.push(sym(n >> 18));
-            out.push(sym(n >> 12));
-            out.push(sym(n >> 6));
-            if pad {
-                out.push('=');
-            }
-        }
-        _ => {}
-    }
-    out
-}
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
 
 /// Base64url without padding (RFC 4648 §5; padding omitted as RFC 7636
 /// Appendix A and RFC 7515 §2 do). Used for PKCE values and `state`.
 pub fn base64url_nopad(bytes: &[u8]) -> String {
-    base64_with(bytes, URL_ALPHABET, false)
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Standard base64 with `=` padding (RFC 4648 §4), as HTTP Basic
 /// authentication uses it (RFC 7617 §2).
 pub fn base64_std(bytes: &[u8]) -> String {
-    base64_with(bytes, STD_ALPHABET, true)
-}
-
-/// Value of one symbol of `alphabet`.
-fn base64_value(b: u8, alphabet: &[u8; 64]) -> Option<u32> {
-    alphabet.iter().position(|&c| c == b).map(|i| i as u32)
-}
-
-/// Decodes base64 in `alphabet` without padding, strictly: every character
-/// from the alphabet, no final group of one character, and the unused low
-/// bits of the last character zero (RFC 4648 §3.5: one encoding per value).
-fn base64_decode_with(s: &str, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &b) in chunk.iter().enumerate() {
-            n |= base64_value(b, alphabet)? << (18 - 6 * i);
-        }
-        let [_, b0, b1, b2] = n.to_be_bytes();
-        match chunk.len() {
-            4 => out.extend_from_slice(&[b0, b1, b2]),
-            3 if b2 == 0 => out.extend_from_slice(&[b0, b1]),
-            2 if b1 == 0 && b2 == 0 => out.push(b0),
-            _ => return None,
-        }
-    }
-    Some(out)
+    STANDARD.encode(bytes)
 }
 
 /// Decodes [`base64url_nopad`] output (RFC 4648 §5, no `=`); `None` for
-/// anything that function would not produce.
+/// anything that function would not produce: a character outside the
+/// alphabet, padding, a final group of one character, or unused low bits of
+/// the last character that are not zero (RFC 4648 §3.5: one encoding per
+/// value; the engine's default refuses such trailing bits).
 pub fn base64url_nopad_decode(s: &str) -> Option<Vec<u8>> {
-    base64_decode_with(s, URL_ALPHABET)
+    URL_SAFE_NO_PAD.decode(s).ok()
 }
 
 /// Decodes [`base64_std`] output (RFC 4648 §4, padded with `=` to a
 /// multiple of four characters); `None` for anything that function would
 /// not produce. No whitespace is skipped: callers strip line breaks.
 pub fn base64_std_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let body = s
-        .strip_suffix("==")
-        .or_else(|| s.strip_suffix('='))
-        .unwrap_or(s);
-    base64_decode_with(body, STD_ALPHABET)
-}
-
-/// Appends one component in the `application/x-www-form-urlencoded`
-/// serialization of the WHATWG URL standard (§5.2): the UTF-8 bytes of
-/// `s`; `A-Z a-z 0-9 * - . _` kept; space as `+`; every other byte `%XX`.
-fn push_form_component(out: &mut String, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-                out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
-            }
-        }
-    }
+    STANDARD.decode(s).ok()
 }
 
 /// Serializes name/value pairs as `application/x-www-form-urlencoded`
@@ -136,35 +47,18 @@ fn push_form_component(out: &mut String, s: &str) {
 /// encoded with [`form_component`], joined as `name=value`, pairs joined
 /// with `&`. Order is preserved; nothing is deduplicated.
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        push_form_component(&mut out, name);
-        out.push('=');
-        push_form_component(&mut out, value);
-    }
-    out
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
-/// Encodes one form component the way [`form_encode`] does. OAuth 2.1
-/// §2.4.1 applies this to `client_id` and `client_secret` before they are
-/// joined with `:` and base64-encoded for HTTP Basic authentication.
+/// Encodes one form component the way [`form_encode`] does (the UTF-8
+/// bytes; `A-Z a-z 0-9 * - . _` kept; space as `+`; every other byte
+/// `%XX` in upper case). OAuth 2.1 §2.4.1 applies this to `client_id` and
+/// `client_secret` before they are joined with `:` and base64-encoded for
+/// HTTP Basic authentication.
 pub fn form_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_form_component(&mut out, s);
-    out
-}
-
-/// Value of one ASCII hexadecimal digit.
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Decodes `%XX` sequences (RFC 3986 §2.1, either hex case) to the bytes
@@ -172,46 +66,19 @@ fn hex_value(b: u8) -> Option<u8> {
 /// literally, as the WHATWG URL standard's percent-decode does. `+` is left
 /// alone: only the form format gives it a meaning (see [`form_decode`]).
 pub fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_value);
-            let lo = bytes.get(i + 2).copied().and_then(hex_value);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi << 4) | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    out
-}
-
-/// Decodes one form component: `+` becomes a space first, then `%XX` is
-/// decoded, then the bytes are read as UTF-8 with invalid sequences replaced
-/// by U+FFFD (WHATWG URL §5.1).
-fn form_decode_component(s: &str) -> String {
-    let spaced = s.replace('+', " ");
-    String::from_utf8_lossy(&percent_decode(&spaced)).into_owned()
+    percent_encoding::percent_decode_str(s).collect()
 }
 
 /// Parses `application/x-www-form-urlencoded` (WHATWG URL §5.1): splits on
 /// `&`, skips empty pieces, splits each piece at its first `=` (a piece
-/// without `=` is a name with an empty value), and decodes both halves.
-/// Duplicates are kept in order; callers decide what a repeat means (OAuth
-/// 2.1 §3.1 and §3.2: parameters MUST NOT be included more than once).
+/// without `=` is a name with an empty value), and decodes both halves (`+`
+/// as a space, then `%XX`, then UTF-8 with invalid sequences replaced by
+/// U+FFFD). Duplicates are kept in order; callers decide what a repeat
+/// means (OAuth 2.1 §3.1 and §3.2: parameters MUST NOT be included more
+/// than once).
 pub fn form_decode(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| {
-            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-            (form_decode_component(name), form_decode_component(value))
-        })
+    form_urlencoded::parse(s.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect()
 }
 

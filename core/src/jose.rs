@@ -6,9 +6,9 @@
 //! `r || s`, not DER. Signing is deterministic (RFC 6979), so no entropy is
 //! needed beyond the key itself and the `jti` the caller passes in.
 //!
-//! Keys come from PEM (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`), read
-//! by a small strict DER reader here, or from 32 bytes of entropy (a fresh
-//! DPoP key). [`KeyError`] names what is wrong with a key and never contains
+//! Keys come from PEM (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`, the
+//! DER read by the `pkcs8` and `sec1` crates), or from 32 bytes of entropy
+//! (a fresh DPoP key). [`KeyError`] names what is wrong with a key and never contains
 //! any of its bytes; `Debug` of a [`SigningKey`] is redacted.
 
 use crate::prelude::*;
@@ -17,6 +17,10 @@ use core::fmt;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{self, Signature};
 use sha2::{Digest, Sha256};
+
+use pkcs8::der::{self, Decode};
+use pkcs8::{ObjectIdentifier, PrivateKeyInfo};
+use sec1::EcPrivateKey;
 
 use crate::encode::{base64_std_decode, base64url_nopad};
 use crate::json::Value;
@@ -28,23 +32,10 @@ pub const CLIENT_ASSERTION_LIFETIME: u64 = 300;
 /// The JWS `alg` of everything signed here (RFC 7518 §3.1).
 pub const ALG: &str = "ES256";
 
-/// DER content of OID id-ecPublicKey, 1.2.840.10045.2.1 (RFC 5480 §2.1.1).
-const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-/// DER content of OID prime256v1 / secp256r1, 1.2.840.10045.3.1.7 (RFC 5480 §2.1.1.1).
-const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-
-/// DER tags used by PKCS#8 and SEC1 keys.
-const INTEGER: u8 = 0x02;
-const BIT_STRING: u8 = 0x03;
-const OCTET_STRING: u8 = 0x04;
-const OID: u8 = 0x06;
-const SEQUENCE: u8 = 0x30;
-/// `[0]` constructed: PKCS#8 attributes, SEC1 parameters.
-const CONTEXT_0: u8 = 0xa0;
-/// `[1]` constructed: SEC1 public key.
-const CONTEXT_1: u8 = 0xa1;
-/// `[1]` primitive (IMPLICIT BIT STRING): the RFC 5958 v2 public key.
-const CONTEXT_1_IMPLICIT: u8 = 0x81;
+/// OID id-ecPublicKey (RFC 5480 §2.1.1).
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// OID prime256v1 / secp256r1 (RFC 5480 §2.1.1.1).
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
 /// Why a key could not be read. The messages name the problem only: no
 /// key bytes, no PEM text.
@@ -179,7 +170,8 @@ impl SigningKey {
     /// the square root exists since the point is on the curve, and of the
     /// two roots the one with the point's parity is `y`. This avoids
     /// `sec1::EncodedPoint`, whose accessors carry a panic path that links
-    /// about 10 KB of DER error formatting into the component.
+    /// error formatting into the component (6 KB, measured again with the
+    /// `pkcs8`/`sec1` key readers linked).
     fn public_coordinates(&self) -> ([u8; 32], [u8; 32]) {
         use p256::elliptic_curve::point::AffineCoordinates;
         use p256::elliptic_curve::subtle::ConditionallySelectable;
@@ -296,6 +288,14 @@ pub fn dpop_proof(
 
 /// The first private-key PEM block: its label, its body and the text after
 /// its END line. `EC PARAMETERS` blocks before it are skipped.
+///
+/// Hand-written because `pem-rfc7468` (what `p256`'s `pem` feature uses)
+/// reads RFC 7468's strict grammar only: base64 lines of exactly 64
+/// columns, nothing after the block, the key as the first block. Keys are
+/// pasted and generated in the lax form of RFC 7468 §3 — indented,
+/// re-wrapped, after explanatory text, after the `EC PARAMETERS` block that
+/// `openssl ecparam -genkey` writes first — so the block is located here and
+/// its body handed to the `base64` crate.
 fn pem_block(pem: &str) -> Result<(&str, &str, &str), KeyError> {
     const BEGIN: &str = "-----BEGIN ";
     const DASHES: &str = "-----";
@@ -317,130 +317,70 @@ fn pem_block(pem: &str) -> Result<(&str, &str, &str), KeyError> {
     }
 }
 
-/// A minimal DER reader over a byte slice: definite, minimal lengths only.
-struct Der<'a>(&'a [u8]);
-
-impl<'a> Der<'a> {
-    /// The tag of the next element, if any.
-    fn peek(&self) -> Option<u8> {
-        self.0.first().copied()
-    }
-
-    /// Reads one element that must have tag `tag`; returns its contents.
-    fn read(&mut self, tag: u8) -> Result<&'a [u8], KeyError> {
-        let (&found, rest) = self.0.split_first().ok_or(KeyError::Der("truncated"))?;
-        if found != tag {
-            return Err(KeyError::Der("unexpected element"));
-        }
-        let (&first, mut rest) = rest.split_first().ok_or(KeyError::Der("truncated"))?;
-        let len = match first {
-            0..=0x7f => usize::from(first),
-            0x81 | 0x82 => {
-                let n = usize::from(first & 0x7f);
-                if rest.len() < n {
-                    return Err(KeyError::Der("truncated"));
-                }
-                let (bytes, tail) = rest.split_at(n);
-                rest = tail;
-                let len = bytes.iter().fold(0, |acc, &b| (acc << 8) | usize::from(b));
-                if len < 0x80 || (n == 2 && len < 0x100) {
-                    return Err(KeyError::Der("non-minimal length"));
-                }
-                len
-            }
-            _ => return Err(KeyError::Der("unsupported length")),
-        };
-        if rest.len() < len {
-            return Err(KeyError::Der("truncated"));
-        }
-        let (contents, tail) = rest.split_at(len);
-        self.0 = tail;
-        Ok(contents)
-    }
-
-    /// Reads an optional element with tag `tag`.
-    fn optional(&mut self, tag: u8) -> Result<Option<&'a [u8]>, KeyError> {
-        if self.peek() == Some(tag) {
-            self.read(tag).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// Reads the single element with tag `tag` that makes up all the input.
-    fn only(bytes: &'a [u8], tag: u8) -> Result<&'a [u8], KeyError> {
-        let mut der = Der(bytes);
-        let contents = der.read(tag)?;
-        der.end()?;
-        Ok(contents)
-    }
-
-    /// Fails unless everything has been read.
-    fn end(&self) -> Result<(), KeyError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(KeyError::Der("trailing data"))
-        }
-    }
+/// A DER decoding error as a [`KeyError`]: the kind of problem only, never
+/// the bytes. `version` is the message for an unsupported value of the
+/// structure's `version`, the only INTEGER either structure has.
+fn der_error(error: der::Error, version: &'static str) -> KeyError {
+    use der::{ErrorKind, Tag};
+    KeyError::Der(match error.kind() {
+        ErrorKind::Incomplete { .. } => "truncated",
+        ErrorKind::TrailingData { .. } => "trailing data",
+        // The version INTEGER: a value the structure does not define, or
+        // too long for its `u8`.
+        ErrorKind::Value { tag: Tag::Integer } | ErrorKind::Length { tag: Tag::Integer } => version,
+        // A header's length in more octets than needed (`der` reports
+        // `Overlength` as a `Length` error of the element).
+        ErrorKind::Length { .. } | ErrorKind::Overlength => "non-minimal length",
+        ErrorKind::IndefiniteLength | ErrorKind::Overflow => "unsupported length",
+        ErrorKind::Noncanonical { .. } => "non-canonical encoding",
+        ErrorKind::Value {
+            tag: Tag::BitString,
+        } => "public key bit string",
+        // pkcs8: a v1 key with a public key, or a v2 key without one.
+        ErrorKind::Value {
+            tag: Tag::ContextSpecific { .. },
+        } => "PKCS#8 version and public key disagree",
+        ErrorKind::TagUnexpected { .. } | ErrorKind::TagUnknown { .. } => "unexpected element",
+        _ => "invalid element",
+    })
 }
 
 /// PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208 §5, RFC 5958 §2)
 /// holding an EC key (RFC 5480 §2.1.1) on P-256.
 fn from_pkcs8(der: &[u8]) -> Result<SigningKey, KeyError> {
-    let mut info = Der(Der::only(der, SEQUENCE)?);
-    let version = info.read(INTEGER)?;
-    if version != [0] && version != [1] {
-        return Err(KeyError::Der("unsupported PKCS#8 version"));
-    }
-    let mut algorithm = Der(info.read(SEQUENCE)?);
-    if algorithm.read(OID)? != OID_EC_PUBLIC_KEY {
+    let info =
+        PrivateKeyInfo::from_der(der).map_err(|e| der_error(e, "unsupported PKCS#8 version"))?;
+    if info.algorithm.oid != OID_EC_PUBLIC_KEY {
         return Err(KeyError::NotEc);
     }
-    if algorithm
-        .read(OID)
-        .map_err(|_| KeyError::UnsupportedCurve)?
-        != OID_P256
-    {
+    if info.algorithm.parameters_oid().ok() != Some(OID_P256) {
         return Err(KeyError::UnsupportedCurve);
     }
-    algorithm.end()?;
-    let private_key = info.read(OCTET_STRING)?;
-    info.optional(CONTEXT_0)?;
-    info.optional(CONTEXT_1_IMPLICIT)?;
-    info.end()?;
-    from_sec1(private_key)
+    from_sec1(info.private_key)
 }
 
 /// SEC1 `ECPrivateKey` (RFC 5915 §3). `parameters`, when present, must name
 /// P-256; a `publicKey`, when present, must match the private key.
 fn from_sec1(der: &[u8]) -> Result<SigningKey, KeyError> {
-    let mut ec = Der(Der::only(der, SEQUENCE)?);
-    if ec.read(INTEGER)? != [1] {
-        return Err(KeyError::Der("unsupported ECPrivateKey version"));
-    }
-    let scalar = ec.read(OCTET_STRING)?;
-    if let Some(parameters) = ec.optional(CONTEXT_0)? {
-        if Der::only(parameters, OID).map_err(|_| KeyError::UnsupportedCurve)? != OID_P256 {
+    let ec = EcPrivateKey::from_der(der)
+        .map_err(|e| der_error(e, "unsupported ECPrivateKey version"))?;
+    if let Some(parameters) = ec.parameters {
+        if parameters.named_curve() != Some(OID_P256) {
             return Err(KeyError::UnsupportedCurve);
         }
     }
-    let public_key = ec.optional(CONTEXT_1)?;
-    ec.end()?;
     // RFC 5915: the scalar is exactly 32 octets; shorter encodings with
     // leading zeros dropped are accepted, longer ones are not.
+    let scalar = ec.private_key;
     if scalar.len() > 32 {
         return Err(KeyError::InvalidScalar);
     }
     let mut bytes = [0u8; 32];
     bytes[32 - scalar.len()..].copy_from_slice(scalar);
     let key = SigningKey::from_entropy(&bytes).ok_or(KeyError::InvalidScalar)?;
-    if let Some(public_key) = public_key {
-        let bits = Der::only(public_key, BIT_STRING)?;
-        let point = bits
-            .strip_prefix(&[0])
-            .ok_or(KeyError::Der("public key bit string"))?;
-        // Uncompressed (04 || x || y) or compressed (02/03 || x) form.
+    if let Some(point) = ec.public_key {
+        // Uncompressed (04 || x || y) or compressed (02/03 || x) form,
+        // compared without `sec1::EncodedPoint` (see `public_coordinates`).
         let (x, y) = key.public_coordinates();
         let matches = match point {
             [4, rest @ ..] => rest.len() == 64 && rest[..32] == x && rest[32..] == y,
@@ -785,6 +725,18 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
         assert_eq!(
             SigningKey::from_pem(&pem_of("PRIVATE KEY", &der)).unwrap_err(),
             KeyError::Der("unsupported PKCS#8 version")
+        );
+        // RFC 5958 §2: the public key is there in v2 and only in v2.
+        der[5] = 0;
+        assert_eq!(
+            SigningKey::from_pem(&pem_of("PRIVATE KEY", &der)).unwrap_err(),
+            KeyError::Der("PKCS#8 version and public key disagree")
+        );
+        let mut v2_without = der_of(PKCS8);
+        v2_without[5] = 1;
+        assert_eq!(
+            SigningKey::from_pem(&pem_of("PRIVATE KEY", &v2_without)).unwrap_err(),
+            KeyError::Der("PKCS#8 version and public key disagree")
         );
     }
 

@@ -1,19 +1,32 @@
-//! A minimal, strict absolute URL (RFC 3986) and the URL constructions OAuth
-//! discovery needs: well-known URIs (RFC 8414 §3.1, RFC 9728 §3.1, OpenID
-//! Connect Discovery §4) and query appending (OAuth 2.1 §3.1).
+//! A strict absolute URL and the URL constructions OAuth discovery needs:
+//! well-known URIs (RFC 8414 §3.1, RFC 9728 §3.1, OpenID Connect Discovery
+//! §4) and query appending (OAuth 2.1 §3.1).
 //!
-//! Only `scheme "://" authority path [ "?" query ] [ "#" fragment ]` is
-//! accepted (RFC 3986 §3 with an authority). The parser does not repair or
-//! normalize input the way a browser does: the text must already be
-//! percent-encoded ASCII, and anything a browser would reinterpret (numeric
-//! host shorthands such as `127.1`, backslashes, spaces, several `@`) is
-//! rejected rather than guessed at. Scheme and host are lowercased (both are
-//! case-insensitive, RFC 3986 §3.1 and §3.2.2); everything else is kept
-//! verbatim, so [`Url`]'s `Display` reproduces the input up to that case.
+//! The `url` crate parses (the WHATWG URL standard): it reads IP addresses,
+//! resolves references and keeps the parsed form. WHATWG is how a browser
+//! reads what a person typed, and it repairs its input: `127.1` becomes
+//! `127.0.0.1`, `\` becomes `/`, tabs and newlines are dropped, spaces are
+//! trimmed or percent-encoded, `%61` in a host is decoded, `http:x` is read
+//! as `http://x`. An OAuth client must not guess, so [`Url::parse`] is a
+//! policy layer in front of it: it accepts only `scheme "://" authority path
+//! [ "?" query ] [ "#" fragment ]` (RFC 3986 §3 with an authority), already
+//! percent-encoded ASCII, and refuses — naming the byte — everything the
+//! `url` crate would repair, before the crate sees it.
+//!
+//! Identities stay strings: a [`Url`] keeps the text it was given (scheme
+//! and host lowercased, both being case-insensitive, RFC 3986 §3.1 and
+//! §3.2.2), and `Display`, [`Url::without_fragment`], the accessors and the
+//! well-known constructions all use that text. The `url` crate's
+//! serialization (which adds a `/` to an empty path, drops a default port,
+//! removes dot segments) is never what is stored or compared; only URLs
+//! made by [`Url::join`] take it.
 
 use crate::prelude::*;
 use core::fmt;
+use core::net::{IpAddr, Ipv4Addr};
 use core::str::FromStr;
+
+use url::Host;
 
 use crate::encode::form_encode;
 
@@ -93,7 +106,7 @@ impl core::error::Error for UrlError {}
 /// An absolute URL with an authority: `scheme://[userinfo@]host[:port]path[?query][#fragment]`.
 ///
 /// `Debug` hides the userinfo (it may hold a password, RFC 3986 §3.2.1);
-/// `Display` writes the URL as parsed (scheme and host lowercased).
+/// `Display` writes the URL as given (scheme and host lowercased).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Url {
     /// Lowercased scheme.
@@ -110,6 +123,9 @@ pub struct Url {
     query: Option<String>,
     /// Fragment without the `#`.
     fragment: Option<String>,
+    /// The same URL as the `url` crate parsed it: what the host is (name,
+    /// IPv4 or IPv6 address), and the base for [`Url::join`].
+    parsed: url::Url,
 }
 
 /// RFC 3986 §2.3 unreserved characters.
@@ -128,9 +144,20 @@ fn is_sub_delim(b: u8) -> bool {
 /// Characters never acceptable anywhere in the URL: everything outside
 /// printable ASCII (so whitespace, controls, DEL, non-ASCII) and the
 /// characters RFC 3986 Appendix C calls out as unsafe delimiters (`"`, `<`,
-/// `>`, `\`). `\` in particular is read as `/` by browsers.
+/// `>`, `\`). `\` in particular is read as `/` by browsers (and WHATWG).
 fn allowed_anywhere(c: char) -> bool {
     c.is_ascii_graphic() && !matches!(c, '"' | '<' | '>' | '\\')
+}
+
+/// The first character of `s` that [`allowed_anywhere`] refuses.
+fn check_characters(s: &str) -> Result<(), UrlError> {
+    match s.char_indices().find(|&(_, c)| !allowed_anywhere(c)) {
+        Some((position, character)) => Err(UrlError::InvalidCharacter {
+            position,
+            character,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Checks `%` sequences in `s` (which starts at byte `offset` of the input).
@@ -174,95 +201,15 @@ fn is_userinfo_char(b: u8) -> bool {
     is_unreserved(b) || is_sub_delim(b) || b == b':'
 }
 
-/// Parses a canonical dotted-quad IPv4 address (RFC 3986 §3.2.2
-/// `IPv4address`): four decimal octets 0–255 without leading zeros.
-fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
-    let mut out = [0u8; 4];
-    let mut parts = s.split('.');
-    for slot in &mut out {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        if part.len() > 1 && part.starts_with('0') {
-            return None;
-        }
-        *slot = part.parse().ok()?;
-    }
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(out)
-}
-
-/// Parses the text inside the brackets of an IPv6 literal (RFC 3986 §3.2.2
-/// `IPv6address`, RFC 4291 §2.2 text forms, including `::` compression and
-/// a trailing dotted-quad IPv4 part). Zone identifiers are not supported.
-fn parse_ipv6(s: &str) -> Option<[u16; 8]> {
-    /// Parses a run of groups separated by `:`; `allow_v4` lets the last
-    /// group be a dotted quad (two 16-bit groups).
-    fn groups(part: &str, allow_v4: bool) -> Option<Vec<u16>> {
-        let mut out = Vec::new();
-        if part.is_empty() {
-            return Some(out);
-        }
-        let pieces: Vec<&str> = part.split(':').collect();
-        let last = pieces.len() - 1;
-        for (i, piece) in pieces.iter().enumerate() {
-            if allow_v4 && i == last && piece.contains('.') {
-                let [a, b, c, d] = parse_ipv4(piece)?;
-                out.push(u16::from_be_bytes([a, b]));
-                out.push(u16::from_be_bytes([c, d]));
-            } else {
-                if piece.is_empty()
-                    || piece.len() > 4
-                    || !piece.bytes().all(|b| b.is_ascii_hexdigit())
-                {
-                    return None;
-                }
-                out.push(u16::from_str_radix(piece, 16).ok()?);
-            }
-            if out.len() > 8 {
-                return None;
-            }
-        }
-        Some(out)
-    }
-
-    let mut address = [0u16; 8];
-    match s.split_once("::") {
-        None => {
-            let all = groups(s, true)?;
-            if all.len() != 8 {
-                return None;
-            }
-            address.copy_from_slice(&all);
-        }
-        Some((head, tail)) => {
-            if tail.contains("::") {
-                return None;
-            }
-            let head = groups(head, false)?;
-            let tail = groups(tail, true)?;
-            // "::" stands for at least one zero group (RFC 3986 §3.2.2
-            // grammar allows at most 7 explicit groups around it).
-            if head.len() + tail.len() > 7 {
-                return None;
-            }
-            address[..head.len()].copy_from_slice(&head);
-            address[8 - tail.len()..].copy_from_slice(&tail);
-        }
-    }
-    Some(address)
-}
-
-/// Validates a bracket-free host (`reg-name` or `IPv4address`) and returns it
+/// Checks a bracket-free host (`reg-name` or `IPv4address`) and returns it
 /// lowercased. Only DNS-style names are accepted (letters, digits, `-`, `_`,
-/// `.`; no empty labels except one trailing dot). A name whose last label is
-/// numeric must be a canonical dotted quad: browsers and resolvers read
-/// `127.1`, `2130706433`, `0x7f.1` or `010.0.0.1` as IPv4 addresses
-/// (WHATWG URL §3.5), and such shorthands would slip past loopback and
-/// origin checks, so they are rejected.
+/// `.`; no empty labels except one trailing dot): WHATWG would decode `%`
+/// and accept `!`, `{`, empty labels. A name whose last label is numeric
+/// must be a canonical dotted quad (`Ipv4Addr`'s own parser: four decimal
+/// octets, no leading zeros): WHATWG and resolvers read `127.1`,
+/// `2130706433`, `0x7f.1` or `010.0.0.1` as IPv4 addresses (WHATWG URL
+/// §3.5), and such shorthands would slip past loopback and origin checks,
+/// so they are refused rather than normalized.
 fn check_name_host(host: &str, offset: usize) -> Result<String, UrlError> {
     if host.is_empty() {
         return Err(UrlError::EmptyHost);
@@ -285,7 +232,7 @@ fn check_name_host(host: &str, offset: usize) -> Result<String, UrlError> {
     let last = trimmed.rsplit('.').next().unwrap_or(trimmed);
     let numeric = last.bytes().all(|b| b.is_ascii_digit())
         || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
-    if numeric && parse_ipv4(host).is_none() {
+    if numeric && host.parse::<Ipv4Addr>().is_err() {
         return Err(UrlError::InvalidHost(format!(
             "{host:?} is not a dotted-quad IPv4 address"
         )));
@@ -294,7 +241,8 @@ fn check_name_host(host: &str, offset: usize) -> Result<String, UrlError> {
 }
 
 /// Parses a port (RFC 3986 §3.2.3) strictly: 1–5 digits, no leading zero
-/// (except "0" itself), at most 65535.
+/// (except "0" itself), at most 65535. (WHATWG accepts `08` and an empty
+/// port.)
 fn parse_port(text: &str) -> Result<u16, UrlError> {
     let bad = || UrlError::InvalidPort(text.to_string());
     if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -313,44 +261,23 @@ fn valid_scheme(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
-/// The five components of a URI reference (RFC 3986 Appendix B), without
-/// any validation.
-struct Parts<'a> {
-    scheme: Option<&'a str>,
-    authority: Option<&'a str>,
-    path: &'a str,
-    query: Option<&'a str>,
-    fragment: Option<&'a str>,
+/// Where the scheme's `:` is, if the text starts with one: a `:` before any
+/// `/`, `?` or `#` (RFC 3986 Appendix B, `^(([^:/?#]+):)?`, with an empty
+/// scheme allowed so that it can be reported as invalid).
+fn scheme_end(s: &str) -> Option<usize> {
+    s.find([':', '/', '?', '#'])
+        .filter(|&i| s.as_bytes()[i] == b':')
 }
 
-/// Splits a URI reference as the regular expression of RFC 3986 Appendix B
-/// does: `^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?`.
-fn split_reference(input: &str) -> Parts<'_> {
-    let (rest, fragment) = match input.split_once('#') {
-        Some((r, f)) => (r, Some(f)),
-        None => (input, None),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let (scheme, rest) = match rest.find([':', '/']) {
-        Some(i) if i > 0 && rest.as_bytes()[i] == b':' => (Some(&rest[..i]), &rest[i + 1..]),
-        _ => (None, rest),
-    };
-    let (authority, path) = match rest.strip_prefix("//") {
-        Some(after) => {
-            let end = after.find('/').unwrap_or(after.len());
-            (Some(&after[..end]), &after[end..])
+/// A `url` crate error on a URL this module's checks let through: only the
+/// host can still be refused (an IPv6 literal, an IDNA `xn--` label).
+fn host_error(error: url::ParseError, host: &str) -> UrlError {
+    match error {
+        url::ParseError::EmptyHost => UrlError::EmptyHost,
+        url::ParseError::InvalidIpv6Address => {
+            UrlError::InvalidHost(format!("{host} is not an IPv6 address"))
         }
-        None => (None, rest),
-    };
-    Parts {
-        scheme,
-        authority,
-        path,
-        query,
-        fragment,
+        other => UrlError::InvalidHost(format!("{host:?}: {other}")),
     }
 }
 
@@ -368,31 +295,20 @@ impl Url {
     /// `userinfo` in the userinfo, or a malformed `%` there. The query and
     /// fragment accept any printable ASCII except the four characters above
     /// (and `#` in the fragment), because browsers deliver queries with raw
-    /// `|`, `{`, `[` and stray `%`.
+    /// `|`, `{`, `[` and stray `%`. What passes is then parsed by the `url`
+    /// crate, which checks IPv6 literals and `xn--` labels.
     pub fn parse(input: &str) -> Result<Url, UrlError> {
         if input.is_empty() {
             return Err(UrlError::Empty);
         }
-        if let Some((position, character)) =
-            input.char_indices().find(|&(_, c)| !allowed_anywhere(c))
-        {
-            return Err(UrlError::InvalidCharacter {
-                position,
-                character,
-            });
-        }
+        check_characters(input)?;
 
-        // Scheme: the text before the first ':' if no '/', '?' or '#' comes earlier.
-        let scheme_end = match input.find([':', '/', '?', '#']) {
-            Some(i) if input.as_bytes()[i] == b':' => i,
-            _ => return Err(UrlError::MissingScheme),
-        };
+        let scheme_end = scheme_end(input).ok_or(UrlError::MissingScheme)?;
         let scheme = &input[..scheme_end];
         if !valid_scheme(scheme) {
             return Err(UrlError::InvalidScheme);
         }
-        let after_scheme = &input[scheme_end + 1..];
-        let Some(rest) = after_scheme.strip_prefix("//") else {
+        let Some(rest) = input[scheme_end + 1..].strip_prefix("//") else {
             return Err(UrlError::MissingAuthority);
         };
         let authority_start = scheme_end + 3;
@@ -412,7 +328,8 @@ impl Url {
             None => (before_fragment, None),
         };
 
-        // Userinfo (RFC 3986 §3.2.1).
+        // Userinfo (RFC 3986 §3.2.1). WHATWG would take the last '@' and
+        // percent-encode the others.
         let (userinfo, hostport, hostport_start) = match authority.split_once('@') {
             Some((user, hostport)) => {
                 if hostport.contains('@') {
@@ -424,7 +341,8 @@ impl Url {
             None => (None, authority, authority_start),
         };
 
-        // Host and port (RFC 3986 §3.2.2, §3.2.3).
+        // Host and port (RFC 3986 §3.2.2, §3.2.3). An IP literal's contents
+        // are left to the `url` crate.
         let (host, port_text) = if let Some(inner_and_rest) = hostport.strip_prefix('[') {
             let Some((inner, after)) = inner_and_rest.split_once(']') else {
                 return Err(UrlError::UnbalancedBrackets);
@@ -436,11 +354,6 @@ impl Url {
                 return Err(UrlError::InvalidHost(
                     "IPvFuture literals are not supported".to_string(),
                 ));
-            }
-            if parse_ipv6(inner).is_none() {
-                return Err(UrlError::InvalidHost(format!(
-                    "[{inner}] is not an IPv6 address"
-                )));
             }
             let port_text = if after.is_empty() {
                 None
@@ -475,6 +388,7 @@ impl Url {
             }
         }
 
+        let parsed = url::Url::parse(input).map_err(|e| host_error(e, &host))?;
         Ok(Url {
             scheme: scheme.to_ascii_lowercase(),
             userinfo: userinfo.map(str::to_string),
@@ -483,6 +397,7 @@ impl Url {
             path: path.to_string(),
             query: query.map(str::to_string),
             fragment: fragment.map(str::to_string),
+            parsed,
         })
     }
 
@@ -491,7 +406,8 @@ impl Url {
         &self.scheme
     }
 
-    /// The host, lowercased; an IPv6 literal keeps its brackets (`"[::1]"`).
+    /// The host as written, lowercased; an IPv6 literal keeps its brackets
+    /// (`"[::1]"`).
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -528,6 +444,32 @@ impl Url {
         self.userinfo.is_some()
     }
 
+    /// `host[:port]` as written, without userinfo: the authority an HTTP
+    /// request names (RFC 9110 §7.2; userinfo is never sent, §4.2.4).
+    pub fn host_and_port(&self) -> String {
+        let mut out = self.host.clone();
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        out
+    }
+
+    /// The request target in origin-form (RFC 9112 §3.2.1): the path as
+    /// written (`/` when empty) and the query; never the fragment.
+    pub fn origin_form(&self) -> String {
+        let mut out = if self.path.is_empty() {
+            "/".to_string()
+        } else {
+            self.path.clone()
+        };
+        if let Some(q) = &self.query {
+            out.push('?');
+            out.push_str(q);
+        }
+        out
+    }
+
     /// The ASCII serialization of the origin (RFC 6454 §6.2):
     /// `scheme://host`, plus `:port` only when a port is written and it is
     /// not the scheme's default.
@@ -542,22 +484,23 @@ impl Url {
         out
     }
 
+    /// The host as an IP address, if it is one.
+    fn ip(&self) -> Option<IpAddr> {
+        match self.parsed.host()? {
+            Host::Ipv4(a) => Some(a.into()),
+            Host::Ipv6(a) => Some(a.into()),
+            // Hosts of other schemes than the WHATWG "special" ones stay
+            // opaque text; a dotted quad there is an address all the same.
+            Host::Domain(name) => name.parse().ok(),
+        }
+    }
+
     /// Whether the host is a loopback host: `localhost`, an IPv4 address in
     /// 127.0.0.0/8, or the IPv6 loopback address `::1` in any text form
     /// (`[::1]`, `[0:0:0:0:0:0:0:1]`, …). OAuth 2.1 §8.4.2 and RFC 8252 §7.3
     /// give loopback redirect URIs their special status.
     pub fn is_loopback(&self) -> bool {
-        if self.host == "localhost" {
-            return true;
-        }
-        if let Some(inner) = self
-            .host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-        {
-            return parse_ipv6(inner) == Some([0, 0, 0, 0, 0, 0, 0, 1]);
-        }
-        parse_ipv4(&self.host).is_some_and(|[first, ..]| first == 127)
+        self.host == "localhost" || self.ip().is_some_and(|ip| ip.is_loopback())
     }
 
     /// Whether a connection to this host may reach the user's own machine:
@@ -569,27 +512,18 @@ impl Url {
     /// loopback). A flow that started at a remote server is never sent to
     /// such a host.
     pub fn reaches_local_machine(&self) -> bool {
-        if self.is_loopback() {
-            return true;
-        }
         let name = self.host.strip_suffix('.').unwrap_or(&self.host);
-        if name == "localhost" || name.ends_with(".localhost") {
+        if self.is_loopback() || name == "localhost" || name.ends_with(".localhost") {
             return true;
         }
-        let local_v4 = |first: u8| first == 127 || first == 0;
-        if let Some(inner) = self
-            .host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-        {
-            return match parse_ipv6(inner) {
-                Some([0, 0, 0, 0, 0, 0, 0, 0]) => true,
-                // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible).
-                Some([0, 0, 0, 0, 0, 0xffff | 0, hi, _]) => local_v4((hi >> 8) as u8),
-                _ => false,
-            };
+        let local_v4 = |a: Ipv4Addr| matches!(a.octets()[0], 0 | 127);
+        match self.ip() {
+            Some(IpAddr::V4(a)) => local_v4(a),
+            // `to_ipv4` reads both ::ffff:a.b.c.d (mapped) and ::a.b.c.d
+            // (compatible, which includes `::` itself).
+            Some(IpAddr::V6(a)) => a.to_ipv4().is_some_and(local_v4),
+            None => false,
         }
-        parse_ipv4(&self.host).is_some_and(|[first, ..]| local_v4(first))
     }
 
     /// `https`, or `http` on a loopback host: the only URLs OAuth 2.1 §1.5
@@ -598,89 +532,32 @@ impl Url {
         self.scheme == "https" || (self.scheme == "http" && self.is_loopback())
     }
 
-    /// The authority as written (userinfo kept), without `//`.
-    fn authority(&self) -> String {
-        let mut out = String::new();
-        if let Some(user) = &self.userinfo {
-            out.push_str(user);
-            out.push('@');
-        }
-        out.push_str(&self.host);
-        if let Some(port) = self.port {
-            out.push(':');
-            out.push_str(&port.to_string());
-        }
-        out
-    }
-
-    /// Resolves a URI reference against this URL as base (RFC 3986 §5.2.2,
-    /// strict: a reference with a scheme is taken as is), removing dot
-    /// segments (§5.2.4). Handles absolute URLs, network-path (`//h/p`),
-    /// absolute-path, relative-path, query-only (`?q`), fragment-only
-    /// (`#f`) and empty references. The result is re-validated with
-    /// [`Url::parse`], so a target without an authority (`g:h`) or with
-    /// invalid characters is an error.
+    /// Resolves a URI reference against this URL as base (RFC 3986 §5.2,
+    /// done by the `url` crate: dot segments removed, §5.2.4). Handles
+    /// absolute URLs, network-path (`//h/p`), absolute-path, relative-path,
+    /// query-only (`?q`), fragment-only (`#f`) and empty references.
+    ///
+    /// Strict as RFC 3986 §5.2.2 is, where WHATWG is not: a reference with a
+    /// scheme, or with an authority, must pass [`Url::parse`] on its own (a
+    /// browser reads `http:g` against an `http` base as the relative `g`,
+    /// and repairs the authority of `//a@b@c/`); any other reference must be
+    /// printable ASCII without `"`, `<`, `>`, `\`. The result is checked
+    /// with [`Url::parse`] again, so a target without an authority (`g:h`)
+    /// or with invalid characters is an error. Its text is the `url`
+    /// crate's serialization: `/` for an empty path, no default port.
     pub fn join(&self, reference: &str) -> Result<Url, UrlError> {
-        let r = split_reference(reference);
-        let scheme: &str;
-        let authority: Option<String>;
-        let path: String;
-        let query: Option<&str>;
-        if let Some(s) = r.scheme {
-            scheme = s;
-            authority = r.authority.map(str::to_string);
-            path = remove_dot_segments(r.path);
-            query = r.query;
+        if scheme_end(reference).is_some_and(|i| i > 0) {
+            Url::parse(reference)?;
+        } else if reference.starts_with("//") {
+            Url::parse(&format!("{}:{reference}", self.scheme))?;
         } else {
-            scheme = &self.scheme;
-            if let Some(a) = r.authority {
-                authority = Some(a.to_string());
-                path = remove_dot_segments(r.path);
-                query = r.query;
-            } else {
-                authority = Some(self.authority());
-                if r.path.is_empty() {
-                    path = self.path.clone();
-                    query = r.query.or(self.query.as_deref());
-                } else {
-                    path = if r.path.starts_with('/') {
-                        remove_dot_segments(r.path)
-                    } else {
-                        remove_dot_segments(&self.merge(r.path))
-                    };
-                    query = r.query;
-                }
-            }
+            check_characters(reference)?;
         }
-        // RFC 3986 §5.3 component recomposition.
-        let mut target = String::with_capacity(reference.len() + self.path.len() + 32);
-        target.push_str(scheme);
-        target.push(':');
-        if let Some(a) = authority {
-            target.push_str("//");
-            target.push_str(&a);
-        }
-        target.push_str(&path);
-        if let Some(q) = query {
-            target.push('?');
-            target.push_str(q);
-        }
-        if let Some(f) = r.fragment {
-            target.push('#');
-            target.push_str(f);
-        }
-        Url::parse(&target)
-    }
-
-    /// RFC 3986 §5.2.3 merge of a relative-path reference with this base.
-    fn merge(&self, reference_path: &str) -> String {
-        if self.path.is_empty() {
-            // The base always has an authority.
-            format!("/{reference_path}")
-        } else {
-            let keep = self.path.rfind('/').map_or(0, |i| i + 1);
-            format!("{}{reference_path}", &self.path[..keep])
-        }
+        let joined = self
+            .parsed
+            .join(reference)
+            .map_err(|e| host_error(e, &self.host))?;
+        Url::parse(joined.as_str())
     }
 
     /// Same origin (RFC 6454 §5): equal scheme, host and effective port.
@@ -702,11 +579,7 @@ impl Url {
     /// `host[:port]path[?query]`: the serialization between the userinfo
     /// and the fragment.
     fn after_userinfo(&self) -> String {
-        let mut out = self.host.clone();
-        if let Some(port) = self.port {
-            out.push(':');
-            out.push_str(&port.to_string());
-        }
+        let mut out = self.host_and_port();
         out.push_str(&self.path);
         if let Some(q) = &self.query {
             out.push('?');
@@ -717,67 +590,18 @@ impl Url {
 
     /// `scheme://host[:port]` with the port as written (no userinfo).
     fn scheme_host_port(&self) -> String {
-        let mut out = format!("{}://{}", self.scheme, self.host);
-        if let Some(port) = self.port {
-            out.push(':');
-            out.push_str(&port.to_string());
-        }
-        out
+        format!("{}://{}", self.scheme, self.host_and_port())
     }
 }
 
-/// RFC 9110 §4.2.1 / §4.2.2 default ports.
+/// RFC 9110 §4.2.1 / §4.2.2 default ports (the `url` crate also knows
+/// `ftp` and `ws`, which are not for this client).
 fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
         _ => None,
     }
-}
-
-/// RFC 3986 §5.2.4 `remove_dot_segments`, run over an input buffer that
-/// only ever shrinks from the front, so the work is linear in the path
-/// length (removing the last output segment only scans that segment).
-pub(crate) fn remove_dot_segments(path: &str) -> String {
-    /// Drops the last segment and its preceding "/" from the output buffer.
-    fn pop_segment(out: &mut String) {
-        match out.rfind('/') {
-            Some(i) => out.truncate(i),
-            None => out.clear(),
-        }
-    }
-    let mut input = path;
-    let mut out = String::with_capacity(path.len());
-    while !input.is_empty() {
-        if let Some(rest) = input.strip_prefix("../") {
-            // A. remove a prefix of "../" or "./"
-            input = rest;
-        } else if let Some(rest) = input.strip_prefix("./") {
-            input = rest;
-        } else if input.starts_with("/./") {
-            // B. replace a prefix of "/./" or "/." (complete segment) with "/"
-            input = &input[2..];
-        } else if input == "/." {
-            input = "/";
-        } else if input.starts_with("/../") {
-            // C. replace "/../" or "/.." with "/" and drop the last output segment
-            input = &input[3..];
-            pop_segment(&mut out);
-        } else if input == "/.." {
-            input = "/";
-            pop_segment(&mut out);
-        } else if input == "." || input == ".." {
-            // D. a lone "." or ".." is removed
-            input = "";
-        } else {
-            // E. move the first segment (with its leading "/", if any) to the output
-            let start = usize::from(input.starts_with('/'));
-            let end = input[start..].find('/').map_or(input.len(), |i| start + i);
-            out.push_str(&input[..end]);
-            input = &input[end..];
-        }
-    }
-    out
 }
 
 impl fmt::Display for Url {
@@ -1121,6 +945,75 @@ mod tests {
     }
 
     #[test]
+    fn refuses_what_the_url_crate_would_repair() {
+        // Each of these is a URL to the WHATWG parser, which would read it
+        // as something else than what is written; the policy refuses it.
+        for (input, whatwg) in [
+            ("http://127.1/", "http://127.0.0.1/"),
+            ("http://0x7f.1/", "http://127.0.0.1/"),
+            ("http:x", "http://x/"),
+            ("http:/x", "http://x/"),
+            ("http://a\\b/", "http://a/b/"),
+            (" https://x", "https://x/"),
+            ("https://x/\ta", "https://x/a"),
+            ("https://ex%61mple.com/", "https://example.com/"),
+            ("https://a@b@c/", "https://a%40b@c/"),
+            ("http://a:08/", "http://a:8/"),
+            ("http://[::1]:/", "http://[::1]/"),
+            ("https://x/a b", "https://x/a%20b"),
+            ("https://x/é", "https://x/%C3%A9"),
+        ] {
+            assert_eq!(url::Url::parse(input).unwrap().as_str(), whatwg, "{input}");
+            assert!(Url::parse(input).is_err(), "{input}");
+        }
+    }
+
+    #[test]
+    fn text_is_kept_where_the_url_crate_normalizes() {
+        // The `url` crate would write "https://as.example/", drop ":443",
+        // remove the dot segments; the Url keeps what was written.
+        for s in [
+            "https://as.example",
+            "https://as.example:443/tenant",
+            "https://as.example/a/./b/../c",
+        ] {
+            let url = u(s);
+            assert_ne!(url.parsed.as_str(), s);
+            assert_eq!(url.to_string(), s);
+            assert_eq!(url.without_fragment(), s);
+        }
+        assert_eq!(u("https://as.example").path(), "");
+        assert_eq!(u("https://as.example:443/").port(), Some(443));
+    }
+
+    #[test]
+    fn request_parts() {
+        let url = u("https://u:p@MCP.example:8443/a/b?x=1&y#frag");
+        assert_eq!(url.host_and_port(), "mcp.example:8443");
+        assert_eq!(url.origin_form(), "/a/b?x=1&y");
+        let url = u("http://[::1]");
+        assert_eq!(url.host_and_port(), "[::1]");
+        assert_eq!(url.origin_form(), "/");
+        assert_eq!(u("https://a:443?q").host_and_port(), "a:443");
+        assert_eq!(u("https://a:443?q").origin_form(), "/?q");
+        assert_eq!(u("https://a/p?").origin_form(), "/p?");
+    }
+
+    #[test]
+    fn punycode_labels_are_checked() {
+        // ASCII `xn--` labels reach the `url` crate's IDNA step, which
+        // decodes them even without Unicode tables (idna_adapter 1.0).
+        assert_eq!(
+            u("https://xn--bcher-kva.example/").host(),
+            "xn--bcher-kva.example"
+        );
+        assert!(matches!(
+            err("https://xn--a-ecp.xn--/"),
+            UrlError::InvalidHost(_)
+        ));
+    }
+
+    #[test]
     fn ipv6_literals() {
         let url = u("http://[::1]:8080/cb");
         assert_eq!(url.host(), "[::1]");
@@ -1434,12 +1327,14 @@ mod tests {
     #[test]
     fn join_rfc3986_normal_examples() {
         // RFC 3986 §5.4.1. "g:h" → "g:h" has no authority and is covered below.
+        // "//g" resolves to "http://g", written with the "/" an empty path
+        // stands for in http(s) URLs (RFC 3986 §6.2.3; WHATWG always writes it).
         let cases = [
             ("g", "http://a/b/c/g"),
             ("./g", "http://a/b/c/g"),
             ("g/", "http://a/b/c/g/"),
             ("/g", "http://a/g"),
-            ("//g", "http://g"),
+            ("//g", "http://g/"),
             ("?y", "http://a/b/c/d;p?y"),
             ("g?y", "http://a/b/c/g?y"),
             ("#s", "http://a/b/c/d;p?q#s"),
@@ -1500,7 +1395,8 @@ mod tests {
             join("https://other.example/x/../y?z#f"),
             "https://other.example/y?z#f"
         );
-        assert_eq!(join("HTTPS://Other.Example"), "https://other.example");
+        // An empty path is written "/" in resolved URLs (RFC 3986 §6.2.3).
+        assert_eq!(join("HTTPS://Other.Example"), "https://other.example/");
         assert_eq!(join("//h:8080/p/./q?x"), "http://h:8080/p/q?x");
         assert_eq!(
             u("https://u@a:8443/x/y").join("z").unwrap().to_string(),
@@ -1509,7 +1405,7 @@ mod tests {
         assert_eq!(u("https://a").join("b").unwrap().to_string(), "https://a/b");
         assert_eq!(
             u("https://a").join("?q").unwrap().to_string(),
-            "https://a?q"
+            "https://a/?q"
         );
         assert_eq!(
             u("https://a/x?q#f").join("").unwrap().to_string(),
@@ -1555,21 +1451,32 @@ mod tests {
         assert!(matches!(u(BASE).join("1a:b"), Err(UrlError::InvalidScheme)));
     }
 
+    /// The path `reference` resolves to from `http://x/`.
+    fn dots(reference: &str) -> String {
+        match u("http://x/").join(reference) {
+            Ok(url) => url.path().to_string(),
+            Err(e) => panic!("join {reference:?}: {e}"),
+        }
+    }
+
     #[test]
-    fn remove_dot_segments_rfc3986_examples() {
-        // RFC 3986 §5.2.4 worked examples.
-        assert_eq!(remove_dot_segments("/a/b/c/./../../g"), "/a/g");
-        assert_eq!(remove_dot_segments("mid/content=5/../6"), "mid/6");
-        assert_eq!(remove_dot_segments(""), "");
-        assert_eq!(remove_dot_segments("/"), "/");
-        assert_eq!(remove_dot_segments("/.."), "/");
-        assert_eq!(remove_dot_segments("/."), "/");
-        assert_eq!(remove_dot_segments("."), "");
-        assert_eq!(remove_dot_segments(".."), "");
-        assert_eq!(remove_dot_segments("../a"), "a");
-        assert_eq!(remove_dot_segments("a//b/../c"), "a//c");
-        assert_eq!(remove_dot_segments("/a/b/.."), "/a/");
-        assert_eq!(remove_dot_segments("/a/.../b"), "/a/.../b");
+    fn join_removes_dot_segments_rfc3986_examples() {
+        // RFC 3986 §5.2.4 worked examples, through `join` (the `url` crate
+        // removes the dot segments). Relative paths are merged with the
+        // base's "/" first (§5.2.3), so they come out with a leading "/",
+        // and an empty result is the base's "/".
+        assert_eq!(dots("/a/b/c/./../../g"), "/a/g");
+        assert_eq!(dots("mid/content=5/../6"), "/mid/6");
+        assert_eq!(dots(""), "/");
+        assert_eq!(dots("/"), "/");
+        assert_eq!(dots("/.."), "/");
+        assert_eq!(dots("/."), "/");
+        assert_eq!(dots("."), "/");
+        assert_eq!(dots(".."), "/");
+        assert_eq!(dots("../a"), "/a");
+        assert_eq!(dots("a//b/../c"), "/a//c");
+        assert_eq!(dots("/a/b/.."), "/a/");
+        assert_eq!(dots("/a/.../b"), "/a/.../b");
     }
 
     #[test]
