@@ -69,6 +69,7 @@ pub mod flow;
 pub mod http;
 pub mod jose;
 pub mod json;
+pub mod strict_json;
 pub mod pkce;
 pub mod registration;
 pub mod scope;
