@@ -6,14 +6,14 @@
 //!
 //! 1. [`parse`]: `serde_json` parses the bytes (strict RFC 8259: UTF-8, no
 //!    comments, no trailing commas or content, no lone surrogates) into a
-//!    [`serde_json::Value`] through [`Strict`], a visitor that also refuses
+//!    [`serde_json::Value`] through `Strict`, a visitor that also refuses
 //!    what `serde_json` accepts: **duplicate member names** at any depth
 //!    (RFC 8259 §4 says they SHOULD be unique; parsers that disagree on
 //!    which one wins open the door to confusion attacks on metadata, and
 //!    `serde_json` keeps the last one) and nesting deeper than
 //!    [`MAX_DEPTH`].
 //! 2. [`from_value`]: the derived `Deserialize` of the document type reads
-//!    that tree through [`Node`], a deserializer whose errors name the
+//!    that tree through `Node`, a deserializer whose errors name the
 //!    member (`tokens[0].expires_at is not a non-negative integer`), which
 //!    treats `null` as an absent optional member, and which reads structs
 //!    from objects only (`serde_json`'s own `Value` deserializer also fills a
@@ -22,7 +22,10 @@
 //! These two small pieces are the only hand-written JSON code: `serde_json`
 //! has no switch for duplicates or for a depth other than its 128, and its
 //! type errors (`invalid type: integer 7, expected a string`) say what but
-//! not where. Body size caps stay with each HTTP step (`max_response_body`).
+//! not where. `serde_path_to_error` would add the where, but around
+//! `serde_json`'s deserializers, which fill a struct from an array too and
+//! word errors as above; `Node` is smaller than that dependency. Body size
+//! caps stay with each HTTP step (`max_response_body`).
 //!
 //! Writing is `serde_json`'s compact form of the derived `Serialize`
 //! ([`to_vec`]): members in declaration order, `"`, `\` and control
