@@ -6,9 +6,11 @@
 
 use crate::error::{Error, Mismatch};
 use crate::http::{HttpResponse, Step};
-use crate::json::{self, Value};
 use crate::prelude::*;
+use crate::strict_json;
 use crate::url::{well_known_append, well_known_insert, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Largest metadata document accepted (bytes).
 pub const MAX_METADATA_BYTES: usize = 1 << 20;
@@ -125,43 +127,30 @@ pub fn as_metadata_candidates(issuer: &Url) -> Vec<String> {
     out
 }
 
-/// RFC 9728 §2 protected resource metadata, the members MCP uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// RFC 9728 §2 protected resource metadata, the members MCP uses (read
+/// with [`strict_json`]: unknown members ignored, `null` as absent, errors
+/// naming the member that is missing or of the wrong type).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ResourceMetadata {
     /// Where the document was read (empty when it was not: the 2025-03-26
     /// fallback assumes one).
+    #[serde(skip)]
     pub source: String,
     /// The resource identifier, used verbatim as RFC 8707 `resource`.
     pub resource: String,
     /// Issuer identifiers of the authorization servers.
+    #[serde(default, deserialize_with = "strict_json::null_as_default")]
     pub authorization_servers: Vec<String>,
     /// Scopes the resource understands.
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9728 §2: DPoP proof algorithms the resource accepts.
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     /// RFC 9728 §2: whether the resource accepts only DPoP-bound tokens.
+    #[serde(default, deserialize_with = "strict_json::null_as_default")]
     pub dpop_bound_access_tokens_required: bool,
 }
 
 impl ResourceMetadata {
-    /// Reads the members from a JSON object, ignoring unknown ones; the
-    /// error names the member that is missing or of the wrong type.
-    pub fn from_json(doc: &Value) -> Result<Self, String> {
-        Ok(ResourceMetadata {
-            source: String::new(),
-            resource: doc.req_str("resource")?.to_string(),
-            authorization_servers: doc
-                .opt_strings("authorization_servers")?
-                .unwrap_or_default(),
-            scopes_supported: doc.opt_strings("scopes_supported")?,
-            dpop_signing_alg_values_supported: doc
-                .opt_strings("dpop_signing_alg_values_supported")?,
-            dpop_bound_access_tokens_required: doc
-                .opt_bool("dpop_bound_access_tokens_required")?
-                .unwrap_or(false),
-        })
-    }
-
     /// Whether the resource asks for DPoP-bound tokens this client can make
     /// (ES256 proofs) in its metadata: it requires them, or lists ES256
     /// among its proof algorithms (RFC 9728 §2). A list without ES256 is
@@ -206,8 +195,7 @@ pub fn parse_resource_metadata(
     server: &Url,
 ) -> Result<ResourceMetadata, Error> {
     let step = Step::ProtectedResourceMetadata;
-    let mut prm = ResourceMetadata::from_json(&parse_json(resp, url, step)?)
-        .map_err(|e| invalid_document(step, url, e))?;
+    let mut prm: ResourceMetadata = parse_json(resp, url, step)?;
     prm.source = url.to_string();
     if !resource_matches(server, &prm.resource) {
         return Err(Error::ResourceMismatch(Mismatch {
@@ -236,117 +224,56 @@ pub fn parse_resource_metadata(
 }
 
 /// RFC 8414 §2 / OpenID Discovery §3 metadata, the members MCP uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Read with [`strict_json`] (unknown members ignored, `null` as absent, but
+/// for the two booleans, where `null` is not a boolean) and written into the
+/// state document in this order, absent members left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthServerMetadata {
     /// The issuer identifier.
     pub issuer: String,
     /// Authorization endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
     /// Token endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     /// RFC 7591 registration endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
     /// Supported `response_type` values.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_types_supported: Option<Vec<String>>,
     /// PKCE methods (RFC 7636 / RFC 8414).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<String>>,
     /// Token endpoint client authentication methods.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// Scopes the server knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
-    /// RFC 9207: whether redirects carry `iss`.
+    /// RFC 9207: whether redirects carry `iss` (absent: false).
+    #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
     /// Grant types the server supports (RFC 8414 §2; absent means
     /// `authorization_code` and `implicit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_types_supported: Option<Vec<String>>,
     /// RFC 9449 §5.1: DPoP proof algorithms the server accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
-    /// Whether a Client ID Metadata Document URL may be used as `client_id`.
+    /// Whether a Client ID Metadata Document URL may be used as `client_id`
+    /// (absent: false; written only when true).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub client_id_metadata_document_supported: bool,
 }
 
-const ISS_SUPPORTED: &str = "authorization_response_iss_parameter_supported";
-const CIMD_SUPPORTED: &str = "client_id_metadata_document_supported";
-
-/// An optional boolean member: absent means false; `null` is not a boolean.
-fn opt_bool(doc: &Value, name: &str) -> Result<bool, String> {
-    match doc.get(name) {
-        None => Ok(false),
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| format!("{name} is not a boolean")),
-    }
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl AuthServerMetadata {
-    /// Reads the members from a JSON object, ignoring unknown ones; the
-    /// error names the member that is missing or of the wrong type.
-    pub fn from_json(doc: &Value) -> Result<Self, String> {
-        Ok(AuthServerMetadata {
-            issuer: doc.req_str("issuer")?.to_string(),
-            authorization_endpoint: doc.opt_string("authorization_endpoint")?,
-            token_endpoint: doc.opt_string("token_endpoint")?,
-            registration_endpoint: doc.opt_string("registration_endpoint")?,
-            response_types_supported: doc.opt_strings("response_types_supported")?,
-            code_challenge_methods_supported: doc
-                .opt_strings("code_challenge_methods_supported")?,
-            token_endpoint_auth_methods_supported: doc
-                .opt_strings("token_endpoint_auth_methods_supported")?,
-            scopes_supported: doc.opt_strings("scopes_supported")?,
-            authorization_response_iss_parameter_supported: opt_bool(doc, ISS_SUPPORTED)?,
-            grant_types_supported: doc.opt_strings("grant_types_supported")?,
-            dpop_signing_alg_values_supported: doc
-                .opt_strings("dpop_signing_alg_values_supported")?,
-            client_id_metadata_document_supported: opt_bool(doc, CIMD_SUPPORTED)?,
-        })
-    }
-
-    /// The members as a JSON object (absent ones left out), as
-    /// [`AuthServerMetadata::from_json`] reads them.
-    pub fn to_json(&self) -> Value {
-        let strings = |v: &Option<Vec<String>>| v.as_deref().map(Value::from);
-        let string = |v: &Option<String>| v.as_deref().map(Value::from);
-        Value::object_opt([
-            ("issuer", Some(self.issuer.as_str().into())),
-            (
-                "authorization_endpoint",
-                string(&self.authorization_endpoint),
-            ),
-            ("token_endpoint", string(&self.token_endpoint)),
-            ("registration_endpoint", string(&self.registration_endpoint)),
-            (
-                "response_types_supported",
-                strings(&self.response_types_supported),
-            ),
-            (
-                "code_challenge_methods_supported",
-                strings(&self.code_challenge_methods_supported),
-            ),
-            (
-                "token_endpoint_auth_methods_supported",
-                strings(&self.token_endpoint_auth_methods_supported),
-            ),
-            ("scopes_supported", strings(&self.scopes_supported)),
-            (
-                ISS_SUPPORTED,
-                Some(self.authorization_response_iss_parameter_supported.into()),
-            ),
-            (
-                "grant_types_supported",
-                strings(&self.grant_types_supported),
-            ),
-            (
-                "dpop_signing_alg_values_supported",
-                strings(&self.dpop_signing_alg_values_supported),
-            ),
-            (
-                CIMD_SUPPORTED,
-                self.client_id_metadata_document_supported
-                    .then_some(Value::Bool(true)),
-            ),
-        ])
-    }
-
     /// Metadata for a server the caller or the 2025-03-26 fallback describes
     /// instead of a fetched document: nothing is advertised.
     pub fn assumed(issuer: &str) -> AuthServerMetadata {
@@ -400,8 +327,7 @@ pub fn parse_as_metadata(
     accept_issuer_mismatch: bool,
 ) -> Result<AuthServerMetadata, Error> {
     let step = Step::AuthorizationServerMetadata;
-    let meta = AuthServerMetadata::from_json(&parse_json(resp, url, step)?)
-        .map_err(|e| invalid_document(step, url, e))?;
+    let meta: AuthServerMetadata = parse_json(resp, url, step)?;
     if meta.issuer != expected_issuer && !accept_issuer_mismatch {
         return Err(Error::IssuerMismatch(Mismatch {
             url: url.to_string(),
@@ -444,9 +370,9 @@ pub fn parse_as_metadata(
     Ok(meta)
 }
 
-/// Decodes a 200 response holding a JSON object, with typed errors for
-/// anything else.
-fn parse_json(resp: &HttpResponse, url: &str, step: Step) -> Result<Value, Error> {
+/// Decodes a 200 response holding a JSON object into `T`, with typed errors
+/// for anything else.
+fn parse_json<T: DeserializeOwned>(resp: &HttpResponse, url: &str, step: Step) -> Result<T, Error> {
     if resp.status != 200 {
         return Err(Error::UnexpectedStatus {
             step,
@@ -455,7 +381,7 @@ fn parse_json(resp: &HttpResponse, url: &str, step: Step) -> Result<Value, Error
             body_excerpt: resp.body_excerpt(),
         });
     }
-    json::parse_object(&resp.body).map_err(|e| invalid_document(step, url, e))
+    strict_json::from_slice(&resp.body).map_err(|e| invalid_document(step, url, e))
 }
 
 fn invalid_document(step: Step, url: &str, reason: String) -> Error {
@@ -469,6 +395,8 @@ fn invalid_document(step: Step, url: &str, reason: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ISS_SUPPORTED: &str = "authorization_response_iss_parameter_supported";
 
     fn u(s: &str) -> Url {
         Url::parse(s).unwrap()
@@ -817,11 +745,26 @@ mod tests {
                 r#","scopes_supported":["a","b"],"code_challenge_methods_supported":["S256"],"unknown":[{}]"#,
             ),
         );
-        let m = parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false).unwrap();
-        let v = m.to_json();
-        assert!(v.get("registration_endpoint").is_none());
-        assert!(v.get("unknown").is_none());
-        assert_eq!(AuthServerMetadata::from_json(&v).unwrap(), m);
+        let mut m =
+            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false).unwrap();
+        // Declaration order, absent members left out, unknown ones dropped;
+        // the RFC 9207 flag always written, the CIMD one only when true.
+        let text = String::from_utf8(strict_json::to_vec(&m)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"issuer":"https://as.example.com","authorization_endpoint":"https://as.example.com/authorize","token_endpoint":"https://as.example.com/token","code_challenge_methods_supported":["S256"],"scopes_supported":["a","b"],"authorization_response_iss_parameter_supported":false}"#
+        );
+        assert_eq!(
+            strict_json::from_slice::<AuthServerMetadata>(text.as_bytes()).unwrap(),
+            m
+        );
+        m.client_id_metadata_document_supported = true;
+        let text = String::from_utf8(strict_json::to_vec(&m)).unwrap();
+        assert!(text.ends_with(r#""client_id_metadata_document_supported":true}"#));
+        assert_eq!(
+            strict_json::from_slice::<AuthServerMetadata>(text.as_bytes()).unwrap(),
+            m
+        );
     }
 
     #[test]

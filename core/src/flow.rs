@@ -338,8 +338,14 @@ impl core::fmt::Debug for Flow {
 
 /// The RFC 6749 `error` of a JSON error body, if any.
 fn error_code(resp: &HttpResponse) -> Option<String> {
-    let doc = crate::json::parse_object(&resp.body).ok()?;
-    doc.opt_str("error").ok().flatten().map(str::to_string)
+    /// Just the code: other members may be anything.
+    #[derive(serde::Deserialize)]
+    struct Code {
+        error: Option<String>,
+    }
+    crate::strict_json::from_slice::<Code>(&resp.body)
+        .ok()?
+        .error
 }
 
 impl Flow {

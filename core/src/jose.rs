@@ -23,7 +23,8 @@ use pkcs8::{ObjectIdentifier, PrivateKeyInfo};
 use sec1::EcPrivateKey;
 
 use crate::encode::{base64_std_decode, base64url_nopad};
-use crate::json::Value;
+use crate::strict_json;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Lifetime of a client assertion, in seconds (`exp - iat`). RFC 7523 §3
 /// leaves it to the issuer; a short one limits replay.
@@ -31,6 +32,73 @@ pub const CLIENT_ASSERTION_LIFETIME: u64 = 300;
 
 /// The JWS `alg` of everything signed here (RFC 7518 §3.1).
 pub const ALG: &str = "ES256";
+
+/// The `alg` member of every JOSE header here: it can only be [`ALG`], so
+/// no header this module signs names another algorithm.
+#[derive(Debug, Clone, Copy)]
+struct Es256;
+
+impl Serialize for Es256 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(ALG)
+    }
+}
+
+/// A public P-256 key as a JWK (RFC 7518 §6.2) with just the required
+/// members, written in the lexicographic order RFC 7638 §3.2 hashes:
+/// `{"crv":"P-256","kty":"EC","x":…,"y":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// `P-256`.
+    pub crv: String,
+    /// `EC`.
+    pub kty: String,
+    /// The x coordinate, 32 bytes big-endian, base64url.
+    pub x: String,
+    /// The y coordinate, 32 bytes big-endian, base64url.
+    pub y: String,
+}
+
+/// The JOSE header of a client assertion (RFC 7523 §3), in this order.
+#[derive(Serialize)]
+struct AssertionHeader<'a> {
+    alg: Es256,
+    typ: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+}
+
+/// The claims of a client assertion (RFC 7523 §3), in this order.
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+    jti: String,
+}
+
+/// The JOSE header of a DPoP proof (RFC 9449 §4.2), in this order.
+#[derive(Serialize)]
+struct DpopHeader {
+    typ: &'static str,
+    alg: Es256,
+    jwk: Jwk,
+}
+
+/// The claims of a DPoP proof (RFC 9449 §4.2), in this order.
+#[derive(Serialize)]
+struct DpopClaims<'a> {
+    jti: String,
+    htm: &'a str,
+    htu: &'a str,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ath: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+}
 
 /// OID id-ecPublicKey (RFC 5480 §2.1.1).
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -150,17 +218,15 @@ impl SigningKey {
         SigningKey::from_entropy(bytes).ok_or(KeyError::InvalidScalar)
     }
 
-    /// The public key as a JWK (RFC 7518 §6.2) with just the required
-    /// members, in the lexicographic order RFC 7638 §3.2 hashes:
-    /// `{"crv":"P-256","kty":"EC","x":…,"y":…}`.
-    pub fn public_jwk(&self) -> Value {
+    /// The public key as a [`Jwk`].
+    pub fn public_jwk(&self) -> Jwk {
         let (x, y) = self.public_coordinates();
-        Value::object([
-            ("crv", Value::String("P-256".into())),
-            ("kty", Value::String("EC".into())),
-            ("x", Value::String(base64url_nopad(&x))),
-            ("y", Value::String(base64url_nopad(&y))),
-        ])
+        Jwk {
+            crv: "P-256".into(),
+            kty: "EC".into(),
+            x: base64url_nopad(&x),
+            y: base64url_nopad(&y),
+        }
     }
 
     /// The affine coordinates of the public point, 32 bytes big-endian each.
@@ -198,17 +264,15 @@ impl SigningKey {
     /// The RFC 7638 JWK SHA-256 thumbprint of the public key, base64url
     /// without padding (RFC 9449 §6.1 binds tokens to it as `jkt`).
     pub fn jwk_thumbprint(&self) -> String {
-        base64url_nopad(&Sha256::digest(self.public_jwk().to_json().as_bytes()))
+        base64url_nopad(&Sha256::digest(strict_json::to_vec(&self.public_jwk())))
     }
 
-    /// A compact JWS (RFC 7515 §7.1) of `claims` with ES256. The header's
-    /// `alg` is set to `ES256` (in place if present, else last); its other
-    /// members are kept in order.
-    pub fn sign_jwt(&self, mut header: Value, claims: &Value) -> String {
-        header.insert("alg", Value::String(ALG.into()));
-        let mut jwt = base64url_nopad(header.to_json().as_bytes());
+    /// A compact JWS (RFC 7515 §7.1) of `claims` with ES256, under
+    /// `header`, whose `alg` member is [`Es256`]: the headers above.
+    fn sign_jwt(&self, header: &impl Serialize, claims: &impl Serialize) -> String {
+        let mut jwt = base64url_nopad(&strict_json::to_vec(header));
         jwt.push('.');
-        jwt.push_str(&base64url_nopad(claims.to_json().as_bytes()));
+        jwt.push_str(&base64url_nopad(&strict_json::to_vec(claims)));
         let signature: Signature = self.0.sign(jwt.as_bytes());
         jwt.push('.');
         jwt.push_str(&base64url_nopad(&signature.to_bytes()));
@@ -230,24 +294,20 @@ pub fn client_assertion(
     jti: &[u8; 16],
     kid: Option<&str>,
 ) -> String {
-    let string = |s: &str| Value::String(s.into());
-    let header = Value::object_opt([
-        ("alg", Some(string(ALG))),
-        ("typ", Some(string("JWT"))),
-        ("kid", kid.map(string)),
-    ]);
-    let claims = Value::object([
-        ("iss", string(client_id)),
-        ("sub", string(client_id)),
-        ("aud", string(audience)),
-        ("iat", Value::Number(now.into())),
-        (
-            "exp",
-            Value::Number(now.saturating_add(CLIENT_ASSERTION_LIFETIME).into()),
-        ),
-        ("jti", Value::String(base64url_nopad(jti))),
-    ]);
-    key.sign_jwt(header, &claims)
+    let header = AssertionHeader {
+        alg: Es256,
+        typ: "JWT",
+        kid,
+    };
+    let claims = AssertionClaims {
+        iss: client_id,
+        sub: client_id,
+        aud: audience,
+        iat: now,
+        exp: now.saturating_add(CLIENT_ASSERTION_LIFETIME),
+        jti: base64url_nopad(jti),
+    };
+    key.sign_jwt(&header, &claims)
 }
 
 /// An RFC 9449 §4.2 DPoP proof for one request: header
@@ -265,25 +325,21 @@ pub fn dpop_proof(
     access_token: Option<&str>,
     nonce: Option<&str>,
 ) -> String {
-    let string = |s: &str| Value::String(s.into());
-    let header = Value::object([
-        ("typ", string("dpop+jwt")),
-        ("alg", string(ALG)),
-        ("jwk", key.public_jwk()),
-    ]);
+    let header = DpopHeader {
+        typ: "dpop+jwt",
+        alg: Es256,
+        jwk: key.public_jwk(),
+    };
     let htu = url.split(['?', '#']).next().unwrap_or(url);
-    let claims = Value::object_opt([
-        ("jti", Some(Value::String(base64url_nopad(jti)))),
-        ("htm", Some(string(method))),
-        ("htu", Some(string(htu))),
-        ("iat", Some(Value::Number(now.into()))),
-        (
-            "ath",
-            access_token.map(|t| Value::String(base64url_nopad(&Sha256::digest(t.as_bytes())))),
-        ),
-        ("nonce", nonce.map(string)),
-    ]);
-    key.sign_jwt(header, &claims)
+    let claims = DpopClaims {
+        jti: base64url_nopad(jti),
+        htm: method,
+        htu,
+        iat: now,
+        ath: access_token.map(|t| base64url_nopad(&Sha256::digest(t.as_bytes()))),
+        nonce,
+    };
+    key.sign_jwt(&header, &claims)
 }
 
 /// The first private-key PEM block: its label, its body and the text after
@@ -398,9 +454,9 @@ fn from_sec1(der: &[u8]) -> Result<SigningKey, KeyError> {
 mod tests {
     use super::*;
     use crate::encode::{base64_std, base64url_nopad_decode};
-    use crate::json;
     use p256::ecdsa::signature::Verifier;
     use p256::ecdsa::VerifyingKey;
+    use serde_json::Value;
 
     /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`.
     const PKCS8: &str = "-----BEGIN PRIVATE KEY-----
@@ -506,6 +562,9 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
 
     /// A decoded compact JWS.
     struct Jws {
+        /// The header and claims as sent, and as read.
+        header_json: String,
+        claims_json: String,
         header: Value,
         claims: Value,
         signing_input: String,
@@ -515,23 +574,41 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
     fn decode(jwt: &str) -> Jws {
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3, "{jwt}");
-        let part = |s: &str| json::parse(&base64url_nopad_decode(s).unwrap()).unwrap();
+        let text = |s: &str| String::from_utf8(base64url_nopad_decode(s).unwrap()).unwrap();
+        let (header_json, claims_json) = (text(parts[0]), text(parts[1]));
         Jws {
-            header: part(parts[0]),
-            claims: part(parts[1]),
+            header: strict_json::parse_object(header_json.as_bytes()).unwrap(),
+            claims: strict_json::parse_object(claims_json.as_bytes()).unwrap(),
+            header_json,
+            claims_json,
             signing_input: format!("{}.{}", parts[0], parts[1]),
             signature: base64url_nopad_decode(parts[2]).unwrap(),
         }
     }
 
+    /// The `jwk` of a header.
+    fn jwk_of(header: &Value) -> Jwk {
+        strict_json::from_value(&header["jwk"]).unwrap()
+    }
+
+    /// String member `name`.
+    fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
+        v[name].as_str().unwrap_or_else(|| panic!("{name} in {v}"))
+    }
+
+    /// Non-negative integer member `name`.
+    fn u64_of(v: &Value, name: &str) -> u64 {
+        v[name].as_u64().unwrap_or_else(|| panic!("{name} in {v}"))
+    }
+
     /// Verifies the ES256 signature with the public key in `jwk`.
-    fn verify(jws: &Jws, jwk: &Value) {
-        assert_eq!(jwk.get("kty").and_then(Value::as_str), Some("EC"));
-        assert_eq!(jwk.get("crv").and_then(Value::as_str), Some("P-256"));
-        let coordinate = |name| base64url_nopad_decode(jwk.req_str(name).unwrap()).unwrap();
+    fn verify(jws: &Jws, jwk: &Jwk) {
+        assert_eq!(jwk.kty, "EC");
+        assert_eq!(jwk.crv, "P-256");
+        let coordinate = |c: &str| base64url_nopad_decode(c).unwrap();
         let mut point = vec![4u8];
-        point.extend(coordinate("x"));
-        point.extend(coordinate("y"));
+        point.extend(coordinate(&jwk.x));
+        point.extend(coordinate(&jwk.y));
         let vk = VerifyingKey::from_sec1_bytes(&point).unwrap();
         assert_eq!(jws.signature.len(), 64, "r || s, not DER");
         let signature = Signature::from_slice(&jws.signature).unwrap();
@@ -541,12 +618,26 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
         assert!(vk.verify(b"other", &signature).is_err());
     }
 
-    fn names(v: &Value) -> Vec<&str> {
-        v.as_object()
+    /// The member names of a JSON object's text, in document order.
+    fn names(json: &str) -> Vec<String> {
+        use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+        struct Names;
+        impl<'de> Visitor<'de> for Names {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+                let mut names = Vec::new();
+                while let Some((name, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                    names.push(name);
+                }
+                Ok(names)
+            }
+        }
+        serde_json::Deserializer::from_str(json)
+            .deserialize_map(Names)
             .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect()
     }
 
     #[test]
@@ -564,37 +655,37 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
         );
         let jws = decode(&jwt);
         verify(&jws, &key.public_jwk());
-        assert_eq!(jws.header.to_json(), r#"{"alg":"ES256","typ":"JWT"}"#);
+        assert_eq!(jws.header_json, r#"{"alg":"ES256","typ":"JWT"}"#);
         let c = &jws.claims;
-        assert_eq!(names(c), ["iss", "sub", "aud", "iat", "exp", "jti"]);
-        assert_eq!(c.req_str("iss").unwrap(), "my-client");
-        assert_eq!(c.req_str("sub").unwrap(), "my-client");
-        assert_eq!(c.req_str("aud").unwrap(), "https://as.example/token");
-        assert_eq!(c.req_u64("iat").unwrap(), now);
         assert_eq!(
-            c.req_u64("exp").unwrap() - c.req_u64("iat").unwrap(),
+            names(&jws.claims_json),
+            ["iss", "sub", "aud", "iat", "exp", "jti"]
+        );
+        assert_eq!(str_of(c, "iss"), "my-client");
+        assert_eq!(str_of(c, "sub"), "my-client");
+        assert_eq!(str_of(c, "aud"), "https://as.example/token");
+        assert_eq!(u64_of(c, "iat"), now);
+        assert_eq!(
+            u64_of(c, "exp") - u64_of(c, "iat"),
             CLIENT_ASSERTION_LIFETIME
         );
         assert_eq!(CLIENT_ASSERTION_LIFETIME, 300);
-        assert_eq!(
-            base64url_nopad_decode(c.req_str("jti").unwrap()).unwrap(),
-            jti
-        );
+        assert_eq!(base64url_nopad_decode(str_of(c, "jti")).unwrap(), jti);
 
         let with_kid = client_assertion(&key, "c", "https://as", now, &jti, Some("key-1"));
         let jws = decode(&with_kid);
         verify(&jws, &key.public_jwk());
         assert_eq!(
-            jws.header.to_json(),
+            jws.header_json,
             r#"{"alg":"ES256","typ":"JWT","kid":"key-1"}"#
         );
         // JSON escaping of odd client ids survives the round trip.
         let odd = "id \"with\" quotes\\and\nnewline é";
         let jws = decode(&client_assertion(&key, odd, "aud", now, &jti, None));
-        assert_eq!(jws.claims.req_str("iss").unwrap(), odd);
+        assert_eq!(str_of(&jws.claims, "iss"), odd);
         // exp saturates rather than overflowing.
         let jws = decode(&client_assertion(&key, "c", "a", u64::MAX, &jti, None));
-        assert_eq!(jws.claims.req_u64("exp").unwrap(), u64::MAX);
+        assert_eq!(u64_of(&jws.claims, "exp"), u64::MAX);
     }
 
     #[test]
@@ -614,29 +705,34 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
         );
         let jws = decode(&jwt);
         let h = &jws.header;
-        assert_eq!(names(h), ["typ", "alg", "jwk"]);
-        assert_eq!(h.req_str("typ").unwrap(), "dpop+jwt");
-        assert_eq!(h.req_str("alg").unwrap(), "ES256");
-        let jwk = h.get("jwk").unwrap();
-        // Public members only: no "d".
-        assert_eq!(names(jwk), ["crv", "kty", "x", "y"]);
-        assert!(jwk.get("d").is_none());
-        assert_eq!(jwk, &key.public_jwk());
-        verify(&jws, jwk);
+        assert_eq!(names(&jws.header_json), ["typ", "alg", "jwk"]);
+        assert_eq!(str_of(h, "typ"), "dpop+jwt");
+        assert_eq!(str_of(h, "alg"), "ES256");
+        let jwk = jwk_of(h);
+        // Public members only, in RFC 7638 order: no "d".
+        let jwk_json = String::from_utf8(strict_json::to_vec(&jwk)).unwrap();
+        assert_eq!(names(&jwk_json), ["crv", "kty", "x", "y"]);
+        assert!(jws
+            .header_json
+            .ends_with(&format!(r#","jwk":{jwk_json}}}"#)));
+        assert!(h["jwk"].get("d").is_none());
+        assert_eq!(h["jwk"].as_object().unwrap().len(), 4);
+        assert_eq!(jwk, key.public_jwk());
+        verify(&jws, &jwk);
 
         let c = &jws.claims;
-        assert_eq!(names(c), ["jti", "htm", "htu", "iat", "ath", "nonce"]);
         assert_eq!(
-            base64url_nopad_decode(c.req_str("jti").unwrap()).unwrap(),
-            jti
+            names(&jws.claims_json),
+            ["jti", "htm", "htu", "iat", "ath", "nonce"]
         );
-        assert_eq!(c.req_str("htm").unwrap(), "POST");
-        assert_eq!(c.req_str("htu").unwrap(), "https://rs.example/mcp/path");
-        assert_eq!(c.req_u64("iat").unwrap(), now);
+        assert_eq!(base64url_nopad_decode(str_of(c, "jti")).unwrap(), jti);
+        assert_eq!(str_of(c, "htm"), "POST");
+        assert_eq!(str_of(c, "htu"), "https://rs.example/mcp/path");
+        assert_eq!(u64_of(c, "iat"), now);
         let ath = base64url_nopad(&sha2::Sha256::digest(token.as_bytes()));
-        assert_eq!(c.req_str("ath").unwrap(), ath);
+        assert_eq!(str_of(c, "ath"), ath);
         assert_eq!(ath.len(), 43);
-        assert_eq!(c.req_str("nonce").unwrap(), "eyJ7S_zG.eyJH0-Z.HX4w-7v");
+        assert_eq!(str_of(c, "nonce"), "eyJ7S_zG.eyJH0-Z.HX4w-7v");
 
         // RFC 9449 §7.1 example: ath of the access token
         // "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU".
@@ -652,12 +748,9 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
             None,
             None,
         ));
-        verify(&jws, jws.header.get("jwk").unwrap());
-        assert_eq!(names(&jws.claims), ["jti", "htm", "htu", "iat"]);
-        assert_eq!(
-            jws.claims.req_str("htu").unwrap(),
-            "http://127.0.0.1:8080/mcp"
-        );
+        verify(&jws, &jwk_of(&jws.header));
+        assert_eq!(names(&jws.claims_json), ["jti", "htm", "htu", "iat"]);
+        assert_eq!(str_of(&jws.claims, "htu"), "http://127.0.0.1:8080/mcp");
     }
 
     #[test]
@@ -665,7 +758,7 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
         let key = key();
         let htu = |url| {
             let jws = decode(&dpop_proof(&key, "GET", url, 0, &[0; 16], None, None));
-            jws.claims.req_str("htu").unwrap().to_string()
+            str_of(&jws.claims, "htu").to_string()
         };
         assert_eq!(htu("https://a.example/p?q=1"), "https://a.example/p");
         assert_eq!(htu("https://a.example/p#f?x"), "https://a.example/p");
@@ -685,14 +778,8 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
         }
         // The public JWK is the point openssl printed.
         let jwk = pkcs8.public_jwk();
-        assert_eq!(
-            jwk.req_str("x").unwrap(),
-            base64url_nopad(&hex(POINT_X_HEX))
-        );
-        assert_eq!(
-            jwk.req_str("y").unwrap(),
-            base64url_nopad(&hex(POINT_Y_HEX))
-        );
+        assert_eq!(jwk.x, base64url_nopad(&hex(POINT_X_HEX)));
+        assert_eq!(jwk.y, base64url_nopad(&hex(POINT_Y_HEX)));
         // CRLF line ends, surrounding text and indentation are fine.
         let crlf = format!("a comment\r\n{}", SEC1.replace('\n', "\r\n  "));
         assert_eq!(
@@ -930,10 +1017,10 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
     fn thumbprint_is_rfc7638() {
         let key = key();
         let jwk = key.public_jwk();
-        let (x, y) = (jwk.req_str("x").unwrap(), jwk.req_str("y").unwrap());
+        let (x, y) = (&jwk.x, &jwk.y);
         // RFC 7638 §3.2: required members, lexicographic order, no whitespace.
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        assert_eq!(jwk.to_json(), canonical);
+        assert_eq!(strict_json::to_vec(&jwk), canonical.as_bytes());
         let expected = base64url_nopad(&sha2::Sha256::digest(canonical.as_bytes()));
         assert_eq!(key.jwk_thumbprint(), expected);
         // And what an independent implementation (jose on Node) computed.
@@ -980,26 +1067,44 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
     }
 
     #[test]
-    fn sign_jwt_forces_es256() {
+    fn every_header_names_es256() {
+        // The header types' `alg` member is `Es256`, which writes nothing
+        // but "ES256"; `sign_jwt` signs whatever header it is given, with
+        // ES256.
+        assert_eq!(strict_json::to_vec(&Es256), br#""ES256""#);
         let key = key();
-        let claims = Value::object([("a", Value::Number(1u64.into()))]);
-        for (header, expected) in [
-            (
-                Value::object([
-                    ("alg", Value::String("none".into())),
-                    ("typ", Value::String("x".into())),
-                ]),
-                r#"{"alg":"ES256","typ":"x"}"#,
-            ),
-            (
-                Value::object([("typ", Value::String("x".into()))]),
-                r#"{"typ":"x","alg":"ES256"}"#,
-            ),
-        ] {
-            let jws = decode(&key.sign_jwt(header, &claims));
-            assert_eq!(jws.header.to_json(), expected);
-            assert_eq!(jws.claims.to_json(), r#"{"a":1}"#);
-            verify(&jws, &key.public_jwk());
+        let assertion = decode(&client_assertion(&key, "c", "a", 1, &[0; 16], Some("k")));
+        let dpop = decode(&dpop_proof(
+            &key,
+            "GET",
+            "https://a/",
+            1,
+            &[0; 16],
+            None,
+            None,
+        ));
+        for jws in [&assertion, &dpop] {
+            assert_eq!(str_of(&jws.header, "alg"), ALG);
+            verify(jws, &key.public_jwk());
         }
+        #[derive(Serialize)]
+        struct Other {
+            typ: &'static str,
+            alg: Es256,
+        }
+        #[derive(Serialize)]
+        struct Claims {
+            a: u64,
+        }
+        let jws = decode(&key.sign_jwt(
+            &Other {
+                typ: "x",
+                alg: Es256,
+            },
+            &Claims { a: 1 },
+        ));
+        assert_eq!(jws.header_json, r#"{"typ":"x","alg":"ES256"}"#);
+        assert_eq!(jws.claims_json, r#"{"a":1}"#);
+        verify(&jws, &key.public_jwk());
     }
 }

@@ -69,11 +69,11 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod jose;
-pub mod json;
 pub mod pkce;
 pub mod registration;
 pub mod scope;
 pub mod store;
+pub mod strict_json;
 pub mod token;
 pub mod url;
 

@@ -5,9 +5,10 @@ use crate::config::{Config, Secret};
 use crate::discovery::AuthServerMetadata;
 use crate::error::{Error, OAuthFailure};
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
-use crate::json::{self, Value};
 use crate::prelude::*;
 use crate::store::{AuthMethod, ClientRecord};
+use crate::strict_json;
+use serde::{Deserialize, Serialize};
 
 /// Largest registration response accepted (bytes).
 pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
@@ -42,26 +43,31 @@ pub fn preregistered(config: &Config, meta: &AuthServerMetadata) -> Option<Clien
     })
 }
 
+/// The RFC 7591 §2 client metadata this client registers with.
+#[derive(Serialize)]
+struct RegistrationRequest<'a> {
+    client_name: &'a str,
+    redirect_uris: [&'a str; 1],
+    grant_types: [&'a str; 2],
+    response_types: [&'a str; 1],
+    token_endpoint_auth_method: &'a str,
+    application_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
 /// The RFC 7591 §2 registration request for a public native client
 /// (MCP 2026-07-28: `application_type` is required).
 pub fn request(endpoint: &str, config: &Config, scope: Option<&str>) -> HttpRequest {
-    let mut body = Value::object([
-        ("client_name", config.client_name.as_str().into()),
-        (
-            "redirect_uris",
-            vec![Value::from(config.redirect_uri.as_str())].into(),
-        ),
-        (
-            "grant_types",
-            vec!["authorization_code", "refresh_token"].into(),
-        ),
-        ("response_types", vec!["code"].into()),
-        ("token_endpoint_auth_method", "none".into()),
-        ("application_type", "native".into()),
-    ]);
-    if let Some(scope) = scope {
-        body.insert("scope", scope.into());
-    }
+    let body = RegistrationRequest {
+        client_name: &config.client_name,
+        redirect_uris: [&config.redirect_uri],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+        application_type: "native",
+        scope,
+    };
     HttpRequest {
         step: Step::Registration,
         method: Method::Post,
@@ -70,28 +76,18 @@ pub fn request(endpoint: &str, config: &Config, scope: Option<&str>) -> HttpRequ
             ("content-type".into(), "application/json".into()),
             ("accept".into(), "application/json".into()),
         ],
-        body: body.to_json().into_bytes(),
+        body: strict_json::to_vec(&body),
         max_response_body: MAX_REGISTRATION_BYTES,
     }
 }
 
 /// The members of a registration response (RFC 7591 §3.2.1) this client uses.
+#[derive(Deserialize)]
 struct RegistrationResponse {
     client_id: String,
     client_secret: Option<String>,
     client_secret_expires_at: Option<u64>,
     token_endpoint_auth_method: Option<String>,
-}
-
-impl RegistrationResponse {
-    fn from_json(doc: &Value) -> Result<Self, String> {
-        Ok(RegistrationResponse {
-            client_id: doc.req_str("client_id")?.to_string(),
-            client_secret: doc.opt_string("client_secret")?,
-            client_secret_expires_at: doc.opt_u64("client_secret_expires_at")?,
-            token_endpoint_auth_method: doc.opt_string("token_endpoint_auth_method")?,
-        })
-    }
 }
 
 /// Parses the registration response (RFC 7591 §3.2). The server may replace
@@ -121,8 +117,7 @@ pub fn parse_response(
         url: url.to_string(),
         reason,
     };
-    let parsed = json::parse_object(&resp.body)
-        .and_then(|doc| RegistrationResponse::from_json(&doc))
+    let parsed: RegistrationResponse = strict_json::from_slice(&resp.body)
         .map_err(|e| invalid(format!("not a registration response: {e}")))?;
     if parsed.client_id.is_empty() {
         return Err(invalid("client_id is empty".into()));
@@ -162,21 +157,26 @@ pub fn parse_response(
     })
 }
 
+/// An OAuth error response body (RFC 6749 §5.2 / RFC 7591 §3.2.2).
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    error_description: Option<String>,
+    error_uri: Option<String>,
+}
+
 /// An OAuth error body (RFC 6749 §5.2 / RFC 7591 §3.2.2), if the response
 /// has one.
 pub(crate) fn oauth_failure(resp: &HttpResponse, url: &str, step: Step) -> Option<OAuthFailure> {
     // Any member of the wrong type: not an OAuth error body.
-    let doc = json::parse_object(&resp.body).ok()?;
-    let error = doc.req_str("error").ok()?;
-    let error_description = doc.opt_str("error_description").ok()?;
-    let error_uri = doc.opt_str("error_uri").ok()?;
+    let body: ErrorBody = strict_json::from_slice(&resp.body).ok()?;
     Some(OAuthFailure {
         step,
         url: url.to_string(),
         status: Some(resp.status),
-        error: clip(error),
-        error_description: error_description.map(clip),
-        error_uri: error_uri.map(clip),
+        error: clip(&body.error),
+        error_description: body.error_description.as_deref().map(clip),
+        error_uri: body.error_uri.as_deref().map(clip),
     })
 }
 
@@ -209,27 +209,33 @@ mod tests {
         let req = request("https://as/register", &config(), Some("a b"));
         assert_eq!(req.method, Method::Post);
         assert_eq!(req.header("content-type"), Some("application/json"));
-        let body = json::parse(&req.body).unwrap();
+        // In this order: what the hand-written JSON writer sent.
+        assert_eq!(
+            core::str::from_utf8(&req.body).unwrap(),
+            r#"{"client_name":"Test Client","redirect_uris":["http://127.0.0.1:3000/callback"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none","application_type":"native","scope":"a b"}"#
+        );
+        let body = strict_json::parse(&req.body).unwrap();
         assert_eq!(
             body["redirect_uris"],
-            Value::from(vec!["http://127.0.0.1:3000/callback"])
+            serde_json::json!(["http://127.0.0.1:3000/callback"])
         );
         assert_eq!(body["client_name"].as_str(), Some("Test Client"));
         assert_eq!(
             body["grant_types"],
-            Value::from(vec!["authorization_code", "refresh_token"])
+            serde_json::json!(["authorization_code", "refresh_token"])
         );
-        assert_eq!(body["response_types"], Value::from(vec!["code"]));
+        assert_eq!(body["response_types"], serde_json::json!(["code"]));
         assert_eq!(body["token_endpoint_auth_method"].as_str(), Some("none"));
         assert_eq!(body["application_type"].as_str(), Some("native"));
         assert_eq!(body["scope"].as_str(), Some("a b"));
         assert_eq!(body.as_object().unwrap().len(), 7);
-        let body = json::parse(&request("https://as/register", &config(), None).body).unwrap();
+        let body =
+            strict_json::parse(&request("https://as/register", &config(), None).body).unwrap();
         assert!(body.get("scope").is_none());
         // Quotes and backslashes in the configuration stay inside the string.
         let mut odd = config();
         odd.client_name = "Te\"st\\ \u{1}".into();
-        let body = json::parse(&request("https://as/register", &odd, None).body).unwrap();
+        let body = strict_json::parse(&request("https://as/register", &odd, None).body).unwrap();
         assert_eq!(body["client_name"].as_str(), Some(odd.client_name.as_str()));
     }
 

@@ -4,9 +4,11 @@
 
 use crate::config::Secret;
 use crate::discovery::AuthServerMetadata;
-use crate::json::{self, Value};
 use crate::prelude::*;
+use crate::strict_json;
 use core::fmt;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The state document's format version.
 pub const STATE_VERSION: u32 = 2;
@@ -84,31 +86,39 @@ impl<V> Map<V> {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+}
 
-    /// A JSON object of the entries, in key order.
-    fn to_json(&self, value: impl Fn(&V) -> Value) -> Value {
-        Value::Object(self.iter().map(|(k, v)| (k.clone(), value(v))).collect())
-    }
-
-    /// Reads member `name` of `doc`: absent is empty; otherwise an object
-    /// whose members each pass `read`.
-    fn from_json(
-        doc: &Value,
-        name: &str,
-        read: impl Fn(&Value) -> Result<V, String>,
-    ) -> Result<Self, String> {
-        let mut map = Map::new();
-        let Some(value) = doc.get(name) else {
-            return Ok(map);
-        };
-        let members = value
-            .as_object()
-            .ok_or_else(|| format!("{name} is not an object"))?;
-        for (key, value) in members {
-            let v = read(value).map_err(|e| format!("{name} {key:?}: {e}"))?;
-            map.insert(key.clone(), v);
+/// A JSON object of the entries, in key order.
+impl<V: Serialize> Serialize for Map<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
         }
-        Ok(map)
+        map.end()
+    }
+}
+
+/// From a JSON object (whose names [`strict_json`] has made unique).
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Map<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries<V>(core::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
+            type Value = Map<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map<V>, A::Error> {
+                let mut map = Map::new();
+                while let Some((k, v)) = access.next_entry::<String, V>()? {
+                    map.insert(k, v);
+                }
+                Ok(map)
+            }
+        }
+        deserializer.deserialize_map(Entries(core::marker::PhantomData))
     }
 }
 
@@ -134,8 +144,10 @@ impl<V> FromIterator<(String, V)> for Map<V> {
     }
 }
 
-/// Client authentication at the token endpoint (RFC 7591 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Client authentication at the token endpoint (RFC 7591 §2), written as
+/// its RFC 7591 name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// Public client: `client_id` in the body.
     None,
@@ -170,12 +182,14 @@ impl AuthMethod {
     }
 }
 
-/// A client identity at one authorization server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A client identity at one authorization server (a member of the state
+/// document's `clients`; absent members left out).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientRecord {
     /// The client id.
     pub client_id: String,
     /// The secret, for confidential clients.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret")]
     pub client_secret: Option<Secret>,
     /// How to authenticate at the token endpoint.
     pub auth_method: AuthMethod,
@@ -183,71 +197,49 @@ pub struct ClientRecord {
     pub redirect_uri: String,
     /// When the secret expires (RFC 7591 `client_secret_expires_at`; 0 or
     /// absent = never).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_expires_at: Option<u64>,
     /// For a dynamically registered client, the scope it registered with
     /// (RFC 7591 §2), which some servers restrict it to: a request for more
     /// registers anew. `None`: not registered here, or without a scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_scope: Option<String>,
 }
 
-impl ClientRecord {
-    fn to_json(&self) -> Value {
-        Value::object_opt([
-            ("client_id", Some(self.client_id.as_str().into())),
-            (
-                "client_secret",
-                self.client_secret.as_ref().map(|s| s.expose().into()),
-            ),
-            ("auth_method", Some(self.auth_method.as_str().into())),
-            ("redirect_uri", Some(self.redirect_uri.as_str().into())),
-            ("secret_expires_at", self.secret_expires_at.map(Value::from)),
-            (
-                "registered_scope",
-                self.registered_scope.as_deref().map(Value::from),
-            ),
-        ])
-    }
-
-    fn from_json(doc: &Value) -> Result<Self, String> {
-        let method = doc.req_str("auth_method")?;
-        Ok(ClientRecord {
-            client_id: doc.req_str("client_id")?.to_string(),
-            client_secret: doc.opt_str("client_secret")?.map(Secret::new),
-            auth_method: AuthMethod::from_name(method)
-                .ok_or_else(|| format!("auth_method {method:?} is not known"))?,
-            redirect_uri: doc.req_str("redirect_uri")?.to_string(),
-            secret_expires_at: doc.opt_u64("secret_expires_at")?,
-            registered_scope: doc.opt_string("registered_scope")?,
-        })
-    }
-}
-
-/// A token for one resource from one issuer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A token for one resource from one issuer (an item of the state
+/// document's `tokens`; absent members left out).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenRecord {
     /// The RFC 8707 resource it was requested for.
     pub resource: String,
     /// The issuer that issued it.
     pub issuer: String,
     /// The access token.
+    #[serde(with = "secret::required")]
     pub access_token: Secret,
     /// `Bearer`.
     pub token_type: String,
     /// Absolute expiry, seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
     /// When it was received, seconds since the Unix epoch: with
     /// `expires_at`, its lifetime, which sets how early it is renewed
     /// (version 2; absent in older documents).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<u64>,
     /// The refresh token, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret")]
     pub refresh_token: Option<Secret>,
     /// The granted scope (or the requested one when the server did not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// The token endpoint that issued it: where it is refreshed (version 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     /// The grant that obtained it (`authorization_code`, `client_credentials`,
     /// …), so that a token without a refresh token can be obtained again the
     /// same way (version 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_type: Option<String>,
 }
 
@@ -283,46 +275,10 @@ impl TokenRecord {
         self.expires_at
             .is_some_and(|t| t <= now.saturating_add(self.refresh_skew()))
     }
-
-    fn to_json(&self) -> Value {
-        Value::object_opt([
-            ("resource", Some(self.resource.as_str().into())),
-            ("issuer", Some(self.issuer.as_str().into())),
-            ("access_token", Some(self.access_token.expose().into())),
-            ("token_type", Some(self.token_type.as_str().into())),
-            ("expires_at", self.expires_at.map(Value::from)),
-            ("issued_at", self.issued_at.map(Value::from)),
-            (
-                "refresh_token",
-                self.refresh_token.as_ref().map(|s| s.expose().into()),
-            ),
-            ("scope", self.scope.as_deref().map(Value::from)),
-            (
-                "token_endpoint",
-                self.token_endpoint.as_deref().map(Value::from),
-            ),
-            ("grant_type", self.grant_type.as_deref().map(Value::from)),
-        ])
-    }
-
-    fn from_json(doc: &Value) -> Result<Self, String> {
-        Ok(TokenRecord {
-            resource: doc.req_str("resource")?.to_string(),
-            issuer: doc.req_str("issuer")?.to_string(),
-            access_token: Secret::new(doc.req_str("access_token")?),
-            token_type: doc.req_str("token_type")?.to_string(),
-            expires_at: doc.opt_u64("expires_at")?,
-            issued_at: doc.opt_u64("issued_at")?,
-            refresh_token: doc.opt_str("refresh_token")?.map(Secret::new),
-            scope: doc.opt_string("scope")?,
-            token_endpoint: doc.opt_string("token_endpoint")?,
-            grant_type: doc.opt_string("grant_type")?,
-        })
-    }
 }
 
 /// Which resource and authorization server a server URL was found to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Binding {
     /// The resource identifier from its metadata.
     pub resource: String,
@@ -330,24 +286,8 @@ pub struct Binding {
     pub issuer: String,
 }
 
-impl Binding {
-    fn to_json(&self) -> Value {
-        Value::object([
-            ("resource", self.resource.as_str().into()),
-            ("issuer", self.issuer.as_str().into()),
-        ])
-    }
-
-    fn from_json(doc: &Value) -> Result<Self, String> {
-        Ok(Binding {
-            resource: doc.req_str("resource")?.to_string(),
-            issuer: doc.req_str("issuer")?.to_string(),
-        })
-    }
-}
-
 /// Metadata with the time it was fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CachedMetadata {
     /// The validated metadata.
     pub metadata: AuthServerMetadata,
@@ -355,45 +295,62 @@ pub struct CachedMetadata {
     pub fetched_at: u64,
 }
 
-impl CachedMetadata {
-    fn to_json(&self) -> Value {
-        Value::object([
-            ("metadata", self.metadata.to_json()),
-            ("fetched_at", self.fetched_at.into()),
-        ])
-    }
-
-    fn from_json(doc: &Value) -> Result<Self, String> {
-        let metadata = doc
-            .get("metadata")
-            .ok_or_else(|| "metadata is missing".to_string())?;
-        Ok(CachedMetadata {
-            metadata: AuthServerMetadata::from_json(metadata)
-                .map_err(|e| format!("metadata: {e}"))?,
-            fetched_at: doc.req_u64("fetched_at")?,
-        })
-    }
-}
-
-/// Everything the client keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the client keeps: the state document, members in this order
+/// (`dpop_key` and `credential_issuers` only when present).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Store {
     /// Format version ([`STATE_VERSION`]).
     pub version: u32,
     /// Client identities per issuer. Never presented to another issuer.
+    #[serde(default)]
     pub clients: Map<ClientRecord>,
     /// Tokens, at most one per (resource, issuer).
+    #[serde(default)]
     pub tokens: Vec<TokenRecord>,
     /// Server URL → resource and issuer.
+    #[serde(default)]
     pub bindings: Map<Binding>,
     /// Authorization server metadata per issuer.
+    #[serde(default)]
     pub metadata: Map<CachedMetadata>,
     /// The P-256 key DPoP-bound tokens are bound to (RFC 9449), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret")]
     pub dpop_key: Option<Secret>,
     /// The issuer each configured credential (by
     /// [`crate::Config::credential_label`]) was first used with: it is
     /// never sent to another (security review finding 1).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub credential_issuers: Map<String>,
+}
+
+/// `#[serde(with)]` for the secrets the state document holds as plain
+/// strings ([`Secret`] itself has no `Serialize`: nothing else writes one).
+mod secret {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(s: &Option<Secret>, ser: S) -> Result<S::Ok, S::Error> {
+        match s {
+            Some(s) => ser.serialize_str(s.expose()),
+            None => ser.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+    }
+
+    /// For a secret that must be there.
+    pub mod required {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(s: &Secret, ser: S) -> Result<S::Ok, S::Error> {
+            ser.serialize_str(s.expose())
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+            String::deserialize(d).map(Secret::new)
+        }
+    }
 }
 
 impl Default for Store {
@@ -442,32 +399,7 @@ impl Store {
 
     /// Serialises the store as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
-        Value::object_opt([
-            ("version", Some(self.version.into())),
-            ("clients", Some(self.clients.to_json(ClientRecord::to_json))),
-            (
-                "tokens",
-                Some(Value::Array(
-                    self.tokens.iter().map(TokenRecord::to_json).collect(),
-                )),
-            ),
-            ("bindings", Some(self.bindings.to_json(Binding::to_json))),
-            (
-                "metadata",
-                Some(self.metadata.to_json(CachedMetadata::to_json)),
-            ),
-            (
-                "dpop_key",
-                self.dpop_key.as_ref().map(|k| k.expose().into()),
-            ),
-            (
-                "credential_issuers",
-                (!self.credential_issuers.is_empty())
-                    .then(|| self.credential_issuers.to_json(|i| i.as_str().into())),
-            ),
-        ])
-        .to_json()
-        .into_bytes()
+        strict_json::to_vec(self)
     }
 
     /// Every URL the document holds that a request or a user may be sent to
@@ -514,36 +446,23 @@ impl Store {
     pub fn from_bytes(bytes: &[u8]) -> Result<Store, crate::error::Refused> {
         let invalid =
             |e: String| crate::error::Refused(format!("state is not a valid state document: {e}"));
-        let doc = json::parse_object(bytes).map_err(invalid)?;
-        let version = doc.req_u64("version").map_err(invalid)?;
+        let doc = strict_json::parse_object(bytes).map_err(invalid)?;
+        // The version first: a newer document is refused as such, whatever
+        // its other members hold.
+        #[derive(serde::Deserialize)]
+        struct Version {
+            version: u64,
+        }
+        let Version { version } =
+            strict_json::from_value(&doc).map_err(|e| invalid(e.to_string()))?;
         if version == 0 || version > u64::from(STATE_VERSION) {
             return Err(crate::error::Refused(format!(
                 "state version {version} is not supported (this component reads 1..={STATE_VERSION})"
             )));
         }
-        let tokens = match doc.get("tokens") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|t| TokenRecord::from_json(t).map_err(|e| format!("tokens: {e}")))
-                .collect::<Result<_, _>>()
-                .map_err(invalid)?,
-            Some(_) => return Err(invalid("tokens is not an array".into())),
-        };
-        let store = Store {
-            version: STATE_VERSION,
-            clients: Map::from_json(&doc, "clients", ClientRecord::from_json).map_err(invalid)?,
-            tokens,
-            bindings: Map::from_json(&doc, "bindings", Binding::from_json).map_err(invalid)?,
-            metadata: Map::from_json(&doc, "metadata", CachedMetadata::from_json)
-                .map_err(invalid)?,
-            dpop_key: doc.opt_str("dpop_key").map_err(invalid)?.map(Secret::new),
-            credential_issuers: Map::from_json(&doc, "credential_issuers", |v| match v {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err("an issuer is not a string".into()),
-            })
-            .map_err(invalid)?,
-        };
+        let mut store: Store = strict_json::from_value(&doc).map_err(|e| invalid(e.to_string()))?;
+        // Upgraded as it is read.
+        store.version = STATE_VERSION;
         store.check_urls().map_err(invalid)?;
         Ok(store)
     }
@@ -591,7 +510,7 @@ mod tests {
         assert!(!t.is_stale(39) && t.is_stale(40));
         // The issue time survives export and import.
         (t.issued_at, t.expires_at) = (Some(7), Some(10));
-        let back = TokenRecord::from_json(&t.to_json()).unwrap();
+        let back: TokenRecord = strict_json::from_slice(&strict_json::to_vec(&t)).unwrap();
         assert_eq!(back, t);
     }
 
@@ -625,8 +544,8 @@ mod tests {
         assert!(Store::from_bytes(br#"{"version":1}"#).is_ok());
     }
 
-    /// A document written by the serde-based implementation (before the
-    /// core had its own JSON module), byte for byte.
+    /// A document written by the first serde-based implementation (before
+    /// the core had its own JSON module for a while), byte for byte.
     const V1_DOCUMENT: &str = r#"{"version":1,"clients":{"https://a2.example.com/t":{"client_id":"pub","auth_method":"none","redirect_uri":"http://127.0.0.1:8976/callback"},"https://as.example.com":{"client_id":"cid","client_secret":"csecret","auth_method":"client_secret_basic","redirect_uri":"http://127.0.0.1:8976/callback","secret_expires_at":1900000000}},"tokens":[{"resource":"https://mcp.example.com/mcp","issuer":"https://as.example.com","access_token":"AT \"q\" \\ é","token_type":"Bearer","expires_at":1800003600,"refresh_token":"RT","scope":"mcp:basic mcp:read"},{"resource":"https://mcp2.example.com","issuer":"https://a2.example.com/t","access_token":"AT2","token_type":"Bearer"}],"bindings":{"https://mcp.example.com/mcp":{"resource":"https://mcp.example.com/mcp","issuer":"https://as.example.com"},"https://mcp2.example.com/x?y=1":{"resource":"https://mcp2.example.com","issuer":"https://a2.example.com/t"}},"metadata":{"https://a2.example.com/t":{"metadata":{"issuer":"https://a2.example.com/t","authorization_endpoint":"https://a2.example.com/t/a","token_endpoint":"https://a2.example.com/t/tok","code_challenge_methods_supported":["S256"],"authorization_response_iss_parameter_supported":false},"fetched_at":1799999999},"https://as.example.com":{"metadata":{"issuer":"https://as.example.com","authorization_endpoint":"https://as.example.com/authorize","token_endpoint":"https://as.example.com/token","registration_endpoint":"https://as.example.com/register","response_types_supported":["code"],"code_challenge_methods_supported":["S256"],"token_endpoint_auth_methods_supported":["none","client_secret_basic"],"scopes_supported":["mcp:basic","mcp:read"],"authorization_response_iss_parameter_supported":true},"fetched_at":1800000000}}}"#;
 
     #[test]

@@ -5,10 +5,12 @@ use crate::config::Secret;
 use crate::encode::{base64_std, form_component, form_encode};
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
-use crate::json::{self, Value};
 use crate::prelude::*;
 use crate::registration::{clip, oauth_failure};
 use crate::store::{AuthMethod, ClientRecord, TokenRecord};
+use crate::strict_json;
+use core::fmt;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 /// Largest token response accepted (bytes).
 pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
@@ -208,16 +210,21 @@ pub fn parse_id_jag(resp: &HttpResponse, url: &str) -> Result<Secret, Error> {
     };
     check_status(resp, url)?;
     let not_token = |e: String| invalid(&format!("not a token exchange response: {}", clip(&e)));
-    let doc = json::parse_object(&resp.body).map_err(not_token)?;
-    let issued = doc.opt_str("issued_token_type").map_err(not_token)?;
+    /// The members of an RFC 8693 §2.2.1 response this client uses.
+    #[derive(serde::Deserialize)]
+    struct ExchangeBody {
+        issued_token_type: Option<String>,
+        access_token: Option<String>,
+    }
+    let body: ExchangeBody = strict_json::from_slice(&resp.body).map_err(not_token)?;
+    let issued = body.issued_token_type.as_deref();
     if issued != Some(ID_JAG_TYPE) {
         return Err(invalid(&format!(
             "issued_token_type is {:?}, not {ID_JAG_TYPE}",
             issued.map(clip)
         )));
     }
-    doc.opt_str("access_token")
-        .map_err(not_token)?
+    body.access_token
         .filter(|t| !t.is_empty())
         .map(Secret::new)
         .ok_or_else(|| invalid("access_token is missing"))
@@ -247,23 +254,40 @@ fn check_status(resp: &HttpResponse, url: &str) -> Result<(), Error> {
 }
 
 /// The members of a token response (OAuth 2.1 §3.2.3) this client uses.
-struct TokenBody<'a> {
-    access_token: Option<&'a str>,
-    token_type: Option<&'a str>,
-    expires_in: Option<&'a Value>,
-    refresh_token: Option<&'a str>,
-    scope: Option<&'a str>,
+#[derive(serde::Deserialize)]
+struct TokenBody {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    expires_in: Option<Seconds>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
 }
 
-impl<'a> TokenBody<'a> {
-    fn from_json(doc: &'a Value) -> Result<Self, String> {
-        Ok(TokenBody {
-            access_token: doc.opt_str("access_token")?,
-            token_type: doc.opt_str("token_type")?,
-            expires_in: doc.get("expires_in"),
-            refresh_token: doc.opt_str("refresh_token")?,
-            scope: doc.opt_str("scope")?,
-        })
+/// `expires_in`: a non-negative integer, or (tolerated: some servers send
+/// the number as a string) a string of one. `3600.0` is not one.
+struct Seconds(u64);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
+        struct Expected;
+        impl Visitor<'_> for Expected {
+            type Value = Seconds;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+
+            fn visit_u64<E>(self, n: u64) -> Result<Seconds, E> {
+                Ok(Seconds(n))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Seconds, E> {
+                s.parse()
+                    .map(Seconds)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(s), &self))
+            }
+        }
+        d.deserialize_any(Expected)
     }
 }
 
@@ -288,8 +312,7 @@ pub fn parse_token_response(
     };
     check_status(resp, url)?;
     let not_token = |e: String| invalid(&format!("not a token response: {}", clip(&e)));
-    let doc = json::parse_object(&resp.body).map_err(not_token)?;
-    let body = TokenBody::from_json(&doc).map_err(not_token)?;
+    let body: TokenBody = strict_json::from_slice(&resp.body).map_err(not_token)?;
     let access_token = body
         .access_token
         .filter(|t| !t.is_empty())
@@ -305,22 +328,10 @@ pub fn parse_token_response(
     } else {
         return Err(invalid(&format!(
             "token_type {:?} is not supported",
-            clip(token_type)
+            clip(&token_type)
         )));
     };
-    let expires_in = match body.expires_in {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(
-            n.as_u64()
-                .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
-        ),
-        // Tolerated: some servers send the number as a string.
-        Some(Value::String(s)) => Some(
-            s.parse::<u64>()
-                .map_err(|_| invalid("expires_in is not a number"))?,
-        ),
-        Some(_) => return Err(invalid("expires_in is not a number")),
-    };
+    let expires_in = body.expires_in.map(|Seconds(s)| s);
     Ok(TokenRecord {
         resource: resource.to_string(),
         issuer: issuer.to_string(),
@@ -332,7 +343,7 @@ pub fn parse_token_response(
             .refresh_token
             .filter(|t| !t.is_empty())
             .map(Secret::new),
-        scope: body.scope.or(requested_scope).map(str::to_string),
+        scope: body.scope.or(requested_scope.map(str::to_string)),
         token_endpoint: Some(url.to_string()),
         grant_type: None,
     })

@@ -4,11 +4,11 @@
 
 use mcp_oauth_core::encode::form_decode;
 use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method, Step, TransportError};
-use mcp_oauth_core::json::Value;
 use mcp_oauth_core::pkce::CodeVerifier;
 use mcp_oauth_core::{
     Action, Begin, Client, Config, Entropy, Error, Grant, Reaction, ResourceResponse, Secret,
 };
+use serde_json::json;
 
 const NOW: u64 = 1_800_000_000;
 /// `Client::react` for a POST to [`SERVER`] without a DPoP nonce.
@@ -92,7 +92,7 @@ impl World {
                 .map(|s| {
                     format!(
                         r#","scopes_supported":{}"#,
-                        Value::from(s.split(' ').collect::<Vec<_>>())
+                        json!(s.split(' ').collect::<Vec<_>>())
                     )
                 })
                 .unwrap_or_default();
@@ -118,21 +118,18 @@ impl World {
             format!("{base}/.well-known/openid-configuration"),
         ];
         if md_urls.contains(&req.url) {
-            let mut doc = Value::object([
-                ("issuer", self.metadata_issuer.as_str().into()),
-                ("authorization_endpoint", format!("{base}/authorize").into()),
-                ("token_endpoint", format!("{base}/token").into()),
-                ("response_types_supported", vec!["code"].into()),
-                (
-                    "authorization_response_iss_parameter_supported",
-                    self.iss_supported.into(),
-                ),
-            ]);
+            let mut doc = json!({
+                "issuer": self.metadata_issuer,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "response_types_supported": ["code"],
+                "authorization_response_iss_parameter_supported": self.iss_supported,
+            });
             if self.pkce {
-                doc.insert("code_challenge_methods_supported", vec!["S256"].into());
+                doc["code_challenge_methods_supported"] = json!(["S256"]);
             }
             if self.registration {
-                doc.insert("registration_endpoint", format!("{base}/register").into());
+                doc["registration_endpoint"] = json!(format!("{base}/register"));
             }
             return Ok(HttpResponse::json(200, &doc.to_string()));
         }

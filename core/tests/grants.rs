@@ -861,7 +861,7 @@ fn restricting_server(
             r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register","scopes_supported":["openid","offline_access","mcp:tools","mcp:admin"]"#,
         ),
         "https://auth.example.com/register" => {
-            let body = mcp_oauth_core::json::parse_object(&r.body).unwrap();
+            let body = mcp_oauth_core::strict_json::parse_object(&r.body).unwrap();
             let scope = str_of(&body, "scope").unwrap_or("").to_string();
             let mut regs = registrations.borrow_mut();
             regs.push(scope.clone());
@@ -1030,7 +1030,7 @@ fn a_registration_refused_for_its_extra_scopes_is_made_with_the_request_alone() 
             r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
         ),
         "https://auth.example.com/register" => {
-            let body = mcp_oauth_core::json::parse_object(&r.body).unwrap();
+            let body = mcp_oauth_core::strict_json::parse_object(&r.body).unwrap();
             let scope = str_of(&body, "scope").map(str::to_string);
             bodies.borrow_mut().push(scope.clone());
             match scope.as_deref() {

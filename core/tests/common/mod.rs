@@ -4,8 +4,9 @@
 
 use mcp_oauth_core::encode::{base64url_nopad_decode, form_decode};
 use mcp_oauth_core::http::{HttpRequest, HttpResponse};
-use mcp_oauth_core::json::{self, Value};
+use mcp_oauth_core::strict_json;
 use mcp_oauth_core::{Action, Begin, Client, Config, Entropy, Error, Grant};
+use serde_json::Value;
 
 pub const NOW: u64 = 1_800_000_000;
 pub const SERVER: &str = "https://mcp.example.com/mcp";
@@ -112,17 +113,27 @@ pub fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 pub fn jwt(token: &str) -> (Value, Value) {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "{token}");
-    let decode = |p: &str| json::parse_object(&base64url_nopad_decode(p).unwrap()).unwrap();
+    let decode = |p: &str| strict_json::parse_object(&base64url_nopad_decode(p).unwrap()).unwrap();
     assert_eq!(base64url_nopad_decode(parts[2]).unwrap().len(), 64);
     (decode(parts[0]), decode(parts[1]))
 }
 
+/// Optional string member `name` (absent or `null`: `None`; any other type
+/// fails the test).
 pub fn str_of<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.opt_str(name).unwrap()
+    match v.get(name) {
+        None | Some(Value::Null) => None,
+        Some(s) => Some(
+            s.as_str()
+                .unwrap_or_else(|| panic!("{name} is not a string")),
+        ),
+    }
 }
 
 pub fn u64_of(v: &Value, name: &str) -> u64 {
-    v.opt_u64(name).unwrap().unwrap()
+    v[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name} is not a non-negative integer"))
 }
 
 pub fn prm_doc() -> HttpResponse {
