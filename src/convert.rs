@@ -213,3 +213,54 @@ pub fn error(e: core::Error) -> wit::AuthError {
         }),
     }
 }
+
+/// A refused argument (a configuration value, a state document).
+pub fn refused(e: mcp_oauth_core::error::Refused) -> wit::AuthError {
+    wit::AuthError::InvalidArgument(e.0)
+}
+
+/// What a client's state holds.
+pub fn summary(s: mcp_oauth_core::state_ops::Summary) -> wit::StateSummary {
+    wit::StateSummary {
+        servers: s
+            .servers
+            .into_iter()
+            .map(|e| wit::ServerEntry {
+                server: e.server,
+                resource: e.resource,
+                issuer: e.issuer,
+            })
+            .collect(),
+        tokens: s
+            .tokens
+            .into_iter()
+            .map(|t| wit::TokenEntry {
+                resource: t.resource,
+                issuer: t.issuer,
+                token_type: t.token_type,
+                expires_at: t.expires_at,
+                scope: t.scope,
+                has_refresh_token: t.has_refresh_token,
+                grant_type: t.grant_type,
+            })
+            .collect(),
+        clients: s
+            .clients
+            .into_iter()
+            .map(|c| wit::ClientEntry {
+                issuer: c.issuer,
+                client_id: c.client_id,
+                auth_method: c.auth_method,
+                has_secret: c.has_secret,
+                redirect_uri: c.redirect_uri,
+                secret_expires_at: c.secret_expires_at,
+            })
+            .collect(),
+        metadata: s
+            .metadata
+            .into_iter()
+            .map(|(issuer, fetched_at)| wit::MetadataEntry { issuer, fetched_at })
+            .collect(),
+        has_dpop_key: s.has_dpop_key,
+    }
+}

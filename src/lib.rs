@@ -24,7 +24,8 @@ mod transport;
 
 use bindings::exports::mcp::oauth::client::{Guest, GuestClient};
 use bindings::exports::mcp::oauth::types::{
-    AuthError, ClientConfig, FlowEvent, Grant, HttpRequest, TokenInfo, TokenState as WitTokenState,
+    AuthError, ClientConfig, FlowEvent, Forgotten, Grant, HttpRequest, StateSummary, TokenInfo,
+    TokenState as WitTokenState,
 };
 use core::cell::{RefCell, RefMut};
 use mcp_oauth_core::{Action, Begin, Call, CallAction, Client, Flow, ResponseHead, TokenState};
@@ -169,7 +170,7 @@ impl GuestClient for ClientResource {
         let mut client = Client::new();
         client
             .configure(convert::config(config))
-            .map_err(|e| convert::error(mcp_oauth_core::Error::InvalidArgument(e.0)))?;
+            .map_err(convert::refused)?;
         Ok(bindings::exports::mcp::oauth::client::Client::new(
             ClientResource(RefCell::new(client)),
         ))
@@ -284,10 +285,26 @@ impl GuestClient for ClientResource {
         self.client().export_state()
     }
 
-    fn import_state(&self, state: Vec<u8>) -> Result<(), AuthError> {
+    fn summary(&self) -> StateSummary {
+        convert::summary(self.client().summary())
+    }
+
+    fn forget(&self, server: Option<String>) -> Forgotten {
+        let f = self.client().forget(server.as_deref());
+        Forgotten {
+            tokens: f.tokens,
+            servers: f.servers,
+        }
+    }
+
+    fn merge_state(&self, base: Vec<u8>, theirs: Vec<u8>) -> Result<(), AuthError> {
         self.client()
-            .import_state(&state)
-            .map_err(|e| convert::error(mcp_oauth_core::Error::InvalidArgument(e.0)))
+            .merge_state(&base, &theirs)
+            .map_err(convert::refused)
+    }
+
+    fn import_state(&self, state: Vec<u8>) -> Result<(), AuthError> {
+        self.client().import_state(&state).map_err(convert::refused)
     }
 }
 

@@ -3,10 +3,11 @@
 use crate::mcp::{McpSession, ProtocolVersion, VersionChoice};
 use crate::report::printable;
 use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
+use crate::status::status_report;
 use mcp_oauth_host::agent::LoopbackPort;
 use mcp_oauth_host::harness::{
-    redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, PendingAuthorization,
-    Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
+    redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, Instance,
+    PendingAuthorization, Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
 };
 use mcp_oauth_host::state::{self, Document, Persistence, StateFile};
 use mcp_oauth_mock::{Behaviour, MockWorld};
@@ -282,10 +283,13 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let registered = stored
-        .as_ref()
-        .and_then(|(_, doc)| doc.as_ref())
-        .and_then(|doc| state::registered_port(&doc.json, &opts.url));
+    let registered = match &stored {
+        Some((file, Some(doc))) => {
+            let (mut instance, _) = holding(file, doc).await?;
+            state::registered_port(&instance.summary().await?, &opts.url)
+        }
+        _ => None,
+    };
     // The port asked for, else the one registered before, else any.
     let wanted = if opts.port != 0 {
         opts.port
@@ -372,10 +376,28 @@ pub async fn demo() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An instance whose client holds the state document `doc` of `file`
+/// (checked by the component: a document it refuses is an error naming the
+/// file), to read or edit it.
+async fn holding(file: &StateFile, doc: &Document) -> anyhow::Result<(Instance, Persistence)> {
+    let mut instance = Runtime::embedded()?
+        .instantiate(HostOptions::default())
+        .await?;
+    instance
+        .configure(&ClientConfig::new(
+            "mcp-oauth CLI",
+            "http://127.0.0.1/callback",
+        ))
+        .await?
+        .map_err(|e| anyhow::anyhow!("the component refused its configuration: {e:?}"))?;
+    let persistence = Persistence::attach(file.clone(), Some(doc), &mut instance).await?;
+    Ok((instance, persistence))
+}
+
 /// `mcp-oauth status`: what the state file in `dir` holds — servers, their
 /// resource, issuer and token expiry, registered clients — never a token,
 /// secret or key.
-pub fn status(dir: &std::path::Path) -> anyhow::Result<()> {
+pub async fn status(dir: &std::path::Path) -> anyhow::Result<()> {
     let file = StateFile::new(dir);
     match file.read()? {
         None => println!(
@@ -383,8 +405,10 @@ pub fn status(dir: &std::path::Path) -> anyhow::Result<()> {
             file.path().display()
         ),
         Some(doc) => {
+            let (mut instance, _) = holding(&file, &doc).await?;
+            let summary = instance.summary().await?;
             println!("state file: {}", file.path().display());
-            print!("{}", state::status_report(&doc.json, state::unix_now()));
+            print!("{}", status_report(&summary, state::unix_now()));
         }
     }
     Ok(())
@@ -406,25 +430,24 @@ pub async fn logout(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<
     let lock = file
         .lock_async(|| println!("waiting for another mcp-oauth process (state lock)"))
         .await?;
-    let Some(mut doc) = lock.read()? else {
+    let Some(doc) = lock.read()? else {
         println!(
             "nothing stored: there is no state file at {}",
             path.display()
         );
         return Ok(());
     };
-    let removed = state::logout(&mut doc.json, url);
-    if removed.tokens.is_empty() && removed.bindings.is_empty() {
-        let servers: Vec<&String> = doc.json["bindings"]
-            .as_object()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
-        let listed = if servers.is_empty() {
+    let (mut instance, _) = holding(&file, &doc).await?;
+    let removed = instance.forget(url).await?;
+    let summary = instance.summary().await?;
+    if removed.tokens.is_empty() && removed.servers.is_empty() {
+        let listed = if summary.servers.is_empty() {
             "none".to_string()
         } else {
-            servers
+            summary
+                .servers
                 .iter()
-                .map(|s| s.as_str())
+                .map(|s| s.server.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -434,21 +457,21 @@ pub async fn logout(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<
         }
         return Ok(());
     }
-    lock.write(&doc.json)?;
+    let state = instance.export_state().await?;
+    lock.write(&state)?;
     drop(lock);
     println!("removed from {}:", path.display());
     for (resource, issuer) in &removed.tokens {
         println!("  the token for {resource} from {issuer}");
     }
-    for server in &removed.bindings {
+    for server in &removed.servers {
         println!("  the binding of {server} to its resource and issuer");
     }
-    let count = |name: &str| doc.json[name].as_object().map_or(0, |m| m.len());
     println!(
         "kept: {} client registration(s) and the metadata of {} authorization server(s); \
          delete {} to forget everything",
-        count("clients"),
-        count("metadata"),
+        summary.clients.len(),
+        summary.metadata.len(),
         path.display()
     );
     Ok(())

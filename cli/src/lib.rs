@@ -5,6 +5,7 @@
 //! - [`mcp`]: a small MCP client (JSON-RPC over Streamable HTTP).
 //! - [`commands`]: the `mcp-oauth` commands.
 //! - [`report`]: how errors and events are printed.
+//! - [`status`]: what `mcp-oauth status` prints.
 //! - [`conformance`]: `mcp-oauth conformance`, the client under test of the
 //!   official MCP conformance suite.
 
@@ -13,3 +14,4 @@ pub mod conformance;
 pub mod mcp;
 pub mod report;
 pub mod session;
+pub mod status;

@@ -523,7 +523,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => demo().await,
         Command::Connect(args) => connect(*args).await,
-        Command::Status { state_dir: dir } => cli::status(&state_dir(dir.as_deref())?),
+        Command::Status { state_dir: dir } => cli::status(&state_dir(dir.as_deref())?).await,
         Command::Logout {
             url,
             state_dir: dir,

@@ -894,4 +894,26 @@ impl Client {
         self.store = Store::from_bytes(bytes)?;
         Ok(())
     }
+
+    /// What the state holds: servers, tokens, clients, cached metadata —
+    /// never a token, secret or key.
+    pub fn summary(&self) -> crate::state_ops::Summary {
+        crate::state_ops::summary(&self.store)
+    }
+
+    /// Forgets the tokens and bindings of the server at `server` (its URL),
+    /// or of every server (see [`crate::state_ops::forget`]).
+    pub fn forget(&mut self, server: Option<&str>) -> crate::state_ops::Forgotten {
+        crate::state_ops::forget(&mut self.store, server)
+    }
+
+    /// Merges what another process stored (`theirs`) into this state, which
+    /// changed since it was `base` (both exported documents; see
+    /// [`crate::state_ops::merge`]). Either refused leaves the state as it
+    /// was.
+    pub fn merge_state(&mut self, base: &[u8], theirs: &[u8]) -> Result<(), crate::error::Refused> {
+        let (base, theirs) = (Store::from_bytes(base)?, Store::from_bytes(theirs)?);
+        self.store = crate::state_ops::merge(&base, &self.store, &theirs);
+        Ok(())
+    }
 }

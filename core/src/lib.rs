@@ -72,6 +72,7 @@ pub mod jose;
 pub mod pkce;
 pub mod registration;
 pub mod scope;
+pub mod state_ops;
 pub mod store;
 pub mod strict_json;
 pub mod token;

@@ -73,10 +73,10 @@ mod generated {
 }
 
 pub use generated::exports::mcp::oauth::types::{
-    AuthError, ClientConfig, DiscoveryAttempt, DpopMode, FlowEvent, Grant, GrantType, Header,
-    HttpRequest, IdentityProvider, InvalidResponse, Mismatch, OauthFailure, PendingAuthorization,
-    Relaxations, ResponseRefusal, ServerEndpoints, StatusFailure, Step, TokenInfo,
-    TransportFailure,
+    AuthError, ClientConfig, ClientEntry, DiscoveryAttempt, DpopMode, FlowEvent, Forgotten, Grant,
+    GrantType, Header, HttpRequest, IdentityProvider, InvalidResponse, MetadataEntry, Mismatch,
+    OauthFailure, PendingAuthorization, Relaxations, ResponseRefusal, ServerEndpoints, ServerEntry,
+    StateSummary, StatusFailure, Step, TokenEntry, TokenInfo, TransportFailure,
 };
 
 impl ClientConfig {
@@ -820,6 +820,27 @@ impl Instance {
     /// It holds tokens and client secrets.
     pub async fn export_state(&mut self) -> anyhow::Result<Vec<u8>> {
         call_client!(self, call_export_state, "export-state")
+    }
+
+    /// `summary`: what the state holds — never a token, secret or key.
+    pub async fn summary(&mut self) -> anyhow::Result<StateSummary> {
+        call_client!(self, call_summary, "summary")
+    }
+
+    /// `forget`: forgets the tokens and bindings of the server at `server`
+    /// (its URL), or of every server; says what went.
+    pub async fn forget(&mut self, server: Option<&str>) -> anyhow::Result<Forgotten> {
+        call_client!(self, call_forget, "forget", server)
+    }
+
+    /// `merge-state`: merges what another process stored (`theirs`) into
+    /// the state, which changed since it was `base`.
+    pub async fn merge_state(
+        &mut self,
+        base: &[u8],
+        theirs: &[u8],
+    ) -> anyhow::Result<Result<(), AuthError>> {
+        call_client!(self, call_merge_state, "merge-state", base, theirs)
     }
 
     /// `import-state`: replaces the component's state with an exported one.
