@@ -237,19 +237,34 @@ impl<'de> Visitor<'de> for Strict {
 
 /// A document that parsed but does not have the expected members: where
 /// (a path such as `tokens[0].expires_at`) and what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberError {
+///
+/// Boxed: one pointer is what every derived visitor moves through its `?`s
+/// (a smaller component than two `String`s would make).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MemberError(Box<Where>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Where {
     /// `.name` and `[index]` segments, outermost first.
     path: String,
     what: String,
 }
 
+impl fmt::Debug for MemberError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemberError")
+            .field("path", &self.0.path)
+            .field("what", &self.0.what)
+            .finish()
+    }
+}
+
 impl MemberError {
     fn new(what: String) -> MemberError {
-        MemberError {
+        MemberError(Box::new(Where {
             path: String::new(),
             what,
-        }
+        }))
     }
 
     /// The same error inside member `name` of an object.
@@ -258,31 +273,32 @@ impl MemberError {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        self.path = if plain {
-            format!(".{name}{}", self.path)
+        self.0.path = if plain {
+            format!(".{name}{}", self.0.path)
         } else {
-            format!("[{name:?}]{}", self.path)
+            format!("[{name:?}]{}", self.0.path)
         };
         self
     }
 
     /// The same error inside item `index` of an array.
     fn in_item(mut self, index: usize) -> MemberError {
-        self.path = format!("[{index}]{}", self.path);
+        self.0.path = format!("[{index}]{}", self.0.path);
         self
     }
 
     /// Where, `tokens[0].expires_at`; empty for the document itself.
     pub fn path(&self) -> &str {
-        self.path.strip_prefix('.').unwrap_or(&self.path)
+        let path = &self.0.path;
+        path.strip_prefix('.').unwrap_or(path)
     }
 }
 
 impl fmt::Display for MemberError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.path() {
-            "" => f.write_str(&self.what),
-            path => write!(f, "{path} {}", self.what),
+            "" => f.write_str(&self.0.what),
+            path => write!(f, "{path} {}", self.0.what),
         }
     }
 }
