@@ -269,6 +269,14 @@ impl MemberError {
 
     /// The same error inside member `name` of an object.
     fn in_member(mut self, name: &str) -> MemberError {
+        self.push_member(name);
+        self
+    }
+
+    /// Puts the error inside member `name` of an object (in place: not
+    /// generic, no error moved).
+    #[inline(never)]
+    fn push_member(&mut self, name: &str) {
         let plain = !name.is_empty()
             && name
                 .bytes()
@@ -278,7 +286,6 @@ impl MemberError {
         } else {
             format!("[{name:?}]{}", self.0.path)
         };
-        self
     }
 
     /// The same error inside item `index` of an array.
@@ -570,7 +577,11 @@ impl<'de> MapAccess<'de> for Members<'_> {
         seed: V,
     ) -> Result<V::Value, MemberError> {
         let (name, value) = self.take_value()?;
-        seed.deserialize(Node(value)).map_err(|e| e.in_member(name))
+        let mut result = seed.deserialize(Node(value));
+        if let Err(e) = &mut result {
+            e.push_member(name);
+        }
+        result
     }
 
     fn size_hint(&self) -> Option<usize> {
