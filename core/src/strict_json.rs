@@ -237,52 +237,75 @@ impl<'de> Visitor<'de> for Strict {
 
 /// A document that parsed but does not have the expected members: where
 /// (a path such as `tokens[0].expires_at`) and what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberError {
+///
+/// Boxed: one pointer is what every derived visitor moves through its `?`s
+/// (a smaller component than two `String`s would make).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MemberError(Box<Where>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Where {
     /// `.name` and `[index]` segments, outermost first.
     path: String,
     what: String,
 }
 
+impl fmt::Debug for MemberError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemberError")
+            .field("path", &self.0.path)
+            .field("what", &self.0.what)
+            .finish()
+    }
+}
+
 impl MemberError {
     fn new(what: String) -> MemberError {
-        MemberError {
+        MemberError(Box::new(Where {
             path: String::new(),
             what,
-        }
+        }))
     }
 
     /// The same error inside member `name` of an object.
     fn in_member(mut self, name: &str) -> MemberError {
+        self.push_member(name);
+        self
+    }
+
+    /// Puts the error inside member `name` of an object (in place: not
+    /// generic, no error moved).
+    #[inline(never)]
+    fn push_member(&mut self, name: &str) {
         let plain = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        self.path = if plain {
-            format!(".{name}{}", self.path)
+        self.0.path = if plain {
+            format!(".{name}{}", self.0.path)
         } else {
-            format!("[{name:?}]{}", self.path)
+            format!("[{name:?}]{}", self.0.path)
         };
-        self
     }
 
     /// The same error inside item `index` of an array.
     fn in_item(mut self, index: usize) -> MemberError {
-        self.path = format!("[{index}]{}", self.path);
+        self.0.path = format!("[{index}]{}", self.0.path);
         self
     }
 
     /// Where, `tokens[0].expires_at`; empty for the document itself.
     pub fn path(&self) -> &str {
-        self.path.strip_prefix('.').unwrap_or(&self.path)
+        let path = &self.0.path;
+        path.strip_prefix('.').unwrap_or(path)
     }
 }
 
 impl fmt::Display for MemberError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.path() {
-            "" => f.write_str(&self.what),
-            path => write!(f, "{path} {}", self.what),
+            "" => f.write_str(&self.0.what),
+            path => write!(f, "{path} {}", self.0.what),
         }
     }
 }
@@ -350,13 +373,67 @@ impl<'de> Deserializer<'de> for Node<'_> {
                 (None, None, f) => visitor.visit_f64(f.unwrap_or_default()),
             },
             Value::String(s) => visitor.visit_str(s),
-            Value::Array(items) => visitor.visit_seq(Items {
-                items: items.iter().enumerate(),
-            }),
-            Value::Object(members) => visitor.visit_map(Members {
-                members: members.iter(),
-                value: None,
-            }),
+            Value::Array(items) => visitor.visit_seq(Items::new(items)),
+            Value::Object(members) => visitor.visit_map(Members::new(members)),
+        }
+    }
+
+    // The typed entry points below hand the visitor the one value it can
+    // take and refuse anything else with the visitor's own description:
+    // the message `deserialize_any` would give through the visitor's
+    // default `visit_*` methods, without instantiating all of them for
+    // every visitor type.
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        match self.0 {
+            Value::Bool(b) => visitor.visit_bool(*b),
+            _ => Err(wrong_type(&visitor)),
+        }
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        self.deserialize_u64(visitor)
+    }
+
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        self.deserialize_u64(visitor)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        self.deserialize_u64(visitor)
+    }
+
+    /// Unsigned integers only: `-1` and `3600.0` are refused here, as the
+    /// visitor would refuse them.
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        match self.0.as_u64() {
+            Some(n) => visitor.visit_u64(n),
+            None => Err(wrong_type(&visitor)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        match self.0 {
+            Value::String(s) => visitor.visit_str(s),
+            _ => Err(wrong_type(&visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        match self.0 {
+            Value::Array(items) => visitor.visit_seq(Items::new(items)),
+            _ => Err(wrong_type(&visitor)),
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, MemberError> {
+        match self.0 {
+            Value::Object(members) => visitor.visit_map(Members::new(members)),
+            _ => Err(wrong_type(&visitor)),
         }
     }
 
@@ -378,10 +455,7 @@ impl<'de> Deserializer<'de> for Node<'_> {
         // Straight to `visit_map`: a struct visitor's other `visit_*`
         // methods (errors all) would only add code.
         match self.0 {
-            Value::Object(members) => visitor.visit_map(Members {
-                members: members.iter(),
-                value: None,
-            }),
+            Value::Object(members) => visitor.visit_map(Members::new(members)),
             _ => Err(de::Error::invalid_type(Unexpected::Other("?"), &"a map")),
         }
     }
@@ -404,15 +478,31 @@ impl<'de> Deserializer<'de> for Node<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct newtype_struct seq tuple tuple_struct
-        map identifier
+        i8 i16 i32 i64 i128 u128 f32 f64 char
+        bytes byte_buf unit unit_struct newtype_struct tuple tuple_struct
+        identifier
     }
+}
+
+/// The error for a value of the wrong type, in the words of `exp`; shared
+/// by every visitor type.
+#[cold]
+#[inline(never)]
+fn wrong_type(exp: &dyn Expected) -> MemberError {
+    de::Error::invalid_type(Unexpected::Other("?"), exp)
 }
 
 /// The items of an array, errors marked with their index.
 struct Items<'a> {
     items: core::iter::Enumerate<core::slice::Iter<'a, Value>>,
+}
+
+impl<'a> Items<'a> {
+    fn new(items: &'a [Value]) -> Self {
+        Items {
+            items: items.iter().enumerate(),
+        }
+    }
 }
 
 impl<'de> SeqAccess<'de> for Items<'_> {
@@ -443,6 +533,32 @@ struct Members<'a> {
     value: Option<(&'a str, &'a Value)>,
 }
 
+impl<'a> Members<'a> {
+    fn new(members: &'a Map<String, Value>) -> Self {
+        Members {
+            members: members.iter(),
+            value: None,
+        }
+    }
+
+    /// The next member's name, its value kept for `next_value_seed`
+    /// (not generic: one copy for every key type).
+    #[inline(never)]
+    fn next_name(&mut self) -> Option<&'a str> {
+        let (name, value) = self.members.next()?;
+        self.value = Some((name, value));
+        Some(name)
+    }
+
+    /// The value of the member whose name was just read.
+    #[inline(never)]
+    fn take_value(&mut self) -> Result<(&'a str, &'a Value), MemberError> {
+        self.value
+            .take()
+            .ok_or_else(|| MemberError::new("a value without a name".into()))
+    }
+}
+
 impl<'de> MapAccess<'de> for Members<'_> {
     type Error = MemberError;
 
@@ -450,13 +566,9 @@ impl<'de> MapAccess<'de> for Members<'_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, MemberError> {
-        match self.members.next() {
+        match self.next_name() {
             None => Ok(None),
-            Some((name, value)) => {
-                self.value = Some((name, value));
-                seed.deserialize(name.as_str().into_deserializer())
-                    .map(Some)
-            }
+            Some(name) => seed.deserialize(name.into_deserializer()).map(Some),
         }
     }
 
@@ -464,11 +576,12 @@ impl<'de> MapAccess<'de> for Members<'_> {
         &mut self,
         seed: V,
     ) -> Result<V::Value, MemberError> {
-        let (name, value) = self
-            .value
-            .take()
-            .ok_or_else(|| MemberError::new("a value without a name".into()))?;
-        seed.deserialize(Node(value)).map_err(|e| e.in_member(name))
+        let (name, value) = self.take_value()?;
+        let mut result = seed.deserialize(Node(value));
+        if let Err(e) = &mut result {
+            e.push_member(name);
+        }
+        result
     }
 
     fn size_hint(&self) -> Option<usize> {
