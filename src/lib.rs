@@ -1,10 +1,10 @@
 //! The mcp-oauth WebAssembly component: a thin adapter from the WIT world
 //! `mcp-oauth` to the sans-IO core in `mcp-oauth-core`.
 //!
-//! - [`bindings`]: the generated WIT bindings (the only place they live).
-//! - [`transport`]: core HTTP requests ↔ `wasi:http`.
-//! - [`convert`]: core types ↔ WIT types.
-//! - [`env`]: wall clock and random bytes from WASI.
+//! - `bindings`: the generated WIT bindings (the only place they live).
+//! - `transport`: core HTTP requests ↔ `wasi:http`.
+//! - `convert`: core types ↔ WIT types.
+//! - `env`: wall clock and random bytes from WASI.
 //!
 //! No protocol decision is made here: the core says what to send and what a
 //! response means; this crate only moves bytes.

@@ -1,17 +1,17 @@
 //! The core's HTTP requests sent through `wasi:http/outgoing-handler`.
 //!
 //! Two ways to send:
-//! - [`send`] for the core's protocol requests: the whole response is read,
-//!   up to the request's body limit, and handed back as an [`HttpResponse`];
-//! - [`send_streaming`] for `wrap-call`: the `incoming-response` comes back
-//!   with its body unread, so the host can stream it (SSE). [`status`],
-//!   [`header_values`] and [`www_authenticate`] read its head without
-//!   touching the body; [`read_response`] reads it whole when the caller
+//! - `send` for the core's protocol requests: the whole response is read,
+//!   up to the request's body limit, and handed back as an `HttpResponse`;
+//! - `send_streaming` for `wrap-call`: the `incoming-response` comes back
+//!   with its body unread, so the host can stream it (SSE). `status`,
+//!   `header_values` and `www_authenticate` read its head without
+//!   touching the body; `read_response` reads it whole when the caller
 //!   needs the body after all (an error excerpt).
 //!
 //! Redirects are never followed: `wasi:http` does not follow them, and a 3xx
 //! goes back to the caller like any other status. Nothing here panics; every
-//! failure is a [`TransportError`]. Error texts name headers but never
+//! failure is a `TransportError`. Error texts name headers but never
 //! header values or bodies, which may hold secrets.
 //!
 //! Resources are dropped child first (pollable before its stream, stream
@@ -30,7 +30,7 @@ use wasip2::http::types::{
 use wasip2::io::poll::{self, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
-/// The `wasi:http` response resource that [`send_streaming`] returns and
+/// The `wasi:http` response resource that `send_streaming` returns and
 /// `wrap-call` hands to the host.
 pub use wasip2::http::types::IncomingResponse;
 
@@ -45,7 +45,7 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// `timeout_ms` limits connecting, waiting for the first response byte and
 /// each pause between body bytes. A body longer than
 /// `req.max_response_body` stops the read with
-/// [`TransportError::BodyTooLarge`] as soon as the excess arrives.
+/// `TransportError::BodyTooLarge` as soon as the excess arrives.
 pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError> {
     let headers = req
         .headers
@@ -121,7 +121,7 @@ pub fn www_authenticate(response: &IncomingResponse) -> Option<String> {
 }
 
 /// Reads a response whole: status, headers in order, and the body up to
-/// `max_body` bytes ([`TransportError::BodyTooLarge`] beyond that).
+/// `max_body` bytes (`TransportError::BodyTooLarge` beyond that).
 /// `timeout_ms` limits each pause between body bytes.
 pub fn read_response(
     response: IncomingResponse,
@@ -232,7 +232,7 @@ fn start<'a>(
     }
 }
 
-/// Writes `data` to the request body in chunks of at most [`WRITE_CHUNK`]
+/// Writes `data` to the request body in chunks of at most `WRITE_CHUNK`
 /// bytes, as the stream's `check-write` budget allows, then flushes.
 fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), TransportError> {
     let stream = body
@@ -340,13 +340,13 @@ fn read_body(stream: &InputStream, max: usize, timeout: u64) -> Result<Vec<u8>, 
 }
 
 /// Blocks until `pollable` is ready, or fails with
-/// [`TransportError::TimedOut`] after `timeout` nanoseconds.
+/// `TransportError::TimedOut` after `timeout` nanoseconds.
 fn wait(pollable: &Pollable, timeout: u64) -> Result<(), TransportError> {
     wait_until(pollable, monotonic_clock::now().saturating_add(timeout))
 }
 
 /// Blocks until `pollable` is ready, or fails with
-/// [`TransportError::TimedOut`] at the monotonic instant `deadline`.
+/// `TransportError::TimedOut` at the monotonic instant `deadline`.
 fn wait_until(pollable: &Pollable, deadline: u64) -> Result<(), TransportError> {
     if pollable.ready() {
         return Ok(());
@@ -445,8 +445,8 @@ fn write_failed(error: StreamError) -> TransportError {
 }
 
 /// Maps a `wasi:http` error code: the connect, read, write and first-byte
-/// timeouts become [`TransportError::TimedOut`], everything else a
-/// described [`TransportError::Failed`].
+/// timeouts become `TransportError::TimedOut`, everything else a
+/// described `TransportError::Failed`.
 fn error_code(code: &ErrorCode) -> TransportError {
     let (text, detail): (&str, Option<&str>) = match code {
         ErrorCode::ConnectionTimeout

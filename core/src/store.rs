@@ -442,7 +442,7 @@ impl Store {
 
     /// Reads a document written by [`Store::to_bytes`] of this or an older
     /// version. Unknown members are ignored; URLs are checked again
-    /// ([`Store::check_urls`]).
+    /// (`check_urls`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Store, crate::error::Refused> {
         let invalid =
             |e: String| crate::error::Refused(format!("state is not a valid state document: {e}"));
