@@ -235,12 +235,7 @@ pub fn summary(s: mcp_oauth_core::state_ops::Summary) -> wit::StateSummary {
             .tokens
             .into_iter()
             .map(|t| wit::TokenEntry {
-                resource: t.resource,
-                issuer: t.issuer,
-                token_type: t.token_type,
-                expires_at: t.expires_at,
-                scope: t.scope,
-                has_refresh_token: t.has_refresh_token,
+                token: token_info(t.token),
                 grant_type: t.grant_type,
             })
             .collect(),

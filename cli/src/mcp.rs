@@ -1218,16 +1218,7 @@ pub fn sse_data(text: &str) -> Vec<String> {
 
 /// A short, single-line, printable excerpt of a body.
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(EXCERPT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    out.trim().to_string()
+    mcp_oauth_host::net::excerpt(body, EXCERPT_CHARS)
 }
 
 #[cfg(test)]

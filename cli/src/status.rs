@@ -45,7 +45,8 @@ pub fn relative(at: u64, now: u64) -> String {
 }
 
 /// One line about a token: type, expiry, scope, refresh token, grant.
-fn describe_token(t: &TokenEntry, now: u64) -> String {
+fn describe_token(entry: &TokenEntry, now: u64) -> String {
+    let t = &entry.token;
     let mut parts = vec![t.token_type.clone()];
     parts.push(match t.expires_at {
         Some(at) => format!("expires {} ({})", format_utc(at), relative(at, now)),
@@ -60,7 +61,7 @@ fn describe_token(t: &TokenEntry, now: u64) -> String {
         }
         .into(),
     );
-    if let Some(grant) = &t.grant_type {
+    if let Some(grant) = &entry.grant_type {
         parts.push(format!("obtained with {grant}"));
     }
     parts.join(", ")
@@ -88,10 +89,10 @@ pub fn status_report(s: &StateSummary, now: u64) -> String {
         match s
             .tokens
             .iter()
-            .find(|t| t.resource == b.resource && t.issuer == b.issuer)
+            .find(|t| t.token.resource == b.resource && t.token.issuer == b.issuer)
         {
             Some(t) => {
-                shown.push((&t.resource, &t.issuer));
+                shown.push((&t.token.resource, &t.token.issuer));
                 line(format!("    token     {}", describe_token(t, now)));
             }
             None => line("    token     none (authorizes on the next connect)".into()),
@@ -100,13 +101,13 @@ pub fn status_report(s: &StateSummary, now: u64) -> String {
     let orphans: Vec<&TokenEntry> = s
         .tokens
         .iter()
-        .filter(|t| !shown.contains(&(&t.resource, &t.issuer)))
+        .filter(|t| !shown.contains(&(&t.token.resource, &t.token.issuer)))
         .collect();
     if !orphans.is_empty() {
         line(String::new());
         line("tokens of no server:".into());
         for t in orphans {
-            line(format!("  {} from {}", t.resource, t.issuer));
+            line(format!("  {} from {}", t.token.resource, t.token.issuer));
             line(format!("    token     {}", describe_token(t, now)));
         }
     }
@@ -158,7 +159,7 @@ pub fn status_report(s: &StateSummary, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcp_oauth_host::harness::{ClientEntry, MetadataEntry, ServerEntry};
+    use mcp_oauth_host::harness::{ClientEntry, MetadataEntry, ServerEntry, TokenInfo};
 
     #[test]
     fn times_read_well() {
@@ -173,12 +174,14 @@ mod tests {
     #[test]
     fn status_shows_what_is_stored() {
         let token = |resource: &str, token_type: &str| TokenEntry {
-            resource: resource.into(),
-            issuer: "https://as.example".into(),
-            token_type: token_type.into(),
-            expires_at: None,
-            scope: None,
-            has_refresh_token: false,
+            token: TokenInfo {
+                resource: resource.into(),
+                issuer: "https://as.example".into(),
+                token_type: token_type.into(),
+                expires_at: None,
+                scope: None,
+                has_refresh_token: false,
+            },
             grant_type: None,
         };
         let summary = StateSummary {
@@ -189,11 +192,13 @@ mod tests {
             }],
             tokens: vec![
                 TokenEntry {
-                    expires_at: Some(1_800_003_600),
-                    scope: Some("mcp:read".into()),
-                    has_refresh_token: true,
+                    token: TokenInfo {
+                        expires_at: Some(1_800_003_600),
+                        scope: Some("mcp:read".into()),
+                        has_refresh_token: true,
+                        ..token("https://mcp.example/mcp", "Bearer").token
+                    },
                     grant_type: Some("authorization_code".into()),
-                    ..token("https://mcp.example/mcp", "Bearer")
                 },
                 token("https://other.example", "DPoP"),
             ],

@@ -19,21 +19,11 @@ pub struct ServerSummary {
     pub issuer: String,
 }
 
-/// A token, described.
+/// A token, described: what [`crate::TokenInfo`] says, and the grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSummary {
-    /// The resource it is for.
-    pub resource: String,
-    /// The issuer that issued it.
-    pub issuer: String,
-    /// `Bearer` or `DPoP`.
-    pub token_type: String,
-    /// When it expires, seconds since the Unix epoch, if known.
-    pub expires_at: Option<u64>,
-    /// The scope granted, if known.
-    pub scope: Option<String>,
-    /// Whether a refresh token is held.
-    pub has_refresh_token: bool,
+    /// The token, described.
+    pub token: crate::TokenInfo,
     /// The grant that obtained it, if recorded.
     pub grant_type: Option<String>,
 }
@@ -103,12 +93,7 @@ pub fn summary(store: &Store) -> Summary {
             .tokens
             .iter()
             .map(|t| TokenSummary {
-                resource: t.resource.clone(),
-                issuer: t.issuer.clone(),
-                token_type: t.token_type.clone(),
-                expires_at: t.expires_at,
-                scope: t.scope.clone(),
-                has_refresh_token: t.refresh_token.is_some(),
+                token: crate::TokenInfo::from(t),
                 grant_type: t.grant_type.clone(),
             })
             .collect(),

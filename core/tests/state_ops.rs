@@ -169,8 +169,8 @@ fn a_summary_says_what_is_stored_but_no_secret() {
     assert_eq!(s.servers.len(), 1);
     assert_eq!(s.servers[0].issuer, "https://as.example");
     assert_eq!(s.tokens.len(), 2);
-    assert_eq!(s.tokens[0].expires_at, Some(1_800_003_600));
-    assert!(s.tokens[0].has_refresh_token && !s.tokens[1].has_refresh_token);
+    assert_eq!(s.tokens[0].token.expires_at, Some(1_800_003_600));
+    assert!(s.tokens[0].token.has_refresh_token && !s.tokens[1].token.has_refresh_token);
     assert_eq!(
         s.tokens[0].grant_type.as_deref(),
         Some("authorization_code")

@@ -92,18 +92,9 @@ impl CookieJar {
     }
 }
 
-/// A short, single-line excerpt of a page.
+/// A short, single-line, printable excerpt of a body.
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(EXCERPT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    out.trim().to_string()
+    crate::net::excerpt(body, EXCERPT_CHARS)
 }
 
 /// Query parameters whose values never appear in messages.

@@ -203,3 +203,18 @@ where
     driver.abort();
     result
 }
+
+/// A short, single-line, printable excerpt of a body: its first `chars`
+/// characters, control characters as spaces, `…` when cut.
+pub fn excerpt(body: &[u8], chars: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text
+        .chars()
+        .take(chars)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > chars {
+        out.push('…');
+    }
+    out.trim().to_string()
+}
