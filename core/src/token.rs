@@ -202,21 +202,14 @@ pub fn id_jag_exchange(
 
 /// Reads an RFC 8693 §2.2.1 response that must carry an ID-JAG.
 pub fn parse_id_jag(resp: &HttpResponse, url: &str) -> Result<Secret, Error> {
-    let step = Step::Token;
-    let invalid = |reason: &str| Error::InvalidResponse {
-        step,
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    check_status(resp, url)?;
-    let not_token = |e: String| invalid(&format!("not a token exchange response: {}", clip(&e)));
+    let invalid = |reason: &str| invalid_token_response(url, reason);
     /// The members of an RFC 8693 §2.2.1 response this client uses.
     #[derive(serde::Deserialize)]
     struct ExchangeBody {
         issued_token_type: Option<String>,
         access_token: Option<String>,
     }
-    let body: ExchangeBody = strict_json::from_slice(&resp.body).map_err(not_token)?;
+    let body: ExchangeBody = success_body(resp, url, "a token exchange response")?;
     let issued = body.issued_token_type.as_deref();
     if issued != Some(ID_JAG_TYPE) {
         return Err(invalid(&format!(
@@ -228,6 +221,27 @@ pub fn parse_id_jag(resp: &HttpResponse, url: &str) -> Result<Secret, Error> {
         .filter(|t| !t.is_empty())
         .map(Secret::new)
         .ok_or_else(|| invalid("access_token is missing"))
+}
+
+/// An invalid answer of the token endpoint at `url`.
+fn invalid_token_response(url: &str, reason: &str) -> Error {
+    Error::InvalidResponse {
+        step: Step::Token,
+        url: url.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The body of a successful token endpoint answer, read as `T` (`what` it
+/// must be, for the error); an error answer as [`check_status`] says.
+fn success_body<T: serde::de::DeserializeOwned>(
+    resp: &HttpResponse,
+    url: &str,
+    what: &str,
+) -> Result<T, Error> {
+    check_status(resp, url)?;
+    strict_json::from_slice(&resp.body)
+        .map_err(|e| invalid_token_response(url, &format!("not {what}: {}", clip(&e))))
 }
 
 /// Errors for a token endpoint answer that is not a success: an OAuth error
@@ -304,15 +318,8 @@ pub fn parse_token_response(
     requested_scope: Option<&str>,
     dpop: bool,
 ) -> Result<TokenRecord, Error> {
-    let step = Step::Token;
-    let invalid = |reason: &str| Error::InvalidResponse {
-        step,
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    check_status(resp, url)?;
-    let not_token = |e: String| invalid(&format!("not a token response: {}", clip(&e)));
-    let body: TokenBody = strict_json::from_slice(&resp.body).map_err(not_token)?;
+    let invalid = |reason: &str| invalid_token_response(url, reason);
+    let body: TokenBody = success_body(resp, url, "a token response")?;
     let access_token = body
         .access_token
         .filter(|t| !t.is_empty())
