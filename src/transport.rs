@@ -109,15 +109,20 @@ pub fn header_values(response: &IncomingResponse, name: &str) -> Vec<Vec<u8>> {
 /// All `WWW-Authenticate` values that are UTF-8, joined with ", "
 /// (RFC 9110 §5.3), or `None` when there is none. The body is not touched.
 pub fn www_authenticate(response: &IncomingResponse) -> Option<String> {
-    let lines: Vec<String> = header_values(response, "www-authenticate")
+    let mut joined: Option<String> = None;
+    for line in header_values(response, "www-authenticate")
         .into_iter()
         .filter_map(|v| String::from_utf8(v).ok())
-        .collect();
-    if lines.is_empty() {
-        None
-    } else {
-        Some(lines.join(", "))
+    {
+        match &mut joined {
+            Some(text) => {
+                text.push_str(", ");
+                text.push_str(&line);
+            }
+            None => joined = Some(line),
+        }
     }
+    joined
 }
 
 /// Reads a response whole: status, headers in order, and the body up to

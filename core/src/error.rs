@@ -223,13 +223,18 @@ impl core::error::Error for Error {}
 
 /// "url → status" for each attempt, comma-separated.
 pub(crate) fn attempts(a: &[Attempt]) -> String {
-    a.iter()
-        .map(|a| match a.status {
-            Some(s) => format!("{} → {s}", a.url),
-            None => format!("{} → failed", a.url),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::new();
+    for (i, a) in a.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&a.url);
+        match a.status {
+            Some(s) => out.push_str(&format!(" → {s}")),
+            None => out.push_str(" → failed"),
+        }
+    }
+    out
 }
 
 fn oauth(o: &OAuthFailure) -> String {

@@ -20,7 +20,11 @@ pub fn select(
     configured
         .and_then(non_empty)
         .or_else(|| challenge.and_then(non_empty))
-        .or_else(|| scopes_supported.and_then(|s| non_empty(&s.join(" "))))
+        .or_else(|| {
+            // Joined as `&str`s: the one `join` the crate links.
+            let all: Vec<&str> = scopes_supported?.iter().map(String::as_str).collect();
+            non_empty(&all.join(" "))
+        })
 }
 
 /// The scope that asks for a refresh token (OpenID Connect Core §11; MCP

@@ -491,7 +491,9 @@ impl Url {
             Host::Ipv6(a) => Some(a.into()),
             // Hosts of other schemes than the WHATWG "special" ones stay
             // opaque text; a dotted quad there is an address all the same.
-            Host::Domain(name) => name.parse().ok(),
+            // (An IPv6 address is never opaque text: it is bracketed, and
+            // `:` is not allowed in an opaque host.)
+            Host::Domain(name) => name.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
         }
     }
 
