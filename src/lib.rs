@@ -297,14 +297,13 @@ impl GuestClient for ClientResource {
         }
     }
 
-    fn merge_state(&self, base: Vec<u8>, theirs: Vec<u8>) -> Result<(), AuthError> {
-        self.client()
-            .merge_state(&base, &theirs)
-            .map_err(convert::refused)
-    }
-
-    fn import_state(&self, state: Vec<u8>) -> Result<(), AuthError> {
-        self.client().import_state(&state).map_err(convert::refused)
+    fn import_state(&self, state: Vec<u8>, base: Option<Vec<u8>>) -> Result<(), AuthError> {
+        let mut client = self.client();
+        match base {
+            None => client.import_state(&state),
+            Some(base) => client.merge_state(&base, &state),
+        }
+        .map_err(convert::refused)
     }
 }
 

@@ -833,19 +833,19 @@ impl Instance {
         call_client!(self, call_forget, "forget", server)
     }
 
-    /// `merge-state`: merges what another process stored (`theirs`) into
-    /// the state, which changed since it was `base`.
+    /// `import-state` with a `base`: merges what another process stored
+    /// (`theirs`) into the state, which changed since it was `base`.
     pub async fn merge_state(
         &mut self,
         base: &[u8],
         theirs: &[u8],
     ) -> anyhow::Result<Result<(), AuthError>> {
-        call_client!(self, call_merge_state, "merge-state", base, theirs)
+        call_client!(self, call_import_state, "import-state", theirs, Some(base))
     }
 
     /// `import-state`: replaces the component's state with an exported one.
     pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), AuthError>> {
-        call_client!(self, call_import_state, "import-state", state)
+        call_client!(self, call_import_state, "import-state", state, None)
     }
 }
 

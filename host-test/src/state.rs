@@ -19,7 +19,7 @@
 //!   the renewed token and redeems nothing, so a rotating refresh token is
 //!   used once.
 //! - Concurrent writers: a process writes back its changes with the
-//!   component's three-way merge (`merge-state`) against what it last read,
+//!   component's three-way merge (`import-state` with a base) against what it last read,
 //!   entry by entry (a client per issuer, a token per resource and issuer, a
 //!   binding per server, metadata per issuer): entries it did not change
 //!   keep what another process wrote since; for an entry both changed, the
@@ -384,7 +384,7 @@ impl Persistence {
     }
 
     /// With the lock held: merges the file's newest state into this
-    /// instance's (the component's `merge-state`) and writes the result when
+    /// instance's (the component's three-way merge) and writes the result when
     /// it differs from the file's.
     async fn sync_locked(
         &mut self,
