@@ -63,6 +63,7 @@ impl From<Refused> for Error {
 
 /// Everything that can go wrong. Mirrors `auth-error` in `wit/world.wit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// No configuration yet.
     NotConfigured,

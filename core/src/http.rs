@@ -189,6 +189,7 @@ pub fn excerpt(body: &[u8]) -> String {
 
 /// A request that produced no usable response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportError {
     /// Connection, DNS, TLS or protocol failure, described.
     Failed(String),

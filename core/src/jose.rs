@@ -108,6 +108,7 @@ const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3
 /// Why a key could not be read. The messages name the problem only: no
 /// key bytes, no PEM text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyError {
     /// No `-----BEGIN …-----` line, or no matching `-----END …-----` line.
     NotPem,

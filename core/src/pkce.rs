@@ -19,6 +19,7 @@ const MAX_LEN: usize = 128;
 
 /// Why a string is not a valid code verifier. Never includes the verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PkceError {
     /// The verifier is not 43 to 128 characters long (RFC 7636 §4.1).
     InvalidLength {

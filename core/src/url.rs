@@ -33,6 +33,7 @@ use crate::encode::form_encode;
 /// Why a string is not an acceptable absolute URL. Positions are byte
 /// offsets into the parsed string. Messages never repeat the userinfo part.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UrlError {
     /// The input is empty.
     Empty,
