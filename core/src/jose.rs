@@ -18,7 +18,7 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{self, Signature};
 use sha2::{Digest, Sha256};
 
-use pkcs8::der::{self, Decode};
+use pkcs8::der::{self, Decode, Tagged};
 use pkcs8::{ObjectIdentifier, PrivateKeyInfoRef};
 use sec1::EcPrivateKey;
 
@@ -409,7 +409,15 @@ fn from_pkcs8(der: &[u8]) -> Result<SigningKey, KeyError> {
     if info.algorithm.oid != OID_EC_PUBLIC_KEY {
         return Err(KeyError::NotEc);
     }
-    if info.algorithm.parameters_oid().ok() != Some(OID_P256) {
+    // The parameters must be the OBJECT IDENTIFIER prime256v1, compared
+    // encoded (as `ObjectIdentifier` equality does): what
+    // `parameters_oid() == Some(OID_P256)` decides, without a second OID
+    // reader linked.
+    let named_p256 = info
+        .algorithm
+        .parameters
+        .is_some_and(|p| p.tag() == der::Tag::ObjectIdentifier && p.value() == OID_P256.as_bytes());
+    if !named_p256 {
         return Err(KeyError::UnsupportedCurve);
     }
     from_sec1(info.private_key.as_bytes())
