@@ -142,8 +142,10 @@ pub struct ResourceMetadata {
     #[serde(default, deserialize_with = "strict_json::null_as_default")]
     pub authorization_servers: Vec<String>,
     /// Scopes the resource understands.
+    #[serde(default)]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9728 §2: DPoP proof algorithms the resource accepts.
+    #[serde(default)]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     /// RFC 9728 §2: whether the resource accepts only DPoP-bound tokens.
     #[serde(default, deserialize_with = "strict_json::null_as_default")]
@@ -233,35 +235,35 @@ pub struct AuthServerMetadata {
     /// The issuer identifier.
     pub issuer: String,
     /// Authorization endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
     /// Token endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     /// RFC 7591 registration endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
     /// Supported `response_type` values.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_types_supported: Option<Vec<String>>,
     /// PKCE methods (RFC 7636 / RFC 8414).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<String>>,
     /// Token endpoint client authentication methods.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// Scopes the server knows.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9207: whether redirects carry `iss` (absent: false).
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
     /// Grant types the server supports (RFC 8414 §2; absent means
     /// `authorization_code` and `implicit`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types_supported: Option<Vec<String>>,
     /// RFC 9449 §5.1: DPoP proof algorithms the server accepts.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     /// Whether a Client ID Metadata Document URL may be used as `client_id`
     /// (absent: false; written only when true).

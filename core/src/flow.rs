@@ -341,6 +341,7 @@ fn error_code(resp: &HttpResponse) -> Option<String> {
     /// Just the code: other members may be anything.
     #[derive(serde::Deserialize)]
     struct Code {
+        #[serde(default)]
         error: Option<String>,
     }
     crate::strict_json::from_slice::<Code>(&resp.body)

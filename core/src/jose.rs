@@ -18,8 +18,8 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{self, Signature};
 use sha2::{Digest, Sha256};
 
-use pkcs8::der::{self, Decode};
-use pkcs8::{ObjectIdentifier, PrivateKeyInfo};
+use pkcs8::der::{self, Decode, Tagged};
+use pkcs8::{ObjectIdentifier, PrivateKeyInfoRef};
 use sec1::EcPrivateKey;
 
 use crate::encode::{base64_std_decode, base64url_nopad};
@@ -406,14 +406,22 @@ fn der_error(error: der::Error, version: &'static str) -> KeyError {
 /// holding an EC key (RFC 5480 §2.1.1) on P-256.
 fn from_pkcs8(der: &[u8]) -> Result<SigningKey, KeyError> {
     let info =
-        PrivateKeyInfo::from_der(der).map_err(|e| der_error(e, "unsupported PKCS#8 version"))?;
+        PrivateKeyInfoRef::from_der(der).map_err(|e| der_error(e, "unsupported PKCS#8 version"))?;
     if info.algorithm.oid != OID_EC_PUBLIC_KEY {
         return Err(KeyError::NotEc);
     }
-    if info.algorithm.parameters_oid().ok() != Some(OID_P256) {
+    // The parameters must be the OBJECT IDENTIFIER prime256v1, compared
+    // encoded (as `ObjectIdentifier` equality does): what
+    // `parameters_oid() == Some(OID_P256)` decides, without a second OID
+    // reader linked.
+    let named_p256 = info
+        .algorithm
+        .parameters
+        .is_some_and(|p| p.tag() == der::Tag::ObjectIdentifier && p.value() == OID_P256.as_bytes());
+    if !named_p256 {
         return Err(KeyError::UnsupportedCurve);
     }
-    from_sec1(info.private_key)
+    from_sec1(info.private_key.as_bytes())
 }
 
 /// SEC1 `ECPrivateKey` (RFC 5915 §3). `parameters`, when present, must name

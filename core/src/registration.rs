@@ -85,8 +85,11 @@ pub fn request(endpoint: &str, config: &Config, scope: Option<&str>) -> HttpRequ
 #[derive(Deserialize)]
 struct RegistrationResponse {
     client_id: String,
+    #[serde(default)]
     client_secret: Option<String>,
+    #[serde(default)]
     client_secret_expires_at: Option<u64>,
+    #[serde(default)]
     token_endpoint_auth_method: Option<String>,
 }
 
@@ -161,7 +164,9 @@ pub fn parse_response(
 #[derive(Deserialize)]
 struct ErrorBody {
     error: String,
+    #[serde(default)]
     error_description: Option<String>,
+    #[serde(default)]
     error_uri: Option<String>,
 }
 

@@ -197,12 +197,12 @@ pub struct ClientRecord {
     pub redirect_uri: String,
     /// When the secret expires (RFC 7591 `client_secret_expires_at`; 0 or
     /// absent = never).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_expires_at: Option<u64>,
     /// For a dynamically registered client, the scope it registered with
     /// (RFC 7591 §2), which some servers restrict it to: a request for more
     /// registers anew. `None`: not registered here, or without a scope.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_scope: Option<String>,
 }
 
@@ -220,26 +220,26 @@ pub struct TokenRecord {
     /// `Bearer`.
     pub token_type: String,
     /// Absolute expiry, seconds since the Unix epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
     /// When it was received, seconds since the Unix epoch: with
     /// `expires_at`, its lifetime, which sets how early it is renewed
     /// (version 2; absent in older documents).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<u64>,
     /// The refresh token, if any.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "secret")]
     pub refresh_token: Option<Secret>,
     /// The granted scope (or the requested one when the server did not say).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// The token endpoint that issued it: where it is refreshed (version 2).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     /// The grant that obtained it (`authorization_code`, `client_credentials`,
     /// …), so that a token without a refresh token can be obtained again the
     /// same way (version 2).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_type: Option<String>,
 }
 

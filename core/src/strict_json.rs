@@ -19,6 +19,10 @@
 //!    from objects only (`serde_json`'s own `Value` deserializer also fills a
 //!    struct from an array, by position).
 //!
+//! Document types mark their `Option` members `#[serde(default)]`: absent
+//! is `None` either way, and the derive then uses `Default` instead of its
+//! generic missing-member path (a smaller component).
+//!
 //! These two small pieces are the only hand-written JSON code: `serde_json`
 //! has no switch for duplicates or for a depth other than its 128, and its
 //! type errors (`invalid type: integer 7, expected a string`) say what but

@@ -206,7 +206,9 @@ pub fn parse_id_jag(resp: &HttpResponse, url: &str) -> Result<Secret, Error> {
     /// The members of an RFC 8693 §2.2.1 response this client uses.
     #[derive(serde::Deserialize)]
     struct ExchangeBody {
+        #[serde(default)]
         issued_token_type: Option<String>,
+        #[serde(default)]
         access_token: Option<String>,
     }
     let body: ExchangeBody = success_body(resp, url, "a token exchange response")?;
@@ -270,10 +272,15 @@ fn check_status(resp: &HttpResponse, url: &str) -> Result<(), Error> {
 /// The members of a token response (OAuth 2.1 §3.2.3) this client uses.
 #[derive(serde::Deserialize)]
 struct TokenBody {
+    #[serde(default)]
     access_token: Option<String>,
+    #[serde(default)]
     token_type: Option<String>,
+    #[serde(default)]
     expires_in: Option<Seconds>,
+    #[serde(default)]
     refresh_token: Option<String>,
+    #[serde(default)]
     scope: Option<String>,
 }
 
