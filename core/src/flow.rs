@@ -260,20 +260,31 @@ enum Then {
     },
 }
 
+/// The metadata URLs a discovery step tries in turn, and what each
+/// answered.
+struct Candidates {
+    urls: Vec<String>,
+    /// The one asked now.
+    index: usize,
+    attempts: Vec<Attempt>,
+}
+
+impl Candidates {
+    /// Whether every URL tried answered 404 (no document, as opposed to a
+    /// server that refused).
+    fn all_404(&self) -> bool {
+        self.attempts.iter().all(|a| a.status == Some(404))
+    }
+}
+
 // One per flow; the large variant is the common one.
 #[allow(clippy::large_enum_variant)]
 enum Phase {
-    ResourceMetadata {
-        candidates: Vec<String>,
-        index: usize,
-        attempts: Vec<Attempt>,
-    },
+    ResourceMetadata(Candidates),
     ServerMetadata {
         prm: ResourceMetadata,
         issuer: usize,
-        candidates: Vec<String>,
-        index: usize,
-        attempts: Vec<Attempt>,
+        tried: Candidates,
         legacy: bool,
     },
     Register {
@@ -376,11 +387,11 @@ impl Flow {
                     candidates[0].clone(),
                     MAX_METADATA_BYTES,
                 ));
-                flow.phase = Phase::ResourceMetadata {
-                    candidates,
+                flow.phase = Phase::ResourceMetadata(Candidates {
+                    urls: candidates,
                     index: 0,
                     attempts: Vec::new(),
-                };
+                });
             }
             Err(e) => flow.phase = Phase::Done(Err(e)),
         }
@@ -623,21 +634,14 @@ impl Flow {
                 nonce_retried,
                 then,
             } => self.after_token(call, dpop, nonce_retried, then, req, resp, now),
-            Phase::ResourceMetadata {
-                candidates,
-                index,
-                mut attempts,
-            } => {
+            Phase::ResourceMetadata(mut tried) => {
                 if (400..500).contains(&resp.status) {
-                    return match self.try_next(req, resp.status, &candidates, index, &mut attempts)
-                    {
-                        Some(index) => Phase::ResourceMetadata {
-                            candidates,
-                            index,
-                            attempts,
-                        },
-                        None if attempts.iter().all(|a| a.status == Some(404)) => self.legacy(now),
-                        None => Phase::Done(Err(Error::NoResourceMetadata(attempts))),
+                    return if self.try_next(req, resp.status, &mut tried) {
+                        Phase::ResourceMetadata(tried)
+                    } else if tried.all_404() {
+                        self.legacy(now)
+                    } else {
+                        Phase::Done(Err(Error::NoResourceMetadata(tried.attempts)))
                     };
                 }
                 let Some(server) = self.start.as_deref().map(|s| s.server.clone()) else {
@@ -651,37 +655,36 @@ impl Flow {
             Phase::ServerMetadata {
                 prm,
                 issuer,
-                candidates,
-                index,
-                mut attempts,
+                mut tried,
                 legacy,
             } => {
                 if (400..500).contains(&resp.status) {
-                    return match self.try_next(req, resp.status, &candidates, index, &mut attempts)
-                    {
-                        Some(index) => Phase::ServerMetadata {
+                    if self.try_next(req, resp.status, &mut tried) {
+                        return Phase::ServerMetadata {
                             prm,
                             issuer,
-                            candidates,
-                            index,
-                            attempts,
+                            tried,
                             legacy,
-                        },
-                        // MCP 2025-03-26 "Fallbacks for Servers without
-                        // Metadata Discovery": default paths, on 404 only.
-                        None if legacy && attempts.iter().all(|a| a.status == Some(404)) => {
-                            let issuer = prm.authorization_servers[0].clone();
-                            let mut meta = AuthServerMetadata::assumed(&issuer);
-                            meta.authorization_endpoint = Some(format!("{issuer}/authorize"));
-                            meta.token_endpoint = Some(format!("{issuer}/token"));
-                            meta.registration_endpoint = Some(format!("{issuer}/register"));
-                            self.with_metadata(prm, issuer, meta, false, true, &req.url, now)
-                        }
-                        // RFC 9728 §7.6: the client picks; try the next listed server.
-                        None => {
-                            self.after_resource_metadata(prm, issuer + 1, attempts, legacy, now)
-                        }
-                    };
+                        };
+                    }
+                    // MCP 2025-03-26 "Fallbacks for Servers without
+                    // Metadata Discovery": default paths, on 404 only.
+                    if legacy && tried.all_404() {
+                        let issuer = prm.authorization_servers[0].clone();
+                        let mut meta = AuthServerMetadata::assumed(&issuer);
+                        meta.authorization_endpoint = Some(format!("{issuer}/authorize"));
+                        meta.token_endpoint = Some(format!("{issuer}/token"));
+                        meta.registration_endpoint = Some(format!("{issuer}/register"));
+                        return self.with_metadata(prm, issuer, meta, false, true, &req.url, now);
+                    }
+                    // RFC 9728 §7.6: the client picks; try the next listed server.
+                    return self.after_resource_metadata(
+                        prm,
+                        issuer + 1,
+                        tried.attempts,
+                        legacy,
+                        now,
+                    );
                 }
                 let Some(start) = self.start.as_deref() else {
                     return Phase::Done(Err(Error::NotConfigured));
@@ -816,27 +819,23 @@ impl Flow {
     }
 
     /// A metadata URL answered 4xx: records the attempt and sends the next
-    /// candidate of the same step, returning its index, or `None` when the
-    /// list is exhausted. (4xx means "not here"; 5xx never gets here.)
-    fn try_next(
-        &mut self,
-        req: &HttpRequest,
-        status: u16,
-        candidates: &[String],
-        index: usize,
-        attempts: &mut Vec<Attempt>,
-    ) -> Option<usize> {
-        attempts.push(Attempt {
+    /// candidate of the same step; `false` when the list is exhausted. (4xx
+    /// means "not here"; 5xx never gets here.)
+    fn try_next(&mut self, req: &HttpRequest, status: u16, tried: &mut Candidates) -> bool {
+        tried.attempts.push(Attempt {
             url: req.url.clone(),
             status: Some(status),
         });
-        let next = candidates.get(index + 1)?;
+        let Some(next) = tried.urls.get(tried.index + 1) else {
+            return false;
+        };
         self.send(HttpRequest::get_json(
             req.step,
             next.clone(),
             MAX_METADATA_BYTES,
         ));
-        Some(index + 1)
+        tried.index += 1;
+        true
     }
 
     /// No protected resource metadata anywhere (every candidate 404): a
@@ -942,9 +941,11 @@ impl Flow {
         Phase::ServerMetadata {
             prm,
             issuer: index,
-            candidates,
-            index: 0,
-            attempts,
+            tried: Candidates {
+                urls: candidates,
+                index: 0,
+                attempts,
+            },
             legacy,
         }
     }
