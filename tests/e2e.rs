@@ -33,19 +33,7 @@ async fn session(world: &MockWorld) -> McpSession<ComponentTransport<Silent>> {
     )
 }
 
-/// The log as "SERVER METHOD PATH" lines, for order assertions.
-fn lines(log: &[LoggedRequest]) -> Vec<String> {
-    log.iter()
-        .map(|r| {
-            let s = match r.server {
-                Server::Mcp => "mcp",
-                Server::AuthorizationServer => "as",
-                Server::IdentityProvider => "idp",
-            };
-            format!("{s} {} {}", r.method, r.path)
-        })
-        .collect()
-}
+use mcp_oauth_mock::log_lines as lines;
 
 fn header<'a>(r: &'a LoggedRequest, name: &str) -> Option<&'a str> {
     r.headers

@@ -114,19 +114,7 @@ async fn ok(i: &mut Instance, req: &HttpRequest) -> Outcome {
     outcome
 }
 
-/// The log as "server METHOD path" lines.
-fn lines(log: &[LoggedRequest]) -> Vec<String> {
-    log.iter()
-        .map(|r| {
-            let s = match r.server {
-                Server::Mcp => "mcp",
-                Server::AuthorizationServer => "as",
-                Server::IdentityProvider => "idp",
-            };
-            format!("{s} {} {}", r.method, r.path)
-        })
-        .collect()
-}
+use mcp_oauth_mock::log_lines as lines;
 
 fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
     pairs

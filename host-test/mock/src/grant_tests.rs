@@ -5,8 +5,7 @@
 use super::util::{base64, base64url, random_id, unix_now};
 use super::*;
 use mcp_oauth_host::agent::follow_headless;
-use mcp_oauth_host::net::http_request;
-use mcp_oauth_host::net::{IncomingResponse, OutgoingRequest};
+use mcp_oauth_host::net::IncomingResponse;
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
@@ -14,19 +13,7 @@ const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded")
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> IncomingResponse {
-    http_request(OutgoingRequest {
-        method: method.into(),
-        url: url.into(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_vec(),
-    })
-    .await
-    .unwrap()
-}
+use super::tests::send;
 
 async fn post_form(url: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> IncomingResponse {
     let mut all = vec![FORM];

@@ -715,6 +715,21 @@ async fn handle(
     }
 }
 
+/// The log as "server METHOD path" lines (`mcp`, `as`, `idp`), for
+/// assertions on the order of requests.
+pub fn log_lines(log: &[LoggedRequest]) -> Vec<String> {
+    log.iter()
+        .map(|r| {
+            let s = match r.server {
+                Server::Mcp => "mcp",
+                Server::AuthorizationServer => "as",
+                Server::IdentityProvider => "idp",
+            };
+            format!("{s} {} {}", r.method, r.path)
+        })
+        .collect()
+}
+
 /// Test support: registers a public client at the mock authorization server
 /// and returns an authorization URL for it with the given PKCE verifier and
 /// `state`.

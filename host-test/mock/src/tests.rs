@@ -10,7 +10,12 @@ use serde_json::{json, Value};
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
 const ACCEPT: &str = "application/json, text/event-stream";
 
-async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> IncomingResponse {
+pub(super) async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> IncomingResponse {
     http_request(OutgoingRequest {
         method: method.into(),
         url: url.into(),
