@@ -254,11 +254,10 @@ pub enum CacheOutcome {
 /// serialized by wasmtime), one file per component and engine.
 ///
 /// Why not wasmtime's own `cache` feature: it brings zstd (a C build), a
-/// TOML configuration file and a background cleanup thread, and it hands
-/// files from its directory to the deserializer without a digest of its
-/// own; this one is ~250 lines, is configured by one environment variable
-/// (or disabled), bounds itself to [`CompileCache::KEEP`] entries, and
-/// checks a SHA-256 of every payload before the `unsafe` deserialization.
+/// TOML configuration file and a cleanup worker; this one is ~250 lines,
+/// is configured by one environment variable (or disabled), bounds itself
+/// to [`CompileCache::KEEP`] entries, and checks a SHA-256 of every payload
+/// before the `unsafe` deserialization.
 ///
 /// - **Key**: SHA-256 of a format tag, the wasm bytes and
 ///   [`Engine::precompile_compatibility_hash`] (target triple, compiler and
