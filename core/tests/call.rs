@@ -114,18 +114,7 @@ fn token_endpoint(refresh: bool) -> impl Fn(&HttpRequest) -> HttpResponse {
 }
 
 fn auth_server(refresh: bool) -> impl Fn(&HttpRequest) -> HttpResponse {
-    let token = token_endpoint(refresh);
-    move |r: &HttpRequest| match r.url.as_str() {
-        PRM => prm_doc(),
-        ASM => asm_doc(
-            r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
-        ),
-        "https://auth.example.com/register" => {
-            HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
-        }
-        TOKEN => token(r),
-        _ => not_found(),
-    }
+    with_token_endpoint(token_endpoint(refresh))
 }
 
 /// A client holding AT-1 (with RT-1), obtained through `auth`.

@@ -12,17 +12,7 @@ use mcp_oauth_core::{Begin, Client, Config, Entropy, Error, Grant, GrantType, Se
 
 /// An authorization server whose token endpoint answers with `token`.
 fn server(token: fn(&HttpRequest) -> HttpResponse) -> impl Fn(&HttpRequest) -> HttpResponse {
-    move |r: &HttpRequest| match r.url.as_str() {
-        PRM => prm_doc(),
-        ASM => asm_doc(
-            r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
-        ),
-        "https://auth.example.com/register" => {
-            HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
-        }
-        TOKEN => token(r),
-        _ => not_found(),
-    }
+    with_token_endpoint(token)
 }
 
 /// Token responses: the first grant gives RT-1; a refresh with RT-n gives

@@ -188,3 +188,21 @@ pub fn pre_registered() -> Config {
     config.client_id = Some("pre".into());
     config
 }
+
+/// An authorization server with metadata, open registration and `token`
+/// as its token endpoint.
+pub fn with_token_endpoint(
+    token: impl Fn(&HttpRequest) -> HttpResponse,
+) -> impl Fn(&HttpRequest) -> HttpResponse {
+    move |r: &HttpRequest| match r.url.as_str() {
+        PRM => prm_doc(),
+        ASM => asm_doc(
+            r#","code_challenge_methods_supported":["S256"],"registration_endpoint":"https://auth.example.com/register""#,
+        ),
+        "https://auth.example.com/register" => {
+            HttpResponse::json(201, r#"{"client_id":"dcr-client"}"#)
+        }
+        TOKEN => token(r),
+        _ => not_found(),
+    }
+}
