@@ -104,6 +104,9 @@ pub struct Call {
     /// A new token was obtained after a refusal in this call.
     retried: bool,
     nonce_retries: u32,
+    /// The challenge of the last refusal: an authorization after a
+    /// rejected refresh answers it.
+    challenge: Option<String>,
 }
 
 impl Call {
@@ -117,6 +120,7 @@ impl Call {
             refreshed: false,
             retried: false,
             nonce_retries: 0,
+            challenge: None,
         }
     }
 
@@ -131,21 +135,30 @@ impl Call {
     ) -> CallAction {
         loop {
             match core::mem::replace(&mut self.phase, Phase::Done) {
-                Phase::Start => match client.before_send(&self.url, now) {
-                    BeforeSend::Send => self.phase = Phase::Send,
-                    BeforeSend::HostRenews => return self.fail(self.renewal_required()),
-                    BeforeSend::Renew if !client.renewal_due(&self.url, now) => {
-                        self.phase = Phase::Send
+                Phase::Start => {
+                    // Only to a server a token may go to (https, or http on
+                    // loopback; no userinfo), whatever else is decided:
+                    // nothing is sent to another, not even the caller's own
+                    // headers.
+                    if let Err(e) = crate::client::server_key(&self.url) {
+                        return self.fail(e);
                     }
-                    BeforeSend::Renew => match client.renew(&self.url, now, entropy(random)) {
-                        Ok(None) | Ok(Some(Begin::Ready(_))) => self.phase = Phase::Send,
-                        Ok(Some(Begin::Flow(flow))) => {
-                            self.phase = Phase::Running(Purpose::Renew);
-                            return CallAction::Run(Box::new(flow));
+                    match client.before_send(&self.url, now) {
+                        BeforeSend::Send => self.phase = Phase::Send,
+                        BeforeSend::HostRenews => return self.fail(self.renewal_required()),
+                        BeforeSend::Renew if !client.renewal_due(&self.url, now) => {
+                            self.phase = Phase::Send
                         }
-                        Err(e) => self.phase = self.after_failed_renewal(client, e, now),
-                    },
-                },
+                        BeforeSend::Renew => match client.renew(&self.url, now, entropy(random)) {
+                            Ok(None) | Ok(Some(Begin::Ready(_))) => self.phase = Phase::Send,
+                            Ok(Some(Begin::Flow(flow))) => {
+                                self.phase = Phase::Running(Purpose::Renew);
+                                return CallAction::Run(Box::new(flow));
+                            }
+                            Err(e) => self.phase = self.after_failed_renewal(client, e, now),
+                        },
+                    }
+                }
                 Phase::Send => {
                     let mut jti = [0u8; 16];
                     let headers = client.request_headers_with(&self.method, &self.url, now, || {
@@ -228,7 +241,10 @@ impl Call {
                 Phase::Send
             }
             Reaction::Refused | Reaction::Retry => Phase::Reading(head.status),
-            Reaction::Authorize(challenge) => Phase::Refused(challenge),
+            Reaction::Authorize(challenge) => {
+                self.challenge.clone_from(&challenge);
+                Phase::Refused(challenge)
+            }
         };
     }
 
@@ -257,7 +273,9 @@ impl Call {
             (Purpose::Renew, Err(e)) => self.after_failed_renewal(client, e, now),
             // invalid_grant / invalid_client: the client dropped what is
             // dead; authorize.
-            (Purpose::Refresh, Err(Error::TokenRejected(_))) => Phase::Authorize(None),
+            (Purpose::Refresh, Err(Error::TokenRejected(_))) => {
+                Phase::Authorize(self.challenge.clone())
+            }
             (Purpose::Refresh | Purpose::Authorize, Err(e)) => Phase::Finish(Some(e)),
         };
     }

@@ -203,7 +203,7 @@ fn remintable(t: &TokenRecord) -> bool {
 
 /// The key a server's binding is stored under: its URL without fragment,
 /// after the URL policy (https, or http on loopback).
-fn server_key(url: &str) -> Result<(Url, String), Error> {
+pub(crate) fn server_key(url: &str) -> Result<(Url, String), Error> {
     let parsed =
         Url::parse(url).map_err(|e| Error::InvalidArgument(format!("server URL {url:?}: {e}")))?;
     if !parsed.is_https_or_loopback_http() || parsed.has_userinfo() {

@@ -95,14 +95,19 @@ fn short(url: &str) -> String {
 /// gives AT-(n+1)/RT-(n+1); `refresh: false` refuses refreshes with
 /// `invalid_grant`.
 fn token_endpoint(refresh: bool) -> impl Fn(&HttpRequest) -> HttpResponse {
+    refusing_refreshes_with(if refresh { None } else { Some("invalid_grant") })
+}
+
+/// [`token_endpoint`] whose refreshes get this OAuth error, if any.
+fn refusing_refreshes_with(error: Option<&'static str>) -> impl Fn(&HttpRequest) -> HttpResponse {
     move |r: &HttpRequest| {
         let f = form(r);
-        let n = match get(&f, "refresh_token") {
-            None => 1,
-            Some(_) if !refresh => {
-                return HttpResponse::json(400, r#"{"error":"invalid_grant"}"#);
+        let n = match (get(&f, "refresh_token"), error) {
+            (None, _) => 1,
+            (Some(_), Some(error)) => {
+                return HttpResponse::json(400, &format!(r#"{{"error":"{error}"}}"#));
             }
-            Some(rt) => rt.trim_start_matches("RT-").parse::<u32>().unwrap() + 1,
+            (Some(rt), None) => rt.trim_start_matches("RT-").parse::<u32>().unwrap() + 1,
         };
         HttpResponse::json(
             200,
@@ -345,4 +350,50 @@ fn a_failed_send_ends_the_call_with_a_transport_error() {
         call.poll(&mut c, NOW, &mut random),
         CallAction::Fail(Error::InvalidArgument(_))
     ));
+}
+
+#[test]
+fn a_refresh_refused_for_another_reason_still_leads_to_an_authorization() {
+    // The review of the call machine: a refresh refused with an error other
+    // than invalid_grant / invalid_client keeps the refused token; the
+    // authorization that follows must answer the server's challenge (a
+    // flow), not hand that token back as valid (which ended the call in
+    // still-unauthorized).
+    let auth = with_token_endpoint(refusing_refreshes_with(Some("invalid_scope")));
+    let mut c = authorized(Config::new("T", REDIRECT), &auth);
+    let (result, trace) = call(&mut c, NOW, &auth, &accepting("nothing"));
+    assert!(
+        matches!(result, Err(Error::AuthorizationRequired(_))),
+        "{result:?} {:?}",
+        trace.steps
+    );
+    assert_eq!(trace.steps[..2], ["send Bearer AT-1", "flow /token"]);
+    assert_eq!(
+        trace.steps.len(),
+        3,
+        "then the authorization: {:?}",
+        trace.steps
+    );
+}
+
+#[test]
+fn nothing_is_sent_to_a_server_no_token_may_go_to() {
+    // The review of the call machine: skipping an unneeded renewal also
+    // skipped the check that the server URL may carry a token, so a plain
+    // http URL got the caller's request.
+    let mut c = client(Config::new("T", REDIRECT));
+    for (url, insecure) in [
+        ("http://mcp.example.com/mcp", true),
+        ("https://user@mcp.example.com/mcp", true),
+        ("not a url", false),
+    ] {
+        let mut call = Call::new("POST", url);
+        let mut random = |buf: &mut [u8]| buf.fill(1);
+        let action = call.poll(&mut c, NOW, &mut random);
+        match action {
+            CallAction::Fail(Error::InsecureUrl(u)) if insecure => assert_eq!(u, url),
+            CallAction::Fail(Error::InvalidArgument(_)) if !insecure => {}
+            other => panic!("{url}: {other:?}"),
+        }
+    }
 }

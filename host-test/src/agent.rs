@@ -311,11 +311,14 @@ impl LoopbackPort {
     }
 }
 
-/// A TCP socket bound to 127.0.0.1:`port` and not listening, which no other
-/// socket can bind. It binds with `SO_REUSEADDR` (an earlier run's closed
-/// callback connections may still be in TIME_WAIT on a registered port) and
-/// clears the flag once bound: Linux refuses any other bind, with or without
-/// the flag, to a port held by a socket without it.
+/// A TCP socket bound to 127.0.0.1:`port` and not listening. It binds with
+/// `SO_REUSEADDR` (an earlier run's closed callback connections may still be
+/// in TIME_WAIT on a registered port) and clears the flag once bound. What
+/// that guarantees on Linux: no other socket can *listen* on the port (a
+/// socket without the flag refuses to share it), and one without
+/// `SO_REUSEADDR` cannot even bind it; a socket with the flag may still
+/// bind, but its `listen` fails. The `state` check of the listener covers
+/// the short moment between a flow's end and the next hold.
 fn hold(port: u16) -> anyhow::Result<TcpSocket> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let socket = TcpSocket::new_v4().context("creating a loopback socket")?;
