@@ -466,9 +466,18 @@ fn callback_port(uri: &str) -> Option<u16> {
 /// it is `http://127.0.0.1:<port>/callback`: redirecting there again
 /// reuses the registration instead of registering anew.
 pub fn registered_port(summary: &StateSummary, server_url: &str) -> Option<u16> {
-    // The component keys a server by its URL without the fragment.
-    let server = server_url.split('#').next().unwrap_or(server_url);
-    let bound = summary.servers.iter().find(|s| s.server == server);
+    // The component keys a server by its URL without the fragment, scheme
+    // and host lowercased; compared as URLs, `HTTPS://Host/mcp#x` finds the
+    // binding of `https://host/mcp`.
+    let same = |stored: &str| match (url::Url::parse(stored), url::Url::parse(server_url)) {
+        (Ok(mut a), Ok(mut b)) => {
+            a.set_fragment(None);
+            b.set_fragment(None);
+            a == b
+        }
+        _ => stored == server_url,
+    };
+    let bound = summary.servers.iter().find(|s| same(&s.server));
     match bound {
         Some(b) => summary
             .clients
@@ -555,6 +564,19 @@ mod tests {
         assert_eq!(
             registered_port(&summary, "http://127.0.0.1:5000/mcp#x"),
             Some(41234)
+        );
+        // The URL as the user typed it finds the binding the component keyed.
+        let other_issuer = StateSummary {
+            servers: vec![server("https://mcp.example.com/mcp", "j")],
+            clients: vec![
+                client("i", "http://127.0.0.1:1111/callback"),
+                client("j", "http://127.0.0.1:2222/callback"),
+            ],
+            ..summary.clone()
+        };
+        assert_eq!(
+            registered_port(&other_issuer, "HTTPS://MCP.Example.com/mcp"),
+            Some(2222)
         );
         // A server not seen yet: any registration's port.
         assert_eq!(
