@@ -3,7 +3,7 @@
 use crate::bindings::exports::mcp::oauth::types as wit;
 use crate::prelude::*;
 use mcp_oauth_core as core;
-use mcp_oauth_core::error::{Attempt, Mismatch, OAuthFailure};
+use mcp_oauth_core::{Attempt, Mismatch, OAuthFailure};
 
 /// WIT configuration → core configuration.
 pub fn config(c: wit::ClientConfig) -> core::Config {
@@ -51,13 +51,13 @@ pub fn config(c: wit::ClientConfig) -> core::Config {
             Some(wit::DpopMode::Always) => core::DpopMode::Always,
             Some(wit::DpopMode::Never) => core::DpopMode::Never,
         },
-        timeout_ms: c.timeout_ms.unwrap_or(core::config::DEFAULT_TIMEOUT_MS),
+        timeout_ms: c.timeout_ms.unwrap_or(core::DEFAULT_TIMEOUT_MS),
         host_renews: c.host_renews.unwrap_or(false),
     }
 }
 
-fn step(s: core::http::Step) -> wit::Step {
-    use core::http::Step as S;
+fn step(s: core::Step) -> wit::Step {
+    use core::Step as S;
     match s {
         S::ProtectedResourceMetadata => wit::Step::ProtectedResourceMetadata,
         S::AuthorizationServerMetadata => wit::Step::AuthorizationServerMetadata,
@@ -80,7 +80,7 @@ pub fn token_info(t: core::TokenInfo) -> wit::TokenInfo {
     }
 }
 
-fn pending(p: core::authorize::PendingAuthorization) -> wit::PendingAuthorization {
+fn pending(p: core::PendingAuthorization) -> wit::PendingAuthorization {
     wit::PendingAuthorization {
         authorization_url: p.authorization_url,
         state: p.state,
@@ -218,12 +218,12 @@ pub fn error(e: core::Error) -> wit::AuthError {
 }
 
 /// A refused argument (a configuration value, a state document).
-pub fn refused(e: mcp_oauth_core::error::Refused) -> wit::AuthError {
+pub fn refused(e: mcp_oauth_core::Refused) -> wit::AuthError {
     wit::AuthError::InvalidArgument(e.0)
 }
 
 /// What a client's state holds.
-pub fn summary(s: mcp_oauth_core::state_ops::Summary) -> wit::StateSummary {
+pub fn summary(s: mcp_oauth_core::Summary) -> wit::StateSummary {
     wit::StateSummary {
         servers: s
             .servers

@@ -19,8 +19,7 @@
 //! Rust drops locals in reverse order of declaration, which is that order.
 
 use crate::prelude::*;
-use mcp_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
-use mcp_oauth_core::url::Url;
+use mcp_oauth_core::{HttpRequest, HttpResponse, TransportError, Url};
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{

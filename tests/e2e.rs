@@ -110,8 +110,9 @@ async fn a_first_connect_runs_the_whole_flow_and_retries() {
     );
 }
 
+/// A form value as the component encodes it (`form_urlencoded`).
 fn form(s: &str) -> String {
-    mcp_oauth_core::encode::form_component(s)
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,7 @@ pub enum TokenState {
     /// No token.
     None,
     /// A token that does not expire within its refresh skew
-    /// ([`crate::store::TokenRecord::refresh_skew`]) and that the server has
+    /// (a tenth of its lifetime, at most a minute) and that the server has
     /// not refused.
     Fresh,
     /// A token that is expired or about to be, or that the server refused
@@ -902,14 +902,14 @@ impl Client {
     }
 
     /// Forgets the tokens and bindings of the server at `server` (its URL),
-    /// or of every server (see [`crate::state_ops::forget`]).
+    /// or of every server (see `crate::state_ops::forget`).
     pub fn forget(&mut self, server: Option<&str>) -> crate::state_ops::Forgotten {
         crate::state_ops::forget(&mut self.store, server)
     }
 
     /// Merges what another process stored (`theirs`) into this state, which
     /// changed since it was `base` (both exported documents; see
-    /// [`crate::state_ops::merge`]). Either refused leaves the state as it
+    /// `crate::state_ops::merge`). Either refused leaves the state as it
     /// was.
     pub fn merge_state(&mut self, base: &[u8], theirs: &[u8]) -> Result<(), crate::error::Refused> {
         let (base, theirs) = (Store::from_bytes(base)?, Store::from_bytes(theirs)?);

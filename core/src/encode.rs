@@ -61,14 +61,6 @@ pub fn form_component(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Decodes `%XX` sequences (RFC 3986 §2.1, either hex case) to the bytes
-/// they stand for. A `%` not followed by two hexadecimal digits is kept
-/// literally, as the WHATWG URL standard's percent-decode does. `+` is left
-/// alone: only the form format gives it a meaning (see [`form_decode`]).
-pub fn percent_decode(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(s).collect()
-}
-
 /// Parses `application/x-www-form-urlencoded` (WHATWG URL §5.1): splits on
 /// `&`, skips empty pieces, splits each piece at its first `=` (a piece
 /// without `=` is a name with an empty value), and decodes both halves (`+`
@@ -262,23 +254,6 @@ mod tests {
             base64_std(raw.as_bytes()),
             "bXkrY2xpZW50OnAlNDBzcyUzQXclMkJyZA=="
         );
-    }
-
-    #[test]
-    fn percent_decode_basic_and_malformed() {
-        assert_eq!(percent_decode("a%20b"), b"a b");
-        assert_eq!(percent_decode("%2f%2F"), b"//");
-        assert_eq!(percent_decode("a+b"), b"a+b");
-        assert_eq!(percent_decode("%"), b"%");
-        assert_eq!(percent_decode("%4"), b"%4");
-        assert_eq!(percent_decode("%zz"), b"%zz");
-        assert_eq!(percent_decode("%%41"), b"%A");
-        assert_eq!(percent_decode("100%"), b"100%");
-        assert_eq!(percent_decode("%00%FF"), [0u8, 0xff]);
-        assert_eq!(percent_decode(""), b"");
-        // A '%' before a multi-byte character must not split it.
-        assert_eq!(percent_decode("%é"), "%é".as_bytes());
-        assert_eq!(percent_decode("%4é"), "%4é".as_bytes());
     }
 
     #[test]

@@ -263,7 +263,10 @@ impl SigningKey {
     }
 
     /// The RFC 7638 JWK SHA-256 thumbprint of the public key, base64url
-    /// without padding (RFC 9449 §6.1 binds tokens to it as `jkt`).
+    /// without padding (RFC 9449 §6.1 binds tokens to it as `jkt`). The
+    /// server computes it; the tests check that [`SigningKey::public_jwk`]
+    /// is written in the member order it hashes.
+    #[cfg(test)]
     pub fn jwk_thumbprint(&self) -> String {
         base64url_nopad(&Sha256::digest(strict_json::to_vec(&self.public_jwk())))
     }

@@ -8,19 +8,19 @@
 //! # The flow
 //! 1. A request to the MCP server is answered `401` (or `403`
 //!    `insufficient_scope`): [`Client::react`] says to authorize.
-//! 2. [`Client::authorize`] parses the challenge ([`challenge`]) and starts a
+//! 2. [`Client::authorize`] parses the challenge (`challenge`) and starts a
 //!    [`Flow`]: protected resource metadata (RFC 9728), authorization server
-//!    metadata (RFC 8414 / OpenID Discovery) — see [`discovery`] — then a
-//!    client identity ([`registration`]) and the authorization URL with PKCE
-//!    ([`pkce`], [`authorize`]).
+//!    metadata (RFC 8414 / OpenID Discovery) — see `discovery` — then a
+//!    client identity (`registration`) and the authorization URL with PKCE
+//!    (`pkce`, `authorize`).
 //! 3. The host's user agent visits the URL; [`Client::complete_authorization`]
-//!    checks `state` and `iss` and starts the code exchange ([`token`]).
+//!    checks `state` and `iss` and starts the code exchange (`token`).
 //! 4. [`Client::authorization_header`] attaches the token to the retry.
 //!
 //! # Driving a flow
 //! ```
 //! use mcp_oauth_core::{Action, Begin, Client, Config, Entropy, Grant};
-//! use mcp_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
+//! use mcp_oauth_core::{HttpRequest, HttpResponse, TransportError};
 //!
 //! // Any transport: here, a server that knows nothing.
 //! fn send(_req: &HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -58,32 +58,40 @@ mod prelude {
     pub(crate) use alloc::vec::Vec;
 }
 
-pub mod authorize;
-pub mod call;
-pub mod challenge;
-pub mod client;
-pub mod config;
-pub mod discovery;
-pub mod encode;
-pub mod error;
-pub mod flow;
-pub mod http;
-pub mod jose;
-pub mod pkce;
-pub mod registration;
-pub mod scope;
-pub mod state_ops;
-pub mod store;
+mod authorize;
+mod call;
+mod challenge;
+mod client;
+mod config;
+mod discovery;
+mod encode;
+mod error;
+mod flow;
+mod http;
+mod jose;
+mod pkce;
+mod registration;
+mod scope;
+mod state_ops;
+mod store;
 pub mod strict_json;
-pub mod token;
-pub mod url;
+mod token;
+mod url;
 
+pub use authorize::PendingAuthorization;
 pub use call::{Call, CallAction, ResponseHead};
 pub use client::{
     BeforeSend, Begin, Client, Grant, OnRefusal, Reaction, ResourceResponse, TokenInfo, TokenState,
 };
 pub use config::{
     Config, DpopMode, GrantType, IdentityProvider, Relaxations, Secret, ServerEndpoints,
+    DEFAULT_TIMEOUT_MS,
 };
-pub use error::Error;
-pub use flow::{Action, Entropy, Flow, FlowEvent};
+pub use discovery::{MAX_AUTHORIZATION_SERVERS, MAX_METADATA_BYTES, MAX_SCOPES};
+pub use error::{Attempt, Error, Mismatch, OAuthFailure, Refused};
+pub use flow::{Action, Entropy, Flow, FlowEvent, MAX_FLOW_SECS, MAX_REQUESTS_PER_FLOW};
+pub use http::{HttpRequest, HttpResponse, Method, Step, TransportError};
+pub use pkce::CodeVerifier;
+pub use state_ops::{server_key, ClientSummary, Forgotten, ServerSummary, Summary, TokenSummary};
+pub use store::{Store, REFRESH_SKEW_SECS, STATE_VERSION};
+pub use url::Url;

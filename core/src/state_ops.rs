@@ -1,7 +1,7 @@
 //! Operations on the state (what [`crate::Client::export_state`] writes),
 //! so that no host reads or edits a state document itself: what it holds
 //! ([`summary`], never a token, secret or key), forgetting a server's tokens
-//! ([`forget`]), and the three-way merge of what another process wrote
+//! (`forget`), and the three-way merge of what another process wrote
 //! ([`merge`]). [`crate::Client`] offers them on its own state.
 
 use crate::error::Refused;
@@ -60,7 +60,7 @@ pub struct Summary {
     pub has_dpop_key: bool,
 }
 
-/// What [`forget`] removed.
+/// What `forget` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forgotten {
     /// (resource, issuer) of each token removed.

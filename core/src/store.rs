@@ -387,7 +387,7 @@ impl Store {
             .retain(|t| !(t.resource == resource && t.issuer == issuer));
     }
 
-    /// Metadata for `issuer` if fetched less than [`METADATA_MAX_AGE_SECS`] ago.
+    /// Metadata for `issuer` if fetched less than `METADATA_MAX_AGE_SECS` ago.
     pub fn fresh_metadata(&self, issuer: &str, now: u64) -> Option<&AuthServerMetadata> {
         self.metadata
             .get(issuer)

@@ -62,11 +62,13 @@ pub struct JsonError {
 
 impl JsonError {
     /// Byte offset in the input (at or just after the offending byte).
+    #[cfg(test)]
     pub fn position(&self) -> usize {
         self.position
     }
 
     /// What was wrong.
+    #[cfg(test)]
     pub fn reason(&self) -> &str {
         &self.reason
     }

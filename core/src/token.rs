@@ -114,14 +114,6 @@ impl core::fmt::Debug for TokenCall {
 }
 
 impl TokenCall {
-    /// The value of parameter `name`.
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.expose())
-    }
-
     /// The HTTP request, with `assertion` for a `private_key_jwt` client.
     pub fn request(&self, assertion: Option<&str>) -> HttpRequest {
         let params: Vec<(&str, &str)> = self.params.iter().map(|(n, v)| (*n, v.expose())).collect();

@@ -7,9 +7,9 @@
 mod common;
 use common::*;
 
-use mcp_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
-use mcp_oauth_core::store::REFRESH_SKEW_SECS;
+use mcp_oauth_core::REFRESH_SKEW_SECS;
 use mcp_oauth_core::{Action, Call, CallAction, Client, Config, Error, Grant, ResponseHead};
+use mcp_oauth_core::{HttpRequest, HttpResponse, TransportError};
 
 /// What the scripted resource server answers to the n-th request (from 0)
 /// carrying `authorization`: status, `WWW-Authenticate`, `DPoP-Nonce`.

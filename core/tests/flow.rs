@@ -2,13 +2,17 @@
 //! as a closure, a bounded driver loop, and assertions on every request.
 //! Numbers in comments refer to ../shared/spec-checklist.md §13.
 
-use mcp_oauth_core::encode::form_decode;
-use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method, Step, TransportError};
-use mcp_oauth_core::pkce::CodeVerifier;
+use mcp_oauth_core::CodeVerifier;
 use mcp_oauth_core::{
     Action, Begin, Client, Config, Entropy, Error, Grant, Reaction, ResourceResponse, Secret,
 };
+use mcp_oauth_core::{HttpRequest, HttpResponse, Method, Step, TransportError};
 use serde_json::json;
+
+/// A form or query, decoded.
+fn form_decode(s: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
 
 const NOW: u64 = 1_800_000_000;
 /// `Client::react` for a POST to [`SERVER`] without a DPoP nonce.
@@ -200,7 +204,7 @@ fn callback_for(authorization_url: &str, iss: Option<&str>) -> String {
     if let Some(iss) = iss {
         cb.push_str(&format!(
             "&iss={}",
-            mcp_oauth_core::encode::form_component(iss)
+            form_urlencoded::byte_serialize(iss.as_bytes()).collect::<String>()
         ));
     }
     cb

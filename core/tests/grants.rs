@@ -4,11 +4,11 @@
 //! bearer grant, SEP-990 token exchange, DPoP, relaxations and configured
 //! endpoints. Numbers in comments are items of spec-checklist.md.
 
-use mcp_oauth_core::http::{HttpRequest, HttpResponse, Method};
 use mcp_oauth_core::{
     Client, Config, DpopMode, Error, Grant, GrantType, IdentityProvider, Reaction, Relaxations,
     ResourceResponse, Secret, ServerEndpoints,
 };
+use mcp_oauth_core::{HttpRequest, HttpResponse, Method};
 
 mod common;
 use common::*;

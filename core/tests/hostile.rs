@@ -7,9 +7,9 @@
 mod common;
 use common::*;
 
-use mcp_oauth_core::discovery::{MAX_AUTHORIZATION_SERVERS, MAX_SCOPES};
-use mcp_oauth_core::http::{HttpRequest, HttpResponse};
 use mcp_oauth_core::{Config, Error};
+use mcp_oauth_core::{HttpRequest, HttpResponse};
+use mcp_oauth_core::{MAX_AUTHORIZATION_SERVERS, MAX_SCOPES};
 
 #[test]
 fn only_the_first_authorization_servers_are_tried() {
@@ -213,7 +213,7 @@ fn one_flow_may_not_take_longer_than_its_limit() {
     // Finding 3: each request had a time limit, the flow as a whole none:
     // servers that answer each request just in time could hold it for
     // minutes. Here every answer comes 30 s after the one before.
-    use mcp_oauth_core::{flow::MAX_FLOW_SECS, Action, Begin, Entropy};
+    use mcp_oauth_core::{Action, Begin, Entropy, MAX_FLOW_SECS};
     let servers: Vec<String> = (0..3)
         .map(|i| format!(r#""https://as{i}.example.com/tenant""#))
         .collect();

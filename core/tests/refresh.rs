@@ -6,9 +6,9 @@
 mod common;
 use common::*;
 
-use mcp_oauth_core::http::{HttpRequest, HttpResponse};
-use mcp_oauth_core::store::REFRESH_SKEW_SECS;
+use mcp_oauth_core::REFRESH_SKEW_SECS;
 use mcp_oauth_core::{Begin, Client, Config, Entropy, Error, Grant, GrantType, Secret, TokenState};
+use mcp_oauth_core::{HttpRequest, HttpResponse};
 
 /// An authorization server whose token endpoint answers with `token`.
 fn server(token: fn(&HttpRequest) -> HttpResponse) -> impl Fn(&HttpRequest) -> HttpResponse {

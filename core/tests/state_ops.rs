@@ -2,8 +2,8 @@
 //! the JSON themselves: what it holds (never a secret), forgetting a
 //! server, and the three-way merge of what another process wrote.
 
-use mcp_oauth_core::state_ops::server_key;
-use mcp_oauth_core::store::Store;
+use mcp_oauth_core::server_key;
+use mcp_oauth_core::Store;
 use mcp_oauth_core::{Client, Config};
 use serde_json::{json, Value};
 

@@ -2,10 +2,21 @@
 //! function from request to response, drivers, and decoders.
 #![allow(dead_code)] // each test file uses a different part
 
-use mcp_oauth_core::encode::{base64url_nopad_decode, form_decode};
-use mcp_oauth_core::http::{HttpRequest, HttpResponse};
+/// A form or query, decoded (`form_urlencoded`).
+pub fn form_decode(s: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+/// Base64url without padding, decoded.
+pub fn base64url_nopad_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+}
 use mcp_oauth_core::strict_json;
 use mcp_oauth_core::{Action, Begin, Client, Config, Entropy, Error, Grant};
+use mcp_oauth_core::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 pub const NOW: u64 = 1_800_000_000;
