@@ -107,6 +107,8 @@ pub struct Call {
     /// The challenge of the last refusal: an authorization after a
     /// rejected refresh answers it.
     challenge: Option<String>,
+    /// The server's key, from the URL parsed once when the call starts.
+    key: String,
 }
 
 impl Call {
@@ -121,6 +123,7 @@ impl Call {
             retried: false,
             nonce_retries: 0,
             challenge: None,
+            key: String::new(),
         }
     }
 
@@ -140,13 +143,14 @@ impl Call {
                     // loopback; no userinfo), whatever else is decided:
                     // nothing is sent to another, not even the caller's own
                     // headers.
-                    if let Err(e) = crate::client::server_key(&self.url) {
-                        return self.fail(e);
+                    match crate::client::server_key(&self.url) {
+                        Ok((_, key)) => self.key = key,
+                        Err(e) => return self.fail(e),
                     }
-                    match client.before_send(&self.url, now) {
+                    match client.before_send_at(&self.key, now) {
                         BeforeSend::Send => self.phase = Phase::Send,
                         BeforeSend::HostRenews => return self.fail(self.renewal_required()),
-                        BeforeSend::Renew if !client.renewal_due(&self.url, now) => {
+                        BeforeSend::Renew if !client.renewal_due_at(&self.key, now) => {
                             self.phase = Phase::Send
                         }
                         BeforeSend::Renew => match client.renew(&self.url, now, entropy(random)) {
@@ -161,10 +165,11 @@ impl Call {
                 }
                 Phase::Send => {
                     let mut jti = [0u8; 16];
-                    let headers = client.request_headers_with(&self.method, &self.url, now, || {
-                        random(&mut jti);
-                        jti
-                    });
+                    let headers =
+                        client.request_headers_at(&self.method, &self.url, &self.key, now, || {
+                            random(&mut jti);
+                            jti
+                        });
                     self.phase = Phase::Sent;
                     return CallAction::Send(headers);
                 }
@@ -224,7 +229,8 @@ impl Call {
         if !matches!(self.phase, Phase::Sent) {
             return;
         }
-        let reaction = client.react(
+        let reaction = client.react_at(
+            Some(&self.key),
             &ResourceResponse {
                 method: &self.method,
                 url: &self.url,

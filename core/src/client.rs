@@ -578,28 +578,32 @@ impl Client {
     /// it is sent as it is, or the user is asked); an expired token is worth
     /// another try.
     pub fn host_must_renew(&self, server_url: &str, now: u64) -> bool {
+        server_key(server_url).is_ok_and(|(_, key)| self.host_must_renew_at(&key, now))
+    }
+
+    /// [`Client::host_must_renew`] for the server keyed `key`.
+    pub(crate) fn host_must_renew_at(&self, key: &str, now: u64) -> bool {
         if !self.host_renews() {
             return false;
         }
-        let Ok((_, key)) = server_key(server_url) else {
+        let Some(t) = self.held_token(key) else {
             return false;
         };
-        let Some(t) = self.held_token(&key) else {
-            return false;
-        };
-        self.state_of(&key, now) == (TokenState::Stale { renewable: true })
-            && (t.is_expired(now) || !marked(&self.renew_attempted, &key, t))
+        self.state_of(key, now) == (TokenState::Stale { renewable: true })
+            && (t.is_expired(now) || !marked(&self.renew_attempted, key, t))
     }
 
     /// Whether [`Client::renew`] would start anything for `server_url`: a
     /// token is held and it is stale or was refused. Cheap: no entropy is
     /// needed to ask.
     pub fn renewal_due(&self, server_url: &str, now: u64) -> bool {
-        let Ok((_, key)) = server_key(server_url) else {
-            return false;
-        };
-        self.held_token(&key)
-            .is_some_and(|t| t.is_stale(now) || self.renewable_refusal(&key, t))
+        server_key(server_url).is_ok_and(|(_, key)| self.renewal_due_at(&key, now))
+    }
+
+    /// [`Client::renewal_due`] for the server keyed `key`.
+    pub(crate) fn renewal_due_at(&self, key: &str, now: u64) -> bool {
+        self.held_token(key)
+            .is_some_and(|t| t.is_stale(now) || self.renewable_refusal(key, t))
     }
 
     /// Starts renewing a stale token without a user: the refresh token
@@ -706,7 +710,16 @@ impl Client {
     /// token here, or, when the host renews tokens itself, ask it to if it
     /// must ([`Client::host_must_renew`]).
     pub fn before_send(&self, server_url: &str, now: u64) -> BeforeSend {
-        match (self.host_renews(), self.host_must_renew(server_url, now)) {
+        match server_key(server_url) {
+            Ok((_, key)) => self.before_send_at(&key, now),
+            Err(_) if self.host_renews() => BeforeSend::Send,
+            Err(_) => BeforeSend::Renew,
+        }
+    }
+
+    /// [`Client::before_send`] for the server keyed `key`.
+    pub(crate) fn before_send_at(&self, key: &str, now: u64) -> BeforeSend {
+        match (self.host_renews(), self.host_must_renew_at(key, now)) {
             (false, _) => BeforeSend::Renew,
             (true, true) => BeforeSend::HostRenews,
             (true, false) => BeforeSend::Send,
@@ -788,10 +801,23 @@ impl Client {
         now: u64,
         jti: impl FnOnce() -> [u8; 16],
     ) -> Vec<(String, String)> {
-        let Ok((_, key)) = server_key(request_url) else {
-            return Vec::new();
-        };
-        let Some(token) = self.usable_token(&key, now) else {
+        match server_key(request_url) {
+            Ok((_, key)) => self.request_headers_at(method, request_url, &key, now, jti),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// [`Client::request_headers_with`] for `request_url`, the server keyed
+    /// `key`.
+    pub(crate) fn request_headers_at(
+        &self,
+        method: &str,
+        request_url: &str,
+        key: &str,
+        now: u64,
+        jti: impl FnOnce() -> [u8; 16],
+    ) -> Vec<(String, String)> {
+        let Some(token) = self.usable_token(key, now) else {
             return Vec::new();
         };
         let secret = token.access_token.expose();
@@ -801,7 +827,7 @@ impl Client {
         )];
         if token.token_type == "DPoP" {
             if let Some(dpop_key) = self.dpop_key() {
-                let nonce = self.nonces.get(&key).map(String::as_str);
+                let nonce = self.nonces.get(key).map(String::as_str);
                 let proof = crate::jose::dpop_proof(
                     &dpop_key,
                     method,
@@ -834,14 +860,26 @@ impl Client {
     /// often). A response that calls for authorization is recorded as an
     /// event.
     pub fn react(&mut self, response: &ResourceResponse<'_>, retried: bool) -> Reaction {
+        let key = server_key(response.url).ok().map(|(_, key)| key);
+        self.react_at(key.as_deref(), response, retried)
+    }
+
+    /// [`Client::react`] for the server keyed `key` (`None`: a URL the
+    /// client keeps nothing for).
+    pub(crate) fn react_at(
+        &mut self,
+        key: Option<&str>,
+        response: &ResourceResponse<'_>,
+        retried: bool,
+    ) -> Reaction {
         let parsed = response
             .www_authenticate
             .and_then(|v| challenge::bearer(v).ok().flatten());
         let error = parsed.as_ref().and_then(|b| b.error.as_deref());
-        if let (Some(nonce), Ok((_, key))) = (response.dpop_nonce, server_key(response.url)) {
+        if let (Some(nonce), Some(key)) = (response.dpop_nonce, key) {
             // RFC 9449 §9: the newest nonce replaces the one held.
-            let fresh = self.nonces.get(&key).map(String::as_str) != Some(nonce);
-            self.nonces.insert(key, nonce.to_string());
+            let fresh = self.nonces.get(key).map(String::as_str) != Some(nonce);
+            self.nonces.insert(key.to_string(), nonce.to_string());
             if response.status == 401 && error == Some("use_dpop_nonce") && fresh {
                 return Reaction::Retry;
             }
@@ -851,17 +889,17 @@ impl Client {
             403 => error == Some("insufficient_scope"),
             _ => false,
         };
-        if let Ok((_, key)) = server_key(response.url) {
+        if let Some(key) = key {
             if response.status == 401 && error != Some("insufficient_scope") {
                 // Remembered so that `renew` replaces exactly this token,
                 // and a process that finds another one held knows it was
                 // replaced meanwhile.
-                if let Some(f) = self.held_token(&key).map(fingerprint) {
-                    self.refused.insert(key, f);
+                if let Some(f) = self.held_token(key).map(fingerprint) {
+                    self.refused.insert(key.to_string(), f);
                 }
             } else if !wants_auth {
-                self.refused.remove(&key);
-                self.renewed.remove(&key);
+                self.refused.remove(key);
+                self.renewed.remove(key);
             }
         }
         if wants_auth {
