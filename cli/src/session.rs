@@ -207,23 +207,13 @@ impl<P: Progress> ComponentTransport<P> {
                 follow_headless(&pending.authorization_url, &pending.redirect_uri).await
             }
             UserAgent::Interactive { port, timeout } => {
-                let listener = port.listen(&callback_path(&pending.redirect_uri)?)?;
+                let listener = port.listen_for(&pending.redirect_uri)?;
                 let callback = listener.wait(*timeout, &pending.state).await;
                 port.hold_again();
                 callback
             }
         }
     }
-}
-
-/// The path of a loopback redirect URI.
-fn callback_path(redirect_uri: &str) -> anyhow::Result<String> {
-    let rest = redirect_uri
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("redirect URI {redirect_uri} is not a loopback http URL"))?;
-    Ok(rest.find('/').map_or("/".to_string(), |i| {
-        rest[i..].split('?').next().unwrap_or("/").to_string()
-    }))
 }
 
 impl<P: Progress> Transport for ComponentTransport<P> {

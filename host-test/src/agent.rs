@@ -300,6 +300,25 @@ impl LoopbackPort {
         })
     }
 
+    /// [`LoopbackPort::listen`] for the path of `redirect_uri`, which must be
+    /// `http://127.0.0.1:<this port>/…`.
+    pub fn listen_for(&self, redirect_uri: &str) -> anyhow::Result<LoopbackListener> {
+        let url = Url::parse(redirect_uri)
+            .ok()
+            .filter(|u| {
+                u.scheme() == "http"
+                    && u.host_str() == Some("127.0.0.1")
+                    && u.port() == Some(self.port)
+            })
+            .ok_or_else(|| {
+                anyhow!(
+                    "the redirect URI {redirect_uri} is not http://127.0.0.1:{}/…",
+                    self.port
+                )
+            })?;
+        self.listen(url.path())
+    }
+
     /// Holds the port again after a flow (bound, not listening), so that a
     /// second flow in the same process finds it. Best effort: if it cannot
     /// be bound now, [`Self::listen`] tries again and reports why.
@@ -672,7 +691,9 @@ mod tests {
         let refused = || std::net::TcpStream::connect(("127.0.0.1", number)).is_err();
         assert!(taken() && refused(), "held before the first flow");
         for round in 0..2 {
-            let listener = port.listen("/callback").unwrap();
+            let listener = port
+                .listen_for(&format!("http://127.0.0.1:{number}/callback?x=1"))
+                .unwrap();
             let uri = listener.redirect_uri();
             assert_eq!(uri, format!("http://127.0.0.1:{number}/callback"));
             let waiter = tokio::spawn(listener.wait(Duration::from_secs(10), "s"));
@@ -690,6 +711,15 @@ mod tests {
             // the port again must still work.
             port.hold_again();
             assert!(taken() && refused(), "held after flow {round}");
+        }
+        // A redirect URI for another port or host is not this port's.
+        for other in [
+            format!("http://127.0.0.1:{}/callback", number.wrapping_add(1)),
+            format!("http://localhost:{number}/callback"),
+            format!("https://127.0.0.1:{number}/callback"),
+        ] {
+            let e = format!("{:#}", port.listen_for(&other).err().unwrap());
+            assert!(e.contains("is not http://127.0.0.1:"), "{e}");
         }
         // Another process's socket on a registered port: reserving it fails
         // and says which port.
