@@ -232,6 +232,20 @@ pub(crate) struct Start {
 }
 
 /// What a token response is for.
+/// A registration request is out; what the flow goes on with.
+struct Registering {
+    prm: ResourceMetadata,
+    issuer: String,
+    metadata: AuthServerMetadata,
+    fetched: bool,
+    /// The scope asked for in the registration.
+    scope: Option<String>,
+    /// When that is more than the request needs: the request's own scope,
+    /// registered instead if the server refuses the first registration (one
+    /// that rejects scopes it does not know).
+    fallback: Option<Option<String>>,
+}
+
 // One per flow; the large variant is the common one.
 #[allow(clippy::large_enum_variant)]
 enum Then {
@@ -287,18 +301,7 @@ enum Phase {
         tried: Candidates,
         legacy: bool,
     },
-    Register {
-        prm: ResourceMetadata,
-        issuer: String,
-        metadata: AuthServerMetadata,
-        fetched: bool,
-        /// The scope asked for in the registration.
-        scope: Option<String>,
-        /// When that is more than the request needs: the request's own
-        /// scope, registered instead if the server refuses the first
-        /// registration (one that rejects scopes it does not know).
-        fallback: Option<Option<String>>,
-    },
+    Register(Registering),
     Token {
         call: TokenCall,
         dpop: bool,
@@ -701,14 +704,7 @@ impl Flow {
                     Err(e) => Phase::Done(Err(e)),
                 }
             }
-            Phase::Register {
-                prm,
-                issuer,
-                metadata,
-                fetched,
-                scope,
-                fallback,
-            } => {
+            Phase::Register(mut r) => {
                 let Some(config) = self.start.as_deref().map(|s| s.config.clone()) else {
                     return Phase::Done(Err(Error::NotConfigured));
                 };
@@ -716,20 +712,13 @@ impl Flow {
                     &resp,
                     &req.url,
                     &config.redirect_uri,
-                    scope.as_deref(),
+                    r.scope.as_deref(),
                 ) {
-                    Ok(client) => self.redirect(prm, issuer, metadata, fetched, client),
-                    Err(Error::RegistrationRejected(_)) if fallback.is_some() => {
-                        let scope = fallback.unwrap_or_default();
-                        self.send(registration::request(&req.url, &config, scope.as_deref()));
-                        Phase::Register {
-                            prm,
-                            issuer,
-                            metadata,
-                            fetched,
-                            scope,
-                            fallback: None,
-                        }
+                    Ok(client) => self.redirect(r.prm, r.issuer, r.metadata, r.fetched, client),
+                    Err(Error::RegistrationRejected(_)) if r.fallback.is_some() => {
+                        r.scope = r.fallback.take().unwrap_or_default();
+                        self.send(registration::request(&req.url, &config, r.scope.as_deref()));
+                        Phase::Register(r)
                     }
                     Err(e) => Phase::Done(Err(e)),
                 }
@@ -1086,14 +1075,14 @@ impl Flow {
         let request = registration::request(endpoint, config, scope.as_deref());
         self.send(request);
         let fallback = (scope != requested).then_some(requested);
-        Phase::Register {
+        Phase::Register(Registering {
             prm,
             issuer,
             metadata,
             fetched,
             scope,
             fallback,
-        }
+        })
     }
 
     /// The scope of a request: the configured one, else the challenge's,
