@@ -211,8 +211,19 @@ pub async fn open_session(
     redirect_uri: String,
     agent: UserAgent,
 ) -> anyhow::Result<CliSession> {
-    let runtime = Runtime::embedded()?;
-    let mut instance = runtime.instantiate(HostOptions::default()).await?;
+    let instance = Runtime::embedded()?
+        .instantiate(HostOptions::default())
+        .await?;
+    open_session_in(instance, opts, redirect_uri, agent).await
+}
+
+/// [`open_session`] with a client opened in `instance`.
+async fn open_session_in(
+    mut instance: Instance,
+    opts: &ConnectOptions,
+    redirect_uri: String,
+    agent: UserAgent,
+) -> anyhow::Result<CliSession> {
     instance
         .configure(&client_config(opts, redirect_uri))
         .await?
@@ -283,12 +294,20 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let registered = match &stored {
+    // The stored state, read by a client of the instance the session then
+    // uses: it says which port the registration names.
+    let (instance, registered) = match &stored {
         Some((file, Some(doc))) => {
             let (mut instance, _) = holding(file, doc).await?;
-            state::registered_port(&instance.summary().await?, &opts.url)
+            let port = state::registered_port(&instance.summary().await?, &opts.url);
+            (instance, port)
         }
-        _ => None,
+        _ => (
+            Runtime::embedded()?
+                .instantiate(HostOptions::default())
+                .await?,
+            None,
+        ),
     };
     // The port asked for, else the one registered before, else any.
     let wanted = if opts.port != 0 {
@@ -320,7 +339,7 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         (redirect_port, agent)
     };
     let redirect_uri = format!("http://127.0.0.1:{redirect_port}/callback");
-    let mut session = open_session(&opts, redirect_uri, agent).await?;
+    let mut session = open_session_in(instance, &opts, redirect_uri, agent).await?;
     if let Some((file, doc)) = stored {
         attach_state(&mut session, file, doc.as_ref()).await?;
     }
