@@ -73,7 +73,7 @@ pub fn token_info(t: core::TokenInfo) -> wit::TokenInfo {
     wit::TokenInfo {
         resource: t.resource,
         issuer: t.issuer,
-        token_type: t.token_type,
+        token_type: t.token_type.as_str().into(),
         expires_at: t.expires_at,
         scope: t.scope,
         has_refresh_token: t.has_refresh_token,
@@ -143,7 +143,6 @@ pub fn error(e: core::Error) -> wit::AuthError {
     use wit::AuthError as W;
     match e {
         // A `client` resource is configured when it exists.
-        E::NotConfigured => W::InvalidArgument("the client is not configured".into()),
         E::InvalidArgument(m) => W::InvalidArgument(m),
         E::InsecureUrl(u) => W::InsecureUrl(u),
         E::Transport {
@@ -239,7 +238,7 @@ pub fn summary(s: mcp_oauth_core::Summary) -> wit::StateSummary {
             .into_iter()
             .map(|t| wit::TokenEntry {
                 token: token_info(t.token),
-                grant_type: t.grant_type,
+                grant_type: t.grant_type.map(|g| g.as_str().into()),
             })
             .collect(),
         clients: s

@@ -167,10 +167,7 @@ impl GuestClient for ClientResource {
     fn open(
         config: ClientConfig,
     ) -> Result<bindings::exports::mcp::oauth::client::Client, AuthError> {
-        let mut client = Client::new();
-        client
-            .configure(convert::config(config))
-            .map_err(convert::refused)?;
+        let client = Client::new(convert::config(config)).map_err(convert::refused)?;
         Ok(bindings::exports::mcp::oauth::client::Client::new(
             ClientResource(RefCell::new(client)),
         ))

@@ -4,9 +4,9 @@
 
 use crate::authorize::{validate_callback, PendingAuthorization, PendingRecord};
 use crate::challenge;
-use crate::config::Config;
+use crate::config::{Config, GrantKind, TokenType};
 use crate::error::Error;
-use crate::flow::{Entropy, Flow, FlowEvent, Keys, Outcome, Start};
+use crate::flow::{Entropy, Flow, FlowEvent, Keys, Kind, Outcome, Start};
 use crate::http::Step;
 use crate::jose::SigningKey;
 use crate::prelude::*;
@@ -25,8 +25,8 @@ pub struct TokenInfo {
     pub resource: String,
     /// The issuer.
     pub issuer: String,
-    /// `Bearer`.
-    pub token_type: String,
+    /// `Bearer` or `DPoP`.
+    pub token_type: TokenType,
     /// Absolute expiry, seconds since the Unix epoch.
     pub expires_at: Option<u64>,
     /// Granted scope.
@@ -40,7 +40,7 @@ impl From<&TokenRecord> for TokenInfo {
         TokenInfo {
             resource: t.resource.clone(),
             issuer: t.issuer.clone(),
-            token_type: t.token_type.clone(),
+            token_type: t.token_type,
             expires_at: t.expires_at,
             scope: t.scope.clone(),
             has_refresh_token: t.refresh_token.is_some(),
@@ -143,9 +143,9 @@ pub struct ResourceResponse<'a> {
 }
 
 /// The MCP client's authorization state. One per client identity.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Client {
-    config: Option<Config>,
+    config: Config,
     store: Store,
     pending: Vec<PendingRecord>,
     events: Vec<FlowEvent>,
@@ -196,9 +196,7 @@ fn refreshable(t: &TokenRecord) -> bool {
 /// Whether the grant that obtained `t` needs no user, so that it can
 /// obtain another.
 fn remintable(t: &TokenRecord) -> bool {
-    t.grant_type
-        .as_deref()
-        .is_some_and(|g| g != "authorization_code")
+    t.grant_type.is_some_and(GrantKind::needs_no_user)
 }
 
 /// The key a server's binding is stored under: its URL without fragment,
@@ -214,28 +212,31 @@ pub(crate) fn server_key(url: &str) -> Result<(Url, String), Error> {
 }
 
 impl Client {
-    /// A client with no configuration and an empty store.
-    pub fn new() -> Client {
-        Client::default()
-    }
-
-    /// Sets (or replaces) the configuration after validating it.
-    pub fn configure(&mut self, config: Config) -> Result<(), crate::error::Refused> {
+    /// A client for `config` (validated first) with an empty store.
+    pub fn new(config: Config) -> Result<Client, crate::error::Refused> {
         config.validate()?;
-        self.config = Some(config);
-        Ok(())
+        Ok(Client {
+            config,
+            store: Store::default(),
+            pending: Vec::new(),
+            events: Vec::new(),
+            nonces: Map::new(),
+            as_nonces: Map::new(),
+            refused: Map::new(),
+            renew_attempted: Map::new(),
+            renewing_refused: Map::new(),
+            renewed: Map::new(),
+        })
     }
 
-    /// The configuration, if set.
-    pub fn config(&self) -> Option<&Config> {
-        self.config.as_ref()
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The per-request time limit in milliseconds.
     pub fn timeout_ms(&self) -> u32 {
-        self.config
-            .as_ref()
-            .map_or(crate::config::DEFAULT_TIMEOUT_MS, |c| c.timeout_ms)
+        self.config.timeout_ms
     }
 
     /// The store (for inspection).
@@ -255,7 +256,7 @@ impl Client {
         now: u64,
         entropy: Entropy,
     ) -> Result<Begin, Error> {
-        let config = self.config.clone().ok_or(Error::NotConfigured)?;
+        let config = self.config.clone();
         let (server, key) = server_key(server_url)?;
         if challenge.is_none() {
             if let Some(t) = self.usable_token(&key, now) {
@@ -279,7 +280,7 @@ impl Client {
         // challenge says what the server accepts.
         let was_dpop = self
             .held_token(&key)
-            .is_some_and(|t| t.token_type == "DPoP");
+            .is_some_and(|t| t.token_type == TokenType::Dpop);
         let mut previous_scope = None;
         if challenge.is_some() {
             self.renewing_refused.remove(&key);
@@ -346,11 +347,7 @@ impl Client {
     /// The keys a flow may sign with: the configured client key and the
     /// stored DPoP key.
     fn keys(&self, entropy: Entropy) -> Result<Keys, Error> {
-        let client_key = match self
-            .config
-            .as_ref()
-            .and_then(|c| c.private_key_pem.as_ref())
-        {
+        let client_key = match &self.config.private_key_pem {
             Some(pem) => Some(
                 SigningKey::from_pem(pem.expose())
                     .map_err(|e| Error::InvalidArgument(format!("private-key-pem: {e}")))?,
@@ -417,10 +414,9 @@ impl Client {
         else {
             return;
         };
-        let users = self.config.as_ref().is_some_and(|c| {
-            c.client_id.as_deref() == Some(record.client_id.as_str())
-                || c.client_metadata_url.as_deref() == Some(record.client_id.as_str())
-        });
+        let c = &self.config;
+        let users = c.client_id.as_deref() == Some(record.client_id.as_str())
+            || c.client_metadata_url.as_deref() == Some(record.client_id.as_str());
         let issuer = record.public.issuer.clone();
         let registered_here = self
             .store
@@ -434,18 +430,23 @@ impl Client {
 
     /// Applies a finished flow to the store and says what it produced.
     pub fn finish(&mut self, flow: Flow, now: u64) -> Result<Grant, Error> {
-        let token_for = flow.token_for().cloned();
+        let kind = flow.kind().clone();
         let (outcome, events, new_key, nonces) = flow.into_parts();
         for (endpoint, nonce) in nonces.iter() {
             self.as_nonces.insert(endpoint.clone(), nonce.clone());
         }
+        let redeemed = match &kind {
+            Kind::Authorization => None,
+            Kind::Exchange { resource, issuer } => Some((resource, issuer, false)),
+            Kind::Refresh { resource, issuer } => Some((resource, issuer, true)),
+        };
         if let (Some((resource, issuer, refreshing)), Err(Error::TokenRejected(f))) =
-            (&token_for, &outcome)
+            (redeemed, &outcome)
         {
             match f.error.as_str() {
                 // RFC 6749 §5.2: the refresh token is dead; a new
                 // authorization is needed.
-                "invalid_grant" if *refreshing => self.store.remove_token(resource, issuer),
+                "invalid_grant" if refreshing => self.store.remove_token(resource, issuer),
                 // The client is unknown there (its registration expired or
                 // was deleted): register again next time.
                 "invalid_client" => {
@@ -510,7 +511,7 @@ impl Client {
                 }
                 // The first issuer the configured credentials were used
                 // with is theirs from now on.
-                if let Some(label) = self.config.as_ref().and_then(Config::credential_label) {
+                if let Some(label) = self.config.credential_label() {
                     if self.store.credential_issuers.get(&label).is_none() {
                         self.store
                             .credential_issuers
@@ -656,7 +657,7 @@ impl Client {
         now: u64,
         entropy: Entropy,
     ) -> Result<Option<Flow>, Error> {
-        let config = self.config.clone().ok_or(Error::NotConfigured)?;
+        let config = &self.config;
         let (_, key) = server_key(server_url)?;
         let Some(mut token) = self.held_token(&key).filter(|t| refreshable(t)).cloned() else {
             return Ok(None);
@@ -676,7 +677,7 @@ impl Client {
                 .get(&token.issuer)
                 .map(|m| m.metadata.clone())
                 .unwrap_or_else(|| crate::discovery::AuthServerMetadata::assumed(&token.issuer));
-            crate::registration::preregistered(&config, &meta)
+            crate::registration::preregistered(config, &meta)
         });
         let keys = self.keys(entropy)?;
         Ok(Flow::refresh(
@@ -753,7 +754,7 @@ impl Client {
     /// host, under its lock, and `wrap-call` answers
     /// [`Error::RenewalRequired`] where it would renew.
     pub fn host_renews(&self) -> bool {
-        self.config.as_ref().is_some_and(|c| c.host_renews)
+        self.config.host_renews
     }
 
     /// Whether an unexpired token is held for the server at `server_url`.
@@ -823,9 +824,9 @@ impl Client {
         let secret = token.access_token.expose();
         let mut headers = vec![(
             "authorization".to_string(),
-            format!("{} {secret}", token.token_type),
+            format!("{} {secret}", token.token_type.as_str()),
         )];
-        if token.token_type == "DPoP" {
+        if token.token_type == TokenType::Dpop {
             if let Some(dpop_key) = self.dpop_key() {
                 let nonce = self.nonces.get(key).map(String::as_str);
                 let proof = crate::jose::dpop_proof(
@@ -849,7 +850,7 @@ impl Client {
     pub fn authorization_header(&self, request_url: &str, now: u64) -> Option<String> {
         let (_, key) = server_key(request_url).ok()?;
         self.usable_token(&key, now)
-            .filter(|t| t.token_type == "Bearer")
+            .filter(|t| t.token_type == TokenType::Bearer)
             .map(|t| format!("Bearer {}", t.access_token.expose()))
     }
 

@@ -49,6 +49,67 @@ pub enum GrantType {
     TokenExchange(IdentityProvider),
 }
 
+/// An OAuth `grant_type` value this client sends or stores, by its
+/// registered name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum GrantKind {
+    /// OAuth 2.1 §4.1.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// OAuth 2.1 §4.3.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// OAuth 2.1 §4.2.
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// RFC 7523 §2.1.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
+    /// RFC 8693 (SEP-990: the exchange at the identity provider, then the
+    /// JWT bearer grant).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+impl GrantKind {
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::AuthorizationCode => "authorization_code",
+            GrantKind::RefreshToken => "refresh_token",
+            GrantKind::ClientCredentials => "client_credentials",
+            GrantKind::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantKind::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    /// Whether a token obtained with this grant can be obtained again
+    /// without a user.
+    pub fn needs_no_user(self) -> bool {
+        !matches!(self, GrantKind::AuthorizationCode | GrantKind::RefreshToken)
+    }
+}
+
+/// An access token's type (RFC 6749 §7.1): the scheme it is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TokenType {
+    /// RFC 6750.
+    Bearer,
+    /// A token bound to the client's DPoP key (RFC 9449).
+    #[serde(rename = "DPoP")]
+    Dpop,
+}
+
+impl TokenType {
+    /// The scheme name, as sent in `Authorization`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Bearer => "Bearer",
+            TokenType::Dpop => "DPoP",
+        }
+    }
+}
+
 /// The enterprise identity provider of [`GrantType::TokenExchange`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityProvider {

@@ -4,6 +4,7 @@
 //! Pure functions: candidate URL lists, the URL policy, and validating
 //! parsers. The order of requests lives in [`crate::flow`].
 
+use crate::config::GrantKind;
 use crate::error::{Error, Mismatch};
 use crate::http::{HttpResponse, Step};
 use crate::prelude::*;
@@ -296,10 +297,10 @@ impl AuthServerMetadata {
     }
 
     /// Whether the server lists `grant` in `grant_types_supported`.
-    pub fn lists_grant(&self, grant: &str) -> bool {
+    pub fn lists_grant(&self, grant: GrantKind) -> bool {
         self.grant_types_supported
             .as_ref()
-            .is_some_and(|g| g.iter().any(|x| x == grant))
+            .is_some_and(|g| g.iter().any(|x| x == grant.as_str()))
     }
 
     /// Whether DPoP with ES256 is advertised (RFC 9449 §5.1).

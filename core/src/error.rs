@@ -65,8 +65,6 @@ impl From<Refused> for Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// No configuration yet.
-    NotConfigured,
     /// A caller-supplied argument is malformed.
     InvalidArgument(String),
     /// A URL is not https (nor http on loopback), or sends a remote server's
@@ -162,7 +160,6 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotConfigured => f.write_str("the client is not configured"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::InsecureUrl(u) => write!(f, "refusing insecure URL {u}: https is required except on loopback"),
             Error::Transport { step, url, message } => write!(f, "{step}: request to {url} failed: {message}"),

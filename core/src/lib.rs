@@ -27,8 +27,7 @@
 //!     Ok(HttpResponse::json(404, "{}"))
 //! }
 //!
-//! let mut client = Client::new();
-//! client.configure(Config::new("Example", "http://127.0.0.1:8976/callback")).unwrap();
+//! let mut client = Client::new(Config::new("Example", "http://127.0.0.1:8976/callback")).unwrap();
 //! let now = 1_700_000_000;
 //! let begin = client
 //!     .authorize("http://127.0.0.1:9/mcp", Some("Bearer"), now, Entropy::from_bytes([7; 80]))
@@ -84,8 +83,8 @@ pub use client::{
     BeforeSend, Begin, Client, Grant, OnRefusal, Reaction, ResourceResponse, TokenInfo, TokenState,
 };
 pub use config::{
-    Config, DpopMode, GrantType, IdentityProvider, Relaxations, Secret, ServerEndpoints,
-    DEFAULT_TIMEOUT_MS,
+    Config, DpopMode, GrantKind, GrantType, IdentityProvider, Relaxations, Secret, ServerEndpoints,
+    TokenType, DEFAULT_TIMEOUT_MS,
 };
 pub use discovery::{MAX_AUTHORIZATION_SERVERS, MAX_METADATA_BYTES, MAX_SCOPES};
 pub use error::{Attempt, Error, Mismatch, OAuthFailure, Refused};

@@ -1,7 +1,7 @@
 //! Client identity: a pre-registered client from the configuration, or RFC
 //! 7591 dynamic client registration (request builder and response parser).
 
-use crate::config::{Config, Secret};
+use crate::config::{Config, GrantKind, Secret};
 use crate::discovery::AuthServerMetadata;
 use crate::error::{Error, OAuthFailure};
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
@@ -48,7 +48,7 @@ pub fn preregistered(config: &Config, meta: &AuthServerMetadata) -> Option<Clien
 struct RegistrationRequest<'a> {
     client_name: &'a str,
     redirect_uris: [&'a str; 1],
-    grant_types: [&'a str; 2],
+    grant_types: [GrantKind; 2],
     response_types: [&'a str; 1],
     token_endpoint_auth_method: &'a str,
     application_type: &'a str,
@@ -62,7 +62,7 @@ pub fn request(endpoint: &str, config: &Config, scope: Option<&str>) -> HttpRequ
     let body = RegistrationRequest {
         client_name: &config.client_name,
         redirect_uris: [&config.redirect_uri],
-        grant_types: ["authorization_code", "refresh_token"],
+        grant_types: [GrantKind::AuthorizationCode, GrantKind::RefreshToken],
         response_types: ["code"],
         token_endpoint_auth_method: "none",
         application_type: "native",

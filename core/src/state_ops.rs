@@ -4,6 +4,7 @@
 //! (`forget`), and the three-way merge of what another process wrote
 //! ([`merge`]). [`crate::Client`] offers them on its own state.
 
+use crate::config::GrantKind;
 use crate::error::Refused;
 use crate::prelude::*;
 use crate::store::{Map, Store};
@@ -25,7 +26,7 @@ pub struct TokenSummary {
     /// The token, described.
     pub token: crate::TokenInfo,
     /// The grant that obtained it, if recorded.
-    pub grant_type: Option<String>,
+    pub grant_type: Option<GrantKind>,
 }
 
 /// A client identity at one issuer, described.
@@ -94,7 +95,7 @@ pub fn summary(store: &Store) -> Summary {
             .iter()
             .map(|t| TokenSummary {
                 token: crate::TokenInfo::from(t),
-                grant_type: t.grant_type.clone(),
+                grant_type: t.grant_type,
             })
             .collect(),
         clients: store

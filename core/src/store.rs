@@ -2,7 +2,7 @@
 //! clients per authorization server issuer, tokens per (resource, issuer),
 //! which server uses which resource and issuer, and discovered metadata.
 
-use crate::config::Secret;
+use crate::config::{GrantKind, Secret, TokenType};
 use crate::discovery::AuthServerMetadata;
 use crate::prelude::*;
 use crate::strict_json;
@@ -217,8 +217,8 @@ pub struct TokenRecord {
     /// The access token.
     #[serde(with = "secret::required")]
     pub access_token: Secret,
-    /// `Bearer`.
-    pub token_type: String,
+    /// `Bearer` or `DPoP`.
+    pub token_type: TokenType,
     /// Absolute expiry, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
@@ -240,7 +240,7 @@ pub struct TokenRecord {
     /// …), so that a token without a refresh token can be obtained again the
     /// same way (version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_type: Option<String>,
+    pub grant_type: Option<GrantKind>,
 }
 
 /// The most seconds before expiry at which a token counts as stale and is
@@ -477,7 +477,7 @@ mod tests {
             resource: resource.into(),
             issuer: issuer.into(),
             access_token: Secret::new(at),
-            token_type: "Bearer".into(),
+            token_type: TokenType::Bearer,
             expires_at: Some(100),
             issued_at: None,
             refresh_token: None,
@@ -567,7 +567,7 @@ mod tests {
             .token("https://mcp.example.com/mcp", "https://as.example.com")
             .unwrap();
         assert_eq!(t.access_token.expose(), "AT \"q\" \\ é");
-        assert_eq!(t.token_type, "Bearer");
+        assert_eq!(t.token_type, TokenType::Bearer);
         assert_eq!(t.expires_at, Some(1_800_003_600));
         assert_eq!(t.refresh_token.as_ref().unwrap().expose(), "RT");
         assert_eq!(t.scope.as_deref(), Some("mcp:basic mcp:read"));

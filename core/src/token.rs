@@ -1,7 +1,7 @@
 //! The token endpoint: client authentication, the authorization-code
 //! request, and the token response parser (OAuth 2.1 §3.2, §4.1.3).
 
-use crate::config::Secret;
+use crate::config::{GrantKind, Secret, TokenType};
 use crate::encode::{base64_std, form_component, form_encode};
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Method, Step};
@@ -17,10 +17,6 @@ pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
 
 /// The `client_assertion_type` of RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// The RFC 7523 §2.1 grant type.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// The RFC 8693 grant type.
-pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 8693 §3 token type of an OpenID Connect ID token.
 pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 /// The Identity Assertion JWT Authorization Grant token type (SEP-990).
@@ -138,7 +134,7 @@ pub fn code_exchange(
     resource: Option<&str>,
 ) -> Vec<(&'static str, Secret)> {
     params(&[
-        ("grant_type", Some("authorization_code")),
+        ("grant_type", Some(GrantKind::AuthorizationCode.as_str())),
         ("code", Some(code)),
         ("code_verifier", Some(verifier.secret())),
         ("redirect_uri", Some(redirect_uri)),
@@ -152,7 +148,7 @@ pub fn client_credentials(
     resource: Option<&str>,
 ) -> Vec<(&'static str, Secret)> {
     params(&[
-        ("grant_type", Some("client_credentials")),
+        ("grant_type", Some(GrantKind::ClientCredentials.as_str())),
         ("scope", scope),
         ("resource", resource),
     ])
@@ -165,7 +161,7 @@ pub fn jwt_bearer(
     resource: Option<&str>,
 ) -> Vec<(&'static str, Secret)> {
     params(&[
-        ("grant_type", Some(JWT_BEARER_GRANT)),
+        ("grant_type", Some(GrantKind::JwtBearer.as_str())),
         ("assertion", Some(assertion)),
         ("scope", scope),
         ("resource", resource),
@@ -182,7 +178,7 @@ pub fn id_jag_exchange(
     scope: Option<&str>,
 ) -> Vec<(&'static str, Secret)> {
     params(&[
-        ("grant_type", Some(TOKEN_EXCHANGE_GRANT)),
+        ("grant_type", Some(GrantKind::TokenExchange.as_str())),
         ("requested_token_type", Some(ID_JAG_TYPE)),
         ("audience", Some(audience)),
         ("resource", resource),
@@ -328,9 +324,9 @@ pub fn parse_token_response(
         .ok_or_else(|| invalid("token_type is missing"))?;
     // RFC 9449 §5: a DPoP-bound token only when a proof was sent.
     let token_type = if token_type.eq_ignore_ascii_case("bearer") {
-        "Bearer"
+        TokenType::Bearer
     } else if dpop && token_type.eq_ignore_ascii_case("dpop") {
-        "DPoP"
+        TokenType::Dpop
     } else {
         return Err(invalid(&format!(
             "token_type {:?} is not supported",
@@ -342,7 +338,7 @@ pub fn parse_token_response(
         resource: resource.to_string(),
         issuer: issuer.to_string(),
         access_token: Secret::new(access_token),
-        token_type: token_type.into(),
+        token_type,
         expires_at: expires_in.map(|s| now.saturating_add(s)),
         issued_at: Some(now),
         refresh_token: body
@@ -360,7 +356,7 @@ pub fn parse_token_response(
 /// 96-98).
 pub fn refresh(refresh_token: &str, resource: Option<&str>) -> Vec<(&'static str, Secret)> {
     params(&[
-        ("grant_type", Some("refresh_token")),
+        ("grant_type", Some(GrantKind::RefreshToken.as_str())),
         ("refresh_token", Some(refresh_token)),
         ("resource", resource),
     ])

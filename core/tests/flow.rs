@@ -176,9 +176,7 @@ fn drive(
 }
 
 fn client() -> Client {
-    let mut c = Client::new();
-    c.configure(Config::new("Test", REDIRECT)).unwrap();
-    c
+    Client::new(Config::new("Test", REDIRECT)).unwrap()
 }
 
 fn start(
@@ -572,11 +570,10 @@ fn preregistered_client_skips_registration_and_authenticates() {
         registration: false,
         ..World::default()
     };
-    let mut c = Client::new();
     let mut cfg = Config::new("Test", REDIRECT);
     cfg.client_id = Some("pre".into());
     cfg.client_secret = Some(Secret::new("pre-secret"));
-    c.configure(cfg).unwrap();
+    let mut c = Client::new(cfg).unwrap();
     let mut log = Vec::new();
     let Grant::Redirect(p) = start(&mut c, Some(CHALLENGE), &world, &mut log).unwrap() else {
         panic!()

@@ -6,7 +6,7 @@
 
 use mcp_oauth_core::{
     Client, Config, DpopMode, Error, Grant, GrantType, IdentityProvider, Reaction, Relaxations,
-    ResourceResponse, Secret, ServerEndpoints,
+    ResourceResponse, Secret, ServerEndpoints, TokenType,
 };
 use mcp_oauth_core::{HttpRequest, HttpResponse, Method};
 
@@ -207,7 +207,7 @@ fn metadata_document_urls_are_checked_at_configure() {
     ] {
         let mut config = Config::new("T", REDIRECT);
         config.client_metadata_url = Some(bad.into());
-        let e = Client::new().configure(config).unwrap_err();
+        let e = Client::new(config).unwrap_err();
         assert!(e.0.contains("client-metadata-url"), "{bad}: {e}");
     }
 }
@@ -311,7 +311,7 @@ fn a_bad_private_key_is_refused_at_configure() {
     config.private_key_pem = Some(Secret::new(
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
     ));
-    let e = Client::new().configure(config).unwrap_err();
+    let e = Client::new(config).unwrap_err();
     assert!(e.0.starts_with("private-key-pem"), "{e}");
     assert!(!e.0.contains("AAAA"));
 }
@@ -427,16 +427,16 @@ fn token_exchange_then_jwt_bearer() {
 fn grant_configuration_is_checked() {
     let mut config = Config::new("T", REDIRECT);
     config.grant_type = Some(GrantType::ClientCredentials);
-    assert!(Client::new().configure(config.clone()).is_err());
+    assert!(Client::new(config.clone()).is_err());
     config.client_id = Some("c".into());
     config.client_secret = Some(Secret::new("s"));
     config.private_key_pem = Some(Secret::new(TEST_KEY));
-    assert!(Client::new().configure(config).is_err(), "two auth methods");
+    assert!(Client::new(config).is_err(), "two auth methods");
     let mut config = Config::new("T", REDIRECT);
     config.grant_type = Some(GrantType::JwtBearer {
         assertion: Secret::new(""),
     });
-    assert!(Client::new().configure(config).is_err());
+    assert!(Client::new(config).is_err());
     let mut config = Config::new("T", REDIRECT);
     config.client_id = Some("c".into());
     config.grant_type = Some(GrantType::TokenExchange(IdentityProvider {
@@ -445,7 +445,7 @@ fn grant_configuration_is_checked() {
         client_secret: None,
         id_token: Secret::new("t"),
     }));
-    let e = Client::new().configure(config).unwrap_err();
+    let e = Client::new(config).unwrap_err();
     assert!(e.0.contains("https"), "{e}");
 }
 
@@ -485,7 +485,7 @@ fn dpop_bound_tokens_when_the_server_advertises_es256() {
     let Ok(Grant::Authorized(info)) = token else {
         panic!("{token:?}")
     };
-    assert_eq!(info.token_type, "DPoP");
+    assert_eq!(info.token_type, TokenType::Dpop);
     let (header, claims) = jwt(log[0].header("dpop").unwrap());
     assert_eq!(str_of(&header, "typ"), Some("dpop+jwt"));
     assert_eq!(str_of(&header, "alg"), Some("ES256"));
@@ -634,7 +634,7 @@ fn dpop_can_be_switched_off_or_forced() {
         token_doc("Bearer")
     };
     let (token, _) = complete(&mut c, grant.unwrap(), &bearer);
-    assert!(matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"));
+    assert!(matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Bearer));
     // Without a proof, a DPoP token type is refused (RFC 9449 §5).
     let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (e, _) = complete(&mut c, grant.unwrap(), &|_| token_doc("DPoP"));
@@ -670,7 +670,7 @@ fn an_authorization_server_offering_dpop_is_not_enough() {
     let (grant, _) = run(&mut c, CHALLENGE, &bearer);
     let (token, log) = complete(&mut c, grant.unwrap(), &bearer);
     assert!(
-        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"),
+        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Bearer),
         "{token:?}"
     );
     assert_eq!(urls(&log), [TOKEN]);
@@ -701,7 +701,7 @@ fn resource_metadata_that_asks_for_dpop_binds_the_token() {
         let (grant, _) = run(&mut c, CHALLENGE, &with_prm);
         let (token, log) = complete(&mut c, grant.unwrap(), &with_prm);
         assert!(
-            matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "DPoP"),
+            matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Dpop),
             "{member}: {token:?}"
         );
         assert!(log[0].header("dpop").is_some(), "{member}");
@@ -1088,7 +1088,7 @@ fn resource_metadata_listing_other_dpop_algorithms_is_not_followed() {
     let (grant, _) = run(&mut c, CHALLENGE, &with_prm);
     let (token, log) = complete(&mut c, grant.unwrap(), &with_prm);
     assert!(
-        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == "Bearer"),
+        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Bearer),
         "{token:?}"
     );
     assert!(log[0].header("dpop").is_none());

@@ -9,16 +9,14 @@ use serde_json::{json, Value};
 
 /// A client holding `doc`.
 fn holding(doc: &Value) -> Client {
-    let mut c = Client::new();
-    c.configure(Config::new("T", REDIRECT)).unwrap();
+    let mut c = Client::new(Config::new("T", REDIRECT)).unwrap();
     c.import_state(&bytes(doc)).unwrap();
     c
 }
 
 /// `mine`'s client after merging `theirs` over `base`.
 fn merge(base: &[u8], mine: &[u8], theirs: &[u8]) -> Result<Vec<u8>, String> {
-    let mut c = Client::new();
-    c.configure(Config::new("T", REDIRECT)).unwrap();
+    let mut c = Client::new(Config::new("T", REDIRECT)).unwrap();
     c.import_state(mine).unwrap();
     c.merge_state(base, theirs).map_err(|e| e.0)?;
     Ok(c.export_state())
@@ -172,8 +170,8 @@ fn a_summary_says_what_is_stored_but_no_secret() {
     assert_eq!(s.tokens[0].token.expires_at, Some(1_800_003_600));
     assert!(s.tokens[0].token.has_refresh_token && !s.tokens[1].token.has_refresh_token);
     assert_eq!(
-        s.tokens[0].grant_type.as_deref(),
-        Some("authorization_code")
+        s.tokens[0].grant_type,
+        Some(mcp_oauth_core::GrantKind::AuthorizationCode)
     );
     assert_eq!(s.clients[0].auth_method, "client_secret_basic");
     assert!(s.clients[0].has_secret);

@@ -99,9 +99,7 @@ pub fn complete(
 }
 
 pub fn client(config: Config) -> Client {
-    let mut c = Client::new();
-    c.configure(config).unwrap();
-    c
+    Client::new(config).unwrap()
 }
 
 pub fn query(url: &str) -> Vec<(String, String)> {
