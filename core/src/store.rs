@@ -658,6 +658,14 @@ mod tests {
                 "expires_at",
             ),
             (
+                r#"{"version":2,"tokens":[{"resource":"r","issuer":"i","access_token":"a","token_type":"mac"}]}"#,
+                "token_type",
+            ),
+            (
+                r#"{"version":2,"tokens":[{"resource":"r","issuer":"i","access_token":"a","token_type":"Bearer","grant_type":"password"}]}"#,
+                "grant_type",
+            ),
+            (
                 r#"{"version":1,"bindings":{"s":{"resource":"r"}}}"#,
                 "issuer",
             ),
