@@ -97,7 +97,7 @@ group('hour-long tokens', () => {
     fs.writeFileSync(file, JSON.stringify(doc));
     const { result, c, stats } = await measured(stack, () => connect(stack.urls.ts, dir, ['--call', 'admin_action']));
     note('ts: step-up with a narrow old registration', c, result.ms);
-    assert.match(result.stdout, /invalid_scope.*trying once more/);
+    assert.match(result.stdout, /invalid_scope.*authorizing once more/);
     assert.equal(stats.registrations, 1, 'registered once more');
     assert.equal(stats.authorizations, 1, 'the invalid_scope redirect issues no code');
   });

@@ -184,13 +184,12 @@ impl GuestClient for ClientResource {
     }
 
     fn complete_authorization(&self, callback_url: String) -> Result<TokenInfo, AuthError> {
-        let flow = self
+        // An authorization started again (after `invalid_scope`) ends in
+        // `authorization-required` with the new URL.
+        let begin = self
             .client()
             .complete_authorization(&callback_url, env::now(), env::entropy());
-        authorized(
-            flow.and_then(|f| self.finish(Begin::Flow(f)))
-                .map_err(convert::error)?,
-        )
+        authorized(begin.and_then(|b| self.finish(b)).map_err(convert::error)?)
     }
 
     fn wrap_call(&self, request: HttpRequest) -> Result<IncomingResponse, AuthError> {

@@ -6,7 +6,7 @@
 
 use crate::mcp::{IncomingResponse, OutgoingRequest, Transport};
 use crate::report;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use mcp_oauth_host::agent::{follow_headless, LoopbackPort};
 use mcp_oauth_host::harness::{
     AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Step, TokenInfo,
@@ -65,9 +65,7 @@ pub struct ComponentTransport<P: Progress> {
     instance: Instance,
     agent: UserAgent,
     progress: P,
-    /// How many authorizations a single request may need before giving up
-    /// (one more is allowed once after an `invalid_scope` redirect, see
-    /// [`Self::complete_or_rescope`]).
+    /// How many authorizations a single request may need before giving up.
     max_authorizations: usize,
     /// Where the state is kept between processes, if anywhere.
     persistence: Option<Persistence>,
@@ -171,31 +169,32 @@ impl<P: Progress> ComponentTransport<P> {
         Ok(())
     }
 
-    /// Has the user agent complete `pending`, then redeems the code:
-    /// `Ok(true)` with a token. An `invalid_scope` error redirect is
-    /// `Ok(false)`: the component then dropped a registration restricted to
-    /// too little scope, and a new authorization registers anew.
-    async fn complete_or_rescope(
-        &mut self,
-        pending: &PendingAuthorization,
-    ) -> anyhow::Result<bool> {
-        self.progress.authorization_needed(pending, &self.agent);
-        let callback = self.visit(pending).await?;
-        let result = self.instance.complete_authorization(&callback).await?;
-        self.report_events().await?;
-        match result {
-            Ok(info) => {
-                self.progress.authorized(&info);
-                Ok(true)
+    /// Has the user agent complete `pending`, then redeems the code. The
+    /// component may ask for the user once more (after an `invalid_scope`
+    /// error redirect it registers anew, once): that authorization is
+    /// visited too.
+    async fn complete(&mut self, pending: PendingAuthorization) -> anyhow::Result<()> {
+        let mut pending = pending;
+        loop {
+            self.progress.authorization_needed(&pending, &self.agent);
+            let callback = self.visit(&pending).await?;
+            let result = self.instance.complete_authorization(&callback).await?;
+            self.report_events().await?;
+            match result {
+                Ok(info) => {
+                    self.progress.authorized(&info);
+                    return Ok(());
+                }
+                Err(AuthError::AuthorizationRequired(next)) => {
+                    self.progress.note(
+                        "invalid_scope: the authorization server refused the scope for this client; \
+                         the component registered anew, authorizing once more",
+                    );
+                    self.save_state().await?;
+                    pending = next;
+                }
+                Err(e) => bail!(report::describe(&e)),
             }
-            Err(AuthError::AuthorizationDenied(f)) if f.error == "invalid_scope" => {
-                self.progress.note(&format!(
-                    "{}: trying once more (the component drops a registration it made for less scope)",
-                    report::describe(&AuthError::AuthorizationDenied(f.clone()))
-                ));
-                Ok(false)
-            }
-            Err(e) => Err(anyhow!(report::describe(&e))),
         }
     }
 
@@ -230,8 +229,6 @@ impl<P: Progress> Transport for ComponentTransport<P> {
         };
         self.prepare(&req.url).await?;
         let mut authorizations = 0;
-        let mut allowed = self.max_authorizations;
-        let mut rescoped = false;
         let mut renewals = 0;
         loop {
             let outcome = self.instance.wrap_call(&request).await?;
@@ -264,19 +261,13 @@ impl<P: Progress> Transport for ComponentTransport<P> {
                     renewals += 1;
                     self.prepare(&req.url).await?;
                 }
-                Err(AuthError::AuthorizationRequired(pending)) if authorizations < allowed => {
+                Err(AuthError::AuthorizationRequired(pending))
+                    if authorizations < self.max_authorizations =>
+                {
                     authorizations += 1;
-                    let completed = self.complete_or_rescope(&pending).await;
+                    let completed = self.complete(pending).await;
                     self.save_state().await?;
-                    if !completed? {
-                        if rescoped {
-                            bail!(
-                                "the authorization server refused the scope again (invalid_scope)"
-                            );
-                        }
-                        rescoped = true;
-                        allowed += 1;
-                    }
+                    completed?;
                 }
                 Err(e) => bail!(report::describe(&e)),
             }

@@ -54,6 +54,11 @@ pub struct PendingRecord {
     pub dpop: bool,
     /// Whether `resource` is sent (it is unless the caller opted out).
     pub send_resource: bool,
+    /// The challenge the authorization answers, to start it again with.
+    pub challenge: Option<String>,
+    /// Whether this authorization is already the one more try after an
+    /// `invalid_scope` error redirect (see `Client::complete_authorization`).
+    pub after_invalid_scope: bool,
 }
 
 impl core::fmt::Debug for PendingRecord {
@@ -223,6 +228,8 @@ mod tests {
             declared_issuer: "https://as.example.com".into(),
             dpop: false,
             send_resource: true,
+            challenge: None,
+            after_invalid_scope: false,
         }
     }
 

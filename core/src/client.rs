@@ -256,6 +256,19 @@ impl Client {
         now: u64,
         entropy: Entropy,
     ) -> Result<Begin, Error> {
+        self.begin_authorization(server_url, challenge, now, entropy, false)
+    }
+
+    /// [`Client::authorize`]; `after_invalid_scope` marks the one more try
+    /// after an `invalid_scope` error redirect.
+    fn begin_authorization(
+        &mut self,
+        server_url: &str,
+        challenge: Option<&str>,
+        now: u64,
+        entropy: Entropy,
+        after_invalid_scope: bool,
+    ) -> Result<Begin, Error> {
         let config = self.config.clone();
         let (server, key) = server_key(server_url)?;
         if challenge.is_none() {
@@ -339,6 +352,8 @@ impl Client {
                 metadata,
                 clients: self.store.clients.clone(),
                 credential_issuer,
+                challenge: challenge.map(str::to_string),
+                after_invalid_scope,
             },
             keys,
         )))
@@ -368,12 +383,19 @@ impl Client {
     /// Validates the callback URL and starts the code exchange. The pending
     /// authorization is consumed once its `state` matched, whatever happens
     /// next, so a code or verifier is never used twice (OAuth 2.1 §7.5.2).
+    ///
+    /// An `invalid_scope` error redirect for a client this component
+    /// registered (oidc-provider restricts a registration to the scope it
+    /// registered) drops that registration and starts the authorization
+    /// once more: that flow registers anew with the scope it needs and ends
+    /// at a new authorization URL ([`Grant::Redirect`]). A second
+    /// `invalid_scope` is the error.
     pub fn complete_authorization(
         &mut self,
         callback_url: &str,
         now: u64,
         entropy: Entropy,
-    ) -> Result<Flow, Error> {
+    ) -> Result<Begin, Error> {
         let checked = validate_callback(callback_url, &self.pending);
         let state = Url::parse(callback_url).ok().and_then(|u| {
             crate::encode::form_decode(u.query().unwrap_or(""))
@@ -385,11 +407,23 @@ impl Client {
             Ok(c) => c,
             Err(e) => {
                 if !matches!(e, Error::StateMismatch | Error::InvalidArgument(_)) {
-                    if matches!(&e, Error::AuthorizationDenied(f) if f.error == "invalid_scope") {
-                        self.forget_restricted_registration(state.as_deref());
-                    }
+                    let again = match &e {
+                        Error::AuthorizationDenied(f) if f.error == "invalid_scope" => {
+                            self.forget_restricted_registration(state.as_deref())
+                        }
+                        _ => None,
+                    };
                     self.pending
                         .retain(|p| Some(&p.public.state) != state.as_ref());
+                    if let Some((server, challenge)) = again {
+                        return self.begin_authorization(
+                            &server,
+                            challenge.as_deref(),
+                            now,
+                            entropy,
+                            true,
+                        );
+                    }
                 }
                 return Err(e);
             }
@@ -397,7 +431,13 @@ impl Client {
         let record = self.pending.remove(callback.index);
         let client = record.client.clone();
         let keys = self.keys(entropy)?;
-        Ok(Flow::exchange(record, &client, &callback.code, keys, now))
+        Ok(Begin::Flow(Flow::exchange(
+            record,
+            &client,
+            &callback.code,
+            keys,
+            now,
+        )))
     }
 
     /// After an `invalid_scope` error redirect for the pending authorization
@@ -405,15 +445,17 @@ impl Client {
     /// to the scope it registered (oidc-provider does that), so the
     /// registration is dropped and the next authorization registers anew
     /// with the scope it needs. A pre-registered client or a metadata
-    /// document URL is the user's, and is kept.
-    fn forget_restricted_registration(&mut self, state: Option<&str>) {
-        let Some(record) = self
+    /// document URL is the user's, and is kept. The server and challenge to
+    /// authorize once more for, when a registration was dropped and the
+    /// authorization was not already that one more try.
+    fn forget_restricted_registration(
+        &mut self,
+        state: Option<&str>,
+    ) -> Option<(String, Option<String>)> {
+        let record = self
             .pending
             .iter()
-            .find(|p| Some(p.public.state.as_str()) == state)
-        else {
-            return;
-        };
+            .find(|p| Some(p.public.state.as_str()) == state)?;
         let c = &self.config;
         let users = c.client_id.as_deref() == Some(record.client_id.as_str())
             || c.client_metadata_url.as_deref() == Some(record.client_id.as_str());
@@ -424,8 +466,12 @@ impl Client {
             .get(&issuer)
             .is_some_and(|c| c.client_id == record.client_id);
         if !users && registered_here {
+            let again = (!record.after_invalid_scope)
+                .then(|| (record.server.clone(), record.challenge.clone()));
             self.store.clients.remove(&issuer);
+            return again;
         }
+        None
     }
 
     /// Applies a finished flow to the store and says what it produced.

@@ -193,6 +193,16 @@ fn start(
 
 const CHALLENGE: &str = r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:basic""#;
 
+/// The code exchange flow for the authorization at `authorization_url`,
+/// its callback carrying `iss`.
+fn exchange(c: &mut Client, authorization_url: &str) -> mcp_oauth_core::Flow {
+    let callback = callback_for(authorization_url, Some(ISSUER));
+    match c.complete_authorization(&callback, NOW, Entropy::from_bytes([5; 80])) {
+        Ok(Begin::Flow(flow)) => flow,
+        other => panic!("no exchange flow: {other:?}"),
+    }
+}
+
 fn callback_for(authorization_url: &str, iss: Option<&str>) -> String {
     let q = query_of(authorization_url);
     let mut cb = format!(
@@ -247,13 +257,7 @@ fn complete_flow_from_401_to_bearer_header() {
     assert_eq!(get(&q, "state"), Some(pending.state.as_str()));
     assert_eq!(pending.issuer, ISSUER);
 
-    let flow = c
-        .complete_authorization(
-            &callback_for(&pending.authorization_url, Some(ISSUER)),
-            NOW,
-            Entropy::from_bytes([5; 80]),
-        )
-        .unwrap();
+    let flow = exchange(&mut c, &pending.authorization_url);
     log.clear();
     let Grant::Authorized(info) = drive(&mut c, flow, &world, &mut log).unwrap() else {
         panic!()
@@ -583,13 +587,7 @@ fn preregistered_client_skips_registration_and_authenticates() {
         get(&query_of(&p.authorization_url), "client_id"),
         Some("pre")
     );
-    let flow = c
-        .complete_authorization(
-            &callback_for(&p.authorization_url, Some(ISSUER)),
-            NOW,
-            Entropy::from_bytes([5; 80]),
-        )
-        .unwrap();
+    let flow = exchange(&mut c, &p.authorization_url);
     log.clear();
     drive(&mut c, flow, &world, &mut log).unwrap();
     assert!(log[0]
@@ -677,13 +675,7 @@ fn state_survives_export_and_import() {
     else {
         panic!()
     };
-    let flow = c
-        .complete_authorization(
-            &callback_for(&p.authorization_url, Some(ISSUER)),
-            NOW,
-            Entropy::from_bytes([5; 80]),
-        )
-        .unwrap();
+    let flow = exchange(&mut c, &p.authorization_url);
     drive(&mut c, flow, &world, &mut Vec::new()).unwrap();
     let state = c.export_state();
     let mut fresh = client();
@@ -709,13 +701,7 @@ fn secrets_never_show_in_debug_or_errors() {
     else {
         panic!()
     };
-    let flow = c
-        .complete_authorization(
-            &callback_for(&p.authorization_url, Some(ISSUER)),
-            NOW,
-            Entropy::from_bytes([5; 80]),
-        )
-        .unwrap();
+    let flow = exchange(&mut c, &p.authorization_url);
     let text = format!("{flow:?}");
     drive(&mut c, flow, &world, &mut Vec::new()).unwrap();
     let text = format!("{text}{c:?}");

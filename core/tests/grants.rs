@@ -5,8 +5,8 @@
 //! endpoints. Numbers in comments are items of spec-checklist.md.
 
 use mcp_oauth_core::{
-    Client, Config, DpopMode, Error, Grant, GrantType, IdentityProvider, Reaction, Relaxations,
-    ResourceResponse, Secret, ServerEndpoints, TokenType,
+    Client, Config, DpopMode, Entropy, Error, Grant, GrantType, IdentityProvider, Reaction,
+    Relaxations, ResourceResponse, Secret, ServerEndpoints, TokenType,
 };
 use mcp_oauth_core::{HttpRequest, HttpResponse, Method};
 
@@ -975,43 +975,74 @@ fn a_registration_for_less_scope_than_needed_is_renewed() {
     assert!(!urls(&log).iter().any(|u| u.ends_with("/register")));
 }
 
+/// The callback of an `invalid_scope` error redirect for the authorization
+/// at `p`.
+fn invalid_scope_callback(p: &mcp_oauth_core::PendingAuthorization) -> String {
+    let query = query(&p.authorization_url);
+    let state = get(&query, "state").unwrap();
+    format!("{REDIRECT}?error=invalid_scope&state={state}&iss={ISSUER}")
+}
+
 #[test]
-fn invalid_scope_from_the_server_drops_the_registration_once() {
-    // A registration whose restriction is not known (stored without its
-    // scope) gets `invalid_scope` at the authorization endpoint: it is
-    // dropped, so the next authorization registers anew. A pre-registered
-    // client is the user's and is never dropped.
+fn invalid_scope_from_the_server_drops_the_registration_and_tries_once_more() {
+    // A registration the server restricted gets `invalid_scope` at the
+    // authorization endpoint: the core drops it and starts the
+    // authorization once more, which registers anew and ends at a new URL.
+    // A second `invalid_scope` is the error. A pre-registered client is the
+    // user's: never dropped, no second try.
     let registrations = std::cell::RefCell::new(Vec::new());
     let respond = restricting_server(&registrations);
-    for (config, kept) in [
-        (Config::new("T", REDIRECT), false),
-        (pre_registered(), true),
-    ] {
-        let mut c = client(config);
-        let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
-        let Ok(Grant::Redirect(p)) = grant else {
-            panic!("{grant:?}")
-        };
-        let issuer_clients =
-            |c: &Client| c.store().clients.get(ISSUER).map(|r| r.client_id.clone());
-        let before = issuer_clients(&c);
-        assert!(before.is_some());
-        let state = get(&query(&p.authorization_url), "state")
-            .unwrap()
-            .to_string();
-        let e = c
-            .complete_authorization(
-                &format!("{REDIRECT}?error=invalid_scope&state={state}&iss={ISSUER}"),
-                NOW,
-                mcp_oauth_core::Entropy::from_bytes([4; 80]),
-            )
-            .unwrap_err();
-        assert!(
-            matches!(e, Error::AuthorizationDenied(ref f) if f.error == "invalid_scope"),
-            "{e:?}"
-        );
-        assert_eq!(issuer_clients(&c).is_some(), kept, "{before:?}");
-    }
+    let issuer_client = |c: &Client| c.store().clients.get(ISSUER).map(|r| r.client_id.clone());
+    let denied = |r: Result<mcp_oauth_core::Begin, Error>| match r {
+        Err(Error::AuthorizationDenied(f)) => f.error,
+        other => panic!("{other:?}"),
+    };
+
+    let mut c = client(Config::new("T", REDIRECT));
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
+    let Ok(Grant::Redirect(first)) = grant else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(issuer_client(&c).as_deref(), Some("dcr-1"));
+    let again = c.complete_authorization(
+        &invalid_scope_callback(&first),
+        NOW,
+        Entropy::from_bytes([4; 80]),
+    );
+    let Ok(mcp_oauth_core::Begin::Flow(flow)) = again else {
+        panic!("{again:?}")
+    };
+    let mut log = Vec::new();
+    let Ok(Grant::Redirect(second)) = drive(&mut c, flow, &respond, &mut log) else {
+        panic!("the second try ends at a new authorization URL")
+    };
+    assert_eq!(
+        urls(&log),
+        vec![PRM, "https://auth.example.com/register"],
+        "discovery again (server metadata cached), then a new registration"
+    );
+    assert_eq!(issuer_client(&c).as_deref(), Some("dcr-2"));
+    assert_ne!(second.state, first.state);
+    let refused = c.complete_authorization(
+        &invalid_scope_callback(&second),
+        NOW,
+        Entropy::from_bytes([4; 80]),
+    );
+    assert_eq!(denied(refused), "invalid_scope", "no third authorization");
+    assert_eq!(registrations.borrow().len(), 2);
+
+    let mut c = client(pre_registered());
+    let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
+    let Ok(Grant::Redirect(p)) = grant else {
+        panic!("{grant:?}")
+    };
+    let refused = c.complete_authorization(
+        &invalid_scope_callback(&p),
+        NOW,
+        Entropy::from_bytes([4; 80]),
+    );
+    assert_eq!(denied(refused), "invalid_scope");
+    assert!(issuer_client(&c).is_some(), "the user's client is kept");
 }
 
 #[test]

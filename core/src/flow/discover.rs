@@ -39,6 +39,11 @@ pub(crate) struct Start {
     pub clients: Map<ClientRecord>,
     /// The issuer the configured credentials were first used with, if any.
     pub credential_issuer: Option<String>,
+    /// The challenge as the server sent it (kept with a pending
+    /// authorization).
+    pub challenge: Option<String>,
+    /// Whether this flow is the one more try after `invalid_scope`.
+    pub after_invalid_scope: bool,
 }
 
 /// A running authorization flow: where it started, and the request out.
@@ -698,6 +703,8 @@ impl Start {
             declared_issuer: metadata.issuer.clone(),
             dpop,
             send_resource,
+            challenge: self.challenge,
+            after_invalid_scope: self.after_invalid_scope,
         };
         Next::Done(Ok(Outcome::Redirect {
             record,

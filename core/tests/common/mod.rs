@@ -87,13 +87,12 @@ pub fn complete(
         .find(|(n, _)| n == "state")
         .unwrap()
         .1;
-    let flow = c
-        .complete_authorization(
-            &format!("{REDIRECT}?code=the-code&state={state}"),
-            NOW,
-            Entropy::from_bytes([4; 80]),
-        )
-        .unwrap();
+    let callback = format!("{REDIRECT}?code=the-code&state={state}");
+    let Ok(Begin::Flow(flow)) =
+        c.complete_authorization(&callback, NOW, Entropy::from_bytes([4; 80]))
+    else {
+        panic!("no exchange flow")
+    };
     let mut log = Vec::new();
     (drive(c, flow, respond, &mut log), log)
 }
