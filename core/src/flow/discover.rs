@@ -122,6 +122,17 @@ struct Server {
     fetched: bool,
 }
 
+impl Server {
+    /// An endpoint the flow cannot go on without.
+    fn required(&self, name: &str, endpoint: &Option<String>) -> Result<String, Error> {
+        endpoint.clone().ok_or_else(|| Error::InvalidResponse {
+            step: Step::AuthorizationServerMetadata,
+            url: self.issuer.clone(),
+            reason: format!("{name} is missing"),
+        })
+    }
+}
+
 /// A registration request is out; what the flow goes on with.
 struct Registering {
     server: Server,
@@ -574,54 +585,41 @@ impl Start {
     /// Grants without a user: client credentials, JWT bearer, and the
     /// SEP-990 token exchange.
     fn without_user(self, keys: &mut Keys, server: Server, grant: Userless<'_>, now: u64) -> Next {
-        let Server {
-            prm,
-            issuer,
-            metadata,
-            fetched,
-        } = server;
-        let Some(endpoint) = metadata.token_endpoint.clone() else {
-            return Next::Done(Err(Error::InvalidResponse {
-                step: Step::AuthorizationServerMetadata,
-                url: issuer,
-                reason: "token_endpoint is missing".into(),
-            }));
+        let endpoint = match server.required("token_endpoint", &server.metadata.token_endpoint) {
+            Ok(e) => e,
+            Err(e) => return Next::Done(Err(e)),
         };
         let config = &self.config;
-        let resource = (!config.relax.omit_resource).then_some(prm.resource.as_str());
-        let scope = self.selected_scope(&prm);
-        let dpop = self.wants_dpop(&prm, &metadata);
+        let resource = (!config.relax.omit_resource).then_some(server.prm.resource.as_str());
+        let scope = self.selected_scope(&server.prm);
+        let dpop = self.wants_dpop(&server.prm, &server.metadata);
         let token = Box::new(TokenFor {
             server_key: self.server_key.clone(),
-            resource: prm.resource.clone(),
-            issuer: issuer.clone(),
+            resource: server.prm.resource.clone(),
+            issuer: server.issuer.clone(),
             scope: scope.clone(),
-            metadata: fetched.then(|| metadata.clone()),
+            metadata: server.fetched.then(|| server.metadata.clone()),
             grant: grant.kind(),
             previous_refresh: None,
             client: None,
         });
         let at_server = |params| TokenCall {
             endpoint,
-            issuer: issuer.clone(),
-            client: registration::preregistered(config, &metadata),
+            issuer: server.issuer.clone(),
+            client: registration::preregistered(config, &server.metadata),
             params,
         };
         let scope = scope.as_deref();
-        match grant {
-            Userless::ClientCredentials => Redeem::start(
+        let (call, then, proof) = match grant {
+            Userless::ClientCredentials => (
                 at_server(token::client_credentials(scope, resource)),
-                dpop,
                 Then::Token(token),
-                keys,
-                now,
+                dpop,
             ),
-            Userless::JwtBearer(assertion) => Redeem::start(
+            Userless::JwtBearer(assertion) => (
                 at_server(token::jwt_bearer(assertion.expose(), scope, resource)),
-                dpop,
                 Then::Token(token),
-                keys,
-                now,
+                dpop,
             ),
             Userless::TokenExchange(idp) => {
                 // The assertion is the ID-JAG, inserted when it comes.
@@ -636,45 +634,39 @@ impl Start {
                 };
                 // The identity provider never gets a DPoP proof: it issues
                 // no access token for this client.
-                Redeem::start(
-                    idp_call(idp, &issuer, resource, scope),
-                    false,
-                    then,
-                    keys,
-                    now,
-                )
+                let call = idp_call(idp, &server.issuer, resource, scope);
+                (call, then, false)
             }
-        }
+        };
+        Redeem::start(call, proof, then, keys, now)
     }
 
     /// Builds the authorization URL and the pending record.
     fn redirect(self, keys: &mut Keys, server: Server, client: ClientRecord) -> Next {
         let scope = self.scope_for(&server.prm, &server.metadata);
-        let Server {
-            prm,
-            issuer,
-            metadata,
-            fetched,
-        } = server;
-        let (Some(auth_endpoint), Some(token_endpoint)) = (
-            metadata.authorization_endpoint.clone(),
-            metadata.token_endpoint.clone(),
-        ) else {
-            return Next::Done(Err(Error::InvalidResponse {
-                step: Step::AuthorizationServerMetadata,
-                url: issuer,
-                reason: "authorization_endpoint or token_endpoint is missing".into(),
-            }));
+        let metadata = &server.metadata;
+        let endpoints = server
+            .required("authorization_endpoint", &metadata.authorization_endpoint)
+            .and_then(|a| {
+                Ok((
+                    a,
+                    server.required("token_endpoint", &metadata.token_endpoint)?,
+                ))
+            });
+        let (auth_endpoint, token_endpoint) = match endpoints {
+            Ok(e) => e,
+            Err(e) => return Next::Done(Err(e)),
         };
         let verifier = keys.verifier();
         let state = keys.state();
         let send_resource = !self.config.relax.omit_resource;
-        let dpop = self.wants_dpop(&prm, &metadata);
+        let dpop = self.wants_dpop(&server.prm, metadata);
         if dpop {
             // Made now, so that it is stored with the pending authorization
             // and the code exchange finds it.
             keys.dpop_key();
         }
+        let resource = &server.prm.resource;
         let url = authorization_url(&AuthorizationRequest {
             endpoint: &auth_endpoint,
             client_id: &client.client_id,
@@ -682,14 +674,14 @@ impl Start {
             code_challenge: &verifier.challenge_s256(),
             state: &state,
             scope: scope.as_deref(),
-            resource: send_resource.then_some(prm.resource.as_str()),
+            resource: send_resource.then_some(resource.as_str()),
         });
         let public = PendingAuthorization {
             authorization_url: url,
             state,
             redirect_uri: self.config.redirect_uri.clone(),
-            issuer: issuer.clone(),
-            resource: prm.resource.clone(),
+            issuer: server.issuer.clone(),
+            resource: resource.clone(),
         };
         let record = PendingRecord {
             public,
@@ -709,10 +701,10 @@ impl Start {
         Next::Done(Ok(Outcome::Redirect {
             record,
             binding: Binding {
-                resource: prm.resource,
-                issuer,
+                resource: server.prm.resource,
+                issuer: server.issuer,
             },
-            metadata: fetched.then_some(metadata),
+            metadata: server.fetched.then_some(server.metadata),
         }))
     }
 
