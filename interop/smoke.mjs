@@ -155,11 +155,25 @@ const dpopAuth = (tok, keys) => async (htm, htu) => ({
 });
 const toolText = (r) => r.body?.result?.content?.[0]?.text;
 
+// An initialized MCP session at `url` with `authFor`, and what its whoami tool says of the caller.
+async function whoami(url, authFor) {
+  const s = mcpSession(url, authFor);
+  await s.initialize();
+  return { s, who: JSON.parse(toolText(await s.call('whoami'))) };
+}
+
 // ---------------------------------------------------------------- the flow
 const REDIRECT = 'http://127.0.0.1:53999/callback';
 let client; // dynamic registration
 let tsTokens;
 let pyTokens;
+
+// The dynamically registered client's authorization for `scope` at `resource`, redirected to REDIRECT.
+const authorizeClient = (scope, resource) => authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope, resource });
+// The token for the code of the client's authorization `a` (see authorizeClient) at `resource`.
+const redeem = (a, resource, opts) => token({ grant_type: 'authorization_code', code: a.params.code, redirect_uri: REDIRECT, code_verifier: a.verifier, client_id: client.client_id, resource }, opts);
+// The client's token for its refresh token `refreshToken` at `resource`.
+const refresh = (refreshToken, resource) => token({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.client_id, resource });
 
 test('authorization server metadata', async () => {
   const r = await getJson(`${S.issuer}/.well-known/openid-configuration`);
@@ -214,22 +228,20 @@ test('dynamic registration (native, public)', async () => {
 });
 
 test('authorization code + PKCE for ts, token, MCP whoami, step-up 403', async () => {
-  const a = await authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope: 'mcp:tools offline_access', resource: S.ts });
+  const a = await authorizeClient('mcp:tools offline_access', S.ts);
   assert.deepEqual(a.hops, [303, 303, 303]);
   assert.equal(a.callback.origin + a.callback.pathname, REDIRECT);
   assert.ok(a.params.code);
   assert.equal(a.params.state, a.state);
   assert.equal(a.params.iss, S.issuer);
-  const t = await token({ grant_type: 'authorization_code', code: a.params.code, redirect_uri: REDIRECT, code_verifier: a.verifier, client_id: client.client_id, resource: S.ts });
+  const t = await redeem(a, S.ts);
   assert.equal(t.status, 200, JSON.stringify(t.body));
   assert.equal(t.body.token_type, 'Bearer');
   assert.equal(t.body.scope, 'mcp:tools');
   assert.ok(t.body.refresh_token, 'refresh token issued');
   tsTokens = t.body;
 
-  const s = mcpSession(S.ts, bearer(tsTokens.access_token));
-  await s.initialize();
-  const who = JSON.parse(toolText(await s.call('whoami')));
+  const { s, who } = await whoami(S.ts, bearer(tsTokens.access_token));
   assert.equal(who.sub, 'interop-user');
   assert.equal(who.client_id, client.client_id);
   assert.equal(who.scope, 'mcp:tools');
@@ -254,7 +266,7 @@ test('loopback port may vary for native clients; scope restriction gives invalid
   assert.equal(ct.status, 200, JSON.stringify(ct.body));
   assert.equal(ct.body.scope, 'mcp:tools mcp:admin');
   assert.ok(ct.body.refresh_token);
-  const bad = await authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope: 'mcp:tools mcp:admin', resource: S.ts });
+  const bad = await authorizeClient('mcp:tools mcp:admin', S.ts);
   assert.equal(bad.params.error, 'invalid_scope');
   assert.equal(bad.params.iss, S.issuer);
 });
@@ -266,13 +278,10 @@ test('token for ts is refused at py; py with its own token', async () => {
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '0' } } }),
   });
   assert.equal(wrong.status, 401);
-  const a = await authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope: 'mcp:tools offline_access', resource: S.py });
-  const t = await token({ grant_type: 'authorization_code', code: a.params.code, redirect_uri: REDIRECT, code_verifier: a.verifier, client_id: client.client_id, resource: S.py });
+  const t = await redeem(await authorizeClient('mcp:tools offline_access', S.py), S.py);
   assert.equal(t.status, 200, JSON.stringify(t.body));
   pyTokens = t.body;
-  const s = mcpSession(S.py, bearer(pyTokens.access_token));
-  await s.initialize();
-  const who = JSON.parse(toolText(await s.call('whoami')));
+  const { s, who } = await whoami(S.py, bearer(pyTokens.access_token));
   assert.equal(who.sub, 'interop-user');
   assert.equal(who.client_id, client.client_id);
   assert.equal(toolText(await s.call('echo', { text: 'py' })), 'py');
@@ -280,7 +289,7 @@ test('token for ts is refused at py; py with its own token', async () => {
 });
 
 test('refresh token rotation', async () => {
-  const r = await token({ grant_type: 'refresh_token', refresh_token: tsTokens.refresh_token, client_id: client.client_id, resource: S.ts });
+  const r = await refresh(tsTokens.refresh_token, S.ts);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.ok(r.body.refresh_token && r.body.refresh_token !== tsTokens.refresh_token, 'rotated');
   tsTokens = r.body;
@@ -292,9 +301,7 @@ test('client credentials: interop-confidential for py, interop-jwt (private_key_
   const c = await token({ grant_type: 'client_credentials', resource: S.py }, { basic: ['interop-confidential', 'interop-secret'] });
   assert.equal(c.status, 200, JSON.stringify(c.body));
   assert.equal(c.body.scope, 'mcp:tools');
-  const s = mcpSession(S.py, bearer(c.body.access_token));
-  await s.initialize();
-  const who = JSON.parse(toolText(await s.call('whoami')));
+  const { who } = await whoami(S.py, bearer(c.body.access_token));
   assert.equal(who.client_id, 'interop-confidential');
 
   const key = crypto.createPrivateKey(fs.readFileSync(path.join(HERE, 'keys', 'interop-jwt.pem')));
@@ -319,13 +326,10 @@ test('client credentials: interop-confidential for py, interop-jwt (private_key_
 
 test('DPoP-bound token at dpop; Bearer refused at dpop; DPoP token refused as Bearer at ts', async () => {
   const keys = await jose.generateKeyPair('ES256');
-  const a = await authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope: 'mcp:tools', resource: S.dpop });
-  const t = await token({ grant_type: 'authorization_code', code: a.params.code, redirect_uri: REDIRECT, code_verifier: a.verifier, client_id: client.client_id, resource: S.dpop }, { dpopKeys: keys });
+  const t = await redeem(await authorizeClient('mcp:tools', S.dpop), S.dpop, { dpopKeys: keys });
   assert.equal(t.status, 200, JSON.stringify(t.body));
   assert.equal(t.body.token_type, 'DPoP');
-  const s = mcpSession(S.dpop, dpopAuth(t.body.access_token, keys));
-  await s.initialize();
-  const who = JSON.parse(toolText(await s.call('whoami')));
+  const { who } = await whoami(S.dpop, dpopAuth(t.body.access_token, keys));
   assert.equal(who.sub, 'interop-user');
 
   const asBearer = mcpSession(S.dpop, bearer(t.body.access_token));
@@ -338,8 +342,7 @@ test('DPoP-bound token at dpop; Bearer refused at dpop; DPoP token refused as Be
   assert.equal(wrongKey.status, 401);
 
   // a DPoP-bound token for ts, presented as Bearer, must be refused (RFC 9449 §7.1)
-  const a2 = await authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope: 'mcp:tools', resource: S.ts });
-  const t2 = await token({ grant_type: 'authorization_code', code: a2.params.code, redirect_uri: REDIRECT, code_verifier: a2.verifier, client_id: client.client_id, resource: S.ts }, { dpopKeys: keys });
+  const t2 = await redeem(await authorizeClient('mcp:tools', S.ts), S.ts, { dpopKeys: keys });
   assert.equal(t2.body.token_type, 'DPoP');
   const r2 = await mcpSession(S.ts, bearer(t2.body.access_token)).post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
   assert.equal(r2.status, 401);
@@ -381,17 +384,17 @@ test('control: /revoke-access keeps refresh tokens, /revoke kills everything', a
   assert.equal((await call(tsTokens.access_token)).status, 200);
   assert.equal((await getJson(`${S.control}/revoke-access`, { method: 'POST' })).status, 200);
   assert.equal((await call(tsTokens.access_token)).status, 401);
-  const r = await token({ grant_type: 'refresh_token', refresh_token: tsTokens.refresh_token, client_id: client.client_id, resource: S.ts });
+  const r = await refresh(tsTokens.refresh_token, S.ts);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   tsTokens = r.body;
   assert.equal((await call(tsTokens.access_token)).status, 200);
   assert.equal((await getJson(`${S.control}/revoke`, { method: 'POST' })).status, 200);
   assert.equal((await call(tsTokens.access_token)).status, 401);
-  const dead = await token({ grant_type: 'refresh_token', refresh_token: tsTokens.refresh_token, client_id: client.client_id, resource: S.ts });
+  const dead = await refresh(tsTokens.refresh_token, S.ts);
   assert.equal(dead.status, 400);
   assert.equal(dead.body.error, 'invalid_grant');
   // a fresh authorization still works after /revoke
-  const a = await authorize({ clientId: client.client_id, redirectUri: REDIRECT, scope: 'mcp:tools', resource: S.ts });
+  const a = await authorizeClient('mcp:tools', S.ts);
   assert.ok(a.params.code, JSON.stringify(a.params));
   summary.push('revoke-access / revoke ok');
 });

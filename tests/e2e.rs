@@ -3,52 +3,43 @@
 //! authorization server on 127.0.0.1. Numbers in comments refer to
 //! ../shared/spec-checklist.md §13.
 
+mod common;
+
+use common::{assert_contains, callback, initialize, instance, ok, start, world_with};
 use mcp_oauth_cli::mcp::McpSession;
 use mcp_oauth_cli::session::{ComponentTransport, Silent, UserAgent};
 use mcp_oauth_host::agent::LoopbackPort;
-use mcp_oauth_host::harness::{
-    AuthError, ClientConfig, HostOptions, HttpRequest, Instance, Runtime,
-};
+use mcp_oauth_host::harness::{AuthError, ClientConfig, Instance, InvalidResponse};
 use mcp_oauth_mock::{Behaviour, IssMode, LoggedRequest, MockWorld, Server};
 
-const REDIRECT: &str = "http://127.0.0.1:8976/callback";
-
+/// The client of these tests.
 fn config() -> ClientConfig {
-    ClientConfig {
-        timeout_ms: Some(5_000),
-        ..ClientConfig::new("e2e", REDIRECT)
-    }
+    common::config("e2e")
 }
 
-async fn instance() -> Instance {
-    Runtime::embedded_instance(HostOptions::default(), &config())
-        .await
-        .unwrap()
-}
-
+/// An MCP session through a fresh instance, with the headless user agent.
 async fn session(world: &MockWorld) -> McpSession<ComponentTransport<Silent>> {
     McpSession::new(
         &world.mcp_url(),
-        ComponentTransport::new(instance().await, UserAgent::Headless, Silent),
+        ComponentTransport::new(instance(&config()).await, UserAgent::Headless, Silent),
     )
 }
 
 use mcp_oauth_mock::log_lines as lines;
 
-fn header<'a>(r: &'a LoggedRequest, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+/// How many `method path` requests the authorization server received.
+fn as_requests(world: &MockWorld, method: &str, path: &str) -> usize {
+    world.count(Server::AuthorizationServer, method, path)
 }
 
+/// How many token requests the authorization server received.
 fn token_requests(world: &MockWorld) -> usize {
-    world.count(Server::AuthorizationServer, "POST", "/token")
+    as_requests(world, "POST", "/token")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_connect_runs_the_whole_flow_and_retries() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let mut s = session(&world).await;
     let init = s.initialize("e2e").await.unwrap();
     assert_eq!(init["serverInfo"]["name"], "mock-mcp");
@@ -75,11 +66,12 @@ async fn a_first_connect_runs_the_whole_flow_and_retries() {
     );
     // Lazy: the first request went out without credentials (the mock would
     // have had nothing to accept anyway) and discovery started on the 401.
-    assert!(header(&log[0], "authorization").is_none());
+    assert!(log[0].header("authorization").is_none());
     // 92: the bearer token on every MCP request after the flow, never in a URL (93).
     for r in log.iter().skip(6).filter(|r| r.server == Server::Mcp) {
         assert!(
-            header(r, "authorization").is_some_and(|v| v.starts_with("Bearer ")),
+            r.header("authorization")
+                .is_some_and(|v| v.starts_with("Bearer ")),
             "{r:?}"
         );
         assert!(r.query.as_deref().is_none_or(|q| !q.contains("token")));
@@ -90,7 +82,8 @@ async fn a_first_connect_runs_the_whole_flow_and_retries() {
         .filter(|r| r.server == Server::AuthorizationServer)
     {
         assert!(
-            header(r, "authorization").is_none_or(|v| !v.starts_with("Bearer")),
+            r.header("authorization")
+                .is_none_or(|v| !v.starts_with("Bearer")),
             "{r:?}"
         );
     }
@@ -117,7 +110,7 @@ fn form(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_a_revoked_token_is_refreshed_once_and_the_call_succeeds() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let mut s = session(&world).await;
     s.initialize("e2e").await.unwrap();
     world.revoke_all_tokens();
@@ -138,11 +131,7 @@ async fn b_a_revoked_token_is_refreshed_once_and_the_call_succeeds() {
         ]
     );
     let refresh = &world.log()[1];
-    assert!(
-        refresh.body.contains("grant_type=refresh_token"),
-        "{}",
-        refresh.body
-    );
+    assert_contains(&refresh.body, "grant_type=refresh_token");
     assert!(refresh
         .body
         .contains(&format!("resource={}", form(&world.mcp_url()))));
@@ -152,68 +141,48 @@ async fn b_a_revoked_token_is_refreshed_once_and_the_call_succeeds() {
         .any(|(n, v)| n == "authorization" && v.starts_with("Bearer ")));
 }
 
-/// Runs wrap-call once and, if the component needs the user agent, once
-/// more after completing the authorization; returns the component's error.
+/// Runs wrap-call once and, if the component needs the user agent, the
+/// authorization the headless agent completes; returns the component's
+/// error (of wrap-call or complete-authorization).
 async fn refused_flow(world: &MockWorld) -> AuthError {
-    let mut i = instance().await;
-    let req = initialize_request(&world.mcp_url());
-    match i.wrap_call(&req).await.unwrap() {
+    let mut i = instance(&config()).await;
+    match i.wrap_call(&initialize(&world.mcp_url(), 1)).await.unwrap() {
         Ok(r) => panic!("expected a refusal, got status {}", r.status),
-        Err(AuthError::AuthorizationRequired(p)) => {
-            let callback =
-                mcp_oauth_host::agent::follow_headless(&p.authorization_url, &p.redirect_uri)
-                    .await
-                    .unwrap();
-            i.complete_authorization(&callback)
-                .await
-                .unwrap()
-                .unwrap_err()
-        }
+        Err(AuthError::AuthorizationRequired(p)) => i
+            .complete_authorization(&callback(&p).await)
+            .await
+            .unwrap()
+            .unwrap_err(),
         Err(e) => e,
     }
 }
 
-fn initialize_request(url: &str) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        url: url.into(),
-        headers: vec![
-            ("content-type".into(), b"application/json".to_vec()),
-            ("accept".into(), b"application/json, text/event-stream".to_vec()),
-        ],
-        body: br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}"#.to_vec(),
+/// The error of a refused flow in `world` ([`refused_flow`]), which must be
+/// an invalid response.
+async fn invalid_response(world: &MockWorld) -> InvalidResponse {
+    match refused_flow(world).await {
+        AuthError::InvalidResponse(r) => r,
+        e => panic!("{e:?}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_resource_mismatch_is_refused() {
     // 17-19
-    let world = MockWorld::start(Behaviour {
-        prm_resource: Some("https://evil.example.com/mcp".into()),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.prm_resource = Some("https://evil.example.com/mcp".into())).await;
     match refused_flow(&world).await {
         AuthError::ResourceMismatch(m) => assert_eq!(m.found, "https://evil.example.com/mcp"),
         e => panic!("{e:?}"),
     }
-    assert_eq!(
-        world.count(Server::AuthorizationServer, "GET", "/authorize"),
-        0
-    );
+    assert_eq!(as_requests(&world, "GET", "/authorize"), 0);
     assert_eq!(token_requests(&world), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_issuer_mismatch_is_refused() {
     // 28
-    let world = MockWorld::start(Behaviour {
-        metadata_issuer: Some("https://attacker.example.com".into()),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world =
+        world_with(|b| b.metadata_issuer = Some("https://attacker.example.com".into())).await;
     match refused_flow(&world).await {
         AuthError::IssuerMismatch(m) => {
             assert_eq!(m.found, "https://attacker.example.com");
@@ -221,42 +190,26 @@ async fn c_issuer_mismatch_is_refused() {
         }
         e => panic!("{e:?}"),
     }
-    assert_eq!(
-        world.count(Server::AuthorizationServer, "POST", "/register"),
-        0
-    );
+    assert_eq!(as_requests(&world, "POST", "/register"), 0);
     assert_eq!(token_requests(&world), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_pkce_not_advertised_is_refused() {
     // 36
-    let world = MockWorld::start(Behaviour {
-        omit_pkce_methods: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.omit_pkce_methods = true).await;
     assert!(matches!(
         refused_flow(&world).await,
         AuthError::PkceUnsupported(_)
     ));
-    assert_eq!(
-        world.count(Server::AuthorizationServer, "GET", "/authorize"),
-        0
-    );
+    assert_eq!(as_requests(&world, "GET", "/authorize"), 0);
     assert_eq!(token_requests(&world), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_state_mismatch_is_refused() {
     // 74
-    let world = MockWorld::start(Behaviour {
-        callback_state: Some("forged".into()),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.callback_state = Some("forged".into())).await;
     assert!(matches!(
         refused_flow(&world).await,
         AuthError::StateMismatch
@@ -267,23 +220,14 @@ async fn c_state_mismatch_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_iss_mismatch_and_missing_iss_are_refused() {
     // 76, 77
-    let world = MockWorld::start(Behaviour {
-        callback_iss: IssMode::Wrong("https://evil.example.com".into()),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world =
+        world_with(|b| b.callback_iss = IssMode::Wrong("https://evil.example.com".into())).await;
     match refused_flow(&world).await {
         AuthError::IssMismatch(m) => assert_eq!(m.found, "https://evil.example.com"),
         e => panic!("{e:?}"),
     }
     assert_eq!(token_requests(&world), 0);
-    let world = MockWorld::start(Behaviour {
-        callback_iss: IssMode::Omit,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.callback_iss = IssMode::Omit).await;
     assert!(matches!(
         refused_flow(&world).await,
         AuthError::IssMissing(_)
@@ -293,43 +237,24 @@ async fn c_iss_mismatch_and_missing_iss_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_metadata_gets_typed_errors() {
-    let world = MockWorld::start(Behaviour {
-        metadata_redirect: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.metadata_redirect = true).await;
     match refused_flow(&world).await {
         AuthError::ResponseRefused(r) => assert_eq!(r.status, Some(302)),
         e => panic!("{e:?}"),
     }
-    let world = MockWorld::start(Behaviour {
-        metadata_huge: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.metadata_huge = true).await;
     match refused_flow(&world).await {
-        AuthError::ResponseRefused(r) => assert!(r.detail.contains("larger than"), "{}", r.detail),
+        AuthError::ResponseRefused(r) => assert_contains(&r.detail, "larger than"),
         e => panic!("{e:?}"),
     }
-    let world = MockWorld::start(Behaviour {
-        metadata_status: Some(500),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.metadata_status = Some(500)).await;
     match refused_flow(&world).await {
         AuthError::UnexpectedStatus(s) => assert_eq!(s.status, 500),
         e => panic!("{e:?}"),
     }
     // 5xx is not a reason to try the OIDC URL next.
     assert_eq!(
-        world.count(
-            Server::AuthorizationServer,
-            "GET",
-            "/.well-known/openid-configuration"
-        ),
+        as_requests(&world, "GET", "/.well-known/openid-configuration"),
         0
     );
 }
@@ -337,37 +262,21 @@ async fn hostile_metadata_gets_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_without_resource_metadata_in_the_challenge() {
     // 14-16: no resource_metadata → the path-inserted well-known URL.
-    let world = MockWorld::start(Behaviour {
-        resource_metadata_in_challenge: false,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.resource_metadata_in_challenge = false).await;
     let mut s = session(&world).await;
     s.initialize("e2e").await.unwrap();
-    assert_eq!(
-        world.count(
-            Server::Mcp,
-            "GET",
-            "/.well-known/oauth-protected-resource/mcp"
-        ),
-        1
-    );
-    assert_eq!(
-        world.count(Server::Mcp, "GET", "/.well-known/oauth-protected-resource"),
-        0
-    );
+    let prm_requests = |path| world.count(Server::Mcp, "GET", path);
+    assert_eq!(prm_requests("/.well-known/oauth-protected-resource/mcp"), 1);
+    assert_eq!(prm_requests("/.well-known/oauth-protected-resource"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_bodies_stream_through_wrap_call() {
-    let world = MockWorld::start(Behaviour {
-        sse_responses: true,
-        require_login: true,
-        ..Behaviour::default()
+    let world = world_with(|b| {
+        b.sse_responses = true;
+        b.require_login = true;
     })
-    .await
-    .unwrap();
+    .await;
     let mut s = session(&world).await;
     s.initialize("e2e").await.unwrap();
     let tools = s.list_tools().await.unwrap();
@@ -375,7 +284,7 @@ async fn sse_bodies_stream_through_wrap_call() {
     // The response comes back as a live stream.
     let i = s.transport_mut().instance_mut();
     let mut resp = i
-        .wrap_call(&initialize_request(&world.mcp_url()))
+        .wrap_call(&initialize(&world.mcp_url(), 1))
         .await
         .unwrap()
         .unwrap();
@@ -395,7 +304,7 @@ async fn sse_bodies_stream_through_wrap_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_state_lets_a_new_instance_skip_the_flow() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let mut s = session(&world).await;
     s.initialize("e2e").await.unwrap();
     let state = s
@@ -406,11 +315,11 @@ async fn exported_state_lets_a_new_instance_skip_the_flow() {
         .unwrap();
     let text = String::from_utf8_lossy(&state);
     assert!(text.contains("\"version\":2"));
-    let mut fresh = instance().await;
+    let mut fresh = instance(&config()).await;
     fresh.import_state(&state).await.unwrap().unwrap();
     world.clear_log();
     let resp = fresh
-        .wrap_call(&initialize_request(&world.mcp_url()))
+        .wrap_call(&initialize(&world.mcp_url(), 1))
         .await
         .unwrap()
         .unwrap();
@@ -463,12 +372,8 @@ async fn open_server() -> (String, tokio::task::JoinHandle<Vec<String>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_auth_sees_exactly_the_callers_request() {
     let (url, server) = open_server().await;
-    let mut i = instance().await;
-    let resp = i
-        .wrap_call(&initialize_request(&url))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut i = instance(&config()).await;
+    let resp = i.wrap_call(&initialize(&url, 1)).await.unwrap().unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.bytes(1024).await.unwrap(), b"{}");
     let seen = server.await.unwrap();
@@ -484,8 +389,8 @@ async fn unreachable_server_is_a_transport_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     drop(listener);
-    let mut i = instance().await;
-    match i.wrap_call(&initialize_request(&url)).await.unwrap() {
+    let mut i = instance(&config()).await;
+    match i.wrap_call(&initialize(&url, 1)).await.unwrap() {
         Err(AuthError::Transport(t)) => assert_eq!(t.url, url),
         Err(e) => panic!("{e:?}"),
         Ok(r) => panic!("status {}", r.status),
@@ -504,14 +409,9 @@ impl mcp_oauth_cli::session::Progress for Browser {
         pending: &mcp_oauth_host::harness::PendingAuthorization,
         _: &UserAgent,
     ) {
-        let (url, redirect) = (
-            pending.authorization_url.clone(),
-            pending.redirect_uri.clone(),
-        );
+        let pending = pending.clone();
         tokio::spawn(async move {
-            let callback = mcp_oauth_host::agent::follow_headless(&url, &redirect)
-                .await
-                .unwrap();
+            let callback = callback(&pending).await;
             // The listener opens right after the URL is shown.
             for _ in 0..100 {
                 let req = mcp_oauth_cli::mcp::OutgoingRequest {
@@ -538,16 +438,13 @@ async fn interactive_instance() -> (LoopbackPort, Instance) {
         redirect_uri: format!("http://127.0.0.1:{}/callback", port.port()),
         ..config()
     };
-    let i = Runtime::embedded_instance(HostOptions::default(), &config)
-        .await
-        .unwrap();
-    (port, i)
+    (port, instance(&config).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_mode_completes_through_the_loopback_listener() {
     // 72, 73: a 127.0.0.1 redirect URI, a listener open only during the flow.
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let (port, i) = interactive_instance().await;
     let number = port.port();
     // Security review finding 8: the port is held from configuration on
@@ -569,7 +466,7 @@ async fn interactive_mode_completes_through_the_loopback_listener() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_mode_times_out_with_a_clear_message() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let (port, i) = interactive_instance().await;
     let agent = UserAgent::Interactive {
         port,
@@ -588,12 +485,7 @@ async fn interactive_mode_times_out_with_a_clear_message() {
 async fn a_token_endpoint_answering_201_gets_no_token_into_the_error() {
     // Security review finding 6: the token response's body, token included,
     // went into the error's excerpt, which the CLI prints.
-    let world = MockWorld::start(Behaviour {
-        token_status: Some(201),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.token_status = Some(201)).await;
     let e = refused_flow(&world).await;
     let AuthError::UnexpectedStatus(s) = &e else {
         panic!("{e:?}")
@@ -602,31 +494,22 @@ async fn a_token_endpoint_answering_201_gets_no_token_into_the_error() {
     let shown = format!("{e:?} {}", mcp_oauth_cli::report::describe(&e));
     assert!(!shown.contains("mock-at-"), "a token in {shown}");
     assert!(!shown.contains("mock-rt-"), "a refresh token in {shown}");
-    assert!(s.body_excerpt.contains("not shown"), "{}", s.body_excerpt);
+    assert_contains(&s.body_excerpt, "not shown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_listing_thousands_of_authorization_servers_costs_a_few_requests() {
     // Security review finding 3: every `authorization_servers` entry was
     // tried (a 689 KB document made 60,001 requests).
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let issuer = world.issuer();
     let listed: Vec<String> = (0..5_000).map(|i| format!("{issuer}/t{i}")).collect();
     world.set_behaviour(|b| b.authorization_servers = Some(listed));
-    let e = refused_flow(&world).await;
-    let AuthError::InvalidResponse(r) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(
-        r.url.contains("/.well-known/oauth-protected-resource"),
-        "{}",
-        r.url
-    );
-    assert!(
-        r.reason
-            .contains("lists 5000 authorization servers; only the first 3 are tried"),
-        "{}",
-        r.reason
+    let r = invalid_response(&world).await;
+    assert_contains(&r.url, "/.well-known/oauth-protected-resource");
+    assert_contains(
+        &r.reason,
+        "lists 5000 authorization servers; only the first 3 are tried",
     );
     assert!(
         r.reason.contains(&format!("{issuer}/t2")),
@@ -651,21 +534,11 @@ async fn metadata_listing_thousands_of_authorization_servers_costs_a_few_request
 async fn metadata_listing_too_many_scopes_is_refused_before_anything_is_sent() {
     // Security review finding 3: a 1 MiB `scopes_supported` cost 16.6 s of
     // CPU in the scope union.
-    let world = MockWorld::start(Behaviour {
-        scopes_supported: Some((0..5_000).map(|i| format!("s{i}")).collect()),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    let e = refused_flow(&world).await;
-    let AuthError::InvalidResponse(r) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(
-        r.reason.contains("lists 5000 scopes; at most 64"),
-        "{}",
-        r.reason
-    );
+    let world =
+        world_with(|b| b.scopes_supported = Some((0..5_000).map(|i| format!("s{i}")).collect()))
+            .await;
+    let r = invalid_response(&world).await;
+    assert_contains(&r.reason, "lists 5000 scopes; at most 64");
     assert!(
         world
             .log()
@@ -682,42 +555,23 @@ async fn a_sibling_path_claiming_anothers_resource_gets_no_token_without_its_own
     // `http://host/`, one 401 from /bob/mcp claiming the same resource bound
     // bob when its authorization began, and bob's next request carried the
     // token of /mcp, with no consent for bob.
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let origin = world.mcp_url().trim_end_matches("/mcp").to_string();
     world.set_behaviour(|b| {
         b.prm_resource = Some(format!("{origin}/"));
         b.sibling_path = Some("/bob/mcp".into());
     });
     let bob = format!("{origin}/bob/mcp");
-    let mut i = instance().await;
-    let authorize = |p: mcp_oauth_host::harness::PendingAuthorization| async move {
-        mcp_oauth_host::agent::follow_headless(&p.authorization_url, &p.redirect_uri)
-            .await
-            .unwrap()
-    };
+    let mut i = instance(&config()).await;
 
     // /mcp: a token for the resource at the origin.
-    let Err(AuthError::AuthorizationRequired(p)) = i
-        .wrap_call(&initialize_request(&world.mcp_url()))
-        .await
-        .unwrap()
-    else {
-        panic!("an authorization for /mcp")
-    };
-    i.complete_authorization(&authorize(p).await)
-        .await
-        .unwrap()
-        .unwrap();
-    let ok = i
-        .wrap_call(&initialize_request(&world.mcp_url()))
-        .await
-        .unwrap();
-    assert_eq!(ok.map(|r| r.status).ok(), Some(200));
+    let to_mcp = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    assert!(to_mcp.authorized.is_some(), "an authorization for /mcp");
 
     // /bob/mcp claims the same resource: its user must consent first.
     for _ in 0..2 {
         let Err(AuthError::AuthorizationRequired(p)) =
-            i.wrap_call(&initialize_request(&bob)).await.unwrap()
+            i.wrap_call(&initialize(&bob, 1)).await.unwrap()
         else {
             panic!("bob needs its own authorization")
         };
@@ -730,20 +584,11 @@ async fn a_sibling_path_claiming_anothers_resource_gets_no_token_without_its_own
         .collect();
     assert_eq!(to_bob.len(), 2);
     assert!(
-        to_bob.iter().all(|r| header(r, "authorization").is_none()),
+        to_bob.iter().all(|r| r.header("authorization").is_none()),
         "a token reached /bob/mcp before its authorization completed"
     );
 
     // Once bob's own authorization completes, bob has a token.
-    let Err(AuthError::AuthorizationRequired(p)) =
-        i.wrap_call(&initialize_request(&bob)).await.unwrap()
-    else {
-        panic!("an authorization for bob")
-    };
-    i.complete_authorization(&authorize(p).await)
-        .await
-        .unwrap()
-        .unwrap();
-    let ok = i.wrap_call(&initialize_request(&bob)).await.unwrap();
-    assert_eq!(ok.map(|r| r.status).ok(), Some(200));
+    let bob_call = ok(&mut i, &initialize(&bob, 1)).await;
+    assert!(bob_call.authorized.is_some(), "an authorization for bob");
 }

@@ -9,11 +9,15 @@
 //! and DPoP proofs with the `p256` crate — so a request they accept is one a
 //! strict server accepts; the tests then check the request log.
 
+mod common;
+
+use common::{
+    assert_contains, initialize, instance, ok, send, start, world_with, Outcome, REDIRECT,
+};
 use mcp_oauth_cli::report::describe;
-use mcp_oauth_host::agent::follow_headless;
 use mcp_oauth_host::harness::{
-    redacted, AuthError, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, HttpRequest,
-    IdentityProvider, Instance, Relaxations, Runtime, ServerEndpoints, TokenInfo,
+    redacted, AuthError, ClientConfig, DpopMode, FlowEvent, GrantType, IdentityProvider, Instance,
+    Relaxations, ServerEndpoints,
 };
 use mcp_oauth_mock::{
     key_from_jwk, s256, thumbprint, Behaviour, ClientAuth, IssMode, Jws, Legacy, LoggedRequest,
@@ -23,21 +27,13 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const REDIRECT: &str = "http://127.0.0.1:8976/callback";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const CIMD_URL: &str = "https://client.example.com/mcp-oauth-e2e.json";
 
+/// The client of these tests with nothing configured but its name, redirect
+/// URI and timeout.
 fn base() -> ClientConfig {
-    ClientConfig {
-        timeout_ms: Some(5_000),
-        ..ClientConfig::new("e2e grants", REDIRECT)
-    }
-}
-
-async fn instance(config: &ClientConfig) -> Instance {
-    Runtime::embedded_instance(HostOptions::default(), config)
-        .await
-        .unwrap()
+    common::config("e2e grants")
 }
 
 fn now() -> u64 {
@@ -47,71 +43,22 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// A JSON-RPC `initialize` (allowed at any time by the mock: each opens a
-/// session), the request every test sends.
-fn initialize(url: &str, id: u32) -> HttpRequest {
-    let body = json!({
-        "jsonrpc": "2.0", "id": id, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "e2e", "version": "0"}},
-    });
-    HttpRequest {
-        method: "POST".into(),
-        url: url.into(),
-        headers: vec![
-            ("content-type".into(), b"application/json".to_vec()),
-            (
-                "accept".into(),
-                b"application/json, text/event-stream".to_vec(),
-            ),
-        ],
-        body: body.to_string().into_bytes(),
-    }
+/// A fresh instance with `config` and its first call to the MCP server of
+/// `world`, which must succeed ([`ok`]).
+async fn connected(world: &MockWorld, config: &ClientConfig) -> (Instance, Outcome) {
+    let mut i = instance(config).await;
+    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    (i, outcome)
 }
 
-/// What a call through the component produced.
-#[derive(Debug)]
-struct Outcome {
-    status: u16,
-    body: String,
-    /// The token of an authorization the call needed a user for.
-    authorized: Option<TokenInfo>,
-}
-
-/// `wrap-call`; when a user is needed, the headless agent visits the
-/// authorization URL, `complete-authorization` redeems the code, and the
-/// request is sent once more.
-async fn send(i: &mut Instance, req: &HttpRequest) -> Result<Outcome, AuthError> {
-    let mut authorized = None;
-    for _ in 0..2 {
-        match i.wrap_call(req).await.unwrap() {
-            Ok(resp) => {
-                let status = resp.status;
-                let body = resp.bytes(1 << 20).await.unwrap();
-                return Ok(Outcome {
-                    status,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                    authorized,
-                });
-            }
-            Err(AuthError::AuthorizationRequired(p)) if authorized.is_none() => {
-                let callback = follow_headless(&p.authorization_url, &p.redirect_uri)
-                    .await
-                    .unwrap();
-                authorized = Some(i.complete_authorization(&callback).await.unwrap()?);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    panic!("authorization was needed twice")
-}
-
-/// A call that must succeed with 200.
-async fn ok(i: &mut Instance, req: &HttpRequest) -> Outcome {
-    let outcome = send(i, req).await.unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(outcome.status, 200, "{}", outcome.body);
-    assert!(outcome.body.contains("mock-mcp"), "{}", outcome.body);
-    outcome
+/// A fresh instance with `config` and the error its first call to the MCP
+/// server of `world` ends in ([`send`], which must fail).
+async fn refused(world: &MockWorld, config: &ClientConfig) -> (Instance, AuthError) {
+    let mut i = instance(config).await;
+    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
+        .await
+        .expect_err("refused");
+    (i, e)
 }
 
 use mcp_oauth_mock::log_lines as lines;
@@ -136,6 +83,46 @@ fn only<'a>(log: &'a [LoggedRequest], server: Server, path: &str) -> &'a LoggedR
     found[0]
 }
 
+/// The form of the one token request at the authorization server.
+fn token_form(log: &[LoggedRequest]) -> Vec<(String, String)> {
+    only(log, Server::AuthorizationServer, "/token").form_params()
+}
+
+/// The query of the one authorization request at the authorization server.
+fn authorize_query(log: &[LoggedRequest]) -> Vec<(String, String)> {
+    only(log, Server::AuthorizationServer, "/authorize").query_params()
+}
+
+/// The requests of the current discovery: the refused MCP request, the
+/// protected resource metadata and the authorization server metadata.
+const DISCOVERY: [&str; 3] = [
+    "mcp POST /mcp",
+    "mcp GET /.well-known/oauth-protected-resource/mcp",
+    "as GET /.well-known/oauth-authorization-server",
+];
+
+/// The requests of a 2025-03-26 discovery, all at the MCP origin: the
+/// refused MCP request, both protected resource metadata URLs (404) and the
+/// origin's authorization server metadata.
+const LEGACY_DISCOVERY: [&str; 4] = [
+    "mcp POST /mcp",
+    "mcp GET /.well-known/oauth-protected-resource/mcp",
+    "mcp GET /.well-known/oauth-protected-resource",
+    "mcp GET /.well-known/oauth-authorization-server",
+];
+
+/// The log (as [`lines`]) of a call that needed a token: the requests of
+/// `discovery`, then `steps`, then the retried MCP request.
+fn flow(discovery: &[&str], steps: &[&str]) -> Vec<String> {
+    let retry = "mcp POST /mcp";
+    discovery
+        .iter()
+        .chain(steps)
+        .chain([&retry])
+        .map(|l| l.to_string())
+        .collect()
+}
+
 /// A JWS verified with the public JWK in its own header (DPoP proofs).
 fn self_signed(token: &str) -> Jws {
     let jws = Jws::parse(token).unwrap();
@@ -155,14 +142,8 @@ fn jkt(jws: &Jws) -> String {
 async fn legacy_server_with_metadata_at_its_origin() {
     // MCP 2025-03-26: every PRM URL 404 → the MCP origin is the issuer; its
     // RFC 8414 metadata is used. Everything happens at the MCP origin.
-    let world = MockWorld::start(Behaviour {
-        legacy: Some(Legacy::OriginMetadata),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    let mut i = instance(&base()).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = world_with(|b| b.legacy = Some(Legacy::OriginMetadata)).await;
+    let (_, outcome) = connected(&world, &base()).await;
     let info = outcome.authorized.expect("a user authorized");
     let origin = world.mcp_url().trim_end_matches("/mcp").to_string();
     assert_eq!(world.issuer(), origin);
@@ -171,16 +152,14 @@ async fn legacy_server_with_metadata_at_its_origin() {
     let log = world.log();
     assert_eq!(
         lines(&log),
-        [
-            "mcp POST /mcp",
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            "mcp GET /.well-known/oauth-protected-resource",
-            "mcp GET /.well-known/oauth-authorization-server",
-            "mcp POST /register",
-            "mcp GET /authorize",
-            "mcp POST /token",
-            "mcp POST /mcp",
-        ]
+        flow(
+            &LEGACY_DISCOVERY,
+            &[
+                "mcp POST /register",
+                "mcp GET /authorize",
+                "mcp POST /token"
+            ]
+        )
     );
     let token = only(&log, Server::Mcp, "/token").form_params();
     assert_eq!(param(&token, "resource"), Some(world.mcp_url()));
@@ -194,28 +173,20 @@ async fn legacy_server_with_metadata_at_its_origin() {
 async fn legacy_server_without_metadata_gets_the_default_endpoints() {
     // MCP 2025-03-26 "Fallbacks for Servers without Metadata Discovery":
     // every metadata URL 404 → /authorize, /token, /register at the origin.
-    let world = MockWorld::start(Behaviour {
-        legacy: Some(Legacy::NoMetadata),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    let mut i = instance(&base()).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = world_with(|b| b.legacy = Some(Legacy::NoMetadata)).await;
+    let (mut i, _) = connected(&world, &base()).await;
     let log = world.log();
     assert_eq!(
         lines(&log),
-        [
-            "mcp POST /mcp",
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            "mcp GET /.well-known/oauth-protected-resource",
-            "mcp GET /.well-known/oauth-authorization-server",
-            "mcp GET /.well-known/openid-configuration",
-            "mcp POST /register",
-            "mcp GET /authorize",
-            "mcp POST /token",
-            "mcp POST /mcp",
-        ]
+        flow(
+            &LEGACY_DISCOVERY,
+            &[
+                "mcp GET /.well-known/openid-configuration",
+                "mcp POST /register",
+                "mcp GET /authorize",
+                "mcp POST /token",
+            ]
+        )
     );
     // PKCE S256 although nothing advertised it; the mock checked the verifier.
     let authorize = only(&log, Server::Mcp, "/authorize").query_params();
@@ -232,20 +203,17 @@ async fn legacy_server_without_metadata_gets_the_default_endpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_fallbacks_never_follow_a_server_error() {
     // Only 404 means "not here": a 500 from the origin's metadata is an error.
-    let world = MockWorld::start(Behaviour {
-        legacy: Some(Legacy::OriginMetadata),
-        metadata_status: Some(500),
-        ..Behaviour::default()
+    let world = world_with(|b| {
+        b.legacy = Some(Legacy::OriginMetadata);
+        b.metadata_status = Some(500);
     })
-    .await
-    .unwrap();
-    let mut i = instance(&base()).await;
-    match send(&mut i, &initialize(&world.mcp_url(), 1)).await {
-        Err(AuthError::UnexpectedStatus(s)) => {
+    .await;
+    match refused(&world, &base()).await.1 {
+        AuthError::UnexpectedStatus(s) => {
             assert_eq!(s.status, 500);
             assert!(s.url.ends_with("/.well-known/oauth-authorization-server"));
         }
-        other => panic!("{other:?}"),
+        e => panic!("{e:?}"),
     }
     let log = lines(&world.log());
     assert_eq!(
@@ -270,36 +238,28 @@ fn cimd_document() -> serde_json::Value {
     })
 }
 
+/// The client configured with the URL of its metadata document,
+/// [`CIMD_URL`], which `world` publishes.
+fn cimd_client(world: &MockWorld) -> ClientConfig {
+    world.publish_client_metadata(CIMD_URL, cimd_document());
+    ClientConfig {
+        client_metadata_url: Some(CIMD_URL.into()),
+        ..base()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_metadata_document_url_is_the_client_id() {
     // SEP-991: the AS advertises client_id_metadata_document_supported, so
     // the URL is the client id and nothing is registered.
-    let world = MockWorld::start(Behaviour {
-        cimd_supported: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    world.publish_client_metadata(CIMD_URL, cimd_document());
-    let config = ClientConfig {
-        client_metadata_url: Some(CIMD_URL.into()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = world_with(|b| b.cimd_supported = true).await;
+    connected(&world, &cimd_client(&world)).await;
     let log = world.log();
     assert_eq!(
         lines(&log),
-        [
-            "mcp POST /mcp",
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            "as GET /.well-known/oauth-authorization-server",
-            "as GET /authorize",
-            "as POST /token",
-            "mcp POST /mcp",
-        ]
+        flow(&DISCOVERY, &["as GET /authorize", "as POST /token"])
     );
-    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
+    let authorize = authorize_query(&log);
     assert_eq!(param(&authorize, "client_id").as_deref(), Some(CIMD_URL));
     let token = only(&log, Server::AuthorizationServer, "/token");
     assert_eq!(
@@ -311,18 +271,11 @@ async fn a_client_metadata_document_url_is_the_client_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_metadata_document_support_the_client_registers() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
-    world.publish_client_metadata(CIMD_URL, cimd_document());
-    let config = ClientConfig {
-        client_metadata_url: Some(CIMD_URL.into()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = start(Behaviour::default()).await;
+    connected(&world, &cimd_client(&world)).await;
     let log = world.log();
     only(&log, Server::AuthorizationServer, "/register");
-    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
-    assert!(param(&authorize, "client_id")
+    assert!(param(&authorize_query(&log), "client_id")
         .unwrap()
         .starts_with("mock-client-"));
 }
@@ -340,39 +293,86 @@ fn machine_world(grants: &[&str], auth: &[&str]) -> Behaviour {
     }
 }
 
+/// Starts the mock servers as a [`machine_world`] whose AS offers only the
+/// client credentials grant, with the one client authentication `auth`.
+async fn client_credentials_world(auth: &str) -> MockWorld {
+    start(machine_world(&["client_credentials"], &[auth])).await
+}
+
+/// Registers the client `id` with `auth` at the authorization server of
+/// `world`; the configuration of that client: its id and, for
+/// `client_secret_basic` and `client_secret_post`, its secret.
+fn registered(world: &MockWorld, id: &str, auth: ClientAuth) -> ClientConfig {
+    let client_secret = match &auth {
+        ClientAuth::SecretBasic(secret) | ClientAuth::SecretPost(secret) => Some(secret.clone()),
+        _ => None,
+    };
+    world.add_client(id, &[], auth);
+    ClientConfig {
+        client_id: Some(id.into()),
+        client_secret,
+        ..base()
+    }
+}
+
+/// Registers the client `id` with `private_key_jwt` under `key` at the
+/// authorization server of `world`; the configuration of that client with
+/// the private key.
+fn registered_with_key(world: &MockWorld, id: &str, key: &TestKey) -> ClientConfig {
+    ClientConfig {
+        private_key_pem: Some(key.pkcs8_pem()),
+        ..registered(world, id, ClientAuth::PrivateKeyJwt(*key.verifying_key()))
+    }
+}
+
+/// The SEP-990 grant: `id_token` exchanged at the identity provider of
+/// `world` by its client `idp_client` (with `idp_secret`).
+fn token_exchange(
+    world: &MockWorld,
+    idp_client: &str,
+    idp_secret: Option<&str>,
+    id_token: String,
+) -> Option<GrantType> {
+    Some(GrantType::TokenExchange(IdentityProvider {
+        token_endpoint: world.idp_token_endpoint(),
+        client_id: idp_client.into(),
+        client_secret: idp_secret.map(str::to_string),
+        id_token,
+    }))
+}
+
 /// The log of a flow that needed no user: the 401, discovery, one token
 /// request, the retried call.
-const MACHINE_FLOW: [&str; 5] = [
-    "mcp POST /mcp",
-    "mcp GET /.well-known/oauth-protected-resource/mcp",
-    "as GET /.well-known/oauth-authorization-server",
-    "as POST /token",
-    "mcp POST /mcp",
-];
+fn machine_flow() -> Vec<String> {
+    flow(&DISCOVERY, &["as POST /token"])
+}
+
+/// A fresh instance with `config` whose first call to the MCP server of
+/// `world` succeeds without a user, in a [`machine_flow`]; the instance and
+/// the token request.
+async fn machine_call(world: &MockWorld, config: &ClientConfig) -> (Instance, LoggedRequest) {
+    let (i, outcome) = connected(world, config).await;
+    assert!(outcome.authorized.is_none(), "no user involved");
+    let log = world.log();
+    assert_eq!(lines(&log), machine_flow());
+    (i, only(&log, Server::AuthorizationServer, "/token").clone())
+}
+
+/// Revokes every token the authorization server of `world` issued, and
+/// empties the request log.
+fn revoke_all(world: &MockWorld) {
+    world.revoke_all_tokens();
+    world.clear_log();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_with_client_secret_basic() {
     // SEP-1046: a client with a secret at a server that offers only client
     // credentials gets them chosen, without a user.
-    let world = MockWorld::start(machine_world(
-        &["client_credentials"],
-        &["client_secret_basic"],
-    ))
-    .await
-    .unwrap();
+    let world = client_credentials_world("client_secret_basic").await;
     let secret = "s3cret: with/odd+chars";
-    world.add_client("svc", &[], ClientAuth::SecretBasic(secret.into()));
-    let config = ClientConfig {
-        client_id: Some("svc".into()),
-        client_secret: Some(secret.into()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
-    assert!(outcome.authorized.is_none(), "no user involved");
-    let log = world.log();
-    assert_eq!(lines(&log), MACHINE_FLOW);
-    let token = only(&log, Server::AuthorizationServer, "/token");
+    let config = registered(&world, "svc", ClientAuth::SecretBasic(secret.into()));
+    let (mut i, token) = machine_call(&world, &config).await;
     let form = token.form_params();
     assert_eq!(
         param(&form, "grant_type").as_deref(),
@@ -383,8 +383,7 @@ async fn client_credentials_with_client_secret_basic() {
     assert_eq!(param(&form, "client_secret"), None);
     assert!(token.header("authorization").unwrap().starts_with("Basic "));
     // A revoked token is minted again the same way, still without a user.
-    world.revoke_all_tokens();
-    world.clear_log();
+    revoke_all(&world);
     let outcome = ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
     assert!(outcome.authorized.is_none());
     let log = lines(&world.log());
@@ -395,23 +394,9 @@ async fn client_credentials_with_client_secret_basic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_with_client_secret_post() {
-    let world = MockWorld::start(machine_world(
-        &["client_credentials"],
-        &["client_secret_post"],
-    ))
-    .await
-    .unwrap();
-    world.add_client("svc-post", &[], ClientAuth::SecretPost("p0st".into()));
-    let config = ClientConfig {
-        client_id: Some("svc-post".into()),
-        client_secret: Some("p0st".into()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
-    let log = world.log();
-    assert_eq!(lines(&log), MACHINE_FLOW);
-    let token = only(&log, Server::AuthorizationServer, "/token");
+    let world = client_credentials_world("client_secret_post").await;
+    let config = registered(&world, "svc-post", ClientAuth::SecretPost("p0st".into()));
+    let (_, token) = machine_call(&world, &config).await;
     let form = token.form_params();
     assert_eq!(param(&form, "client_id").as_deref(), Some("svc-post"));
     assert_eq!(param(&form, "client_secret").as_deref(), Some("p0st"));
@@ -422,27 +407,13 @@ async fn client_credentials_with_client_secret_post() {
 async fn client_credentials_with_private_key_jwt() {
     // RFC 7523 §2.2: an ES256 assertion, iss = sub = client id, aud = the
     // issuer; the mock verified it with the registered public key.
-    let world = MockWorld::start(machine_world(&["client_credentials"], &["private_key_jwt"]))
-        .await
-        .unwrap();
+    let world = client_credentials_world("private_key_jwt").await;
     let key = TestKey::generate();
-    world.add_client(
-        "svc-jwt",
-        &[],
-        ClientAuth::PrivateKeyJwt(*key.verifying_key()),
-    );
-    let pem = key.pkcs8_pem();
     let config = ClientConfig {
-        client_id: Some("svc-jwt".into()),
-        private_key_pem: Some(pem.clone()),
         grant_type: Some(GrantType::ClientCredentials),
-        ..base()
+        ..registered_with_key(&world, "svc-jwt", &key)
     };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
-    let log = world.log();
-    assert_eq!(lines(&log), MACHINE_FLOW);
-    let token = only(&log, Server::AuthorizationServer, "/token");
+    let (mut i, token) = machine_call(&world, &config).await;
     assert!(token.header("authorization").is_none());
     let form = token.form_params();
     assert_eq!(
@@ -461,17 +432,16 @@ async fn client_credentials_with_private_key_jwt() {
     assert!(iat.abs_diff(now()) < 60 && exp > iat && exp - iat <= 3600);
     let first_jti = assertion.claim_str("jti").unwrap().to_string();
     // The private key never leaves the component.
+    let pem = key.pkcs8_pem();
     let key_body = pem.lines().nth(1).unwrap();
-    assert!(log.iter().all(|r| !r.body.contains(key_body)
+    assert!(world.log().iter().all(|r| !r.body.contains(key_body)
         && !r.body.contains("PRIVATE KEY")
         && r.headers.iter().all(|(_, v)| !v.contains(key_body))));
     // Re-minted after revocation: a new assertion (the mock refuses a jti
     // it has seen).
-    world.revoke_all_tokens();
-    world.clear_log();
+    revoke_all(&world);
     ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
-    let log = world.log();
-    let again = only(&log, Server::AuthorizationServer, "/token").form_params();
+    let again = token_form(&world.log());
     let again = Jws::parse(&param(&again, "client_assertion").unwrap()).unwrap();
     assert_ne!(again.claim_str("jti"), Some(first_jti.as_str()));
 }
@@ -480,13 +450,10 @@ async fn client_credentials_with_private_key_jwt() {
 async fn jwt_bearer_grant_with_a_workload_assertion() {
     // RFC 7523 §2.1 (SEP-1933): the configured assertion is the grant; a
     // refusal is reported, never retried with another grant.
-    let world = MockWorld::start(machine_world(&[JWT_BEARER], &["none"]))
-        .await
-        .unwrap();
+    let world = start(machine_world(&[JWT_BEARER], &["none"])).await;
     let workload = TestKey::generate();
     let workload_issuer = "https://workload.example.com";
     world.trust_assertion_issuer(workload_issuer, workload.verifying_key());
-    world.add_client("workload", &[], ClientAuth::None);
     let t = now();
     let assertion = workload.sign_jwt(
         "JWT",
@@ -494,16 +461,11 @@ async fn jwt_bearer_grant_with_a_workload_assertion() {
                 "iat": t, "exp": t + 300, "jti": "workload-jti-1"}),
     );
     let config = ClientConfig {
-        client_id: Some("workload".into()),
         grant_type: Some(GrantType::JwtBearer(assertion.clone())),
-        ..base()
+        ..registered(&world, "workload", ClientAuth::None)
     };
-    let mut i = instance(&config).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
-    assert!(outcome.authorized.is_none());
-    let log = world.log();
-    assert_eq!(lines(&log), MACHINE_FLOW);
-    let form = only(&log, Server::AuthorizationServer, "/token").form_params();
+    let (mut i, token) = machine_call(&world, &config).await;
+    let form = token.form_params();
     assert_eq!(param(&form, "grant_type").as_deref(), Some(JWT_BEARER));
     assert_eq!(param(&form, "assertion"), Some(assertion.clone()));
     assert_eq!(param(&form, "client_id").as_deref(), Some("workload"));
@@ -511,8 +473,7 @@ async fn jwt_bearer_grant_with_a_workload_assertion() {
 
     // After revocation the same assertion comes again; the mock refuses a
     // replayed jti, and the component reports it after one token request.
-    world.revoke_all_tokens();
-    world.clear_log();
+    revoke_all(&world);
     match send(&mut i, &initialize(&world.mcp_url(), 2)).await {
         Err(AuthError::TokenRejected(f)) => {
             assert_eq!(f.error, "invalid_grant");
@@ -536,41 +497,23 @@ async fn token_exchange_at_the_identity_provider_then_jwt_bearer() {
     // SEP-990: the ID token is exchanged at the IdP (RFC 8693) for an ID-JAG
     // for this AS and resource, which the client presents (RFC 7523) with
     // its own credentials.
-    let world = MockWorld::start(machine_world(&[JWT_BEARER], &["client_secret_basic"]))
-        .await
-        .unwrap();
+    let world = start(machine_world(&[JWT_BEARER], &["client_secret_basic"])).await;
     world.add_idp_client("idp-client", Some("idp-s3cret"), "mcp-client");
-    world.add_client(
-        "mcp-client",
-        &[],
-        ClientAuth::SecretBasic("as-s3cret".into()),
-    );
     let id_token = world.issue_id_token("idp-client", "alice@example.com");
     let config = ClientConfig {
-        client_id: Some("mcp-client".into()),
-        client_secret: Some("as-s3cret".into()),
-        grant_type: Some(GrantType::TokenExchange(IdentityProvider {
-            token_endpoint: world.idp_token_endpoint(),
-            client_id: "idp-client".into(),
-            client_secret: Some("idp-s3cret".into()),
-            id_token: id_token.clone(),
-        })),
-        ..base()
+        grant_type: token_exchange(&world, "idp-client", Some("idp-s3cret"), id_token.clone()),
+        ..registered(
+            &world,
+            "mcp-client",
+            ClientAuth::SecretBasic("as-s3cret".into()),
+        )
     };
-    let mut i = instance(&config).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let (_, outcome) = connected(&world, &config).await;
     assert!(outcome.authorized.is_none());
     let log = world.log();
     assert_eq!(
         lines(&log),
-        [
-            "mcp POST /mcp",
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            "as GET /.well-known/oauth-authorization-server",
-            "idp POST /token",
-            "as POST /token",
-            "mcp POST /mcp",
-        ]
+        flow(&DISCOVERY, &["idp POST /token", "as POST /token"])
     );
     let at_idp = only(&log, Server::IdentityProvider, "/token");
     assert!(at_idp
@@ -610,44 +553,30 @@ async fn token_exchange_at_the_identity_provider_then_jwt_bearer() {
 async fn token_exchange_with_dpop_binds_only_the_access_token() {
     // The IdP issues no access token for this client: no proof there. The
     // AS binds its token (with a nonce retry), the MCP server checks it.
-    let world = MockWorld::start(Behaviour {
+    let world = start(Behaviour {
         dpop: true,
         dpop_as_nonce: NonceMode::Required,
         ..machine_world(&[JWT_BEARER], &["client_secret_post"])
     })
-    .await
-    .unwrap();
+    .await;
     world.add_idp_client("idp-public", None, "mcp-client");
-    world.add_client(
-        "mcp-client",
-        &[],
-        ClientAuth::SecretPost("as-s3cret".into()),
-    );
+    let id_token = world.issue_id_token("idp-public", "bob");
     let config = ClientConfig {
-        client_id: Some("mcp-client".into()),
-        client_secret: Some("as-s3cret".into()),
-        grant_type: Some(GrantType::TokenExchange(IdentityProvider {
-            token_endpoint: world.idp_token_endpoint(),
-            client_id: "idp-public".into(),
-            client_secret: None,
-            id_token: world.issue_id_token("idp-public", "bob"),
-        })),
-        ..base()
+        grant_type: token_exchange(&world, "idp-public", None, id_token),
+        ..registered(
+            &world,
+            "mcp-client",
+            ClientAuth::SecretPost("as-s3cret".into()),
+        )
     };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    connected(&world, &config).await;
     let log = world.log();
     assert_eq!(
         lines(&log),
-        [
-            "mcp POST /mcp",
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            "as GET /.well-known/oauth-authorization-server",
-            "idp POST /token",
-            "as POST /token",
-            "as POST /token",
-            "mcp POST /mcp",
-        ]
+        flow(
+            &DISCOVERY,
+            &["idp POST /token", "as POST /token", "as POST /token"]
+        )
     );
     let at_idp = only(&log, Server::IdentityProvider, "/token");
     assert!(at_idp.header("dpop").is_none());
@@ -709,22 +638,50 @@ fn token_proof(world: &MockWorld, server: Server) -> (Jws, String) {
     (proof, jkt)
 }
 
-fn dpop_world(behaviour: Behaviour) -> Behaviour {
-    Behaviour {
+/// The key the authorization server bound the (last) token to, checked
+/// against every proof at the MCP server ([`check_resource_proofs`]);
+/// returns those proofs.
+fn resource_proofs(world: &MockWorld) -> Vec<Jws> {
+    let (_, bound_to) = token_proof(world, Server::AuthorizationServer);
+    check_resource_proofs(world, &bound_to)
+}
+
+/// Starts the mock servers with DPoP on, and the default behaviour as
+/// `change` alters it.
+async fn dpop_world(change: impl FnOnce(&mut Behaviour)) -> MockWorld {
+    world_with(|b| {
+        b.dpop = true;
+        change(b);
+    })
+    .await
+}
+
+/// Starts a [`client_credentials_world`] with DPoP on, whose token endpoint
+/// asks for DPoP nonces as `nonces` says.
+async fn dpop_client_credentials_world(auth: &str, nonces: NonceMode) -> MockWorld {
+    start(Behaviour {
         dpop: true,
-        ..behaviour
-    }
+        dpop_as_nonce: nonces,
+        ..machine_world(&["client_credentials"], &[auth])
+    })
+    .await
+}
+
+/// The DPoP nonces the mock servers sent, in order.
+fn nonces(world: &MockWorld) -> Vec<String> {
+    world
+        .dpop_nonces_sent()
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_bound_tokens_and_a_fresh_proof_per_request() {
     // RFC 9449 §5, §7 (SEP-1932): the AS advertises ES256 → proof at the
     // token endpoint, a DPoP token, and each request proves the key again.
-    let world = MockWorld::start(dpop_world(Behaviour::default()))
-        .await
-        .unwrap();
-    let mut i = instance(&base()).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = dpop_world(|_| ()).await;
+    let (mut i, outcome) = connected(&world, &base()).await;
     assert_eq!(outcome.authorized.unwrap().token_type, "DPoP");
     for id in 2..5 {
         ok(&mut i, &initialize(&world.mcp_url(), id)).await;
@@ -749,15 +706,12 @@ async fn dpop_bound_tokens_and_a_fresh_proof_per_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_can_be_switched_off() {
-    let world = MockWorld::start(dpop_world(Behaviour::default()))
-        .await
-        .unwrap();
+    let world = dpop_world(|_| ()).await;
     let config = ClientConfig {
         dpop: Some(DpopMode::Never),
         ..base()
     };
-    let mut i = instance(&config).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let (_, outcome) = connected(&world, &config).await;
     assert_eq!(outcome.authorized.unwrap().token_type, "Bearer");
     assert!(world.log().iter().all(|r| r.header("dpop").is_none()));
     let last = world.log().pop().unwrap();
@@ -768,14 +722,8 @@ async fn dpop_can_be_switched_off() {
 async fn dpop_nonce_from_the_authorization_server_is_used_on_the_retry() {
     // RFC 9449 §8: 400 use_dpop_nonce + DPoP-Nonce → the same grant once
     // more with a new proof carrying the nonce.
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_as_nonce: NonceMode::Required,
-        ..Behaviour::default()
-    }))
-    .await
-    .unwrap();
-    let mut i = instance(&base()).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = dpop_world(|b| b.dpop_as_nonce = NonceMode::Required).await;
+    let (_, outcome) = connected(&world, &base()).await;
     assert_eq!(outcome.authorized.unwrap().token_type, "DPoP");
     let log = world.log();
     let tokens = requests(&log, Server::AuthorizationServer, "/token");
@@ -797,25 +745,9 @@ async fn dpop_nonce_from_the_authorization_server_is_used_on_the_retry() {
 async fn dpop_nonce_with_private_key_jwt_sends_a_fresh_assertion() {
     // The nonce retry rebuilds the request: a new client assertion too (the
     // mock refuses a replayed assertion jti).
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_as_nonce: NonceMode::Required,
-        ..machine_world(&["client_credentials"], &["private_key_jwt"])
-    }))
-    .await
-    .unwrap();
-    let key = TestKey::generate();
-    world.add_client(
-        "svc-jwt",
-        &[],
-        ClientAuth::PrivateKeyJwt(*key.verifying_key()),
-    );
-    let config = ClientConfig {
-        client_id: Some("svc-jwt".into()),
-        private_key_pem: Some(key.pkcs8_pem()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = dpop_client_credentials_world("private_key_jwt", NonceMode::Required).await;
+    let config = registered_with_key(&world, "svc-jwt", &TestKey::generate());
+    connected(&world, &config).await;
     let log = world.log();
     let tokens = requests(&log, Server::AuthorizationServer, "/token");
     assert_eq!(tokens.len(), 2);
@@ -824,8 +756,7 @@ async fn dpop_nonce_with_private_key_jwt_sends_a_fresh_assertion() {
         a.claim_str("jti").unwrap().to_string()
     };
     assert_ne!(assertion(tokens[0]), assertion(tokens[1]));
-    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
-    assert_eq!(check_resource_proofs(&world, &bound_to).len(), 1);
+    assert_eq!(resource_proofs(&world).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -833,14 +764,8 @@ async fn dpop_nonce_from_the_resource_server_is_retried() {
     // RFC 9449 §9: 401 `DPoP error="use_dpop_nonce"` + DPoP-Nonce → the
     // same request again with a proof carrying it; later requests use it
     // from the start.
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_rs_nonce: NonceMode::Required,
-        ..Behaviour::default()
-    }))
-    .await
-    .unwrap();
-    let mut i = instance(&base()).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = dpop_world(|b| b.dpop_rs_nonce = NonceMode::Required).await;
+    let (mut i, _) = connected(&world, &base()).await;
     ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
     let log = world.log();
     let after_token: Vec<String> = lines(&log)
@@ -858,8 +783,7 @@ async fn dpop_nonce_from_the_resource_server_is_retried() {
     );
     let nonces = world.dpop_nonces_sent();
     assert_eq!(nonces, [(Server::Mcp, nonces[0].1.clone())]);
-    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
-    let proofs = check_resource_proofs(&world, &bound_to);
+    let proofs = resource_proofs(&world);
     assert_eq!(proofs.len(), 3);
     assert_eq!(proofs[0].claim_str("nonce"), None);
     assert_eq!(proofs[1].claim_str("nonce"), Some(nonces[0].1.as_str()));
@@ -870,13 +794,11 @@ async fn dpop_nonce_from_the_resource_server_is_retried() {
 async fn dpop_nonces_at_both_servers_and_rotating_resource_nonces() {
     // Both servers want nonces; the MCP server sends a new one with every
     // success, which the next proof carries without another 401.
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_as_nonce: NonceMode::Required,
-        dpop_rs_nonce: NonceMode::Rotating,
-        ..Behaviour::default()
-    }))
-    .await
-    .unwrap();
+    let world = dpop_world(|b| {
+        b.dpop_as_nonce = NonceMode::Required;
+        b.dpop_rs_nonce = NonceMode::Rotating;
+    })
+    .await;
     let mut i = instance(&base()).await;
     for id in 1..5 {
         ok(&mut i, &initialize(&world.mcp_url(), id)).await;
@@ -886,8 +808,7 @@ async fn dpop_nonces_at_both_servers_and_rotating_resource_nonces() {
         requests(&log, Server::AuthorizationServer, "/token").len(),
         2
     );
-    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
-    let proofs = check_resource_proofs(&world, &bound_to);
+    let proofs = resource_proofs(&world);
     // 401 for the nonce, then the four calls.
     assert_eq!(proofs.len(), 5);
     let rs_nonces: Vec<String> = world
@@ -905,44 +826,29 @@ async fn dpop_nonces_at_both_servers_and_rotating_resource_nonces() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_always_wants_a_new_nonce_gets_two_retries() {
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_rs_nonce: NonceMode::Churn,
-        ..Behaviour::default()
-    }))
-    .await
-    .unwrap();
-    let mut i = instance(&base()).await;
-    match send(&mut i, &initialize(&world.mcp_url(), 1)).await {
-        Err(AuthError::StillUnauthorized(s)) => {
+    let world = dpop_world(|b| b.dpop_rs_nonce = NonceMode::Churn).await;
+    match refused(&world, &base()).await.1 {
+        AuthError::StillUnauthorized(s) => {
             assert_eq!(s.status, 401);
-            assert!(
-                s.body_excerpt.contains("use_dpop_nonce"),
-                "{}",
-                s.body_excerpt
-            );
+            assert_contains(&s.body_excerpt, "use_dpop_nonce");
         }
-        other => panic!("{other:?}"),
+        e => panic!("{e:?}"),
     }
-    let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
-    let proofs = check_resource_proofs(&world, &bound_to);
+    let proofs = resource_proofs(&world);
     assert_eq!(proofs.len(), 3, "the request and two nonce retries");
-    let nonces = world.dpop_nonces_sent();
-    assert_eq!(proofs[1].claim_str("nonce"), Some(nonces[0].1.as_str()));
-    assert_eq!(proofs[2].claim_str("nonce"), Some(nonces[1].1.as_str()));
+    let nonces = nonces(&world);
+    assert_eq!(proofs[1].claim_str("nonce"), Some(nonces[0].as_str()));
+    assert_eq!(proofs[2].claim_str("nonce"), Some(nonces[1].as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_bound_refresh_tokens_are_redeemed_with_the_same_key() {
     // RFC 9449 §5: a public client's refresh token is bound to its DPoP key
     // (the mock refuses a refresh without a proof of that key).
-    let world = MockWorld::start(dpop_world(Behaviour::default()))
-        .await
-        .unwrap();
-    let mut i = instance(&base()).await;
-    ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = dpop_world(|_| ()).await;
+    let (mut i, _) = connected(&world, &base()).await;
     let (_, bound_to) = token_proof(&world, Server::AuthorizationServer);
-    world.revoke_all_tokens();
-    world.clear_log();
+    revoke_all(&world);
     let outcome = ok(&mut i, &initialize(&world.mcp_url(), 2)).await;
     assert!(outcome.authorized.is_none(), "no user for a refresh");
     let log = world.log();
@@ -971,35 +877,39 @@ async fn dpop_bound_refresh_tokens_are_redeemed_with_the_same_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorization_server_that_always_wants_a_new_nonce_gets_one_retry() {
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_as_nonce: NonceMode::Churn,
-        ..machine_world(&["client_credentials"], &["client_secret_basic"])
-    }))
-    .await
-    .unwrap();
-    world.add_client("svc", &[], ClientAuth::SecretBasic("s".into()));
-    let config = ClientConfig {
-        client_id: Some("svc".into()),
-        client_secret: Some("s".into()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    match send(&mut i, &initialize(&world.mcp_url(), 1)).await {
-        Err(AuthError::TokenRejected(f)) => {
+    let world = dpop_client_credentials_world("client_secret_basic", NonceMode::Churn).await;
+    let config = registered(&world, "svc", ClientAuth::SecretBasic("s".into()));
+    match refused(&world, &config).await.1 {
+        AuthError::TokenRejected(f) => {
             assert_eq!(f.error, "use_dpop_nonce");
             assert_eq!(f.status, Some(400));
         }
-        other => panic!("{other:?}"),
+        e => panic!("{e:?}"),
     }
     let log = world.log();
     let tokens = requests(&log, Server::AuthorizationServer, "/token");
     assert_eq!(tokens.len(), 2, "{:?}", lines(&log));
-    let nonces = world.dpop_nonces_sent();
     let second = self_signed(tokens[1].header("dpop").unwrap());
-    assert_eq!(second.claim_str("nonce"), Some(nonces[0].1.as_str()));
+    assert_eq!(second.claim_str("nonce"), Some(nonces(&world)[0].as_str()));
 }
 
 // ------------------------------------------------------------ relaxations, endpoints
+
+/// The base configuration with the relaxations `change` switches on (all
+/// off otherwise).
+fn relaxed(change: impl FnOnce(&mut Relaxations)) -> ClientConfig {
+    let mut relaxations = Relaxations {
+        accept_issuer_mismatch: false,
+        allow_pkce_unadvertised: false,
+        omit_resource: false,
+        allow_cross_origin_endpoints: false,
+    };
+    change(&mut relaxations);
+    ClientConfig {
+        relaxations: Some(relaxations),
+        ..base()
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_issuer_mismatch_relaxation() {
@@ -1008,98 +918,51 @@ async fn accept_issuer_mismatch_relaxation() {
         callback_iss: IssMode::Wrong(format!("{issuer}/tenant")),
         ..Behaviour::default()
     };
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     let issuer = world.issuer();
     world.set_behaviour(|b| *b = behaviour(&issuer));
-    let mut strict = instance(&base()).await;
     assert!(matches!(
-        send(&mut strict, &initialize(&world.mcp_url(), 1)).await,
-        Err(AuthError::IssuerMismatch(_))
+        refused(&world, &base()).await.1,
+        AuthError::IssuerMismatch(_)
     ));
-    let config = ClientConfig {
-        relaxations: Some(Relaxations {
-            accept_issuer_mismatch: true,
-            allow_pkce_unadvertised: false,
-            omit_resource: false,
-            allow_cross_origin_endpoints: false,
-        }),
-        ..base()
-    };
-    let mut relaxed = instance(&config).await;
-    ok(&mut relaxed, &initialize(&world.mcp_url(), 1)).await;
+    connected(&world, &relaxed(|r| r.accept_issuer_mismatch = true)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_pkce_unadvertised_relaxation() {
-    let world = MockWorld::start(Behaviour {
-        omit_pkce_methods: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    let mut strict = instance(&base()).await;
+    let world = world_with(|b| b.omit_pkce_methods = true).await;
     assert!(matches!(
-        send(&mut strict, &initialize(&world.mcp_url(), 1)).await,
-        Err(AuthError::PkceUnsupported(_))
+        refused(&world, &base()).await.1,
+        AuthError::PkceUnsupported(_)
     ));
     assert!(requests(&world.log(), Server::AuthorizationServer, "/authorize").is_empty());
-    let config = ClientConfig {
-        relaxations: Some(Relaxations {
-            accept_issuer_mismatch: false,
-            allow_pkce_unadvertised: true,
-            omit_resource: false,
-            allow_cross_origin_endpoints: false,
-        }),
-        ..base()
-    };
-    let mut relaxed = instance(&config).await;
-    ok(&mut relaxed, &initialize(&world.mcp_url(), 1)).await;
+    connected(&world, &relaxed(|r| r.allow_pkce_unadvertised = true)).await;
     let log = world.log();
-    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
     assert_eq!(
-        param(&authorize, "code_challenge_method").as_deref(),
+        param(&authorize_query(&log), "code_challenge_method").as_deref(),
         Some("S256")
     );
-    let token = only(&log, Server::AuthorizationServer, "/token").form_params();
-    assert!(param(&token, "code_verifier").is_some());
+    assert!(param(&token_form(&log), "code_verifier").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn omit_resource_relaxation() {
     // A server without RFC 8707 refuses `resource` (invalid_target).
-    let world = MockWorld::start(Behaviour {
-        resource_indicators: false,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    let mut strict = instance(&base()).await;
-    match send(&mut strict, &initialize(&world.mcp_url(), 1)).await {
-        Err(AuthError::AuthorizationDenied(f)) => assert_eq!(f.error, "invalid_target"),
-        other => panic!("{other:?}"),
+    let world = world_with(|b| b.resource_indicators = false).await;
+    match refused(&world, &base()).await.1 {
+        AuthError::AuthorizationDenied(f) => assert_eq!(f.error, "invalid_target"),
+        e => panic!("{e:?}"),
     }
     world.clear_log();
-    let config = ClientConfig {
-        relaxations: Some(Relaxations {
-            accept_issuer_mismatch: false,
-            allow_pkce_unadvertised: false,
-            omit_resource: true,
-            allow_cross_origin_endpoints: false,
-        }),
-        ..base()
-    };
-    let mut relaxed = instance(&config).await;
-    ok(&mut relaxed, &initialize(&world.mcp_url(), 1)).await;
+    connected(&world, &relaxed(|r| r.omit_resource = true)).await;
     let log = world.log();
-    let authorize = only(&log, Server::AuthorizationServer, "/authorize").query_params();
-    assert_eq!(param(&authorize, "resource"), None);
-    let token = only(&log, Server::AuthorizationServer, "/token").form_params();
-    assert_eq!(param(&token, "resource"), None);
+    assert_eq!(param(&authorize_query(&log), "resource"), None);
+    assert_eq!(param(&token_form(&log), "resource"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_endpoints_replace_metadata_discovery() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let world = start(Behaviour::default()).await;
     world.add_client("pre", &[REDIRECT], ClientAuth::None);
     let issuer = world.issuer();
     let config = ClientConfig {
@@ -1112,18 +975,12 @@ async fn configured_endpoints_replace_metadata_discovery() {
         }),
         ..base()
     };
-    let mut i = instance(&config).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let (_, outcome) = connected(&world, &config).await;
     assert_eq!(outcome.authorized.unwrap().issuer, issuer);
+    // The protected resource metadata, and no authorization server metadata.
     assert_eq!(
         lines(&world.log()),
-        [
-            "mcp POST /mcp",
-            "mcp GET /.well-known/oauth-protected-resource/mcp",
-            "as GET /authorize",
-            "as POST /token",
-            "mcp POST /mcp",
-        ]
+        flow(&DISCOVERY[..2], &["as GET /authorize", "as POST /token"])
     );
 }
 
@@ -1147,6 +1004,19 @@ fn assert_hidden(text: &str, secrets: &[&str]) {
     }
 }
 
+/// The first call with `config` to the MCP server of `world` is refused
+/// with a token error `error`, and none of `secrets` is [`visible`].
+async fn assert_rejected_without_secrets(
+    world: &MockWorld,
+    config: &ClientConfig,
+    error: &str,
+    secrets: &[&str],
+) {
+    let (mut i, e) = refused(world, config).await;
+    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == error));
+    assert_hidden(&visible(&mut i, config, Some(&e)).await, secrets);
+}
+
 /// The access tokens the MCP server saw.
 fn access_tokens(world: &MockWorld) -> Vec<String> {
     world
@@ -1161,54 +1031,28 @@ fn access_tokens(world: &MockWorld) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_errors_events_or_debug_output() {
     // A refused client secret.
-    let world = MockWorld::start(machine_world(
-        &["client_credentials"],
-        &["client_secret_basic"],
-    ))
-    .await
-    .unwrap();
-    world.add_client("svc", &[], ClientAuth::SecretBasic("the-right-one".into()));
+    let world = client_credentials_world("client_secret_basic").await;
     let config = ClientConfig {
-        client_id: Some("svc".into()),
         client_secret: Some("wrong-secret-4711".into()),
-        ..base()
+        ..registered(
+            &world,
+            "svc",
+            ClientAuth::SecretBasic("the-right-one".into()),
+        )
     };
-    let mut i = instance(&config).await;
-    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
-        .await
-        .unwrap_err();
-    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_client"));
-    assert_hidden(
-        &visible(&mut i, &config, Some(&e)).await,
-        &["wrong-secret-4711"],
-    );
+    assert_rejected_without_secrets(&world, &config, "invalid_client", &["wrong-secret-4711"])
+        .await;
 
     // A private key the server does not know: its assertion is refused.
-    let world = MockWorld::start(machine_world(&["client_credentials"], &["private_key_jwt"]))
-        .await
-        .unwrap();
-    world.add_client(
-        "svc-jwt",
-        &[],
-        ClientAuth::PrivateKeyJwt(*TestKey::generate().verifying_key()),
-    );
+    let world = client_credentials_world("private_key_jwt").await;
     let pem = TestKey::generate().pkcs8_pem();
     let config = ClientConfig {
-        client_id: Some("svc-jwt".into()),
         private_key_pem: Some(pem.clone()),
-        ..base()
+        ..registered_with_key(&world, "svc-jwt", &TestKey::generate())
     };
-    let mut i = instance(&config).await;
-    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
-        .await
-        .unwrap_err();
+    let (mut i, e) = refused(&world, &config).await;
     assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_client"));
-    let log = world.log();
-    let assertion = param(
-        &only(&log, Server::AuthorizationServer, "/token").form_params(),
-        "client_assertion",
-    )
-    .unwrap();
+    let assertion = param(&token_form(&world.log()), "client_assertion").unwrap();
     let key_body = pem.lines().nth(1).unwrap();
     assert_hidden(
         &visible(&mut i, &config, Some(&e)).await,
@@ -1216,14 +1060,7 @@ async fn no_secret_appears_in_errors_events_or_debug_output() {
     );
 
     // An untrusted JWT bearer assertion, and a refused token exchange.
-    let world = MockWorld::start(machine_world(&[JWT_BEARER], &["client_secret_basic"]))
-        .await
-        .unwrap();
-    world.add_client(
-        "mcp-client",
-        &[],
-        ClientAuth::SecretBasic("as-s3cret".into()),
-    );
+    let world = start(machine_world(&[JWT_BEARER], &["client_secret_basic"])).await;
     world.add_idp_client("idp-client", Some("idp-s3cret"), "mcp-client");
     let untrusted = TestKey::generate().sign_jwt(
         "JWT",
@@ -1231,52 +1068,37 @@ async fn no_secret_appears_in_errors_events_or_debug_output() {
                 "exp": now() + 60, "jti": "j"}),
     );
     let config = ClientConfig {
-        client_id: Some("mcp-client".into()),
-        client_secret: Some("as-s3cret".into()),
         grant_type: Some(GrantType::JwtBearer(untrusted.clone())),
-        ..base()
+        ..registered(
+            &world,
+            "mcp-client",
+            ClientAuth::SecretBasic("as-s3cret".into()),
+        )
     };
-    let mut i = instance(&config).await;
-    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
-        .await
-        .unwrap_err();
-    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_grant"));
-    assert_hidden(
-        &visible(&mut i, &config, Some(&e)).await,
-        &[&untrusted, "as-s3cret"],
-    );
+    assert_rejected_without_secrets(&world, &config, "invalid_grant", &[&untrusted, "as-s3cret"])
+        .await;
     let stranger_id_token = world.issue_id_token("someone-else", "mallory");
     let config = ClientConfig {
-        grant_type: Some(GrantType::TokenExchange(IdentityProvider {
-            token_endpoint: world.idp_token_endpoint(),
-            client_id: "idp-client".into(),
-            client_secret: Some("idp-s3cret".into()),
-            id_token: stranger_id_token.clone(),
-        })),
+        grant_type: token_exchange(
+            &world,
+            "idp-client",
+            Some("idp-s3cret"),
+            stranger_id_token.clone(),
+        ),
         ..config
     };
-    let mut i = instance(&config).await;
-    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
-        .await
-        .unwrap_err();
-    assert!(matches!(&e, AuthError::TokenRejected(f) if f.error == "invalid_grant"));
-    assert_hidden(
-        &visible(&mut i, &config, Some(&e)).await,
+    assert_rejected_without_secrets(
+        &world,
+        &config,
+        "invalid_grant",
         &[&stranger_id_token, "idp-s3cret", "as-s3cret"],
-    );
+    )
+    .await;
 
     // DPoP tokens and refusals: neither the token nor a proof shows.
-    let world = MockWorld::start(dpop_world(Behaviour {
-        dpop_rs_nonce: NonceMode::Churn,
-        ..Behaviour::default()
-    }))
-    .await
-    .unwrap();
+    let world = dpop_world(|b| b.dpop_rs_nonce = NonceMode::Churn).await;
     let config = base();
-    let mut i = instance(&config).await;
-    let e = send(&mut i, &initialize(&world.mcp_url(), 1))
-        .await
-        .unwrap_err();
+    let (mut i, e) = refused(&world, &config).await;
     assert!(matches!(e, AuthError::StillUnauthorized(_)));
     let tokens = access_tokens(&world);
     assert!(!tokens.is_empty());
@@ -1290,11 +1112,8 @@ async fn no_secret_appears_in_errors_events_or_debug_output() {
     assert_hidden(&visible(&mut i, &config, Some(&e)).await, &secrets);
 
     // And a successful DPoP call: its response's Debug shows no token.
-    let world = MockWorld::start(dpop_world(Behaviour::default()))
-        .await
-        .unwrap();
-    let mut i = instance(&config).await;
-    let outcome = ok(&mut i, &initialize(&world.mcp_url(), 1)).await;
+    let world = dpop_world(|_| ()).await;
+    let (mut i, outcome) = connected(&world, &config).await;
     let resp = i
         .wrap_call(&initialize(&world.mcp_url(), 2))
         .await
@@ -1315,26 +1134,11 @@ async fn configured_credentials_never_reach_a_second_authorization_server() {
     // authorization server an MCP server's metadata named — a hostile
     // server's AS received `Basic svc:<the secret>`. The secret belongs to
     // the first issuer it was used with (recorded in the state).
-    let honest = MockWorld::start(machine_world(
-        &["client_credentials"],
-        &["client_secret_basic"],
-    ))
-    .await
-    .unwrap();
-    honest.add_client("svc", &[], ClientAuth::SecretBasic("s3cret".into()));
-    let hostile = MockWorld::start(machine_world(
-        &["client_credentials"],
-        &["client_secret_basic"],
-    ))
-    .await
-    .unwrap();
-    let config = ClientConfig {
-        client_id: Some("svc".into()),
-        client_secret: Some("s3cret".into()),
-        ..base()
-    };
-    let mut i = instance(&config).await;
-    ok(&mut i, &initialize(&honest.mcp_url(), 1)).await;
+    let honest = client_credentials_world("client_secret_basic").await;
+    let hostile = client_credentials_world("client_secret_basic").await;
+    let config = registered(&honest, "svc", ClientAuth::SecretBasic("s3cret".into()));
+    let hostile_tokens = || hostile.count(Server::AuthorizationServer, "POST", "/token");
+    let (mut i, _) = connected(&honest, &config).await;
     let e = send(&mut i, &initialize(&hostile.mcp_url(), 2))
         .await
         .expect_err("refused");
@@ -1343,11 +1147,7 @@ async fn configured_credentials_never_reach_a_second_authorization_server() {
     };
     assert_eq!(m.expected, honest.issuer());
     assert_eq!(m.found, hostile.issuer());
-    assert_eq!(
-        hostile.count(Server::AuthorizationServer, "POST", "/token"),
-        0,
-        "the secret never went there"
-    );
+    assert_eq!(hostile_tokens(), 0, "the secret never went there");
     // A new process with the saved state refuses as well.
     let state = i.export_state().await.unwrap();
     let mut next = instance(&config).await;
@@ -1356,13 +1156,10 @@ async fn configured_credentials_never_reach_a_second_authorization_server() {
         send(&mut next, &initialize(&hostile.mcp_url(), 3)).await,
         Err(AuthError::CredentialIssuerMismatch(_))
     ));
-    assert_eq!(
-        hostile.count(Server::AuthorizationServer, "POST", "/token"),
-        0
-    );
+    assert_eq!(hostile_tokens(), 0);
     // Given explicitly, the issuer decides: the configured one only.
     let pinned = ClientConfig {
-        authorization_server: Some(mcp_oauth_host::harness::ServerEndpoints {
+        authorization_server: Some(ServerEndpoints {
             issuer: honest.issuer(),
             authorization_endpoint: None,
             token_endpoint: None,
@@ -1374,10 +1171,7 @@ async fn configured_credentials_never_reach_a_second_authorization_server() {
     assert!(send(&mut explicit, &initialize(&hostile.mcp_url(), 4))
         .await
         .is_err());
-    assert_eq!(
-        hostile.count(Server::AuthorizationServer, "POST", "/token"),
-        0
-    );
+    assert_eq!(hostile_tokens(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1387,21 +1181,17 @@ async fn a_mix_up_without_iss_is_refused_before_the_user_is_sent_anywhere() {
     // its own token endpoint; the honest code and its verifier were posted
     // to the hostile endpoint. Now such metadata is refused (RFC 9700 §4.4)
     // unless the user opts out for that server.
-    let honest = MockWorld::start(Behaviour::default()).await.unwrap();
-    let hostile_world = || Behaviour {
-        advertise_iss: false,
-        authorization_endpoint: Some(format!("{}/authorize", honest.issuer())),
-        ..Behaviour::default()
-    };
-    let hostile = MockWorld::start(hostile_world()).await.unwrap();
-    let mut i = instance(&base()).await;
-    let e = send(&mut i, &initialize(&hostile.mcp_url(), 1))
-        .await
-        .expect_err("refused");
+    let honest = start(Behaviour::default()).await;
+    let hostile = world_with(|b| {
+        b.advertise_iss = false;
+        b.authorization_endpoint = Some(format!("{}/authorize", honest.issuer()));
+    })
+    .await;
+    let (_, e) = refused(&hostile, &base()).await;
     let AuthError::InvalidResponse(r) = &e else {
         panic!("{e:?}")
     };
-    assert!(r.reason.contains("mix-up"), "{}", r.reason);
+    assert_contains(&r.reason, "mix-up");
     assert_eq!(
         honest.count(Server::AuthorizationServer, "GET", "/authorize"),
         0
@@ -1412,16 +1202,7 @@ async fn a_mix_up_without_iss_is_refused_before_the_user_is_sent_anywhere() {
     );
 
     // Opted out for that server, the user is sent there (their choice).
-    let relaxed = ClientConfig {
-        relaxations: Some(Relaxations {
-            accept_issuer_mismatch: false,
-            allow_pkce_unadvertised: false,
-            omit_resource: false,
-            allow_cross_origin_endpoints: true,
-        }),
-        ..base()
-    };
-    let mut i = instance(&relaxed).await;
+    let mut i = instance(&relaxed(|r| r.allow_cross_origin_endpoints = true)).await;
     let req = initialize(&hostile.mcp_url(), 2);
     match i.wrap_call(&req).await.unwrap() {
         Err(AuthError::AuthorizationRequired(p)) => {

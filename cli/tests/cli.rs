@@ -1,17 +1,10 @@
 //! The `mcp-oauth` binary as a user runs it.
 
-use mcp_oauth_mock::{Behaviour, MockWorld};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-/// The secret variables `connect` reads; removed unless a test sets them.
-const SECRET_VARS: [&str; 4] = [
-    "MCP_OAUTH_CLIENT_SECRET",
-    "MCP_OAUTH_ASSERTION",
-    "MCP_OAUTH_ID_TOKEN",
-    "MCP_OAUTH_IDP_CLIENT_SECRET",
-];
+use common::{mcp_oauth_command, unique_temp_path, world_with, Run};
 
+/// Runs the binary with `args` and no secret variables ([`mcp_oauth_with`]).
 fn mcp_oauth(args: &[&str]) -> (bool, String, String) {
     mcp_oauth_with(args, &[])
 }
@@ -19,28 +12,15 @@ fn mcp_oauth(args: &[&str]) -> (bool, String, String) {
 /// Runs the binary with `args` and the secret variables `vars`, with a
 /// state directory of its own (never the user's), removed afterwards.
 fn mcp_oauth_with(args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let state_dir = std::env::temp_dir().join(format!(
-        "mcp-oauth-cli-test-state-{}-{}",
-        std::process::id(),
-        RUNS.fetch_add(1, Ordering::SeqCst)
-    ));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
-    for var in SECRET_VARS {
-        command.env_remove(var);
-    }
-    let out = command
-        .args(args)
+    let state_dir = unique_temp_path("mcp-oauth-cli-test-state");
+    let out = mcp_oauth_command(args)
         .env("MCP_OAUTH_STATE_DIR", &state_dir)
         .envs(vars.iter().copied())
         .output()
         .expect("the binary runs");
     let _ = std::fs::remove_dir_all(&state_dir);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let Run { ok, stdout, stderr } = Run::of(out);
+    (ok, stdout, stderr)
 }
 
 #[test]
@@ -114,12 +94,7 @@ fn usage_and_bad_arguments_are_clear() {
 
 #[test]
 fn connect_to_a_dead_server_fails_with_the_url_and_reason() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let url = dead_url();
     let (ok, _, stderr) = mcp_oauth(&["connect", &url, "--headless"]);
     assert!(!ok);
     assert!(
@@ -163,51 +138,59 @@ fn connect_options_are_listed_and_checked_before_anything_is_sent() {
         assert!(stdout.contains(flag), "{flag} missing from --help");
     }
     let url = dead_url();
-    let secret = "assertion-SECRET-VALUE";
-    for (args, vars, expected) in [
-        (
-            vec!["--token-endpoint", "https://as.example.com/token"],
-            vec![],
-            "--token-endpoint needs --issuer",
-        ),
-        (
-            vec!["--dpop", "maybe"],
-            vec![],
-            "invalid value 'maybe' for '--dpop <DPOP>'",
-        ),
-        (
-            vec!["--grant", "jwt-bearer"],
-            vec![],
-            "--grant jwt-bearer needs the assertion in MCP_OAUTH_ASSERTION or --assertion-file",
-        ),
-        (
-            vec!["--grant", "client-credentials"],
-            vec![("MCP_OAUTH_ASSERTION", secret)],
-            "MCP_OAUTH_ASSERTION is set but --grant is not jwt-bearer",
-        ),
-        (
-            vec![
-                "--client-id",
-                "c",
-                "--private-key",
-                "/nonexistent/mcp-oauth-key.pem",
-            ],
-            vec![],
-            "cannot read the --private-key file /nonexistent/mcp-oauth-key.pem",
-        ),
-    ] {
-        let mut full = vec!["connect", url.as_str()];
-        full.extend(args.iter().copied());
-        let (ok, stdout, stderr) = mcp_oauth_with(&full, &vars);
-        assert!(!ok, "{args:?} was accepted");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(
-            !stdout.contains(secret) && !stderr.contains(secret),
-            "{args:?} showed the secret:\n{stdout}\n{stderr}"
-        );
-        // Nothing was attempted: the only output is the error.
-        assert!(stdout.is_empty(), "{args:?}: {stdout}");
-    }
+    let refused = |args: &[&str], vars: &[(&str, &str)], expected: &str| {
+        assert_refused_before_sending(&url, args, vars, expected)
+    };
+    refused(
+        &["--token-endpoint", "https://as.example.com/token"],
+        &[],
+        "--token-endpoint needs --issuer",
+    );
+    refused(
+        &["--dpop", "maybe"],
+        &[],
+        "invalid value 'maybe' for '--dpop <DPOP>'",
+    );
+    refused(
+        &["--grant", "jwt-bearer"],
+        &[],
+        "--grant jwt-bearer needs the assertion in MCP_OAUTH_ASSERTION or --assertion-file",
+    );
+    refused(
+        &["--grant", "client-credentials"],
+        &[("MCP_OAUTH_ASSERTION", SECRET)],
+        "MCP_OAUTH_ASSERTION is set but --grant is not jwt-bearer",
+    );
+    refused(
+        &[
+            "--client-id",
+            "c",
+            "--private-key",
+            "/nonexistent/mcp-oauth-key.pem",
+        ],
+        &[],
+        "cannot read the --private-key file /nonexistent/mcp-oauth-key.pem",
+    );
+}
+
+/// A secret a test sets, which the binary must never print.
+const SECRET: &str = "assertion-SECRET-VALUE";
+
+/// `connect url` with `args` and the secret variables `vars` fails with
+/// `expected` before anything is attempted: the only output is the error,
+/// and it does not show [`SECRET`].
+fn assert_refused_before_sending(url: &str, args: &[&str], vars: &[(&str, &str)], expected: &str) {
+    let mut full = vec!["connect", url];
+    full.extend(args);
+    let (ok, stdout, stderr) = mcp_oauth_with(&full, vars);
+    assert!(!ok, "{args:?} was accepted");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "{args:?} showed the secret:\n{stdout}\n{stderr}"
+    );
+    // Nothing was attempted: the only output is the error.
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
 }
 
 #[test]
@@ -224,8 +207,7 @@ fn values_the_component_refuses_are_shown_without_the_key() {
         stderr.contains("the configuration was refused") && stderr.contains("client-metadata-url"),
         "{stderr}"
     );
-    let key =
-        std::env::temp_dir().join(format!("mcp-oauth-cli-bad-key-{}.pem", std::process::id()));
+    let key = unique_temp_path("mcp-oauth-cli-bad-key").with_extension("pem");
     std::fs::write(
         &key,
         "-----BEGIN PRIVATE KEY-----\nTm90QUtleVNFQ1JFVE1BVEVSSUFM\n-----END PRIVATE KEY-----\n",
@@ -253,12 +235,7 @@ fn values_the_component_refuses_are_shown_without_the_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn relaxations_and_dpop_reach_the_component_with_a_warning() {
-    let world = MockWorld::start(Behaviour {
-        omit_pkce_methods: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.omit_pkce_methods = true).await;
     let url = world.mcp_url();
     let issuer = world.issuer();
     let strict = {

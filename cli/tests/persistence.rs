@@ -15,23 +15,17 @@
 //! Expiry is simulated by moving the stored `expires_at` into the past, as
 //! the clock would.
 
+mod common;
+
+use common::{mcp_oauth_command, unique_temp_path, world_with, Run};
 use mcp_oauth_host::state::StateFile;
 use mcp_oauth_mock::{Behaviour, LoggedRequest, MockWorld, Server};
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The secret variables `connect` reads; removed so the host's don't leak in.
-const SECRET_VARS: [&str; 4] = [
-    "MCP_OAUTH_CLIENT_SECRET",
-    "MCP_OAUTH_ASSERTION",
-    "MCP_OAUTH_ID_TOKEN",
-    "MCP_OAUTH_IDP_CLIENT_SECRET",
-];
 
 /// A temporary directory, removed when dropped. The state directory is a
 /// subdirectory the CLI creates.
@@ -39,12 +33,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mcp-oauth-persistence-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
+        let dir = unique_temp_path(&format!("mcp-oauth-persistence-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -75,21 +64,11 @@ impl Drop for TempDir {
     }
 }
 
-/// What a run printed.
-#[derive(Debug)]
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
+/// The binary with `args` and the state directory `state_dir` (given as
+/// an option; the environment's is removed).
 fn command(args: &[&str], state_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-oauth"));
-    for var in SECRET_VARS {
-        command.env_remove(var);
-    }
+    let mut command = mcp_oauth_command(args);
     command
-        .args(args)
         .arg("--state-dir")
         .arg(state_dir)
         .env_remove("MCP_OAUTH_STATE_DIR");
@@ -102,11 +81,7 @@ async fn run(args: &[&str], state_dir: &Path) -> Run {
     let out = tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
         .await
         .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(out)
 }
 
 async fn connect(world: &MockWorld, dir: &TempDir) -> Run {
@@ -293,12 +268,19 @@ async fn a_fresh_token_is_reused_and_an_expired_one_refreshed_once() {
     eprintln!("request counts: third {third_counts:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_refresh_token_used_twice_leads_to_one_new_authorization() {
+/// The mock servers and a state directory `name` after one connect to
+/// them, its token expired: the next connect refreshes it.
+async fn stale_state(name: &str) -> (MockWorld, TempDir) {
     let world = MockWorld::start(Behaviour::default()).await.unwrap();
-    let dir = TempDir::new("invalid-grant");
+    let dir = TempDir::new(name);
     connect(&world, &dir).await;
     expire_tokens(&dir);
+    (world, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_token_used_twice_leads_to_one_new_authorization() {
+    let (world, dir) = stale_state("invalid-grant").await;
     // A copy of the state as it is now, with the refresh token about to be
     // redeemed (a backup, or a process that kept it).
     let old = dir.read_state();
@@ -366,10 +348,7 @@ fn spawn_connect(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_on_one_stale_state_refresh_once() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
-    let dir = TempDir::new("race");
-    connect(&world, &dir).await;
-    expire_tokens(&dir);
+    let (world, dir) = stale_state("race").await;
     take_counts(&world);
     let url = world.mcp_url();
     let state_dir = dir.state_dir();
@@ -501,12 +480,7 @@ async fn a_version_1_state_file_still_loads() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_no_secret_and_logout_removes_what_it_says() {
-    let world = MockWorld::start(Behaviour {
-        dpop: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.dpop = true).await;
     let dir = TempDir::new("status");
     let url = world.mcp_url();
     let issuer = world.issuer();

@@ -6,17 +6,24 @@ use mcp_oauth_mock::{Behaviour, MockWorld, Server};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Registers a public client and builds an authorization URL.
-async fn authorization_url(world: &MockWorld, redirect_uri: &str) -> String {
-    mcp_oauth_mock::test_authorization_url(world, redirect_uri, &"x".repeat(43), "s t").await
+/// Where the authorization server sends the user agent back to (nothing
+/// listens there: the headless agent stops at it).
+const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
+
+/// Starts the mock servers with `behaviour`, registers a public client and
+/// lets the headless agent follow its authorization URL (with state `s t`)
+/// to [`REDIRECT_URI`]; the world and the callback URL it reached.
+async fn headless_authorization(behaviour: Behaviour) -> (MockWorld, String) {
+    let world = MockWorld::start(behaviour).await.unwrap();
+    let url =
+        mcp_oauth_mock::test_authorization_url(&world, REDIRECT_URI, &"x".repeat(43), "s t").await;
+    let callback = follow_headless(&url, REDIRECT_URI).await.unwrap();
+    (world, callback)
 }
 
 #[tokio::test]
 async fn follows_the_mock_authorization_server() {
-    let world = MockWorld::start(Behaviour::default()).await.unwrap();
-    let redirect_uri = "http://127.0.0.1:1/callback";
-    let url = authorization_url(&world, redirect_uri).await;
-    let callback = follow_headless(&url, redirect_uri).await.unwrap();
+    let (world, callback) = headless_authorization(Behaviour::default()).await;
     assert!(
         callback.starts_with("http://127.0.0.1:1/callback?code="),
         "{callback}"
@@ -36,15 +43,11 @@ async fn follows_the_mock_authorization_server() {
 
 #[tokio::test]
 async fn keeps_cookies_through_a_login() {
-    let world = MockWorld::start(Behaviour {
+    let (world, callback) = headless_authorization(Behaviour {
         require_login: true,
         ..Behaviour::default()
     })
-    .await
-    .unwrap();
-    let redirect_uri = "http://127.0.0.1:1/callback";
-    let url = authorization_url(&world, redirect_uri).await;
-    let callback = follow_headless(&url, redirect_uri).await.unwrap();
+    .await;
     assert!(callback.contains("code=mock-code-"), "{callback}");
     assert_eq!(
         world.count(Server::AuthorizationServer, "GET", "/authorize"),
