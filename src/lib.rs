@@ -22,7 +22,8 @@ mod convert;
 mod env;
 mod transport;
 
-use bindings::exports::mcp::oauth::client::{Guest, GuestClient};
+use alloc::rc::Rc;
+use bindings::exports::mcp::oauth::client::{CallStep, Guest, GuestClient, GuestHostCall};
 use bindings::exports::mcp::oauth::types::{
     AuthError, ClientConfig, FlowEvent, Forgotten, Grant, HttpRequest, StateSummary, TokenInfo,
     TokenState as WitTokenState,
@@ -101,10 +102,70 @@ fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
     flow
 }
 
-/// One `client` resource: a core client. The component model never enters
-/// an instance while it runs, so a `RefCell` borrow is never contended; it
-/// is never held across a request.
-struct ClientResource(RefCell<Client>);
+/// One `client` resource: a core client, shared with the `host-call`s it
+/// began. The component model never enters an instance while it runs, so a
+/// `RefCell` borrow is never contended; it is never held across a request.
+struct ClientResource(Rc<RefCell<Client>>);
+
+/// Runs `call` until it needs the host: the headers of the next send, or
+/// `None` when the last response is to be delivered. The flows it asks for
+/// run here, through `wasi:http`; a refused response's body is the host's,
+/// so its excerpt stays empty.
+fn advance(
+    client: &RefCell<Client>,
+    call: &mut Call,
+) -> Result<Option<Vec<(String, String)>>, AuthError> {
+    let timeout = client.borrow().timeout_ms();
+    loop {
+        let action = call.poll(&mut client.borrow_mut(), env::now(), &mut env::fill);
+        match action {
+            CallAction::Send(headers) => return Ok(Some(headers)),
+            CallAction::Run(flow) => {
+                let flow = Box::new(drive(*flow, timeout));
+                call.flow_done(&mut client.borrow_mut(), flow, env::now());
+            }
+            CallAction::ReadRefusal => call.refusal_read(String::new()),
+            CallAction::Deliver => return Ok(None),
+            CallAction::Fail(e) => return Err(convert::error(e)),
+        }
+    }
+}
+
+/// One `host-call` resource: a core call whose requests the host sends.
+struct HostCall {
+    client: Rc<RefCell<Client>>,
+    call: RefCell<Call>,
+    /// The headers of the send the call asked for last.
+    headers: RefCell<Vec<(String, String)>>,
+}
+
+impl GuestHostCall for HostCall {
+    fn headers(&self) -> Vec<(String, String)> {
+        self.headers.borrow().clone()
+    }
+
+    fn response(
+        &self,
+        status: u16,
+        www_authenticate: Option<String>,
+        dpop_nonce: Option<String>,
+    ) -> Result<CallStep, AuthError> {
+        let mut call = self.call.borrow_mut();
+        let head = ResponseHead {
+            status,
+            www_authenticate: www_authenticate.as_deref(),
+            dpop_nonce: dpop_nonce.as_deref(),
+        };
+        call.response(&mut self.client.borrow_mut(), &head);
+        match advance(&self.client, &mut call)? {
+            Some(headers) => {
+                *self.headers.borrow_mut() = headers;
+                Ok(CallStep::Resend)
+            }
+            None => Ok(CallStep::Deliver),
+        }
+    }
+}
 
 impl ClientResource {
     fn client(&self) -> RefMut<'_, Client> {
@@ -161,6 +222,7 @@ struct Component;
 
 impl Guest for Component {
     type Client = ClientResource;
+    type HostCall = HostCall;
 }
 
 impl GuestClient for ClientResource {
@@ -169,7 +231,7 @@ impl GuestClient for ClientResource {
     ) -> Result<bindings::exports::mcp::oauth::client::Client, AuthError> {
         let client = Client::new(convert::config(config)).map_err(convert::refused)?;
         Ok(bindings::exports::mcp::oauth::client::Client::new(
-            ClientResource(RefCell::new(client)),
+            ClientResource(Rc::new(RefCell::new(client))),
         ))
     }
 
@@ -250,6 +312,27 @@ impl GuestClient for ClientResource {
                 CallAction::Fail(e) => return Err(convert::error(e)),
             }
         }
+    }
+
+    fn begin_call(
+        &self,
+        method: String,
+        url: String,
+    ) -> Result<bindings::exports::mcp::oauth::client::HostCall, AuthError> {
+        let mut call = Call::new(&method, &url);
+        // The first poll renews a stale token; it ends at a send (or fails).
+        let headers = advance(&self.0, &mut call)?.ok_or_else(|| {
+            convert::error(mcp_oauth_core::Error::InvalidArgument(
+                "the call ended before anything was sent".into(),
+            ))
+        })?;
+        Ok(bindings::exports::mcp::oauth::client::HostCall::new(
+            HostCall {
+                client: Rc::clone(&self.0),
+                call: RefCell::new(call),
+                headers: RefCell::new(headers),
+            },
+        ))
     }
 
     fn token_status(&self, resource: String) -> WitTokenState {

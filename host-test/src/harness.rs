@@ -853,7 +853,70 @@ impl Instance {
     pub async fn import_state(&mut self, state: &[u8]) -> anyhow::Result<Result<(), AuthError>> {
         call_client!(self, call_import_state, "import-state", state, None)
     }
+
+    /// `begin-call` (host-sends mode): a call of `method` to `url` whose
+    /// requests the host sends itself, with [`Instance::call_headers`]. End
+    /// it with [`Instance::end_call`].
+    pub async fn begin_call(
+        &mut self,
+        method: &str,
+        url: &str,
+    ) -> anyhow::Result<Result<HostCall, AuthError>> {
+        Ok(call_client!(self, call_begin_call, "begin-call", method, url)?.map(HostCall))
+    }
+
+    /// `host-call.headers`: the headers to set on the call's next request.
+    /// They carry the access token.
+    pub async fn call_headers(&mut self, call: HostCall) -> anyhow::Result<Vec<(String, String)>> {
+        self.bindings
+            .mcp_oauth_client()
+            .host_call()
+            .call_headers(&mut self.store, call.0)
+            .await
+            .map_err(wasmtime_error)
+            .context("calling host-call.headers")
+    }
+
+    /// `host-call.response`: reports the response to the call's last
+    /// request (status, `WWW-Authenticate`, `DPoP-Nonce`); the component
+    /// says whether to deliver it or send again.
+    pub async fn call_response(
+        &mut self,
+        call: HostCall,
+        status: u16,
+        www_authenticate: Option<&str>,
+        dpop_nonce: Option<&str>,
+    ) -> anyhow::Result<Result<CallStep, AuthError>> {
+        self.bindings
+            .mcp_oauth_client()
+            .host_call()
+            .call_response(
+                &mut self.store,
+                call.0,
+                status,
+                www_authenticate,
+                dpop_nonce,
+            )
+            .await
+            .map_err(wasmtime_error)
+            .context("calling host-call.response")
+    }
+
+    /// Drops a call of [`Instance::begin_call`].
+    pub async fn end_call(&mut self, call: HostCall) -> anyhow::Result<()> {
+        call.0
+            .resource_drop_async(&mut self.store)
+            .await
+            .map_err(wasmtime_error)
+            .context("dropping a host-call")
+    }
 }
+
+/// A `host-call` resource of an [`Instance`] (host-sends mode).
+#[derive(Debug, Clone, Copy)]
+pub struct HostCall(ResourceAny);
+
+pub use generated::exports::mcp::oauth::client::CallStep;
 
 /// A response from `wrap-call`, detached from the store: its body is read
 /// piece by piece with [`Response::chunk`] (server-sent events arrive as they
