@@ -9,9 +9,10 @@ use crate::report;
 use anyhow::{bail, Context};
 use mcp_oauth_host::agent::{follow_headless, LoopbackPort};
 use mcp_oauth_host::harness::{
-    AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Step, TokenInfo,
+    AuthError, FlowEvent, HttpRequest, Instance, PendingAuthorization, Response, Step, TokenInfo,
+    TokenState,
 };
-use mcp_oauth_host::state::{Persistence, Renewal};
+use mcp_oauth_host::state::{Persistence, Renewal, StateLock};
 use std::time::Duration;
 
 /// How often one request may have its token renewed under the state lock
@@ -69,6 +70,9 @@ pub struct ComponentTransport<P: Progress> {
     max_authorizations: usize,
     /// Where the state is kept between processes, if anywhere.
     persistence: Option<Persistence>,
+    /// The state lock, while this process authorizes (see
+    /// [`ComponentTransport::open`]).
+    held: Option<StateLock>,
 }
 
 impl<P: Progress> ComponentTransport<P> {
@@ -80,6 +84,7 @@ impl<P: Progress> ComponentTransport<P> {
             progress,
             max_authorizations: 1,
             persistence: None,
+            held: None,
         }
     }
 
@@ -97,6 +102,9 @@ impl<P: Progress> ComponentTransport<P> {
         let Some(persistence) = &mut self.persistence else {
             return Ok(());
         };
+        if let Some(lock) = &self.held {
+            return persistence.save_held(lock, &mut self.instance).await;
+        }
         let progress = &mut self.progress;
         persistence
             .save(&mut self.instance, || {
@@ -111,20 +119,21 @@ impl<P: Progress> ComponentTransport<P> {
     /// without a user) can replace it. Without persistence, the component
     /// renews it directly.
     async fn prepare(&mut self, url: &str) -> anyhow::Result<()> {
-        let Some(persistence) = &mut self.persistence else {
-            if self.instance.token_status(url).await?
-                == mcp_oauth_host::harness::TokenState::Renewable
-            {
-                let renewed = self.instance.renew(url).await?;
-                self.report_events().await?;
-                if let Err(e) = renewed {
-                    self.progress.note(&format!(
-                        "the token could not be renewed: {}",
-                        report::describe(&e)
-                    ));
+        // Without persistence, or with the lock held already (this process
+        // is authorizing): renew here, then save.
+        let persistence = match &mut self.persistence {
+            Some(p) if self.held.is_none() => p,
+            _ => {
+                if self.instance.token_status(url).await? == TokenState::Renewable {
+                    let renewed = self.instance.renew(url).await?;
+                    self.report_events().await?;
+                    if let Err(e) = renewed {
+                        self.renewal_failed(&e);
+                    }
+                    self.save_state().await?;
                 }
+                return Ok(());
             }
-            return Ok(());
         };
         let progress = &mut self.progress;
         let renewal = persistence
@@ -149,12 +158,46 @@ impl<P: Progress> ComponentTransport<P> {
                 self.progress
                     .note(&format!("token renewed without the user{expiry}"));
             }
-            Renewal::Failed(e) => self.progress.note(&format!(
-                "the token could not be renewed: {}",
-                report::describe(&e)
-            )),
+            Renewal::Failed(e) => self.renewal_failed(&e),
         }
         Ok(())
+    }
+
+    fn renewal_failed(&mut self, e: &AuthError) {
+        self.progress.note(&format!(
+            "the token could not be renewed: {}",
+            report::describe(e)
+        ));
+    }
+
+    /// Takes the state lock for an authorization (a no-op without
+    /// persistence or with the lock held) and brings in what other
+    /// processes stored: `true` when the server at `url` then has a fresh
+    /// token — another process authorized meanwhile.
+    async fn hold(&mut self, url: &str) -> anyhow::Result<bool> {
+        let Some(persistence) = &mut self.persistence else {
+            return Ok(false);
+        };
+        if self.held.is_none() {
+            let progress = &mut self.progress;
+            let lock = persistence
+                .acquire(&mut self.instance, || {
+                    progress.note(
+                        "waiting for another mcp-oauth process (it may be authorizing this server)",
+                    )
+                })
+                .await?;
+            self.held = Some(lock);
+        }
+        Ok(self.instance.token_status(url).await? == TokenState::Fresh)
+    }
+
+    /// Writes the state and releases the lock of [`Self::hold`], if held.
+    async fn release(&mut self) -> anyhow::Result<()> {
+        match (self.held.take(), &mut self.persistence) {
+            (Some(lock), Some(persistence)) => persistence.release(lock, &mut self.instance).await,
+            _ => Ok(()),
+        }
     }
 
     /// The instance, e.g. to export its state.
@@ -215,8 +258,18 @@ impl<P: Progress> ComponentTransport<P> {
     }
 }
 
-impl<P: Progress> Transport for ComponentTransport<P> {
-    async fn send(&mut self, req: OutgoingRequest) -> anyhow::Result<IncomingResponse> {
+impl<P: Progress> ComponentTransport<P> {
+    /// Sends `req` through the component and returns the response unread,
+    /// so that its body streams (server-sent events). Authorizes when the
+    /// component asks for a user.
+    ///
+    /// Several processes sharing a state file authorize once: a process
+    /// with no token for the server takes the state lock before it sends,
+    /// and one whose token needs a user takes it before the user is asked;
+    /// with the lock it first brings in what the others stored. The
+    /// processes started with it wait, then find the token — one
+    /// registration, one authorization.
+    pub async fn open(&mut self, req: &OutgoingRequest) -> anyhow::Result<Response> {
         let request = HttpRequest {
             method: req.method.clone(),
             url: req.url.clone(),
@@ -228,42 +281,45 @@ impl<P: Progress> Transport for ComponentTransport<P> {
             body: req.body.clone(),
         };
         self.prepare(&req.url).await?;
+        if self.persistence.is_some()
+            && self.instance.token_status(&req.url).await? == TokenState::None
+        {
+            self.hold(&req.url).await?;
+        }
+        let result = self.open_request(&request).await;
+        let released = self.release().await;
+        let response = result?;
+        released?;
+        Ok(response)
+    }
+
+    async fn open_request(&mut self, request: &HttpRequest) -> anyhow::Result<Response> {
         let mut authorizations = 0;
         let mut renewals = 0;
         loop {
-            let outcome = self.instance.wrap_call(&request).await?;
+            let outcome = self.instance.wrap_call(request).await?;
             self.report_events().await?;
             // Written before the body is read: no lock is held while it
             // streams.
             self.save_state().await?;
             match outcome {
-                Ok(response) => {
-                    let status = response.status;
-                    let headers = response
-                        .headers
-                        .iter()
-                        .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
-                        .collect();
-                    let body = response.bytes(MAX_MCP_RESPONSE).await.with_context(|| {
-                        format!("reading the response of {} {}", req.method, req.url)
-                    })?;
-                    return Ok(IncomingResponse {
-                        status,
-                        headers,
-                        body,
-                    });
-                }
+                Ok(response) => return Ok(response),
                 // The component does not redeem refresh tokens itself
                 // (host-renews): renew under the lock, then send again. A
                 // renewed token that is refused again leads the component
                 // to authorize, so this happens at most twice per request.
                 Err(AuthError::RenewalRequired(_)) if renewals < MAX_RENEWALS => {
                     renewals += 1;
-                    self.prepare(&req.url).await?;
+                    self.prepare(&request.url).await?;
                 }
                 Err(AuthError::AuthorizationRequired(pending))
                     if authorizations < self.max_authorizations =>
                 {
+                    if self.held.is_none() && self.hold(&request.url).await? {
+                        self.progress
+                            .note("authorized by another mcp-oauth process; using its token");
+                        continue;
+                    }
                     authorizations += 1;
                     let completed = self.complete(pending).await;
                     self.save_state().await?;
@@ -272,6 +328,27 @@ impl<P: Progress> Transport for ComponentTransport<P> {
                 Err(e) => bail!(report::describe(&e)),
             }
         }
+    }
+}
+
+impl<P: Progress> Transport for ComponentTransport<P> {
+    async fn send(&mut self, req: OutgoingRequest) -> anyhow::Result<IncomingResponse> {
+        let response = self.open(&req).await?;
+        let status = response.status;
+        let headers = response
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let body = response
+            .bytes(MAX_MCP_RESPONSE)
+            .await
+            .with_context(|| format!("reading the response of {} {}", req.method, req.url))?;
+        Ok(IncomingResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

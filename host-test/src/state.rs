@@ -421,6 +421,36 @@ impl Persistence {
         self.sync_locked(&lock, instance).await
     }
 
+    /// Takes the lock and brings the file's newest state into `instance`:
+    /// what a process does before something only one process should do at
+    /// a time — an authorization, whose registration and consent the others
+    /// then reuse. Hand the lock back with [`Persistence::release`]; while
+    /// it is held, save with [`Persistence::save_held`].
+    pub async fn acquire(
+        &mut self,
+        instance: &mut Instance,
+        waiting: impl FnOnce(),
+    ) -> anyhow::Result<StateLock> {
+        let lock = self.file.lock_async(waiting).await?;
+        self.sync_locked(&lock, instance).await?;
+        Ok(lock)
+    }
+
+    /// With the lock of [`Persistence::acquire`] held: writes what changed.
+    pub async fn save_held(
+        &mut self,
+        lock: &StateLock,
+        instance: &mut Instance,
+    ) -> anyhow::Result<()> {
+        self.sync_locked(lock, instance).await
+    }
+
+    /// Writes what changed and releases the lock of
+    /// [`Persistence::acquire`].
+    pub async fn release(&mut self, lock: StateLock, instance: &mut Instance) -> anyhow::Result<()> {
+        self.sync_locked(&lock, instance).await
+    }
+
     /// Before a request to the server at `url`: when `token-status` says
     /// `renewable`, takes the lock, imports the newest state, renews the
     /// token only if it still needs it, writes the state and releases the
