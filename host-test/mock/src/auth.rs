@@ -9,14 +9,14 @@
 use super::access::verify_proof;
 use super::jose::Jws;
 use super::util::{
-    base64_decode, form_encode, form_unescape, json_reply, percent_encode, random_id,
-    redirect_reply, s256, text_reply, unique_params, unix_now, with_header, Reply,
+    form_encode, json_reply, percent_encode, random_id, redirect_reply, s256, text_reply,
+    unique_params, unix_now, with_header, Form, Reply,
 };
 use super::{
     AccessToken, Client, Grant, IssMode, Legacy, NonceMode, RefreshToken, Req, Server, State,
+    FORM_TYPE,
 };
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -206,10 +206,8 @@ fn valid_resource(uri: &str) -> bool {
 }
 
 fn has_login(st: &State, req: &Req) -> bool {
-    req.headers
-        .iter()
-        .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split(';'))
+    req.header_values("cookie")
+        .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .any(|(name, value)| name == "mock_session" && st.logins.contains(value))
 }
@@ -376,15 +374,8 @@ fn find_client(st: &State, client_id: &str) -> Option<Client> {
 /// The client a token request authenticates as, `None` for a request
 /// without any client identification (allowed for RFC 7523 grants), or the
 /// error. Exactly one method (OAuth 2.1 §2.4).
-fn authenticate(
-    st: &mut State,
-    req: &Req,
-    form: &HashMap<String, String>,
-) -> Result<Option<String>, OAuthError> {
-    let basic = req.header("authorization").and_then(|v| {
-        let (scheme, creds) = v.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then_some(creds.trim())
-    });
+fn authenticate(st: &mut State, req: &Req, form: &Form) -> Result<Option<String>, OAuthError> {
+    let basic = req.basic_credentials();
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
     let assertion_type = form.get("client_assertion_type");
@@ -400,12 +391,10 @@ fn authenticate(
             "more than one client authentication method",
         ));
     }
-    if let Some(creds) = basic {
-        let decoded = base64_decode(creds).and_then(|b| String::from_utf8(b).ok());
-        let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+    if let Some(credentials) = basic {
+        let Ok((id, secret)) = credentials else {
             return Err(("invalid_request", "malformed Basic credentials"));
         };
-        let (id, secret) = (form_unescape(id), form_unescape(secret));
         if body_id.is_some_and(|b| *b != id) {
             return Err(("invalid_request", "client_id differs from Basic"));
         }
@@ -575,10 +564,7 @@ fn new_as_nonce(st: &mut State) -> String {
 
 /// A `resource` parameter checked: absolute without fragment, and only
 /// where RFC 8707 is supported.
-fn resource_param(
-    st: &State,
-    form: &HashMap<String, String>,
-) -> Result<Option<String>, OAuthError> {
+fn resource_param(st: &State, form: &Form) -> Result<Option<String>, OAuthError> {
     match form.get("resource") {
         None => Ok(None),
         Some(_) if !st.behaviour.resource_indicators => {
@@ -593,17 +579,11 @@ fn resource_param(
 }
 
 fn token(st: &mut State, req: &Req) -> Reply {
-    let content_type = req
-        .header("content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
-        return token_error(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        );
+    if !req.has_content_type(FORM_TYPE) {
+        let description = format!("the body must be {FORM_TYPE}");
+        return token_error("invalid_request", &description);
     }
-    let form = match unique_params(&String::from_utf8_lossy(&req.body)) {
+    let form = match req.form() {
         Ok(f) => f,
         Err(name) => return token_error("invalid_request", &format!("parameter {name} repeats")),
     };
@@ -655,12 +635,7 @@ fn is_public(st: &State, client_id: &str) -> bool {
     find_client(st, client_id).is_some_and(|c| c.auth_method == "none")
 }
 
-fn code_grant(
-    st: &mut State,
-    form: &HashMap<String, String>,
-    client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+fn code_grant(st: &mut State, form: &Form, client_id: &str, jkt: Option<String>) -> Reply {
     let Some(code) = form.get("code") else {
         return token_error("invalid_request", "code is missing");
     };
@@ -722,12 +697,7 @@ fn code_grant(
     )
 }
 
-fn refresh_grant(
-    st: &mut State,
-    form: &HashMap<String, String>,
-    client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+fn refresh_grant(st: &mut State, form: &Form, client_id: &str, jkt: Option<String>) -> Reply {
     let Some(presented) = form.get("refresh_token") else {
         return token_error("invalid_request", "refresh_token is missing");
     };
@@ -795,7 +765,7 @@ fn audience(st: &State, resource: Option<String>) -> Option<String> {
 /// refresh token (§4.2.3).
 fn client_credentials_grant(
     st: &mut State,
-    form: &HashMap<String, String>,
+    form: &Form,
     client_id: &str,
     jkt: Option<String>,
 ) -> Reply {
@@ -829,12 +799,7 @@ fn client_credentials_grant(
 /// (SEP-990, `typ` `oauth-id-jag+jwt`) must name the authenticated client
 /// in `client_id`; its `resource` must match the request's. No refresh
 /// token.
-fn jwt_bearer_grant(
-    st: &mut State,
-    form: &HashMap<String, String>,
-    client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+fn jwt_bearer_grant(st: &mut State, form: &Form, client_id: &str, jkt: Option<String>) -> Reply {
     let Some(assertion) = form.get("assertion") else {
         return token_error("invalid_request", "assertion is missing");
     };
