@@ -388,6 +388,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A new token family's number.
+    pub(crate) fn new_family(&mut self) -> u64 {
+        let family = self.next_family;
+        self.next_family += 1;
+        family
+    }
+
     /// Revokes every token of a family.
     pub(crate) fn revoke_family(&mut self, family: u64) {
         for t in self
