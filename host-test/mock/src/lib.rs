@@ -812,16 +812,33 @@ pub async fn test_authorization_url(
     .unwrap();
     assert_eq!(response.status, 201);
     let client: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    format!(
-        "{issuer}/authorize?{}",
-        form_encode(&[
-            ("response_type", "code"),
-            ("client_id", client["client_id"].as_str().unwrap()),
-            ("redirect_uri", redirect_uri),
-            ("code_challenge", &s256(verifier)),
-            ("code_challenge_method", "S256"),
-            ("state", state),
-            ("resource", &world.mcp_url()),
-        ])
+    authorize_url(
+        &issuer,
+        client["client_id"].as_str().unwrap(),
+        redirect_uri,
+        verifier,
+        &[("state", state), ("resource", &world.mcp_url())],
     )
+}
+
+/// An authorization request at `issuer`'s `/authorize`: a code for
+/// `client_id` at `redirect_uri` with the PKCE S256 challenge of
+/// `verifier`, then the `rest` of the parameters (`state`, `resource`, …).
+pub(crate) fn authorize_url(
+    issuer: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    verifier: &str,
+    rest: &[(&str, &str)],
+) -> String {
+    let challenge = s256(verifier);
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(rest);
+    format!("{issuer}/authorize?{}", form_encode(&params))
 }
