@@ -34,12 +34,7 @@ pub(crate) enum Denied {
 
 /// Checks the request's credentials (RFC 6750 §2.1, RFC 9449 §7.1).
 pub(crate) fn check(st: &mut State, req: &Req) -> Result<(), Denied> {
-    let values: Vec<&str> = req
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "authorization")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let values: Vec<&str> = req.header_values("authorization").collect();
     let [value] = values[..] else {
         return Err(if values.is_empty() {
             Denied::Missing
@@ -189,12 +184,7 @@ pub(crate) fn verify_proof(
     htu: &str,
     token: Option<&str>,
 ) -> Result<Proof, &'static str> {
-    let proofs: Vec<&str> = req
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "dpop")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let proofs: Vec<&str> = req.header_values("dpop").collect();
     let [proof] = proofs[..] else {
         return Err("exactly one DPoP header is required");
     };

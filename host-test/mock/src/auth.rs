@@ -9,14 +9,14 @@
 use super::access::verify_proof;
 use super::jose::Jws;
 use super::util::{
-    base64_decode, form_encode, form_unescape, json_reply, percent_encode, random_id,
-    redirect_reply, s256, text_reply, unique_params, unix_now, with_header, Reply,
+    form_encode, json_reply, percent_encode, random_id, redirect_reply, s256, text_reply,
+    unique_params, unix_now, with_header, Form, Reply,
 };
 use super::{
     AccessToken, Client, Grant, IssMode, Legacy, NonceMode, RefreshToken, Req, Server, State,
+    FORM_TYPE,
 };
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -206,10 +206,8 @@ fn valid_resource(uri: &str) -> bool {
 }
 
 fn has_login(st: &State, req: &Req) -> bool {
-    req.headers
-        .iter()
-        .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split(';'))
+    req.header_values("cookie")
+        .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .any(|(name, value)| name == "mock_session" && st.logins.contains(value))
 }
@@ -376,15 +374,8 @@ fn find_client(st: &State, client_id: &str) -> Option<Client> {
 /// The client a token request authenticates as, `None` for a request
 /// without any client identification (allowed for RFC 7523 grants), or the
 /// error. Exactly one method (OAuth 2.1 §2.4).
-fn authenticate(
-    st: &mut State,
-    req: &Req,
-    form: &HashMap<String, String>,
-) -> Result<Option<String>, OAuthError> {
-    let basic = req.header("authorization").and_then(|v| {
-        let (scheme, creds) = v.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then_some(creds.trim())
-    });
+fn authenticate(st: &mut State, req: &Req, form: &Form) -> Result<Option<String>, OAuthError> {
+    let basic = req.basic_credentials();
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
     let assertion_type = form.get("client_assertion_type");
@@ -400,12 +391,10 @@ fn authenticate(
             "more than one client authentication method",
         ));
     }
-    if let Some(creds) = basic {
-        let decoded = base64_decode(creds).and_then(|b| String::from_utf8(b).ok());
-        let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+    if let Some(credentials) = basic {
+        let Ok((id, secret)) = credentials else {
             return Err(("invalid_request", "malformed Basic credentials"));
         };
-        let (id, secret) = (form_unescape(id), form_unescape(secret));
         if body_id.is_some_and(|b| *b != id) {
             return Err(("invalid_request", "client_id differs from Basic"));
         }
@@ -575,10 +564,7 @@ fn new_as_nonce(st: &mut State) -> String {
 
 /// A `resource` parameter checked: absolute without fragment, and only
 /// where RFC 8707 is supported.
-fn resource_param(
-    st: &State,
-    form: &HashMap<String, String>,
-) -> Result<Option<String>, OAuthError> {
+fn resource_param(st: &State, form: &Form) -> Result<Option<String>, OAuthError> {
     match form.get("resource") {
         None => Ok(None),
         Some(_) if !st.behaviour.resource_indicators => {
@@ -593,17 +579,11 @@ fn resource_param(
 }
 
 fn token(st: &mut State, req: &Req) -> Reply {
-    let content_type = req
-        .header("content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
-        return token_error(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        );
+    if !req.has_content_type(FORM_TYPE) {
+        let description = format!("the body must be {FORM_TYPE}");
+        return token_error("invalid_request", &description);
     }
-    let form = match unique_params(&String::from_utf8_lossy(&req.body)) {
+    let form = match req.form() {
         Ok(f) => f,
         Err(name) => return token_error("invalid_request", &format!("parameter {name} repeats")),
     };
@@ -627,13 +607,17 @@ fn token(st: &mut State, req: &Req) -> Reply {
         Ok(jkt) => jkt,
         Err(refused) => return refused.reply(),
     };
+    let granted = match grant_type.as_str() {
+        "authorization_code" => code_grant(st, &form, &client_id),
+        "refresh_token" => refresh_grant(st, &form, &client_id, jkt.as_deref()),
+        "client_credentials" => client_credentials_grant(st, &form, &client_id),
+        JWT_BEARER_GRANT => jwt_bearer_grant(st, &form, &client_id),
+        _ => Err(("unsupported_grant_type", "unsupported grant_type")),
+    };
     let proved = jkt.is_some();
-    let reply = match grant_type.as_str() {
-        "authorization_code" => code_grant(st, &form, &client_id, jkt),
-        "refresh_token" => refresh_grant(st, &form, &client_id, jkt),
-        "client_credentials" => client_credentials_grant(st, &form, &client_id, jkt),
-        JWT_BEARER_GRANT => jwt_bearer_grant(st, &form, &client_id, jkt),
-        _ => token_error("unsupported_grant_type", "unsupported grant_type"),
+    let reply = match granted {
+        Ok(grant) => issue(st, &client_id, grant, jkt),
+        Err((error, description)) => token_error(error, description),
     };
     // RFC 9449 §8: a new nonce may come with any response.
     if proved && st.behaviour.dpop_as_nonce == NonceMode::Rotating && reply.status() == 200 {
@@ -655,105 +639,88 @@ fn is_public(st: &State, client_id: &str) -> bool {
     find_client(st, client_id).is_some_and(|c| c.auth_method == "none")
 }
 
-fn code_grant(
-    st: &mut State,
-    form: &HashMap<String, String>,
-    client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+fn code_grant(st: &mut State, form: &Form, client_id: &str) -> Result<Issue, OAuthError> {
     let Some(code) = form.get("code") else {
-        return token_error("invalid_request", "code is missing");
+        return Err(("invalid_request", "code is missing"));
     };
     let Some(grant) = st.codes.get_mut(code) else {
-        return token_error("invalid_grant", "unknown code");
+        return Err(("invalid_grant", "unknown code"));
     };
     if grant.used {
         if let Some(family) = grant.family {
             st.revoke_family(family);
         }
-        return token_error("invalid_grant", "the code was already used");
+        return Err(("invalid_grant", "the code was already used"));
     }
     // One attempt per code, successful or not.
     grant.used = true;
     let grant = grant.clone();
     if grant.issued.elapsed() > CODE_LIFETIME {
-        return token_error("invalid_grant", "the code expired");
+        return Err(("invalid_grant", "the code expired"));
     }
     if grant.client_id != client_id {
-        return token_error("invalid_grant", "the code was issued to another client");
+        return Err(("invalid_grant", "the code was issued to another client"));
     }
     if form.get("redirect_uri") != Some(&grant.redirect_uri) {
-        return token_error("invalid_grant", "redirect_uri is missing or differs");
+        return Err(("invalid_grant", "redirect_uri is missing or differs"));
     }
     let Some(verifier) = form.get("code_verifier") else {
-        return token_error("invalid_request", "code_verifier is missing");
+        return Err(("invalid_request", "code_verifier is missing"));
     };
     if !valid_verifier(verifier) {
-        return token_error("invalid_request", "code_verifier is malformed");
+        return Err(("invalid_request", "code_verifier is malformed"));
     }
     if s256(verifier) != grant.challenge {
-        return token_error(
+        return Err((
             "invalid_grant",
             "code_verifier does not match the challenge",
-        );
+        ));
     }
     if form.get("resource") != grant.resource.as_ref() {
-        return token_error(
+        return Err((
             "invalid_target",
             "resource differs from the authorization request",
-        );
+        ));
     }
-    let family = st.next_family;
-    st.next_family += 1;
+    let issued = Issue::new_family(st, grant.resource, grant.scope, true);
     if let Some(g) = st.codes.get_mut(code) {
-        g.family = Some(family);
+        g.family = Some(issued.family);
     }
-    let resource = audience(st, grant.resource);
-    issue(
-        st,
-        client_id,
-        Issue {
-            resource,
-            scope: grant.scope,
-            family,
-            jkt,
-            refresh: true,
-        },
-    )
+    Ok(issued)
 }
 
 fn refresh_grant(
     st: &mut State,
-    form: &HashMap<String, String>,
+    form: &Form,
     client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+    jkt: Option<&str>,
+) -> Result<Issue, OAuthError> {
     let Some(presented) = form.get("refresh_token") else {
-        return token_error("invalid_request", "refresh_token is missing");
+        return Err(("invalid_request", "refresh_token is missing"));
     };
     let Some(old) = st.refresh_tokens.get(presented).cloned() else {
-        return token_error("invalid_grant", "unknown refresh token");
+        return Err(("invalid_grant", "unknown refresh token"));
     };
     if !old.active {
         st.revoke_family(old.family);
-        return token_error("invalid_grant", "the refresh token was already used");
+        return Err(("invalid_grant", "the refresh token was already used"));
     }
     if old.client_id != client_id {
-        return token_error(
+        return Err((
             "invalid_grant",
             "the refresh token belongs to another client",
-        );
+        ));
     }
     // RFC 9449 §5: a bound refresh token needs a proof of the same key.
-    if old.jkt.is_some() && old.jkt != jkt {
-        return token_error(
+    if old.jkt.is_some() && old.jkt.as_deref() != jkt {
+        return Err((
             "invalid_dpop_proof",
             "the refresh token is bound to another DPoP key",
-        );
+        ));
     }
     if let Some(resource) = form.get("resource") {
         if old.resource.as_ref() != Some(resource) {
-            return token_error("invalid_target", "resource differs from the grant");
+            return Err(("invalid_target", "resource differs from the grant"));
         }
     }
     let scope = match form.get("scope") {
@@ -761,7 +728,7 @@ fn refresh_grant(
         Some(requested) => {
             let granted: Vec<&str> = old.scope.as_deref().unwrap_or("").split(' ').collect();
             if requested.split(' ').any(|s| !granted.contains(&s)) {
-                return token_error("invalid_scope", "scope exceeds the original grant");
+                return Err(("invalid_scope", "scope exceeds the original grant"));
             }
             Some(requested.clone())
         }
@@ -769,17 +736,13 @@ fn refresh_grant(
     if let Some(t) = st.refresh_tokens.get_mut(presented) {
         t.active = false;
     }
-    issue(
-        st,
-        client_id,
-        Issue {
-            resource: old.resource,
-            scope,
-            family: old.family,
-            jkt,
-            refresh: true,
-        },
-    )
+    // The same family: a reuse of any of its refresh tokens revokes it all.
+    Ok(Issue {
+        resource: old.resource,
+        scope,
+        family: old.family,
+        refresh: true,
+    })
 }
 
 /// The audience of a token: the `resource` asked for; without RFC 8707
@@ -795,53 +758,30 @@ fn audience(st: &State, resource: Option<String>) -> Option<String> {
 /// refresh token (§4.2.3).
 fn client_credentials_grant(
     st: &mut State,
-    form: &HashMap<String, String>,
+    form: &Form,
     client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+) -> Result<Issue, OAuthError> {
     if is_public(st, client_id) {
-        return token_error(
+        return Err((
             "unauthorized_client",
             "the client credentials grant needs a confidential client",
-        );
+        ));
     }
-    let resource = match resource_param(st, form) {
-        Ok(r) => audience(st, r),
-        Err((e, d)) => return token_error(e, d),
-    };
-    let family = st.next_family;
-    st.next_family += 1;
+    let resource = resource_param(st, form)?;
     let scope = form.get("scope").cloned();
-    issue(
-        st,
-        client_id,
-        Issue {
-            resource,
-            scope,
-            family,
-            jkt,
-            refresh: false,
-        },
-    )
+    Ok(Issue::new_family(st, resource, scope, false))
 }
 
 /// RFC 7523 §2.1: a JWT from a trusted issuer, for this server. An ID-JAG
 /// (SEP-990, `typ` `oauth-id-jag+jwt`) must name the authenticated client
 /// in `client_id`; its `resource` must match the request's. No refresh
 /// token.
-fn jwt_bearer_grant(
-    st: &mut State,
-    form: &HashMap<String, String>,
-    client_id: &str,
-    jkt: Option<String>,
-) -> Reply {
+fn jwt_bearer_grant(st: &mut State, form: &Form, client_id: &str) -> Result<Issue, OAuthError> {
     let Some(assertion) = form.get("assertion") else {
-        return token_error("invalid_request", "assertion is missing");
+        return Err(("invalid_request", "assertion is missing"));
     };
-    let jws = match Jws::parse(assertion) {
-        Ok(j) => j,
-        Err(why) => return token_error("invalid_grant", why),
-    };
+    let invalid = |why| ("invalid_grant", why);
+    let jws = Jws::parse(assertion).map_err(invalid)?;
     let iss = jws.claim_str("iss").unwrap_or("");
     let Some(key) = st
         .trusted_issuers
@@ -849,57 +789,37 @@ fn jwt_bearer_grant(
         .find(|(i, _)| i == iss)
         .map(|(_, k)| *k)
     else {
-        return token_error("invalid_grant", "the assertion's issuer is not trusted");
+        return Err(invalid("the assertion's issuer is not trusted"));
     };
-    if let Err(why) = jws.verify(&key) {
-        return token_error("invalid_grant", why);
-    }
+    jws.verify(&key).map_err(invalid)?;
     if !audience_is(&jws.claims, &[st.issuer.as_str()]) {
-        return token_error("invalid_grant", "aud is not this authorization server");
+        return Err(invalid("aud is not this authorization server"));
     }
     if jws.claim_str("sub").is_none_or(str::is_empty) {
-        return token_error("invalid_grant", "sub is missing");
+        return Err(invalid("sub is missing"));
     }
-    let requested = match resource_param(st, form) {
-        Ok(r) => r,
-        Err((e, d)) => return token_error(e, d),
-    };
+    let requested = resource_param(st, form)?;
     let mut resource = requested.clone();
     if jws.header_str("typ") == Some(ID_JAG_TYP) {
         if client_id.is_empty() {
-            return token_error("invalid_client", "an ID-JAG needs client authentication");
+            return Err(("invalid_client", "an ID-JAG needs client authentication"));
         }
         if jws.claim_str("client_id") != Some(client_id) {
-            return token_error("invalid_grant", "the ID-JAG was issued for another client");
+            return Err(invalid("the ID-JAG was issued for another client"));
         }
         let claimed = jws.claim_str("resource").map(str::to_string);
         if requested.is_some() && claimed.is_some() && requested != claimed {
-            return token_error("invalid_target", "resource differs from the ID-JAG");
+            return Err(("invalid_target", "resource differs from the ID-JAG"));
         }
         resource = requested.or(claimed);
     }
     // Last: a refused request does not use the assertion up.
-    if let Err((e, d)) = check_lifetime_and_jti(st, &jws, "grant", "invalid_grant") {
-        return token_error(e, d);
-    }
-    let family = st.next_family;
-    st.next_family += 1;
+    check_lifetime_and_jti(st, &jws, "grant", "invalid_grant")?;
     let scope = form
         .get("scope")
         .cloned()
         .or_else(|| jws.claim_str("scope").map(str::to_string));
-    let resource = audience(st, resource);
-    issue(
-        st,
-        client_id,
-        Issue {
-            resource,
-            scope,
-            family,
-            jkt,
-            refresh: false,
-        },
-    )
+    Ok(Issue::new_family(st, resource, scope, false))
 }
 
 /// What a token response grants.
@@ -907,13 +827,30 @@ struct Issue {
     resource: Option<String>,
     scope: Option<String>,
     family: u64,
-    /// The DPoP key the tokens are bound to.
-    jkt: Option<String>,
     /// Whether a refresh token comes with it.
     refresh: bool,
 }
 
-fn issue(st: &mut State, client_id: &str, grant: Issue) -> Reply {
+impl Issue {
+    /// The first tokens of a new family, for the [`audience`] of `resource`.
+    fn new_family(
+        st: &mut State,
+        resource: Option<String>,
+        scope: Option<String>,
+        refresh: bool,
+    ) -> Issue {
+        Issue {
+            resource: audience(st, resource),
+            scope,
+            family: st.new_family(),
+            refresh,
+        }
+    }
+}
+
+/// The token response for `grant`, its tokens bound to the DPoP key `jkt`
+/// if any.
+fn issue(st: &mut State, client_id: &str, grant: Issue, jkt: Option<String>) -> Reply {
     let lifetime = st.behaviour.token_lifetime_secs;
     let access = random_id("mock-at-");
     st.access_tokens.insert(
@@ -923,18 +860,18 @@ fn issue(st: &mut State, client_id: &str, grant: Issue) -> Reply {
             expires: SystemTime::now() + Duration::from_secs(lifetime),
             revoked: false,
             family: grant.family,
-            jkt: grant.jkt.clone(),
+            jkt: jkt.clone(),
         },
     );
     let mut body = json!({
         "access_token": access,
-        "token_type": if grant.jkt.is_some() { "DPoP" } else { "Bearer" },
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
     });
     if grant.refresh {
         let refresh = random_id("mock-rt-");
         // RFC 9449 §5: only a public client's refresh token is bound.
-        let bound = grant.jkt.clone().filter(|_| is_public(st, client_id));
+        let bound = jkt.filter(|_| is_public(st, client_id));
         st.refresh_tokens.insert(
             refresh.clone(),
             RefreshToken {

@@ -2,42 +2,44 @@
 //! identity provider, CIMD and legacy modes: what a real server refuses,
 //! they refuse (tested through a real HTTP client, without the component).
 
+use super::tests::{
+    as_metadata, code_form, error_of, get, initialize_body, json_of, mcp_send, param,
+    register_client, send, world_with, REDIRECT,
+};
 use super::util::{base64, base64url, random_id, unix_now};
 use super::*;
 use mcp_oauth_host::agent::follow_headless;
 use mcp_oauth_host::net::IncomingResponse;
 use serde_json::{json, Value};
 
-const REDIRECT: &str = "http://127.0.0.1:1/callback";
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-use super::tests::send;
-
 async fn post_form(url: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> IncomingResponse {
-    let mut all = vec![FORM];
+    let mut all = vec![("Content-Type", FORM_TYPE)];
     all.extend_from_slice(headers);
     send("POST", url, &all, form_encode(form).as_bytes()).await
 }
 
-fn json_of(r: &IncomingResponse) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+/// `form` with borrowed values, for [`post_form`].
+fn borrowed<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-/// The OAuth `error` of a response.
-fn error_of(r: &IncomingResponse) -> String {
-    json_of(r)["error"].as_str().unwrap_or("").to_string()
+/// An `Authorization` header with `value`, if any.
+fn authorization(value: &Option<String>) -> Vec<(&str, &str)> {
+    value
+        .iter()
+        .map(|v| ("Authorization", v.as_str()))
+        .collect()
 }
 
 fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", base64(format!("{id}:{secret}").as_bytes()))
 }
 
-/// A DPoP proof by `key` with the usual claims, `extra` merged in (a null
-/// removes a claim).
-fn proof(key: &TestKey, htm: &str, htu: &str, extra: Value) -> String {
-    let mut claims = json!({"jti": random_id(""), "htm": htm, "htu": htu, "iat": unix_now()});
+/// `claims` with the members of `extra` set (a null removes a claim).
+fn with_claims(mut claims: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().into_iter().flatten() {
         match v {
             Value::Null => {
@@ -46,10 +48,23 @@ fn proof(key: &TestKey, htm: &str, htu: &str, extra: Value) -> String {
             v => claims[k] = v.clone(),
         }
     }
+    claims
+}
+
+/// A DPoP proof by `key` with the usual claims, `extra` merged in (a null
+/// removes a claim).
+fn proof(key: &TestKey, htm: &str, htu: &str, extra: Value) -> String {
+    let claims = json!({"jti": random_id(""), "htm": htm, "htu": htu, "iat": unix_now()});
     key.sign_with_header(
         &json!({"typ": "dpop+jwt", "jwk": key.public_jwk()}),
-        &claims,
+        &with_claims(claims, extra),
     )
+}
+
+/// A proof of a POST to `htu` with `jti`, signed by `signer` under `header`.
+fn proof_under(signer: &TestKey, header: Value, jti: &str, htu: &str) -> String {
+    let claims = json!({"jti": jti, "htm": "POST", "htu": htu, "iat": unix_now()});
+    signer.sign_with_header(&header, &claims)
 }
 
 fn ath(token: &str) -> String {
@@ -59,12 +74,11 @@ fn ath(token: &str) -> String {
 /// A world offering client credentials to `svc` (Basic, secret `s`), with
 /// `behaviour` changes.
 async fn machine_world(f: impl FnOnce(&mut Behaviour)) -> MockWorld {
-    let mut b = Behaviour {
-        grant_types: vec!["client_credentials".into(), JWT_BEARER.into()],
-        ..Behaviour::default()
-    };
-    f(&mut b);
-    let world = MockWorld::start(b).await.unwrap();
+    let world = world_with(|b| {
+        b.grant_types = vec!["client_credentials".into(), JWT_BEARER.into()];
+        f(b);
+    })
+    .await;
     world.add_client("svc", &[], ClientAuth::SecretBasic("s".into()));
     world
 }
@@ -82,16 +96,15 @@ async fn client_credentials(world: &MockWorld, headers: &[(&str, &str)]) -> Inco
     .await
 }
 
+/// An `initialize` at the MCP server with `headers`.
 async fn mcp_call(world: &MockWorld, headers: &[(&str, &str)]) -> IncomingResponse {
-    let mut all = vec![
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-    ];
-    all.extend_from_slice(headers);
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "t", "version": "0"}}});
-    send("POST", &world.mcp_url(), &all, body.to_string().as_bytes()).await
+    mcp_send(world, headers, &initialize_body()).await
+}
+
+/// An `initialize` with `token` as a DPoP-bound token, and `proof`.
+async fn dpop_call(world: &MockWorld, token: &str, proof: &str) -> IncomingResponse {
+    let scheme = format!("DPoP {token}");
+    mcp_call(world, &[("Authorization", &scheme), ("DPoP", proof)]).await
 }
 
 #[tokio::test]
@@ -105,15 +118,7 @@ async fn grant_types_are_advertised_and_enforced() {
     );
 
     let world = machine_world(|b| b.auth_methods = vec!["private_key_jwt".into()]).await;
-    let meta = json_of(
-        &send(
-            "GET",
-            &format!("{}/.well-known/oauth-authorization-server", world.issuer()),
-            &[],
-            b"",
-        )
-        .await,
-    );
+    let meta = as_metadata(&world).await;
     assert_eq!(
         meta["grant_types_supported"],
         json!(["client_credentials", JWT_BEARER])
@@ -155,12 +160,9 @@ async fn private_key_jwt_assertions_are_verified() {
     let issuer = world.issuer();
     let now = unix_now();
     let claims = |extra: Value| {
-        let mut c = json!({"iss": "kid", "sub": "kid", "aud": issuer, "iat": now,
-                           "exp": now + 300, "jti": random_id("")});
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            c[k] = v.clone();
-        }
-        c
+        let c = json!({"iss": "kid", "sub": "kid", "aud": issuer, "iat": now,
+                       "exp": now + 300, "jti": random_id("")});
+        with_claims(c, extra)
     };
     let token = |assertion: String, extra: Vec<(&'static str, String)>| {
         let url = format!("{}/token", world.issuer());
@@ -171,8 +173,7 @@ async fn private_key_jwt_assertions_are_verified() {
                 ("client_assertion", assertion),
             ];
             form.extend(extra);
-            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            post_form(&url, &[], &pairs).await
+            post_form(&url, &[], &borrowed(&form)).await
         }
     };
     let good = key.sign_jwt("JWT", &claims(json!({})));
@@ -223,12 +224,9 @@ async fn jwt_bearer_grants_need_a_trusted_unexpired_assertion_for_this_server() 
     let now = unix_now();
     let issuer = world.issuer();
     let assertion = |extra: Value| {
-        let mut c = json!({"iss": "https://wl.example", "sub": "agent", "aud": issuer,
-                           "exp": now + 60, "jti": random_id("")});
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            c[k] = v.clone();
-        }
-        workload.sign_jwt("JWT", &c)
+        let c = json!({"iss": "https://wl.example", "sub": "agent", "aud": issuer,
+                       "exp": now + 60, "jti": random_id("")});
+        workload.sign_jwt("JWT", &with_claims(c, extra))
     };
     let url = format!("{}/token", world.issuer());
     let grant = |a: String| {
@@ -260,8 +258,10 @@ async fn the_identity_provider_exchanges_only_its_own_id_tokens() {
     world.add_idp_client("idp-c", Some("idp-s"), "svc");
     world.add_idp_client("idp-pub", None, "svc");
     let idp = world.idp_token_endpoint();
-    let exchange = |auth: Option<String>, id_token: String, audience: String| {
+    // Token exchange by "idp-c" with this secret, or by "idp-pub".
+    let exchange = |secret: Option<&str>, id_token: String, audience: String| {
         let idp = idp.clone();
+        let auth = secret.map(|s| basic("idp-c", s));
         async move {
             let mut form = vec![
                 (
@@ -279,27 +279,15 @@ async fn the_identity_provider_exchanges_only_its_own_id_tokens() {
                     "urn:ietf:params:oauth:token-type:id_token".into(),
                 ),
             ];
-            let auth_header;
-            let mut headers = Vec::new();
-            match auth {
-                Some(a) => {
-                    auth_header = a;
-                    headers.push(("Authorization", auth_header.as_str()));
-                }
-                None => form.push(("client_id", "idp-pub".into())),
+            if auth.is_none() {
+                form.push(("client_id", "idp-pub".into()));
             }
-            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            post_form(&idp, &headers, &pairs).await
+            post_form(&idp, &authorization(&auth), &borrowed(&form)).await
         }
     };
     let issuer = world.issuer();
     let id_token = world.issue_id_token("idp-c", "alice");
-    let r = exchange(
-        Some(basic("idp-c", "idp-s")),
-        id_token.clone(),
-        issuer.clone(),
-    )
-    .await;
+    let r = exchange(Some("idp-s"), id_token.clone(), issuer.clone()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let body = json_of(&r);
     assert_eq!(
@@ -314,53 +302,29 @@ async fn the_identity_provider_exchanges_only_its_own_id_tokens() {
     let public = exchange(None, world.issue_id_token("idp-pub", "bob"), issuer.clone()).await;
     assert_eq!(public.status, 200);
     // Refusals: wrong secret, someone else's ID token, unknown audience.
-    let r = exchange(
-        Some(basic("idp-c", "nope")),
-        id_token.clone(),
-        issuer.clone(),
-    )
-    .await;
+    let r = exchange(Some("nope"), id_token.clone(), issuer.clone()).await;
     assert_eq!((r.status, error_of(&r).as_str()), (401, "invalid_client"));
-    let r = exchange(
-        Some(basic("idp-c", "idp-s")),
-        world.issue_id_token("idp-pub", "x"),
-        issuer.clone(),
-    )
-    .await;
+    let someone_else = world.issue_id_token("idp-pub", "x");
+    let r = exchange(Some("idp-s"), someone_else, issuer.clone()).await;
     assert_eq!(error_of(&r), "invalid_grant");
-    let r = exchange(
-        Some(basic("idp-c", "idp-s")),
-        id_token,
-        "https://other.example".into(),
-    )
-    .await;
+    let r = exchange(Some("idp-s"), id_token, "https://other.example".into()).await;
     assert_eq!(error_of(&r), "invalid_target");
 
     // At the AS: only the client the ID-JAG names, authenticated.
     let url = format!("{}/token", world.issuer());
-    let anonymous = post_form(
-        &url,
-        &[],
-        &[("grant_type", JWT_BEARER), ("assertion", &jag)],
-    )
-    .await;
+    let redeem_jag = |auth: Option<String>| {
+        let (url, jag) = (url.clone(), jag.clone());
+        async move {
+            let form = [("grant_type", JWT_BEARER), ("assertion", &jag)];
+            post_form(&url, &authorization(&auth), &form).await
+        }
+    };
+    let anonymous = redeem_jag(None).await;
     assert_eq!(error_of(&anonymous), "invalid_client");
     world.add_client("other", &[], ClientAuth::SecretBasic("o".into()));
-    let other = basic("other", "o");
-    let r = post_form(
-        &url,
-        &[("Authorization", &other)],
-        &[("grant_type", JWT_BEARER), ("assertion", &jag)],
-    )
-    .await;
+    let r = redeem_jag(Some(basic("other", "o"))).await;
     assert_eq!(error_of(&r), "invalid_grant");
-    let svc = basic("svc", "s");
-    let r = post_form(
-        &url,
-        &[("Authorization", &svc)],
-        &[("grant_type", JWT_BEARER), ("assertion", &jag)],
-    )
-    .await;
+    let r = redeem_jag(Some(basic("svc", "s"))).await;
     assert_eq!(r.status, 200);
 }
 
@@ -369,15 +333,7 @@ async fn dpop_proofs_at_the_token_endpoint_are_verified() {
     let world = machine_world(|b| b.dpop = true).await;
     let key = TestKey::generate();
     let htu = format!("{}/token", world.issuer());
-    let meta = json_of(
-        &send(
-            "GET",
-            &format!("{}/.well-known/oauth-authorization-server", world.issuer()),
-            &[],
-            b"",
-        )
-        .await,
-    );
+    let meta = as_metadata(&world).await;
     assert_eq!(meta["dpop_signing_alg_values_supported"], json!(["ES256"]));
     let good = proof(&key, "POST", &htu, json!({}));
     let r = client_credentials(&world, &[("DPoP", &good)]).await;
@@ -388,19 +344,25 @@ async fn dpop_proofs_at_the_token_endpoint_are_verified() {
         json_of(&client_credentials(&world, &[]).await)["token_type"],
         "Bearer"
     );
-    let wrong_typ = key.sign_with_header(
-        &json!({"typ": "JWT", "jwk": key.public_jwk()}),
-        &json!({"jti": "t1", "htm": "POST", "htu": htu, "iat": unix_now()}),
+    let wrong_typ = proof_under(
+        &key,
+        json!({"typ": "JWT", "jwk": key.public_jwk()}),
+        "t1",
+        &htu,
     );
     let mut private_jwk = key.public_jwk();
     private_jwk["d"] = json!(base64url(&[1; 32]));
-    let with_private = key.sign_with_header(
-        &json!({"typ": "dpop+jwt", "jwk": private_jwk}),
-        &json!({"jti": "t2", "htm": "POST", "htu": htu, "iat": unix_now()}),
+    let with_private = proof_under(
+        &key,
+        json!({"typ": "dpop+jwt", "jwk": private_jwk}),
+        "t2",
+        &htu,
     );
-    let other_key = TestKey::generate().sign_with_header(
-        &json!({"typ": "dpop+jwt", "jwk": key.public_jwk()}),
-        &json!({"jti": "t3", "htm": "POST", "htu": htu, "iat": unix_now()}),
+    let other_key = proof_under(
+        &TestKey::generate(),
+        json!({"typ": "dpop+jwt", "jwk": key.public_jwk()}),
+        "t3",
+        &htu,
     );
     for bad in [
         good.clone(), // replayed jti
@@ -450,26 +412,31 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_the_mcp_server() {
     let r = client_credentials(&world, &[("DPoP", &proof(&key, "POST", &htu, json!({})))]).await;
     let token = json_of(&r)["access_token"].as_str().unwrap().to_string();
     let mcp = world.mcp_url();
-    let scheme = format!("DPoP {token}");
-    let good = proof(&key, "POST", &mcp, json!({"ath": ath(&token)}));
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &good)]).await;
+    // A proof of `key` for the MCP endpoint presenting `token`, `extra` merged in.
+    let token_proof = |extra: Value| {
+        let claims = with_claims(json!({"ath": ath(&token)}), extra);
+        proof(&key, "POST", &mcp, claims)
+    };
+    let good = token_proof(json!({}));
+    let r = dpop_call(&world, &token, &good).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let challenge = |r: &IncomingResponse| r.header("www-authenticate").unwrap_or("").to_string();
     // Replayed proof, wrong ath, no proof, other key, bearer use.
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &good)]).await;
+    let r = dpop_call(&world, &token, &good).await;
     assert!(
         challenge(&r).starts_with("DPoP error=\"invalid_dpop_proof\""),
         "{}",
         challenge(&r)
     );
-    let wrong_ath = proof(&key, "POST", &mcp, json!({"ath": ath("other")}));
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &wrong_ath)]).await;
+    let wrong_ath = token_proof(json!({"ath": ath("other")}));
+    let r = dpop_call(&world, &token, &wrong_ath).await;
     assert!(challenge(&r).contains("invalid_dpop_proof"));
+    let scheme = format!("DPoP {token}");
     let r = mcp_call(&world, &[("Authorization", &scheme)]).await;
     assert!(challenge(&r).contains("invalid_dpop_proof"));
     let stranger = TestKey::generate();
     let other = proof(&stranger, "POST", &mcp, json!({"ath": ath(&token)}));
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &other)]).await;
+    let r = dpop_call(&world, &token, &other).await;
     assert_eq!(r.status, 401);
     assert!(
         challenge(&r).starts_with("DPoP error=\"invalid_token\""),
@@ -484,14 +451,8 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_the_mcp_server() {
         .as_str()
         .unwrap()
         .to_string();
-    let as_dpop = format!("DPoP {plain}");
     let p = proof(&key, "POST", &mcp, json!({"ath": ath(&plain)}));
-    assert_eq!(
-        mcp_call(&world, &[("Authorization", &as_dpop), ("DPoP", &p)])
-            .await
-            .status,
-        401
-    );
+    assert_eq!(dpop_call(&world, &plain, &p).await.status, 401);
     // The first challenge names both schemes.
     let r = mcp_call(&world, &[]).await;
     assert!(challenge(&r).starts_with("Bearer resource_metadata="));
@@ -499,37 +460,19 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_the_mcp_server() {
 
     // Nonces (RFC 9449 §9).
     world.set_behaviour(|b| b.dpop_rs_nonce = NonceMode::Required);
-    let p = proof(&key, "POST", &mcp, json!({"ath": ath(&token)}));
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &p)]).await;
+    let r = dpop_call(&world, &token, &token_proof(json!({}))).await;
     assert!(challenge(&r).starts_with("DPoP error=\"use_dpop_nonce\""));
     let nonce = r.header("dpop-nonce").unwrap().to_string();
-    let p = proof(
-        &key,
-        "POST",
-        &mcp,
-        json!({"ath": ath(&token), "nonce": nonce}),
-    );
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &p)]).await;
+    let with_nonce = || token_proof(json!({"nonce": nonce}));
+    let r = dpop_call(&world, &token, &with_nonce()).await;
     assert_eq!(r.status, 200);
     assert!(r.header("dpop-nonce").is_none());
     world.set_behaviour(|b| b.dpop_rs_nonce = NonceMode::Rotating);
-    let p = proof(
-        &key,
-        "POST",
-        &mcp,
-        json!({"ath": ath(&token), "nonce": nonce}),
-    );
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &p)]).await;
+    let r = dpop_call(&world, &token, &with_nonce()).await;
     assert_eq!(r.status, 200);
     let next = r.header("dpop-nonce").unwrap().to_string();
     assert_ne!(next, nonce);
-    let p = proof(
-        &key,
-        "POST",
-        &mcp,
-        json!({"ath": ath(&token), "nonce": nonce}),
-    );
-    let r = mcp_call(&world, &[("Authorization", &scheme), ("DPoP", &p)]).await;
+    let r = dpop_call(&world, &token, &with_nonce()).await;
     assert_eq!(
         r.header("dpop-nonce"),
         Some(next.as_str()),
@@ -539,47 +482,20 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_the_mcp_server() {
 
 #[tokio::test]
 async fn dpop_bound_refresh_tokens_of_public_clients() {
-    let world = MockWorld::start(Behaviour {
-        dpop: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.dpop = true).await;
     world.add_client("pub", &[REDIRECT], ClientAuth::None);
     let verifier = "v".repeat(43);
     let mcp = world.mcp_url();
-    let url = format!(
-        "{}/authorize?{}",
-        world.issuer(),
-        form_encode(&[
-            ("response_type", "code"),
-            ("client_id", "pub"),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &s256(&verifier)),
-            ("code_challenge_method", "S256"),
-            ("state", "st"),
-            ("resource", &mcp),
-        ])
-    );
+    let rest = [("state", "st"), ("resource", mcp.as_str())];
+    let url = authorize_url(&world.issuer(), "pub", REDIRECT, &verifier, &rest);
     let callback = follow_headless(&url, REDIRECT).await.unwrap();
-    let code = form_decode(callback.split_once('?').unwrap().1)
-        .into_iter()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1;
+    let code = param(&callback, "code").unwrap();
     let key = TestKey::generate();
     let htu = format!("{}/token", world.issuer());
     let r = post_form(
         &htu,
         &[("DPoP", &proof(&key, "POST", &htu, json!({})))],
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "pub"),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("resource", &mcp),
-        ],
+        &code_form(&code, "pub", &verifier, &mcp),
     )
     .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -613,21 +529,8 @@ async fn dpop_bound_refresh_tokens_of_public_clients() {
 
 #[tokio::test]
 async fn client_metadata_documents_are_checked() {
-    let world = MockWorld::start(Behaviour {
-        cimd_supported: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
-    let meta = json_of(
-        &send(
-            "GET",
-            &format!("{}/.well-known/oauth-authorization-server", world.issuer()),
-            &[],
-            b"",
-        )
-        .await,
-    );
+    let world = world_with(|b| b.cimd_supported = true).await;
+    let meta = as_metadata(&world).await;
     assert_eq!(meta["client_id_metadata_document_supported"], true);
     let good = "https://app.example/client.json";
     world.publish_client_metadata(
@@ -644,99 +547,47 @@ async fn client_metadata_documents_are_checked() {
         secret,
         json!({"client_id": secret, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}),
     );
+    let issuer = world.issuer();
+    let verifier = "c".repeat(43);
     let authorize = |client_id: &str, redirect: &str| {
-        format!(
-            "{}/authorize?{}",
-            world.issuer(),
-            form_encode(&[
-                ("response_type", "code"),
-                ("client_id", client_id),
-                ("redirect_uri", redirect),
-                ("code_challenge", &s256(&"c".repeat(43))),
-                ("code_challenge_method", "S256"),
-                ("state", "s"),
-            ])
-        )
+        authorize_url(&issuer, client_id, redirect, &verifier, &[("state", "s")])
     };
-    assert_eq!(
-        send("GET", &authorize(good, REDIRECT), &[], b"")
-            .await
-            .status,
-        302
-    );
+    assert_eq!(get(&authorize(good, REDIRECT)).await.status, 302);
     for (id, redirect) in [
         (good, "http://127.0.0.1:2/elsewhere"),
         (wrong_id, REDIRECT),
         (secret, REDIRECT),
         ("https://app.example/unpublished.json", REDIRECT),
     ] {
-        assert_eq!(
-            send("GET", &authorize(id, redirect), &[], b"").await.status,
-            400,
-            "{id}"
-        );
+        assert_eq!(get(&authorize(id, redirect)).await.status, 400, "{id}");
     }
     world.set_behaviour(|b| b.cimd_supported = false);
-    assert_eq!(
-        send("GET", &authorize(good, REDIRECT), &[], b"")
-            .await
-            .status,
-        400
-    );
+    assert_eq!(get(&authorize(good, REDIRECT)).await.status, 400);
 }
 
 #[tokio::test]
 async fn legacy_servers_keep_the_authorization_server_at_the_origin() {
-    let world = MockWorld::start(Behaviour {
-        legacy: Some(Legacy::OriginMetadata),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.legacy = Some(Legacy::OriginMetadata)).await;
     let origin = world.mcp_url().trim_end_matches("/mcp").to_string();
     assert_eq!(world.issuer(), origin);
-    let prm = send(
-        "GET",
-        &format!("{origin}/.well-known/oauth-protected-resource/mcp"),
-        &[],
-        b"",
-    )
+    let prm = get(&format!(
+        "{origin}/.well-known/oauth-protected-resource/mcp"
+    ))
     .await;
     assert_eq!(prm.status, 404);
-    let meta = send(
-        "GET",
-        &format!("{origin}/.well-known/oauth-authorization-server"),
-        &[],
-        b"",
-    )
-    .await;
-    assert_eq!(json_of(&meta)["issuer"], json!(origin));
-    assert_eq!(
-        json_of(&meta)["token_endpoint"],
-        json!(format!("{origin}/token"))
-    );
+    // The metadata at the origin (the issuer).
+    let meta = as_metadata(&world).await;
+    assert_eq!(meta["issuer"], json!(origin));
+    assert_eq!(meta["token_endpoint"], json!(format!("{origin}/token")));
     let r = mcp_call(&world, &[]).await;
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
 
-    let world = MockWorld::start(Behaviour {
-        legacy: Some(Legacy::NoMetadata),
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.legacy = Some(Legacy::NoMetadata)).await;
     let origin = world.issuer();
     for path in ["oauth-authorization-server", "openid-configuration"] {
-        let r = send("GET", &format!("{origin}/.well-known/{path}"), &[], b"").await;
+        let r = get(&format!("{origin}/.well-known/{path}")).await;
         assert_eq!(r.status, 404);
     }
-    let r = send(
-        "POST",
-        &format!("{origin}/register"),
-        &[("Content-Type", "application/json")],
-        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})
-            .to_string()
-            .as_bytes(),
-    )
-    .await;
-    assert_eq!(r.status, 201);
+    // Registration at the origin (asserts the 201).
+    register_client(&world, "none").await;
 }

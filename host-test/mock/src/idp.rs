@@ -5,13 +5,9 @@
 
 use super::auth::ID_JAG_TYP;
 use super::jose::{sign, Jws};
-use super::util::{
-    base64_decode, form_unescape, json_reply, random_id, text_reply, unique_params, unix_now,
-    with_header, Reply,
-};
-use super::{Req, State};
+use super::util::{json_reply, random_id, text_reply, unix_now, with_header, Form, Reply};
+use super::{Req, State, FORM_TYPE};
 use serde_json::json;
-use std::collections::HashMap;
 
 const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_JAG_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
@@ -40,14 +36,10 @@ fn error(status: u16, error: &str, description: &str) -> Reply {
 fn authenticate(
     st: &State,
     req: &Req,
-    form: &HashMap<String, String>,
+    form: &Form,
 ) -> Result<String, (u16, &'static str, &'static str)> {
     let invalid = (401, "invalid_client", "client authentication failed");
-    let basic = req.header("authorization").and_then(|v| {
-        let (scheme, creds) = v.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then_some(creds.trim())
-    });
-    if let Some(creds) = basic {
+    if let Some(credentials) = req.basic_credentials() {
         if form.contains_key("client_secret") {
             return Err((
                 400,
@@ -55,11 +47,9 @@ fn authenticate(
                 "more than one client authentication method",
             ));
         }
-        let decoded = base64_decode(creds).and_then(|b| String::from_utf8(b).ok());
-        let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        let Ok((id, secret)) = credentials else {
             return Err((400, "invalid_request", "malformed Basic credentials"));
         };
-        let (id, secret) = (form_unescape(id), form_unescape(secret));
         if form.get("client_id").is_some_and(|b| *b != id) {
             return Err((400, "invalid_request", "client_id differs from Basic"));
         }
@@ -75,20 +65,12 @@ fn authenticate(
 }
 
 fn token(st: &mut State, req: &Req) -> Reply {
-    let content_type = req
-        .header("content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
-        return error(
-            400,
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        );
+    if !req.has_content_type(FORM_TYPE) {
+        let description = format!("the body must be {FORM_TYPE}");
+        return error(400, "invalid_request", &description);
     }
-    let form = match unique_params(&String::from_utf8_lossy(&req.body)) {
-        Ok(f) => f,
-        Err(_) => return error(400, "invalid_request", "a parameter repeats"),
+    let Ok(form) = req.form() else {
+        return error(400, "invalid_request", "a parameter repeats");
     };
     let client_id = match authenticate(st, req, &form) {
         Ok(id) => id,

@@ -74,13 +74,21 @@ pub struct LoggedRequest {
     pub body: String,
 }
 
+/// The values of header `name` (in any case) among `headers`, in order.
+fn header_values<'a, 'n>(
+    headers: &'a [(String, String)],
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 impl LoggedRequest {
     /// The first value of a header (`name` in any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_values(&self.headers, name).next()
     }
 
     /// The decoded query parameters, in order.
@@ -380,6 +388,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A new token family's number.
+    pub(crate) fn new_family(&mut self) -> u64 {
+        let family = self.next_family;
+        self.next_family += 1;
+        family
+    }
+
     /// Revokes every token of a family.
     pub(crate) fn revoke_family(&mut self, family: u64) {
         for t in self
@@ -408,24 +423,88 @@ pub(crate) struct Req {
     pub(crate) body: Bytes,
 }
 
+/// Media type of form bodies and of the token endpoints' requests.
+pub(crate) const FORM_TYPE: &str = "application/x-www-form-urlencoded";
+
 impl Req {
+    /// Reads a request whose body has been collected.
+    fn new(parts: &http::request::Parts, body: Bytes) -> Req {
+        Req {
+            method: parts.method.as_str().to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers: parts.headers.iter().map(header_pair).collect(),
+            body,
+        }
+    }
+
+    /// The request as the log records it.
+    fn logged(&self, server: Server) -> LoggedRequest {
+        LoggedRequest {
+            server,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+        }
+    }
+
+    /// The values of a header, in order (`name` lowercase).
+    pub(crate) fn header_values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        header_values(&self.headers, name)
+    }
+
     /// The first value of a header (`name` lowercase).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.header_values(name).next()
     }
 
     /// All values of a header joined with ", " (`name` lowercase).
     pub(crate) fn header_joined(&self, name: &str) -> String {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.header_values(name).collect::<Vec<_>>().join(", ")
     }
+
+    /// Whether the `Content-Type` is `media_type` (any case, parameters
+    /// allowed).
+    pub(crate) fn has_content_type(&self, media_type: &str) -> bool {
+        self.header("content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .starts_with(media_type)
+    }
+
+    /// The form body as a map; `Err(name)` when a parameter repeats.
+    pub(crate) fn form(&self) -> Result<util::Form, String> {
+        util::unique_params(&String::from_utf8_lossy(&self.body))
+    }
+
+    /// The client id and secret of a `Basic` authorization header (RFC 6749
+    /// §2.3.1: form-encoded, then base64): `None` without one, `Some(Err(()))`
+    /// when they cannot be read.
+    pub(crate) fn basic_credentials(&self) -> Option<Result<(String, String), ()>> {
+        let (scheme, encoded) = self.header("authorization")?.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = util::base64_decode(encoded.trim()).and_then(|b| String::from_utf8(b).ok());
+        Some(match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((id, secret)) => Ok((util::form_unescape(id), util::form_unescape(secret))),
+            None => Err(()),
+        })
+    }
+}
+
+/// A header as the mocks keep it: its (lowercase) name and its value, lossily
+/// decoded as UTF-8.
+fn header_pair((name, value): (&http::HeaderName, &http::HeaderValue)) -> (String, String) {
+    (
+        name.as_str().to_string(),
+        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+    )
 }
 
 /// The running mock servers. Dropping it stops them.
@@ -672,31 +751,9 @@ async fn handle(
         Ok(collected) => (collected.to_bytes(), false),
         Err(_) => (Bytes::new(), true),
     };
-    let req = Req {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body,
-    };
+    let req = Req::new(&parts, body);
     let mut st = lock(state);
-    st.log.push(LoggedRequest {
-        server,
-        method: req.method.clone(),
-        path: req.path.clone(),
-        query: req.query.clone(),
-        headers: req.headers.clone(),
-        body: String::from_utf8_lossy(&req.body).into_owned(),
-    });
+    st.log.push(req.logged(server));
     if too_large {
         return util::text_reply(413, "request body too large");
     }
@@ -755,16 +812,33 @@ pub async fn test_authorization_url(
     .unwrap();
     assert_eq!(response.status, 201);
     let client: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    format!(
-        "{issuer}/authorize?{}",
-        form_encode(&[
-            ("response_type", "code"),
-            ("client_id", client["client_id"].as_str().unwrap()),
-            ("redirect_uri", redirect_uri),
-            ("code_challenge", &s256(verifier)),
-            ("code_challenge_method", "S256"),
-            ("state", state),
-            ("resource", &world.mcp_url()),
-        ])
+    authorize_url(
+        &issuer,
+        client["client_id"].as_str().unwrap(),
+        redirect_uri,
+        verifier,
+        &[("state", state), ("resource", &world.mcp_url())],
     )
+}
+
+/// An authorization request at `issuer`'s `/authorize`: a code for
+/// `client_id` at `redirect_uri` with the PKCE S256 challenge of
+/// `verifier`, then the `rest` of the parameters (`state`, `resource`, …).
+pub(crate) fn authorize_url(
+    issuer: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    verifier: &str,
+    rest: &[(&str, &str)],
+) -> String {
+    let challenge = s256(verifier);
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(rest);
+    format!("{issuer}/authorize?{}", form_encode(&params))
 }

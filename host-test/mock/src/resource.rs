@@ -105,11 +105,7 @@ fn post(st: &mut State, req: &Req) -> Reply {
             "Accept must list application/json and text/event-stream",
         );
     }
-    let content_type = req
-        .header("content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") {
+    if !req.has_content_type("application/json") {
         return rpc_error(
             415,
             Value::Null,

@@ -7,8 +7,10 @@ use mcp_oauth_host::net::http_request;
 use mcp_oauth_host::net::{IncomingResponse, OutgoingRequest};
 use serde_json::{json, Value};
 
-const REDIRECT: &str = "http://127.0.0.1:1/callback";
+pub(super) const REDIRECT: &str = "http://127.0.0.1:1/callback";
 const ACCEPT: &str = "application/json, text/event-stream";
+/// The protected resource metadata of `/mcp`, below the MCP origin.
+const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 
 pub(super) async fn send(
     method: &str,
@@ -29,14 +31,37 @@ pub(super) async fn send(
     .unwrap()
 }
 
-async fn get(url: &str) -> IncomingResponse {
+pub(super) async fn get(url: &str) -> IncomingResponse {
     send("GET", url, &[], b"").await
 }
 
-fn json_of(r: &IncomingResponse) -> Value {
+/// The default behaviour changed by `f`.
+pub(super) fn behaviour_with(f: impl FnOnce(&mut Behaviour)) -> Behaviour {
+    let mut behaviour = Behaviour::default();
+    f(&mut behaviour);
+    behaviour
+}
+
+/// Mocks started with the default behaviour changed by `f`.
+pub(super) async fn world_with(f: impl FnOnce(&mut Behaviour)) -> MockWorld {
+    MockWorld::start(behaviour_with(f)).await.unwrap()
+}
+
+pub(super) fn json_of(r: &IncomingResponse) -> Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&r.body));
     })
+}
+
+/// The OAuth `error` of a response.
+pub(super) fn error_of(r: &IncomingResponse) -> String {
+    json_of(r)["error"].as_str().unwrap_or("").to_string()
+}
+
+/// The authorization server's metadata.
+pub(super) async fn as_metadata(world: &MockWorld) -> Value {
+    let issuer = world.issuer();
+    json_of(&get(&format!("{issuer}/.well-known/oauth-authorization-server")).await)
 }
 
 async fn register(world: &MockWorld, body: Value) -> IncomingResponse {
@@ -49,14 +74,18 @@ async fn register(world: &MockWorld, body: Value) -> IncomingResponse {
     .await
 }
 
-async fn public_client(world: &MockWorld) -> String {
-    let r = register(
-        world,
-        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}),
-    )
-    .await;
+/// Registers a client of [`REDIRECT`] that authenticates with
+/// `auth_method`: the registration response.
+pub(super) async fn register_client(world: &MockWorld, auth_method: &str) -> Value {
+    let body = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": auth_method});
+    let r = register(world, body).await;
     assert_eq!(r.status, 201);
-    json_of(&r)["client_id"].as_str().unwrap().to_string()
+    json_of(&r)
+}
+
+async fn public_client(world: &MockWorld) -> String {
+    let client = register_client(world, "none").await;
+    client["client_id"].as_str().unwrap().to_string()
 }
 
 fn verifier(tag: char) -> String {
@@ -69,22 +98,13 @@ fn authorize_url(
     verifier: &str,
     extra: &[(&str, &str)],
 ) -> String {
-    let challenge = s256(verifier);
     let mcp = world.mcp_url();
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("state", "xyz"),
-        ("resource", mcp.as_str()),
-    ];
-    params.extend_from_slice(extra);
-    format!("{}/authorize?{}", world.issuer(), form_encode(&params))
+    let mut rest = vec![("state", "xyz"), ("resource", mcp.as_str())];
+    rest.extend_from_slice(extra);
+    super::authorize_url(&world.issuer(), client_id, REDIRECT, verifier, &rest)
 }
 
-/// The callback's query parameters after an authorization.
+/// The code of the callback after an authorization.
 async fn code_for(world: &MockWorld, client_id: &str, verifier: &str) -> String {
     let callback = follow_headless(&authorize_url(world, client_id, verifier, &[]), REDIRECT)
         .await
@@ -92,7 +112,8 @@ async fn code_for(world: &MockWorld, client_id: &str, verifier: &str) -> String 
     param(&callback, "code").unwrap()
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+/// A query parameter of `url`.
+pub(super) fn param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     form_decode(query)
         .into_iter()
@@ -101,7 +122,7 @@ fn param(url: &str, name: &str) -> Option<String> {
 }
 
 async fn token(world: &MockWorld, form: &[(&str, &str)], basic: Option<&str>) -> IncomingResponse {
-    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    let mut headers = vec![("Content-Type", FORM_TYPE)];
     let auth;
     if let Some(b) = basic {
         auth = format!("Basic {}", base64(b.as_bytes()));
@@ -116,6 +137,24 @@ async fn token(world: &MockWorld, form: &[(&str, &str)], basic: Option<&str>) ->
     .await
 }
 
+/// The form of a token request redeeming `code` of `client_id`, sent back
+/// to [`REDIRECT`], for `resource`.
+pub(super) fn code_form<'a>(
+    code: &'a str,
+    client_id: &'a str,
+    verifier: &'a str,
+    resource: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("resource", resource),
+    ]
+}
+
 async fn redeem(
     world: &MockWorld,
     client_id: &str,
@@ -123,19 +162,7 @@ async fn redeem(
     verifier: &str,
 ) -> IncomingResponse {
     let mcp = world.mcp_url();
-    token(
-        world,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-            ("resource", &mcp),
-        ],
-        None,
-    )
-    .await
+    token(world, &code_form(code, client_id, verifier, &mcp), None).await
 }
 
 /// Registers, authorizes and redeems: the token response.
@@ -148,6 +175,24 @@ async fn obtain_tokens(world: &MockWorld) -> (String, Value) {
     (client_id, json_of(&r))
 }
 
+/// A JSON-RPC message to the MCP endpoint with `headers` besides the
+/// content type and `Accept`.
+pub(super) async fn mcp_send(
+    world: &MockWorld,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> IncomingResponse {
+    let mut all = vec![("Content-Type", "application/json"), ("Accept", ACCEPT)];
+    all.extend_from_slice(headers);
+    send(
+        "POST",
+        &world.mcp_url(),
+        &all,
+        &serde_json::to_vec(body).unwrap(),
+    )
+    .await
+}
+
 async fn mcp_post(
     world: &MockWorld,
     token: Option<&str>,
@@ -155,23 +200,24 @@ async fn mcp_post(
     body: Value,
 ) -> IncomingResponse {
     let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("Content-Type", "application/json"), ("Accept", ACCEPT)];
+    let mut headers = Vec::new();
     if let Some(a) = &auth {
-        headers.push(("Authorization", a));
+        headers.push(("Authorization", a.as_str()));
     }
     if let Some(s) = session {
         headers.push(("Mcp-Session-Id", s));
     }
-    send(
-        "POST",
-        &world.mcp_url(),
-        &headers,
-        &serde_json::to_vec(&body).unwrap(),
-    )
-    .await
+    mcp_send(world, &headers, &body).await
 }
 
-fn initialize_body() -> Value {
+/// The status of an `initialize` with bearer token `token`.
+async fn initialize_status(world: &MockWorld, token: &str) -> u16 {
+    mcp_post(world, Some(token), None, initialize_body())
+        .await
+        .status
+}
+
+pub(super) fn initialize_body() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
 }
@@ -180,10 +226,8 @@ fn initialize_body() -> Value {
 async fn serves_protected_resource_metadata() {
     let world = MockWorld::start(Behaviour::default()).await.unwrap();
     let origin = world.mcp_url().trim_end_matches("/mcp").to_string();
-    let r = get(&format!(
-        "{origin}/.well-known/oauth-protected-resource/mcp"
-    ))
-    .await;
+    let prm_url = format!("{origin}{PRM_PATH}");
+    let r = get(&prm_url).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     let prm = json_of(&r);
@@ -191,47 +235,21 @@ async fn serves_protected_resource_metadata() {
     assert_eq!(prm["authorization_servers"], json!([world.issuer()]));
     assert_eq!(prm["bearer_methods_supported"], json!(["header"]));
     assert!(prm.get("scopes_supported").is_none());
-    assert_eq!(
-        get(&format!("{origin}/.well-known/oauth-protected-resource"))
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        get(&format!("{origin}/.well-known/oauth-authorization-server"))
-            .await
-            .status,
-        404
-    );
+    for document in ["oauth-protected-resource", "oauth-authorization-server"] {
+        let r = get(&format!("{origin}/.well-known/{document}")).await;
+        assert_eq!(r.status, 404, "{document}");
+    }
 
     world.set_behaviour(|b| {
         b.prm_resource = Some("https://evil.example.com/mcp".into());
         b.scopes_supported = Some(vec!["mcp:read".into(), "mcp:write".into()]);
     });
-    let prm = json_of(
-        &get(&format!(
-            "{origin}/.well-known/oauth-protected-resource/mcp"
-        ))
-        .await,
-    );
+    let prm = json_of(&get(&prm_url).await);
     assert_eq!(prm["resource"], "https://evil.example.com/mcp");
     assert_eq!(prm["scopes_supported"], json!(["mcp:read", "mcp:write"]));
-    assert_eq!(
-        world.count(
-            Server::Mcp,
-            "GET",
-            "/.well-known/oauth-protected-resource/mcp"
-        ),
-        2
-    );
-    assert_eq!(
-        world.count(
-            Server::AuthorizationServer,
-            "GET",
-            "/.well-known/oauth-protected-resource/mcp"
-        ),
-        0
-    );
+    for (server, fetches) in [(Server::Mcp, 2), (Server::AuthorizationServer, 0)] {
+        assert_eq!(world.count(server, "GET", PRM_PATH), fetches, "{server:?}");
+    }
 }
 
 #[tokio::test]
@@ -284,32 +302,17 @@ async fn serves_authorization_server_metadata_and_its_misbehaviours() {
         404
     );
 
-    world.set_behaviour(|b| {
-        *b = Behaviour {
-            metadata_status: Some(500),
-            ..Behaviour::default()
-        }
-    });
+    world.set_behaviour(|b| *b = behaviour_with(|b| b.metadata_status = Some(500)));
     assert_eq!(get(&url).await.status, 500);
 
-    world.set_behaviour(|b| {
-        *b = Behaviour {
-            metadata_redirect: true,
-            ..Behaviour::default()
-        }
-    });
+    world.set_behaviour(|b| *b = behaviour_with(|b| b.metadata_redirect = true));
     let r = get(&url).await;
     assert_eq!(r.status, 302);
     let moved = r.header("location").unwrap().to_string();
     assert!(moved.starts_with(&issuer));
     assert_eq!(json_of(&get(&moved).await)["issuer"], issuer);
 
-    world.set_behaviour(|b| {
-        *b = Behaviour {
-            metadata_huge: true,
-            ..Behaviour::default()
-        }
-    });
+    world.set_behaviour(|b| *b = behaviour_with(|b| b.metadata_huge = true));
     let r = get(&url).await;
     assert!(r.body.len() >= 2 << 20, "{}", r.body.len());
     assert_eq!(json_of(&r)["issuer"], issuer);
@@ -342,13 +345,7 @@ async fn registers_clients() {
     assert_eq!(c["token_endpoint_auth_method"], "none");
     assert!(c.get("client_secret").is_none());
 
-    let c = json_of(
-        &register(
-            &world,
-            json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post"}),
-        )
-        .await,
-    );
+    let c = register_client(&world, "client_secret_post").await;
     assert_eq!(c["token_endpoint_auth_method"], "client_secret_post");
     assert!(c["client_secret"].is_string());
     assert_eq!(c["client_secret_expires_at"], 0);
@@ -426,12 +423,7 @@ async fn authorize_redirects_with_code_state_and_iss() {
 
 #[tokio::test]
 async fn authorize_requires_a_login_cookie_when_asked() {
-    let world = MockWorld::start(Behaviour {
-        require_login: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.require_login = true).await;
     let client_id = public_client(&world).await;
     let url = authorize_url(&world, &client_id, &verifier('a'), &[]);
     let r = get(&url).await;
@@ -495,47 +487,32 @@ async fn token_exchange_checks_pkce_and_the_code() {
     let r = redeem(&world, &client_id, &code, &verifier('a')).await;
     assert_eq!(json_of(&r)["error"], "invalid_grant");
     let access = t["access_token"].as_str().unwrap();
-    assert_eq!(
-        mcp_post(&world, Some(access), None, initialize_body())
-            .await
-            .status,
-        401
-    );
+    assert_eq!(initialize_status(&world, access).await, 401);
 
     // Resource, redirect_uri, client and form checks.
     let mcp = world.mcp_url();
     let code = code_for(&world, &client_id, &verifier('a')).await;
     let v = verifier('a');
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("client_id", client_id.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", v.as_str()),
-        ("resource", "http://127.0.0.1:1/other"),
-    ];
+    let mut form = code_form(&code, &client_id, &v, "http://127.0.0.1:1/other");
     assert_eq!(
-        json_of(&token(&world, &form, None).await)["error"],
+        error_of(&token(&world, &form, None).await),
         "invalid_target"
     );
     let code = code_for(&world, &client_id, &verifier('a')).await;
     form[1].1 = &code;
     form[5].1 = &mcp;
     form[3].1 = "http://127.0.0.1:2/callback";
-    assert_eq!(
-        json_of(&token(&world, &form, None).await)["error"],
-        "invalid_grant"
-    );
+    assert_eq!(error_of(&token(&world, &form, None).await), "invalid_grant");
     form[3].1 = REDIRECT;
     form[2].1 = "unknown";
     assert_eq!(
-        json_of(&token(&world, &form, None).await)["error"],
+        error_of(&token(&world, &form, None).await),
         "invalid_client"
     );
     form[2].1 = &client_id;
     form[0].1 = "password";
     assert_eq!(
-        json_of(&token(&world, &form, None).await)["error"],
+        error_of(&token(&world, &form, None).await),
         "unsupported_grant_type"
     );
     let r = send(
@@ -551,13 +528,7 @@ async fn token_exchange_checks_pkce_and_the_code() {
 #[tokio::test]
 async fn confidential_clients_authenticate() {
     let world = MockWorld::start(Behaviour::default()).await.unwrap();
-    let c = json_of(
-        &register(
-            &world,
-            json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}),
-        )
-        .await,
-    );
+    let c = register_client(&world, "client_secret_basic").await;
     let id = c["client_id"].as_str().unwrap();
     let secret = c["client_secret"].as_str().unwrap();
     let v = verifier('q');
@@ -609,22 +580,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let second_rt = t2["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(second_rt, first_rt);
     let access2 = t2["access_token"].as_str().unwrap().to_string();
-    assert_eq!(
-        mcp_post(&world, Some(&access2), None, initialize_body())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(initialize_status(&world, &access2).await, 200);
 
     // Reusing the old one fails and revokes the whole family.
     let r = refresh(first_rt).await;
     assert_eq!(json_of(&r)["error"], "invalid_grant");
-    assert_eq!(
-        mcp_post(&world, Some(&access2), None, initialize_body())
-            .await
-            .status,
-        401
-    );
+    assert_eq!(initialize_status(&world, &access2).await, 401);
     assert_eq!(json_of(&refresh(second_rt).await)["error"], "invalid_grant");
 }
 
@@ -802,19 +763,8 @@ async fn tokens_for_another_resource_are_refused() {
     );
     let callback = follow_headless(&url, REDIRECT).await.unwrap();
     let code = param(&callback, "code").unwrap();
-    let r = token(
-        &world,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", &client_id),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &v),
-            ("resource", "https://other.example/mcp"),
-        ],
-        None,
-    )
-    .await;
+    let form = code_form(&code, &client_id, &v, "https://other.example/mcp");
+    let r = token(&world, &form, None).await;
     assert_eq!(r.status, 200);
     let access = json_of(&r)["access_token"].as_str().unwrap().to_string();
     let r = mcp_post(&world, Some(&access), None, initialize_body()).await;
@@ -827,12 +777,7 @@ async fn tokens_for_another_resource_are_refused() {
 
 #[tokio::test]
 async fn sse_mode_answers_with_an_event_stream() {
-    let world = MockWorld::start(Behaviour {
-        sse_responses: true,
-        ..Behaviour::default()
-    })
-    .await
-    .unwrap();
+    let world = world_with(|b| b.sse_responses = true).await;
     let (_, t) = obtain_tokens(&world).await;
     let access = t["access_token"].as_str().unwrap();
     let r = mcp_post(&world, Some(access), None, initialize_body()).await;

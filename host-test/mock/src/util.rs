@@ -123,11 +123,12 @@ pub fn form_decode(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Form parameters, each at most once, by name.
+pub(crate) type Form = std::collections::HashMap<String, String>;
+
 /// Form parameters as a map; `Err(name)` when a parameter repeats.
-pub(crate) fn unique_params(
-    text: &str,
-) -> Result<std::collections::HashMap<String, String>, String> {
-    let mut map = std::collections::HashMap::new();
+pub(crate) fn unique_params(text: &str) -> Result<Form, String> {
+    let mut map = Form::new();
     for (k, v) in form_decode(text) {
         if map.contains_key(&k) {
             return Err(k);
