@@ -6,7 +6,8 @@
 //! - a refresh token that was already used (the family is revoked) leads to
 //!   exactly one new authorization;
 //! - two processes that start together on one stale state redeem the
-//!   refresh token once;
+//!   refresh token once; three that start with no state register and
+//!   authorize once;
 //! - a format version 1 file still loads; a corrupt or newer one is refused
 //!   by name and left as it is;
 //! - `status` never prints a secret, `logout` removes what it says, the
@@ -346,25 +347,23 @@ fn spawn_connect(
     (child, errors)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_processes_on_one_stale_state_refresh_once() {
-    let (world, dir) = stale_state("race").await;
-    take_counts(&world);
-    let url = world.mcp_url();
-    let state_dir = dir.state_dir();
-    let outputs = tokio::task::spawn_blocking(move || {
-        // The test holds the lock until both processes have seen the stale
-        // token and wait for it: both would refresh without it.
+/// Starts `n` connects to `url` on `state_dir` together while the test
+/// holds the state lock, releases it once every process says it waits for
+/// it, and returns what each printed.
+async fn connect_together(n: usize, url: &str, state_dir: &Path) -> Vec<Run> {
+    let url = url.to_string();
+    let state_dir = state_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
         let lock = StateFile::new(&state_dir).lock().unwrap();
         let (tx, rx) = mpsc::channel();
-        let children: Vec<_> = (0..2)
+        let children: Vec<_> = (0..n)
             .map(|id| spawn_connect(&url, &state_dir, id, tx.clone()))
             .collect();
         drop(tx);
-        let mut stdout = [String::new(), String::new()];
-        let mut waiting = [false, false];
+        let mut stdout = vec![String::new(); n];
+        let mut waiting = vec![false; n];
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !(waiting[0] && waiting[1]) {
+        while !waiting.iter().all(|w| *w) {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok((id, line)) => {
@@ -372,7 +371,7 @@ async fn two_processes_on_one_stale_state_refresh_once() {
                     stdout[id].push_str(&line);
                     stdout[id].push('\n');
                 }
-                Err(_) => panic!("the processes did not both wait for the lock:\n{stdout:?}"),
+                Err(_) => panic!("the processes did not all wait for the lock:\n{stdout:?}"),
             }
         }
         drop(lock);
@@ -385,17 +384,27 @@ async fn two_processes_on_one_stale_state_refresh_once() {
             stdout[id].push_str(&line);
             stdout[id].push('\n');
         }
-        results
+        let runs: Vec<Run> = results
             .into_iter()
             .zip(stdout)
             .map(|((ok, stderr), stdout)| Run { ok, stdout, stderr })
-            .collect::<Vec<_>>()
+            .collect();
+        for run in &runs {
+            assert!(run.ok, "a process failed:\n{}\n{}", run.stdout, run.stderr);
+        }
+        runs
     })
     .await
-    .unwrap();
-    for run in &outputs {
-        assert!(run.ok, "a process failed:\n{}\n{}", run.stdout, run.stderr);
-    }
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_on_one_stale_state_refresh_once() {
+    let (world, dir) = stale_state("race").await;
+    take_counts(&world);
+    // The test holds the lock until both processes have seen the stale
+    // token and wait for it: both would refresh without it.
+    let outputs = connect_together(2, &world.mcp_url(), &dir.state_dir()).await;
     let counts = take_counts(&world);
     assert_eq!(counts.refresh, 1, "{counts:?}");
     assert_eq!(
@@ -410,6 +419,28 @@ async fn two_processes_on_one_stale_state_refresh_once() {
         1,
         "{outputs:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_processes_started_together_register_and_authorize_once() {
+    // Desktop MCP hosts start several instances at once: without a token,
+    // each takes the lock before it sends, so the first registers and
+    // authorizes and the others find its token.
+    let world = MockWorld::start(Behaviour::default()).await.unwrap();
+    let dir = TempDir::new("first-together");
+    std::fs::create_dir_all(dir.state_dir()).unwrap();
+    let outputs = connect_together(3, &world.mcp_url(), &dir.state_dir()).await;
+    let counts = take_counts(&world);
+    assert_eq!(
+        (counts.registration, counts.authorization, counts.code),
+        (1, 1, 1),
+        "{counts:?}\n{outputs:?}"
+    );
+    let authorized = outputs
+        .iter()
+        .filter(|r| r.stdout.contains("authorization completed"))
+        .count();
+    assert_eq!(authorized, 1, "{outputs:?}");
 }
 
 /// `V1_DOCUMENT` of core/src/store.rs: a state file of format version 1.
