@@ -397,6 +397,20 @@ impl Store {
             .map(|c| &c.metadata)
     }
 
+    /// Keeps `metadata` for `issuer`, fetched at `now`.
+    pub(crate) fn cache_metadata(
+        &mut self,
+        issuer: String,
+        metadata: AuthServerMetadata,
+        now: u64,
+    ) {
+        let cached = CachedMetadata {
+            metadata,
+            fetched_at: now,
+        };
+        self.metadata.insert(issuer, cached);
+    }
+
     /// Serialises the store as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
         strict_json::to_vec(self)
