@@ -599,18 +599,16 @@ mod tests {
             .fresh_metadata("https://as.example.com", 1_800_000_100)
             .unwrap();
         assert_eq!(m.issuer, "https://as.example.com");
-        assert_eq!(
-            m.authorization_endpoint.as_deref(),
-            Some("https://as.example.com/authorize")
-        );
-        assert_eq!(
-            m.token_endpoint.as_deref(),
-            Some("https://as.example.com/token")
-        );
-        assert_eq!(
-            m.registration_endpoint.as_deref(),
-            Some("https://as.example.com/register")
-        );
+        for (endpoint, expected) in [
+            (
+                &m.authorization_endpoint,
+                "https://as.example.com/authorize",
+            ),
+            (&m.token_endpoint, "https://as.example.com/token"),
+            (&m.registration_endpoint, "https://as.example.com/register"),
+        ] {
+            assert_eq!(endpoint.as_deref(), Some(expected));
+        }
         assert_eq!(
             m.response_types_supported.as_deref(),
             Some(&["code".to_string()][..])
