@@ -125,8 +125,7 @@ fn auth_server(refresh: bool) -> impl Fn(&HttpRequest) -> HttpResponse {
 /// A client holding AT-1 (with RT-1), obtained through `auth`.
 fn authorized(config: Config, auth: Responder<'_>) -> Client {
     let mut c = client(config);
-    let (grant, _) = run(&mut c, CHALLENGE, auth);
-    let (token, _) = complete(&mut c, grant.unwrap(), auth);
+    let (token, _) = run_and_complete(&mut c, CHALLENGE, auth);
     assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
     c
 }

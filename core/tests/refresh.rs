@@ -34,8 +34,7 @@ fn rotating(r: &HttpRequest) -> HttpResponse {
 /// A client that went through one authorization with `respond`.
 fn authorized(respond: &dyn Fn(&HttpRequest) -> HttpResponse) -> Client {
     let mut c = client(Config::new("T", REDIRECT));
-    let (grant, _) = run(&mut c, CHALLENGE, respond);
-    let (token, _) = complete(&mut c, grant.unwrap(), respond);
+    let (token, _) = run_and_complete(&mut c, CHALLENGE, respond);
     assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
     c
 }
@@ -357,8 +356,7 @@ fn a_host_that_renews_is_asked_once_per_refused_token() {
     let mut config = Config::new("T", REDIRECT);
     config.host_renews = true;
     let mut c = client(config);
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
-    complete(&mut c, grant.unwrap(), &respond).0.unwrap();
+    run_and_complete(&mut c, CHALLENGE, &respond).0.unwrap();
     assert!(!c.host_must_renew(SERVER, NOW), "fresh");
     assert_eq!(c.before_send(SERVER, NOW), mcp_oauth_core::BeforeSend::Send);
     c.react(&unauthorized(), false);
