@@ -31,6 +31,18 @@ fn rotating(r: &HttpRequest) -> HttpResponse {
     )
 }
 
+/// An authorization server whose token endpoint is [`rotating`] but
+/// answers a refresh with `status` and `body`.
+fn refreshes_answered(status: u16, body: &'static str) -> impl Fn(&HttpRequest) -> HttpResponse {
+    with_token_endpoint(move |r: &HttpRequest| {
+        if get(&form(r), "grant_type") == Some("refresh_token") {
+            HttpResponse::json(status, body)
+        } else {
+            rotating(r)
+        }
+    })
+}
+
 /// A client that went through one authorization with `respond`.
 fn authorized(respond: &dyn Fn(&HttpRequest) -> HttpResponse) -> Client {
     let mut c = client(Config::new("T", REDIRECT));
@@ -103,17 +115,10 @@ fn a_stale_token_is_refreshed_with_resource_and_without_scope() {
 #[test]
 fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     // RFC 6749 §6: the server may keep the refresh token.
-    fn first_then_plain(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(
-                200,
-                r#"{"access_token":"AT-plain","token_type":"Bearer","expires_in":600}"#,
-            )
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(first_then_plain);
+    let respond = refreshes_answered(
+        200,
+        r#"{"access_token":"AT-plain","token_type":"Bearer","expires_in":600}"#,
+    );
     let mut c = authorized(&respond);
     let later = NOW + 600;
     renew_at(&mut c, later, &respond);
@@ -124,14 +129,7 @@ fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
 
 #[test]
 fn invalid_grant_drops_the_token_so_that_a_new_authorization_follows() {
-    fn dead(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(400, r#"{"error":"invalid_grant"}"#)
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(dead);
+    let respond = refreshes_answered(400, r#"{"error":"invalid_grant"}"#);
     let mut c = authorized(&respond);
     let later = NOW + 600;
     let (outcome, _) = renew_at(&mut c, later, &respond);
@@ -147,14 +145,7 @@ fn invalid_grant_drops_the_token_so_that_a_new_authorization_follows() {
 
 #[test]
 fn invalid_client_drops_the_registration_too() {
-    fn unknown_client(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(401, r#"{"error":"invalid_client"}"#)
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(unknown_client);
+    let respond = refreshes_answered(401, r#"{"error":"invalid_client"}"#);
     let mut c = authorized(&respond);
     let (outcome, _) = renew_at(&mut c, NOW + 600, &respond);
     assert!(
@@ -170,14 +161,7 @@ fn invalid_client_drops_the_registration_too() {
 
 #[test]
 fn a_server_error_keeps_the_credentials_for_a_later_try() {
-    fn down(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(503, "maintenance")
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(down);
+    let respond = refreshes_answered(503, "maintenance");
     let mut c = authorized(&respond);
     let stale = NOW + 600 - 10;
     let (outcome, _) = renew_at(&mut c, stale, &respond);
