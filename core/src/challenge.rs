@@ -737,19 +737,20 @@ mod tests {
         // MCP 2025-11-25 "Runtime Insufficient Scope Errors".
         let s = r#"Bearer error="insufficient_scope", scope="files:read files:write user:profile:write", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource", error_description="Additional file write permission required""#;
         let b = bearer_ok(s);
-        assert_eq!(b.error.as_deref(), Some("insufficient_scope"));
-        assert_eq!(
-            b.scope.as_deref(),
-            Some("files:read files:write user:profile:write")
-        );
-        assert_eq!(
-            b.resource_metadata.as_deref(),
-            Some("https://mcp.example.com/.well-known/oauth-protected-resource")
-        );
-        assert_eq!(
-            b.error_description.as_deref(),
-            Some("Additional file write permission required")
-        );
+        for (param, expected) in [
+            (&b.error, "insufficient_scope"),
+            (&b.scope, "files:read files:write user:profile:write"),
+            (
+                &b.resource_metadata,
+                "https://mcp.example.com/.well-known/oauth-protected-resource",
+            ),
+            (
+                &b.error_description,
+                "Additional file write permission required",
+            ),
+        ] {
+            assert_eq!(param.as_deref(), Some(expected));
+        }
     }
 
     #[test]

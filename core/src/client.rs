@@ -11,7 +11,7 @@ use crate::http::Step;
 use crate::jose::SigningKey;
 use crate::prelude::*;
 use crate::store::Map;
-use crate::store::{CachedMetadata, Store, TokenRecord};
+use crate::store::{Store, TokenRecord};
 use crate::url::Url;
 
 /// How many authorizations may wait for their callback at once; the oldest
@@ -516,13 +516,7 @@ impl Client {
                 metadata,
             } => {
                 if let Some(m) = metadata {
-                    self.store.metadata.insert(
-                        binding.issuer.clone(),
-                        CachedMetadata {
-                            metadata: m,
-                            fetched_at: now,
-                        },
-                    );
+                    self.store.cache_metadata(binding.issuer.clone(), m, now);
                 }
                 // A first client for the issuer is kept now, so that an
                 // abandoned authorization does not cost a registration the
@@ -568,13 +562,7 @@ impl Client {
                     self.renewed.insert(server_key.clone(), fingerprint(&token));
                 }
                 if let Some(m) = metadata {
-                    self.store.metadata.insert(
-                        token.issuer.clone(),
-                        CachedMetadata {
-                            metadata: m,
-                            fetched_at: now,
-                        },
-                    );
+                    self.store.cache_metadata(token.issuer.clone(), m, now);
                 }
                 let info = TokenInfo::from(&token);
                 self.store.bindings.insert(

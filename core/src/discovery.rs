@@ -526,62 +526,49 @@ mod tests {
         assert!(!resource_matches(&s, "not a url"));
     }
 
+    const SERVER: &str = "https://mcp.example.com/mcp";
+    const AS: &str = "https://as.example.com";
+
     fn prm_body(resource: &str, issuer: &str) -> String {
         format!(r#"{{"resource":"{resource}","authorization_servers":["{issuer}"],"extra":1}}"#)
     }
 
+    /// The protected resource metadata `body`, served with a 200, for the
+    /// server at `SERVER`.
+    fn prm(body: &str) -> Result<ResourceMetadata, Error> {
+        parse_resource_metadata(&HttpResponse::json(200, body), "https://x", &u(SERVER))
+    }
+
     #[test]
     fn prm_parse_accepts_and_ignores_unknown_members() {
-        let s = u("https://mcp.example.com/mcp");
-        let r = HttpResponse::json(
-            200,
-            &prm_body("https://mcp.example.com/mcp", "https://as.example.com"),
-        );
-        let m = parse_resource_metadata(&r, "https://x", &s).unwrap();
-        assert_eq!(m.authorization_servers, ["https://as.example.com"]);
+        let m = prm(&prm_body(SERVER, AS)).unwrap();
+        assert_eq!(m.authorization_servers, [AS]);
     }
 
     #[test]
     fn prm_parse_refuses_mismatch_empty_servers_bad_json_and_status() {
         // spec-checklist 17-19
-        let s = u("https://mcp.example.com/mcp");
-        let r = HttpResponse::json(
-            200,
-            &prm_body("https://evil.example.com/mcp", "https://as.example.com"),
-        );
-        match parse_resource_metadata(&r, "https://x", &s) {
+        match prm(&prm_body("https://evil.example.com/mcp", AS)) {
             Err(Error::ResourceMismatch(m)) => assert_eq!(m.found, "https://evil.example.com/mcp"),
             other => panic!("{other:?}"),
         }
-        let r = HttpResponse::json(
-            200,
+        for body in [
             r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":[]}"#,
-        );
-        assert!(matches!(
-            parse_resource_metadata(&r, "https://x", &s),
-            Err(Error::InvalidResponse { .. })
-        ));
-        let r = HttpResponse::json(200, "[1,2]");
-        assert!(matches!(
-            parse_resource_metadata(&r, "https://x", &s),
-            Err(Error::InvalidResponse { .. })
-        ));
-        let r = HttpResponse::json(200, r#"{"resource":5}"#);
-        assert!(matches!(
-            parse_resource_metadata(&r, "https://x", &s),
-            Err(Error::InvalidResponse { .. })
-        ));
+            "[1,2]",
+            r#"{"resource":5}"#,
+        ] {
+            assert!(
+                matches!(prm(body), Err(Error::InvalidResponse { .. })),
+                "{body}"
+            );
+        }
         let r = HttpResponse::json(500, "oops");
         assert!(matches!(
-            parse_resource_metadata(&r, "https://x", &s),
+            parse_resource_metadata(&r, "https://x", &u(SERVER)),
             Err(Error::UnexpectedStatus { status: 500, .. })
         ));
-        let r = HttpResponse::json(
-            200,
-            &prm_body("https://mcp.example.com/mcp", "http://as.example.com"),
-        );
         assert!(matches!(
-            parse_resource_metadata(&r, "https://x", &s),
+            prm(&prm_body(SERVER, "http://as.example.com")),
             Err(Error::InsecureUrl(_))
         ));
     }
@@ -592,54 +579,56 @@ mod tests {
         )
     }
 
+    /// The authorization server metadata `body`, served with a 200, from
+    /// the issuer `expected` for the server at `SERVER`.
+    fn as_metadata_of(expected: &str, body: &str) -> Result<AuthServerMetadata, Error> {
+        let r = HttpResponse::json(200, body);
+        parse_as_metadata(&r, "https://x", expected, &u(SERVER), false)
+    }
+
+    /// [`as_metadata_of`] the issuer `AS`.
+    fn as_metadata(body: &str) -> Result<AuthServerMetadata, Error> {
+        as_metadata_of(AS, body)
+    }
+
+    /// [`as_metadata`] of `AS`'s usual document with the `extra` members.
+    fn as_metadata_with(extra: &str) -> Result<AuthServerMetadata, Error> {
+        as_metadata(&asm(AS, extra))
+    }
+
     #[test]
     fn as_metadata_issuer_must_be_identical() {
         // spec-checklist 28: RFC 8414 §3.3, no normalisation (not even a trailing slash).
-        let s = u("https://mcp.example.com/mcp");
-        let ok = HttpResponse::json(200, &asm("https://as.example.com", ""));
-        assert!(parse_as_metadata(&ok, "https://x", "https://as.example.com", &s, false).is_ok());
-        match parse_as_metadata(&ok, "https://x", "https://as.example.com/", &s, false) {
+        assert!(as_metadata_with("").is_ok());
+        match as_metadata_of("https://as.example.com/", &asm(AS, "")) {
             Err(Error::IssuerMismatch(m)) => {
                 assert_eq!(m.expected, "https://as.example.com/");
                 assert_eq!(m.found, "https://as.example.com");
             }
             other => panic!("{other:?}"),
         }
-        let evil = HttpResponse::json(200, &asm("https://attacker.example.com", ""));
         assert!(matches!(
-            parse_as_metadata(&evil, "https://x", "https://as.example.com", &s, false),
+            as_metadata(&asm("https://attacker.example.com", "")),
             Err(Error::IssuerMismatch(_))
         ));
     }
 
     #[test]
     fn as_metadata_endpoints_checked() {
-        let s = u("https://mcp.example.com/mcp");
-        let r = HttpResponse::json(
-            200,
-            r#"{"issuer":"https://as.example.com","token_endpoint":"https://as.example.com/t"}"#,
-        );
         assert!(matches!(
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false),
+            as_metadata(
+                r#"{"issuer":"https://as.example.com","token_endpoint":"https://as.example.com/t"}"#
+            ),
             Err(Error::InvalidResponse { .. })
         ));
-        let r = HttpResponse::json(
-            200,
-            r#"{"issuer":"https://as.example.com","authorization_endpoint":"http://as.example.com/a","token_endpoint":"https://as.example.com/t"}"#,
-        );
         assert!(matches!(
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false),
+            as_metadata(
+                r#"{"issuer":"https://as.example.com","authorization_endpoint":"http://as.example.com/a","token_endpoint":"https://as.example.com/t"}"#
+            ),
             Err(Error::InsecureUrl(_))
         ));
-        let r = HttpResponse::json(
-            200,
-            &asm(
-                "https://as.example.com",
-                r#","response_types_supported":["token"]"#,
-            ),
-        );
         assert!(matches!(
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false),
+            as_metadata_with(r#","response_types_supported":["token"]"#),
             Err(Error::InvalidResponse { .. })
         ));
     }
@@ -653,42 +642,31 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_member() {
-        let s = u("https://mcp.example.com/mcp");
-        let prm =
-            |body: &str| parse_resource_metadata(&HttpResponse::json(200, body), "https://x", &s);
         let r = reason(prm(r#"{"resource":5}"#).unwrap_err());
         assert!(
             r.starts_with("not a valid metadata document: resource "),
             "{r}"
         );
-        let r = reason(
-            prm(r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":"https://as"}"#)
-                .unwrap_err(),
-        );
-        assert!(r.contains("authorization_servers"), "{r}");
-        let r = reason(
-            prm(r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://as"],"scopes_supported":[1]}"#)
-                .unwrap_err(),
-        );
-        assert!(r.contains("scopes_supported"), "{r}");
-        let r = reason(prm("[1,2]").unwrap_err());
-        assert!(r.contains("not a JSON object"), "{r}");
-        let r = reason(prm(r#"{"resource":"#).unwrap_err());
-        assert!(r.contains("at byte"), "{r}");
+        for (body, says) in [
+            (
+                r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":"https://as"}"#,
+                "authorization_servers",
+            ),
+            (
+                r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://as"],"scopes_supported":[1]}"#,
+                "scopes_supported",
+            ),
+            ("[1,2]", "not a JSON object"),
+            (r#"{"resource":"#, "at byte"),
+        ] {
+            let r = reason(prm(body).unwrap_err());
+            assert!(r.contains(says), "{body}: {r}");
+        }
         // null optional members are absent; unknown members are ignored.
         let m = prm(r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://as.example.com"],"scopes_supported":null,"x":{"y":[1.5e3]}}"#)
             .unwrap();
         assert_eq!(m.scopes_supported, None);
 
-        let asm_with = |extra: &str| {
-            parse_as_metadata(
-                &HttpResponse::json(200, &asm("https://as.example.com", extra)),
-                "https://x",
-                "https://as.example.com",
-                &s,
-                false,
-            )
-        };
         for (extra, member) in [
             (r#","registration_endpoint":false"#, "registration_endpoint"),
             (
@@ -704,10 +682,10 @@ mod tests {
                 ISS_SUPPORTED,
             ),
         ] {
-            let r = reason(asm_with(extra).unwrap_err());
+            let r = reason(as_metadata_with(extra).unwrap_err());
             assert!(r.contains(member), "{extra}: {r}");
         }
-        let m = asm_with(r#","registration_endpoint":null,"authorization_response_iss_parameter_supported":true"#)
+        let m = as_metadata_with(r#","registration_endpoint":null,"authorization_response_iss_parameter_supported":true"#)
             .unwrap();
         assert!(m.registration_endpoint.is_none());
         assert!(m.authorization_response_iss_parameter_supported);
@@ -717,39 +695,22 @@ mod tests {
     fn duplicate_members_are_refused() {
         // A parser differential on "issuer" must not let one document pass
         // as two different servers.
-        let s = u("https://mcp.example.com/mcp");
-        let r = HttpResponse::json(
-            200,
-            &asm(
-                "https://as.example.com",
-                r#","issuer":"https://attacker.example.com""#,
-            ),
-        );
-        let e =
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false).unwrap_err();
+        let e = as_metadata_with(r#","issuer":"https://attacker.example.com""#).unwrap_err();
         assert!(reason(e).contains("duplicate member name"));
-        let r = HttpResponse::json(
-            200,
-            r#"{"resource":"https://mcp.example.com/mcp","resource":"https://mcp.example.com/mcp","authorization_servers":["https://as.example.com"]}"#,
-        );
         assert!(matches!(
-            parse_resource_metadata(&r, "https://x", &s),
+            prm(
+                r#"{"resource":"https://mcp.example.com/mcp","resource":"https://mcp.example.com/mcp","authorization_servers":["https://as.example.com"]}"#
+            ),
             Err(Error::InvalidResponse { .. })
         ));
     }
 
     #[test]
     fn metadata_json_round_trip() {
-        let s = u("https://mcp.example.com/mcp");
-        let r = HttpResponse::json(
-            200,
-            &asm(
-                "https://as.example.com",
-                r#","scopes_supported":["a","b"],"code_challenge_methods_supported":["S256"],"unknown":[{}]"#,
-            ),
-        );
-        let mut m =
-            parse_as_metadata(&r, "https://x", "https://as.example.com", &s, false).unwrap();
+        let mut m = as_metadata_with(
+            r#","scopes_supported":["a","b"],"code_challenge_methods_supported":["S256"],"unknown":[{}]"#,
+        )
+        .unwrap();
         // Declaration order, absent members left out, unknown ones dropped;
         // the RFC 9207 flag always written, the CIMD one only when true.
         let text = String::from_utf8(strict_json::to_vec(&m)).unwrap();
@@ -772,19 +733,11 @@ mod tests {
 
     #[test]
     fn s256_support() {
-        let s = u("https://mcp.example.com/mcp");
-        let parse = |extra: &str| {
-            parse_as_metadata(
-                &HttpResponse::json(200, &asm("https://as.example.com", extra)),
-                "https://x",
-                "https://as.example.com",
-                &s,
-                false,
-            )
-            .unwrap()
-        };
-        assert!(!parse("").supports_s256());
-        assert!(!parse(r#","code_challenge_methods_supported":["plain"]"#).supports_s256());
-        assert!(parse(r#","code_challenge_methods_supported":["plain","S256"]"#).supports_s256());
+        let s256 = |extra: &str| as_metadata_with(extra).unwrap().supports_s256();
+        assert!(!s256(""));
+        assert!(!s256(r#","code_challenge_methods_supported":["plain"]"#));
+        assert!(s256(
+            r#","code_challenge_methods_supported":["plain","S256"]"#
+        ));
     }
 }

@@ -77,6 +77,7 @@ pub fn form_decode(s: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_cases::check;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter()
@@ -204,22 +205,25 @@ mod tests {
 
     #[test]
     fn form_component_keeps_only_the_safe_set() {
-        assert_eq!(form_component("AZaz09*-._"), "AZaz09*-._");
-        assert_eq!(form_component("a b"), "a+b");
-        assert_eq!(form_component("~"), "%7E");
-        assert_eq!(
-            form_component("+&=%/?#:@!'()"),
-            "%2B%26%3D%25%2F%3F%23%3A%40%21%27%28%29"
+        check(
+            form_component,
+            &[
+                ("AZaz09*-._", "AZaz09*-._"),
+                ("a b", "a+b"),
+                ("~", "%7E"),
+                ("+&=%/?#:@!'()", "%2B%26%3D%25%2F%3F%23%3A%40%21%27%28%29"),
+                ("", ""),
+                ("\u{0}\n\r\t", "%00%0A%0D%09"),
+            ],
         );
-        assert_eq!(form_component(""), "");
-        assert_eq!(form_component("\u{0}\n\r\t"), "%00%0A%0D%09");
     }
 
     #[test]
     fn form_component_encodes_utf8_bytes_upper_hex() {
-        assert_eq!(form_component("é"), "%C3%A9");
-        assert_eq!(form_component("€"), "%E2%82%AC");
-        assert_eq!(form_component("😀"), "%F0%9F%98%80");
+        check(
+            form_component,
+            &[("é", "%C3%A9"), ("€", "%E2%82%AC"), ("😀", "%F0%9F%98%80")],
+        );
     }
 
     #[test]
@@ -256,42 +260,54 @@ mod tests {
         );
     }
 
+    /// Checks that each input decodes to its expected pairs.
+    fn decodes(cases: &[(&str, &[(&str, &str)])]) {
+        for (input, expected) in cases {
+            assert_eq!(form_decode(input), pairs(expected), "{input:?}");
+        }
+    }
+
     #[test]
     fn form_decode_basic() {
-        assert_eq!(
-            form_decode("code=abc&state=xyz"),
-            pairs(&[("code", "abc"), ("state", "xyz")])
-        );
-        assert_eq!(form_decode(""), pairs(&[]));
-        assert_eq!(form_decode("&&"), pairs(&[]));
-        assert_eq!(form_decode("a&b="), pairs(&[("a", ""), ("b", "")]));
-        assert_eq!(form_decode("a=b=c"), pairs(&[("a", "b=c")]));
-        assert_eq!(form_decode("=v"), pairs(&[("", "v")]));
-        assert_eq!(form_decode("&a=1&&b=2&"), pairs(&[("a", "1"), ("b", "2")]));
-        assert_eq!(form_decode("a=1&a=2"), pairs(&[("a", "1"), ("a", "2")]));
+        decodes(&[
+            ("code=abc&state=xyz", &[("code", "abc"), ("state", "xyz")]),
+            ("", &[]),
+            ("&&", &[]),
+            ("a&b=", &[("a", ""), ("b", "")]),
+            ("a=b=c", &[("a", "b=c")]),
+            ("=v", &[("", "v")]),
+            ("&a=1&&b=2&", &[("a", "1"), ("b", "2")]),
+            ("a=1&a=2", &[("a", "1"), ("a", "2")]),
+        ]);
     }
 
     #[test]
     fn form_decode_plus_and_percent() {
-        assert_eq!(form_decode("scope=a+b%20c"), pairs(&[("scope", "a b c")]));
-        // An encoded plus stays a plus: '+' is replaced before decoding.
-        assert_eq!(form_decode("x=%2B"), pairs(&[("x", "+")]));
-        assert_eq!(form_decode("x=%26%3D"), pairs(&[("x", "&=")]));
-        assert_eq!(form_decode("a%3Db=c"), pairs(&[("a=b", "c")]));
-        assert_eq!(form_decode("x=100%"), pairs(&[("x", "100%")]));
-        assert_eq!(form_decode("x=%G1"), pairs(&[("x", "%G1")]));
-        assert_eq!(
-            form_decode("iss=https%3A%2F%2Fas.example"),
-            pairs(&[("iss", "https://as.example")])
-        );
+        decodes(&[
+            ("scope=a+b%20c", &[("scope", "a b c")]),
+            // An encoded plus stays a plus: '+' is replaced before decoding.
+            ("x=%2B", &[("x", "+")]),
+            ("x=%26%3D", &[("x", "&=")]),
+            ("a%3Db=c", &[("a=b", "c")]),
+            ("x=100%", &[("x", "100%")]),
+            ("x=%G1", &[("x", "%G1")]),
+            (
+                "iss=https%3A%2F%2Fas.example",
+                &[("iss", "https://as.example")],
+            ),
+        ]);
     }
 
     #[test]
     fn form_decode_utf8_lossy() {
-        assert_eq!(form_decode("n=%C3%A9"), pairs(&[("n", "é")]));
-        assert_eq!(form_decode("n=é"), pairs(&[("n", "é")]));
-        assert_eq!(form_decode("n=%FF"), pairs(&[("n", "\u{FFFD}")]));
-        assert_eq!(form_decode("n=%C3"), pairs(&[("n", "\u{FFFD}")]));
+        for (input, value) in [
+            ("n=%C3%A9", "é"),
+            ("n=é", "é"),
+            ("n=%FF", "\u{FFFD}"),
+            ("n=%C3", "\u{FFFD}"),
+        ] {
+            assert_eq!(form_decode(input), pairs(&[("n", value)]), "{input:?}");
+        }
     }
 
     #[test]

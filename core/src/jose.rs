@@ -466,6 +466,7 @@ fn from_sec1(der: &[u8]) -> Result<SigningKey, KeyError> {
 mod tests {
     use super::*;
     use crate::encode::{base64_std, base64url_nopad_decode};
+    use crate::test_cases::check;
     use p256::ecdsa::signature::Verifier;
     use p256::ecdsa::VerifyingKey;
     use serde_json::Value;
@@ -641,7 +642,8 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
                 let mut names = Vec::new();
-                while let Some((name, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                while let Some(name) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
                     names.push(name);
                 }
                 Ok(names)
@@ -772,11 +774,16 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
             let jws = decode(&dpop_proof(&key, "GET", url, 0, &[0; 16], None, None));
             str_of(&jws.claims, "htu").to_string()
         };
-        assert_eq!(htu("https://a.example/p?q=1"), "https://a.example/p");
-        assert_eq!(htu("https://a.example/p#f?x"), "https://a.example/p");
-        assert_eq!(htu("https://a.example/p?q#f"), "https://a.example/p");
-        assert_eq!(htu("https://a.example/p?"), "https://a.example/p");
-        assert_eq!(htu("https://a.example"), "https://a.example");
+        check(
+            htu,
+            &[
+                ("https://a.example/p?q=1", "https://a.example/p"),
+                ("https://a.example/p#f?x", "https://a.example/p"),
+                ("https://a.example/p?q#f", "https://a.example/p"),
+                ("https://a.example/p?", "https://a.example/p"),
+                ("https://a.example", "https://a.example"),
+            ],
+        );
     }
 
     #[test]
@@ -862,52 +869,50 @@ MC4CAQAwBQYDK2VwBCIEIM4SeL1eHMLH1vaedQj0dIc9KrEfCXGBnE0J+uE6sSgE
     #[test]
     fn malformed_pems_give_typed_errors() {
         use KeyError::*;
-        assert_eq!(pem_error(""), NotPem);
-        assert_eq!(pem_error("hello"), NotPem);
-        assert_eq!(pem_error(&SEC1.replace("-----END", "-----FIN")), NotPem);
-        assert_eq!(
-            pem_error(&PKCS8.replace("END PRIVATE", "END EC PRIVATE")),
-            NotPem
-        );
-        assert_eq!(
-            pem_error(&PKCS8.replace("PRIVATE KEY", "PUBLIC KEY")),
-            UnsupportedLabel
-        );
-        assert_eq!(
-            pem_error(&PKCS8.replace("PRIVATE KEY", "CERTIFICATE")),
-            UnsupportedLabel
-        );
-        assert_eq!(
-            pem_error(&PKCS8.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY")),
-            Encrypted
-        );
         let legacy_encrypted = SEC1.replacen(
             "KEY-----\n",
             "KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n",
             1,
         );
-        assert_eq!(pem_error(&legacy_encrypted), Encrypted);
-        assert_eq!(
-            pem_error(&PKCS8.replace("PRIVATE KEY", "RSA PRIVATE KEY")),
-            NotEc
-        );
-        assert_eq!(pem_error(&PKCS8.replacen('M', "!", 1)), BadBase64);
-        assert_eq!(pem_error(&PKCS8.replacen("AgEA", "AgE", 1)), BadBase64);
-        assert_eq!(pem_error(&format!("{PKCS8}garbage")), TrailingText);
-        assert_eq!(pem_error(&format!("{PKCS8}{SEC1}")), TrailingText);
-        assert_eq!(pem_error(RSA), NotEc);
-        assert_eq!(pem_error(ED25519), NotEc);
-        assert_eq!(pem_error(P384_PKCS8), UnsupportedCurve);
-        assert_eq!(pem_error(P384_SEC1), UnsupportedCurve);
-        // The PKCS#8 body under the SEC1 label and vice versa.
-        assert_eq!(
-            pem_error(&PKCS8.replace("PRIVATE KEY", "EC PRIVATE KEY")),
-            Der("unsupported ECPrivateKey version")
-        );
-        assert_eq!(
-            pem_error(&SEC1.replace("EC PRIVATE KEY", "PRIVATE KEY")),
-            Der("unexpected element")
-        );
+        for (pem, expected) in [
+            ("", NotPem),
+            ("hello", NotPem),
+            (&SEC1.replace("-----END", "-----FIN"), NotPem),
+            (&PKCS8.replace("END PRIVATE", "END EC PRIVATE"), NotPem),
+            (
+                &PKCS8.replace("PRIVATE KEY", "PUBLIC KEY"),
+                UnsupportedLabel,
+            ),
+            (
+                &PKCS8.replace("PRIVATE KEY", "CERTIFICATE"),
+                UnsupportedLabel,
+            ),
+            (
+                &PKCS8.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY"),
+                Encrypted,
+            ),
+            (&legacy_encrypted, Encrypted),
+            (&PKCS8.replace("PRIVATE KEY", "RSA PRIVATE KEY"), NotEc),
+            (&PKCS8.replacen('M', "!", 1), BadBase64),
+            (&PKCS8.replacen("AgEA", "AgE", 1), BadBase64),
+            (&format!("{PKCS8}garbage"), TrailingText),
+            (&format!("{PKCS8}{SEC1}"), TrailingText),
+            (RSA, NotEc),
+            (ED25519, NotEc),
+            (P384_PKCS8, UnsupportedCurve),
+            (P384_SEC1, UnsupportedCurve),
+            // The PKCS#8 body under the SEC1 label and vice versa.
+            (
+                &PKCS8.replace("PRIVATE KEY", "EC PRIVATE KEY"),
+                Der("unsupported ECPrivateKey version"),
+            ),
+            (
+                &SEC1.replace("EC PRIVATE KEY", "PRIVATE KEY"),
+                Der("unexpected element"),
+            ),
+        ] {
+            assert_eq!(pem_error(pem), expected, "{pem}");
+        }
     }
 
     #[test]

@@ -74,6 +74,8 @@ mod scope;
 mod state_ops;
 mod store;
 pub mod strict_json;
+#[cfg(test)]
+mod test_cases;
 mod token;
 mod url;
 

@@ -208,6 +208,11 @@ mod tests {
         }
     }
 
+    /// The registration response `body`, served with a 201.
+    fn registered(body: &str) -> Result<ClientRecord, Error> {
+        parse_response(&HttpResponse::json(201, body), "u", "r", None)
+    }
+
     #[test]
     fn request_body_has_the_rfc7591_fields() {
         // spec-checklist 45, 46
@@ -256,9 +261,8 @@ mod tests {
         assert_eq!(c.auth_method, AuthMethod::ClientSecretPost);
         assert_eq!(c.client_secret.unwrap().expose(), "s3");
         assert_eq!(c.secret_expires_at, None);
-        let r = HttpResponse::json(201, r#"{"client_id":"abc"}"#);
         assert_eq!(
-            parse_response(&r, "u", "r", None).unwrap().auth_method,
+            registered(r#"{"client_id":"abc"}"#).unwrap().auth_method,
             AuthMethod::None
         );
     }
@@ -272,12 +276,8 @@ mod tests {
             r#"{"client_id":"a","token_endpoint_auth_method":"tls_client_auth","client_secret":"x"}"#,
             "not json",
         ] {
-            let r = HttpResponse::json(201, body);
             assert!(
-                matches!(
-                    parse_response(&r, "u", "r", None),
-                    Err(Error::InvalidResponse { .. })
-                ),
+                matches!(registered(body), Err(Error::InvalidResponse { .. })),
                 "{body}"
             );
         }
@@ -304,7 +304,7 @@ mod tests {
             (r#"{"client_id":"a","client_id":"b"}"#, "duplicate"),
             (r#"["abc"]"#, "not a JSON object"),
         ] {
-            match parse_response(&HttpResponse::json(201, body), "u", "r", None) {
+            match registered(body) {
                 Err(Error::InvalidResponse { reason, .. }) => {
                     assert!(reason.contains(member), "{body}: {reason}")
                 }
@@ -312,14 +312,10 @@ mod tests {
             }
         }
         // null is absent; unknown members are ignored.
-        let r = HttpResponse::json(
-            201,
+        let c = registered(
             r#"{"client_id":"a","client_secret":null,"client_secret_expires_at":null,"token_endpoint_auth_method":null,"client_id_issued_at":1.0,"x":[]}"#,
         );
-        assert_eq!(
-            parse_response(&r, "u", "r", None).unwrap().auth_method,
-            AuthMethod::None
-        );
+        assert_eq!(c.unwrap().auth_method, AuthMethod::None);
     }
 
     #[test]

@@ -397,6 +397,20 @@ impl Store {
             .map(|c| &c.metadata)
     }
 
+    /// Keeps `metadata` for `issuer`, fetched at `now`.
+    pub(crate) fn cache_metadata(
+        &mut self,
+        issuer: String,
+        metadata: AuthServerMetadata,
+        now: u64,
+    ) {
+        let cached = CachedMetadata {
+            metadata,
+            fetched_at: now,
+        };
+        self.metadata.insert(issuer, cached);
+    }
+
     /// Serialises the store as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
         strict_json::to_vec(self)
@@ -585,18 +599,16 @@ mod tests {
             .fresh_metadata("https://as.example.com", 1_800_000_100)
             .unwrap();
         assert_eq!(m.issuer, "https://as.example.com");
-        assert_eq!(
-            m.authorization_endpoint.as_deref(),
-            Some("https://as.example.com/authorize")
-        );
-        assert_eq!(
-            m.token_endpoint.as_deref(),
-            Some("https://as.example.com/token")
-        );
-        assert_eq!(
-            m.registration_endpoint.as_deref(),
-            Some("https://as.example.com/register")
-        );
+        for (endpoint, expected) in [
+            (
+                &m.authorization_endpoint,
+                "https://as.example.com/authorize",
+            ),
+            (&m.token_endpoint, "https://as.example.com/token"),
+            (&m.registration_endpoint, "https://as.example.com/register"),
+        ] {
+            assert_eq!(endpoint.as_deref(), Some(expected));
+        }
         assert_eq!(
             m.response_types_supported.as_deref(),
             Some(&["code".to_string()][..])

@@ -379,6 +379,16 @@ mod tests {
         }
     }
 
+    /// A token request to `https://as/token` from `client(method, Some(secret))`.
+    fn request_as(method: AuthMethod, secret: &str) -> HttpRequest {
+        token_request(
+            "https://as/token",
+            Some(&client(method, Some(secret))),
+            None,
+            &[("grant_type", "x")],
+        )
+    }
+
     fn form(req: &HttpRequest) -> Vec<(String, String)> {
         form_decode(core::str::from_utf8(&req.body).unwrap())
     }
@@ -419,12 +429,7 @@ mod tests {
     #[test]
     fn client_secret_basic_is_form_encoded_then_base64() {
         // spec-checklist 85, 88
-        let req = token_request(
-            "https://as/token",
-            Some(&client(AuthMethod::ClientSecretBasic, Some("p@ss word"))),
-            None,
-            &[("grant_type", "x")],
-        );
+        let req = request_as(AuthMethod::ClientSecretBasic, "p@ss word");
         let expected = format!("Basic {}", base64_std(b"my+client:p%40ss+word"));
         assert_eq!(req.header("authorization"), Some(expected.as_str()));
         let f = form(&req);
@@ -436,12 +441,7 @@ mod tests {
     #[test]
     fn client_secret_post_in_body_only() {
         // spec-checklist 86
-        let req = token_request(
-            "https://as/token",
-            Some(&client(AuthMethod::ClientSecretPost, Some("s"))),
-            None,
-            &[("grant_type", "x")],
-        );
+        let req = request_as(AuthMethod::ClientSecretPost, "s");
         assert!(req.header("authorization").is_none());
         assert_eq!(req.url, "https://as/token");
         let f = form(&req);

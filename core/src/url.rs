@@ -584,11 +584,22 @@ impl Url {
     fn after_userinfo(&self) -> String {
         let mut out = self.host_and_port();
         out.push_str(&self.path);
+        self.with_query(out)
+    }
+
+    /// `out` followed by `?` and the query, if there is one.
+    fn with_query(&self, mut out: String) -> String {
         if let Some(q) = &self.query {
             out.push('?');
             out.push_str(q);
         }
         out
+    }
+
+    /// The path without one terminating `/` (the path a well-known suffix
+    /// goes with).
+    fn path_without_terminating_slash(&self) -> &str {
+        self.path.strip_suffix('/').unwrap_or(&self.path)
     }
 
     /// `scheme://host[:port]` with the port as written (no userinfo).
@@ -655,13 +666,11 @@ impl FromStr for Url {
 /// * the port is kept as written:
 ///   `http://127.0.0.1:8080/x` → `http://127.0.0.1:8080/.well-known/{suffix}/x`.
 pub fn well_known_insert(url: &Url, suffix: &str) -> String {
-    let path = url.path.strip_suffix('/').unwrap_or(&url.path);
-    let mut out = format!("{}/.well-known/{suffix}{path}", url.scheme_host_port());
-    if let Some(q) = &url.query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
+    let path = url.path_without_terminating_slash();
+    url.with_query(format!(
+        "{}/.well-known/{suffix}{path}",
+        url.scheme_host_port()
+    ))
 }
 
 /// OpenID Connect Discovery 1.0 §4: the issuer with any terminating `/`
@@ -672,13 +681,11 @@ pub fn well_known_insert(url: &Url, suffix: &str) -> String {
 /// `("https://as/tenant1", "openid-configuration")` →
 /// `https://as/tenant1/.well-known/openid-configuration`.
 pub fn well_known_append(url: &Url, suffix: &str) -> String {
-    let path = url.path.strip_suffix('/').unwrap_or(&url.path);
-    let mut out = format!("{}{path}/.well-known/{suffix}", url.scheme_host_port());
-    if let Some(q) = &url.query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
+    let path = url.path_without_terminating_slash();
+    url.with_query(format!(
+        "{}{path}/.well-known/{suffix}",
+        url.scheme_host_port()
+    ))
 }
 
 /// Appends form-encoded `pairs` to the query of `url` (OAuth 2.1 §3.1: the
@@ -706,6 +713,7 @@ pub fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_cases::check;
 
     fn u(s: &str) -> Url {
         match Url::parse(s) {
@@ -794,157 +802,133 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rejects_missing_scheme_or_authority() {
-        assert_eq!(err(""), UrlError::Empty);
-        assert_eq!(err("example.com/path"), UrlError::MissingScheme);
-        assert_eq!(err("/path"), UrlError::MissingScheme);
-        assert_eq!(err("//example.com/path"), UrlError::MissingScheme);
-        assert_eq!(err("?q:x"), UrlError::MissingScheme);
-        assert_eq!(err(":foo"), UrlError::InvalidScheme);
-        assert_eq!(err("1http://x"), UrlError::InvalidScheme);
-        assert_eq!(err("ht_tp://x"), UrlError::InvalidScheme);
-        assert_eq!(err("mailto:a@b.c"), UrlError::MissingAuthority);
-        assert_eq!(err("javascript:alert(1)"), UrlError::MissingAuthority);
-        assert_eq!(err("urn:ietf:rfc:3986"), UrlError::MissingAuthority);
-        assert_eq!(err("http:/x"), UrlError::MissingAuthority);
-        assert_eq!(err("http:x"), UrlError::MissingAuthority);
+    /// Checks that each of `inputs` is refused with `expected`.
+    fn refused_with(expected: UrlError, inputs: &[&str]) {
+        for input in inputs {
+            assert_eq!(err(input), expected, "{input:?}");
+        }
     }
 
-    #[test]
-    fn rejects_whitespace_controls_and_non_ascii() {
-        assert_eq!(
-            err(" https://x"),
-            UrlError::InvalidCharacter {
-                position: 0,
-                character: ' '
-            }
-        );
-        assert_eq!(
-            err("https://x "),
-            UrlError::InvalidCharacter {
-                position: 9,
-                character: ' '
-            }
-        );
-        assert_eq!(
-            err("https://x\n"),
-            UrlError::InvalidCharacter {
-                position: 9,
-                character: '\n'
-            }
-        );
-        assert_eq!(
-            err("https://x/a b"),
-            UrlError::InvalidCharacter {
-                position: 11,
-                character: ' '
-            }
-        );
-        assert_eq!(
-            err("https://x/\ta"),
-            UrlError::InvalidCharacter {
-                position: 10,
-                character: '\t'
-            }
-        );
-        assert_eq!(
-            err("https://x/\u{0}"),
-            UrlError::InvalidCharacter {
-                position: 10,
-                character: '\u{0}'
-            }
-        );
-        assert_eq!(
-            err("https://x/\u{7f}"),
-            UrlError::InvalidCharacter {
-                position: 10,
-                character: '\u{7f}'
-            }
-        );
-        assert_eq!(
-            err("https://exämple.com/"),
-            UrlError::InvalidCharacter {
-                position: 10,
-                character: 'ä'
-            }
-        );
-        assert_eq!(
-            err("https://x/é"),
-            UrlError::InvalidCharacter {
-                position: 10,
-                character: 'é'
-            }
-        );
-        assert_eq!(
-            err("https://x/?q=\u{2028}"),
-            UrlError::InvalidCharacter {
-                position: 13,
-                character: '\u{2028}'
-            }
-        );
-        for bad in [
-            "https://x/\"",
-            "https://x/<",
-            "https://x/?a=>",
-            "https://x\\y/",
-            "https://x/#\\",
-        ] {
-            assert!(
-                matches!(err(bad), UrlError::InvalidCharacter { .. }),
-                "{bad}"
-            );
+    /// Checks that each of `inputs` is refused with an error that `is`.
+    fn refused_as(is: impl Fn(&UrlError) -> bool, inputs: &[&str]) {
+        for input in inputs {
+            let e = err(input);
+            assert!(is(&e), "{input:?}: {e:?}");
         }
     }
 
     #[test]
+    fn rejects_missing_scheme_or_authority() {
+        refused_with(UrlError::Empty, &[""]);
+        refused_with(
+            UrlError::MissingScheme,
+            &["example.com/path", "/path", "//example.com/path", "?q:x"],
+        );
+        refused_with(UrlError::InvalidScheme, &[":foo", "1http://x", "ht_tp://x"]);
+        refused_with(
+            UrlError::MissingAuthority,
+            &[
+                "mailto:a@b.c",
+                "javascript:alert(1)",
+                "urn:ietf:rfc:3986",
+                "http:/x",
+                "http:x",
+            ],
+        );
+    }
+
+    #[test]
+    fn rejects_whitespace_controls_and_non_ascii() {
+        for (input, position, character) in [
+            (" https://x", 0, ' '),
+            ("https://x ", 9, ' '),
+            ("https://x\n", 9, '\n'),
+            ("https://x/a b", 11, ' '),
+            ("https://x/\ta", 10, '\t'),
+            ("https://x/\u{0}", 10, '\u{0}'),
+            ("https://x/\u{7f}", 10, '\u{7f}'),
+            ("https://exämple.com/", 10, 'ä'),
+            ("https://x/é", 10, 'é'),
+            ("https://x/?q=\u{2028}", 13, '\u{2028}'),
+        ] {
+            assert_eq!(
+                err(input),
+                UrlError::InvalidCharacter {
+                    position,
+                    character
+                },
+                "{input:?}"
+            );
+        }
+        refused_as(
+            |e| matches!(e, UrlError::InvalidCharacter { .. }),
+            &[
+                "https://x/\"",
+                "https://x/<",
+                "https://x/?a=>",
+                "https://x\\y/",
+                "https://x/#\\",
+            ],
+        );
+    }
+
+    #[test]
     fn rejects_bad_hosts() {
-        assert_eq!(err("https://"), UrlError::EmptyHost);
-        assert_eq!(err("https:///path"), UrlError::EmptyHost);
-        assert_eq!(err("https://:443/"), UrlError::EmptyHost);
-        assert_eq!(err("https://user@/"), UrlError::EmptyHost);
-        assert_eq!(err("https://a@b@c/"), UrlError::InvalidUserinfo);
-        assert!(matches!(
-            err("https://ex%61mple.com/"),
-            UrlError::InvalidCharacter { character: '%', .. }
-        ));
-        assert!(matches!(
-            err("https://a!b/"),
-            UrlError::InvalidCharacter { character: '!', .. }
-        ));
-        assert!(matches!(
-            err("https://a{b/"),
-            UrlError::InvalidCharacter { character: '{', .. }
-        ));
-        assert!(matches!(err("https://a..b/"), UrlError::InvalidHost(_)));
-        assert!(matches!(err("https://.a/"), UrlError::InvalidHost(_)));
-        assert!(matches!(err("https://./"), UrlError::InvalidHost(_)));
+        refused_with(
+            UrlError::EmptyHost,
+            &[
+                "https://",
+                "https:///path",
+                "https://:443/",
+                "https://user@/",
+            ],
+        );
+        refused_with(UrlError::InvalidUserinfo, &["https://a@b@c/"]);
+        for (input, c) in [
+            ("https://ex%61mple.com/", '%'),
+            ("https://a!b/", '!'),
+            ("https://a{b/", '{'),
+        ] {
+            assert!(
+                matches!(err(input), UrlError::InvalidCharacter { character, .. } if character == c),
+                "{input:?}"
+            );
+        }
+        refused_as(
+            |e| matches!(e, UrlError::InvalidHost(_)),
+            &["https://a..b/", "https://.a/", "https://./"],
+        );
         // One trailing dot (a fully qualified name) is fine.
         assert_eq!(u("https://example.com./").host(), "example.com.");
     }
 
     #[test]
     fn rejects_ambiguous_numeric_hosts() {
-        for bad in [
-            "http://127.1/",
-            "http://2130706433/",
-            "http://0x7f.0.0.1/",
-            "http://0x7f000001/",
-            "http://127.0.0.01/",
-            "http://010.0.0.1/",
-            "http://256.0.0.1/",
-            "http://1.2.3.4.5/",
-            "http://1.2.3/",
-            "http://127.0.0.1./",
-            "http://example.123/",
-            "http://a.0X10/",
+        refused_as(
+            |e| matches!(e, UrlError::InvalidHost(_)),
+            &[
+                "http://127.1/",
+                "http://2130706433/",
+                "http://0x7f.0.0.1/",
+                "http://0x7f000001/",
+                "http://127.0.0.01/",
+                "http://010.0.0.1/",
+                "http://256.0.0.1/",
+                "http://1.2.3.4.5/",
+                "http://1.2.3/",
+                "http://127.0.0.1./",
+                "http://example.123/",
+                "http://a.0X10/",
+            ],
+        );
+        for (input, host) in [
+            ("http://0.0.0.0/", "0.0.0.0"),
+            ("http://255.255.255.255/", "255.255.255.255"),
+            ("http://1.2.3.4a/", "1.2.3.4a"),
+            ("http://0xdeadbeef.com/", "0xdeadbeef.com"),
         ] {
-            assert!(matches!(err(bad), UrlError::InvalidHost(_)), "{bad}");
+            assert_eq!(u(input).host(), host, "{input:?}");
         }
-        assert_eq!(u("http://0.0.0.0/").host(), "0.0.0.0");
-        assert_eq!(u("http://255.255.255.255/").host(), "255.255.255.255");
-        assert_eq!(u("http://1.2.3.4a/").host(), "1.2.3.4a");
-        assert_eq!(u("http://0xdeadbeef.com/").host(), "0xdeadbeef.com");
     }
 
     #[test]
@@ -1033,44 +1017,42 @@ mod tests {
         ] {
             u(ok);
         }
-        for bad in [
-            "http://[1:2:3:4:5:6:7:8:9]/",
-            "http://[1:2:3:4:5:6:7]/",
-            "http://[1::2::3]/",
-            "http://[:::]/",
-            "http://[12345::]/",
-            "http://[g::]/",
-            "http://[]/",
-            "http://[::1%25eth0]/",
-            "http://[1:2:3:4:5:6:7:1.2.3.4]/",
-            "http://[1.2.3.4::]/",
-            "http://[::1.2.3]/",
-            "http://[1:2:3:4:5:6:7:8::]/",
-            "http://[:1::]/",
-            "http://[::1]x/",
-            "http://[::1]:/",
-        ] {
-            let e = err(bad);
-            assert!(
-                matches!(e, UrlError::InvalidHost(_) | UrlError::InvalidPort(_)),
-                "{bad}: {e:?}"
-            );
-        }
+        refused_as(
+            |e| matches!(e, UrlError::InvalidHost(_) | UrlError::InvalidPort(_)),
+            &[
+                "http://[1:2:3:4:5:6:7:8:9]/",
+                "http://[1:2:3:4:5:6:7]/",
+                "http://[1::2::3]/",
+                "http://[:::]/",
+                "http://[12345::]/",
+                "http://[g::]/",
+                "http://[]/",
+                "http://[::1%25eth0]/",
+                "http://[1:2:3:4:5:6:7:1.2.3.4]/",
+                "http://[1.2.3.4::]/",
+                "http://[::1.2.3]/",
+                "http://[1:2:3:4:5:6:7:8::]/",
+                "http://[:1::]/",
+                "http://[::1]x/",
+                "http://[::1]:/",
+            ],
+        );
         assert!(matches!(err("http://[v1.x]/"), UrlError::InvalidHost(_)));
     }
 
     #[test]
     fn rejects_unbalanced_brackets() {
-        for bad in [
-            "http://[::1/",
-            "http://::1]/",
-            "http://a]/",
-            "http://[::1]]/",
-            "http://[[::1]/",
-            "http://a[b]/",
-        ] {
-            assert_eq!(err(bad), UrlError::UnbalancedBrackets, "{bad}");
-        }
+        refused_with(
+            UrlError::UnbalancedBrackets,
+            &[
+                "http://[::1/",
+                "http://::1]/",
+                "http://a]/",
+                "http://[::1]]/",
+                "http://[[::1]/",
+                "http://a[b]/",
+            ],
+        );
         // Brackets in the path are not allowed; in the query they are data.
         assert!(matches!(
             err("http://a/[x]"),
@@ -1081,69 +1063,65 @@ mod tests {
 
     #[test]
     fn ports() {
-        assert_eq!(u("http://a:0/").port(), Some(0));
-        assert_eq!(u("http://a:65535/").port(), Some(65535));
-        assert_eq!(u("http://a:80/").port(), Some(80));
-        for bad in [
-            "http://a:/",
-            "http://a:65536/",
-            "http://a:99999999999999999999/",
-            "http://a:08/",
-            "http://a:-1/",
-            "http://a:+1/",
-            "http://a:8a/",
-            "http://a:1:2/",
-            "http://a: 1/",
+        for (input, port) in [
+            ("http://a:0/", 0),
+            ("http://a:65535/", 65535),
+            ("http://a:80/", 80),
         ] {
-            let e = err(bad);
-            assert!(
+            assert_eq!(u(input).port(), Some(port), "{input:?}");
+        }
+        refused_as(
+            |e| {
                 matches!(
                     e,
                     UrlError::InvalidPort(_) | UrlError::InvalidCharacter { .. }
-                ),
-                "{bad}: {e:?}"
-            );
-        }
+                )
+            },
+            &[
+                "http://a:/",
+                "http://a:65536/",
+                "http://a:99999999999999999999/",
+                "http://a:08/",
+                "http://a:-1/",
+                "http://a:+1/",
+                "http://a:8a/",
+                "http://a:1:2/",
+                "http://a: 1/",
+            ],
+        );
     }
 
     #[test]
     fn percent_encoding_strict_in_path_lenient_in_query() {
         assert_eq!(u("https://a/%7e%2F").path(), "/%7e%2F");
-        assert_eq!(
-            err("https://a/100%"),
-            UrlError::InvalidPercentEncoding { position: 13 }
-        );
-        assert_eq!(
-            err("https://a/%zz"),
-            UrlError::InvalidPercentEncoding { position: 10 }
-        );
-        assert_eq!(
-            err("https://us%er@a/"),
-            UrlError::InvalidPercentEncoding { position: 10 }
-        );
+        for (input, position) in [
+            ("https://a/100%", 13),
+            ("https://a/%zz", 10),
+            ("https://us%er@a/", 10),
+        ] {
+            assert_eq!(
+                err(input),
+                UrlError::InvalidPercentEncoding { position },
+                "{input:?}"
+            );
+        }
         assert_eq!(u("https://a/?p=100%").query(), Some("p=100%"));
         assert_eq!(u("https://a/#%").fragment(), Some("%"));
         // Characters outside pchar are rejected in the path.
-        for bad in ["https://a/|", "https://a/{", "https://a/^", "https://a/`"] {
-            assert!(
-                matches!(err(bad), UrlError::InvalidCharacter { .. }),
-                "{bad}"
+        refused_as(
+            |e| matches!(e, UrlError::InvalidCharacter { .. }),
+            &["https://a/|", "https://a/{", "https://a/^", "https://a/`"],
+        );
+        for (input, position) in [("https://a/#x#y", 12), ("https://a/b?c#x#y", 15)] {
+            assert_eq!(
+                err(input),
+                UrlError::InvalidCharacter {
+                    position,
+                    character: '#'
+                },
+                "{input:?}"
             );
         }
-        assert!(matches!(
-            err("https://a/#x#y"),
-            UrlError::InvalidCharacter {
-                position: 12,
-                character: '#'
-            }
-        ));
-        assert!(matches!(
-            err("https://a/b?c#x#y"),
-            UrlError::InvalidCharacter {
-                position: 15,
-                character: '#'
-            }
-        ));
     }
 
     #[test]
@@ -1183,103 +1161,127 @@ mod tests {
 
     #[test]
     fn effective_port_and_origin() {
-        assert_eq!(u("http://a/").effective_port(), Some(80));
-        assert_eq!(u("https://a/").effective_port(), Some(443));
-        assert_eq!(u("ftp://a/").effective_port(), None);
-        assert_eq!(u("https://a:444/").effective_port(), Some(444));
-        assert_eq!(u("https://A.example/x?y#z").origin(), "https://a.example");
-        assert_eq!(u("https://a:443/").origin(), "https://a");
-        assert_eq!(u("http://a:80/").origin(), "http://a");
-        assert_eq!(u("http://a:443/").origin(), "http://a:443");
-        assert_eq!(u("https://u:p@a:8443/").origin(), "https://a:8443");
-        assert_eq!(u("http://[::1]:3000/").origin(), "http://[::1]:3000");
-        assert_eq!(u("custom://a:1/").origin(), "custom://a:1");
+        for (input, port) in [
+            ("http://a/", Some(80)),
+            ("https://a/", Some(443)),
+            ("ftp://a/", None),
+            ("https://a:444/", Some(444)),
+        ] {
+            assert_eq!(u(input).effective_port(), port, "{input:?}");
+        }
+        for (input, origin) in [
+            ("https://A.example/x?y#z", "https://a.example"),
+            ("https://a:443/", "https://a"),
+            ("http://a:80/", "http://a"),
+            ("http://a:443/", "http://a:443"),
+            ("https://u:p@a:8443/", "https://a:8443"),
+            ("http://[::1]:3000/", "http://[::1]:3000"),
+            ("custom://a:1/", "custom://a:1"),
+        ] {
+            assert_eq!(u(input).origin(), origin, "{input:?}");
+        }
     }
 
     #[test]
     fn same_origin_uses_effective_port() {
-        assert!(u("https://a/x").same_origin(&u("https://A:443/y?z")));
-        assert!(u("http://a:80/").same_origin(&u("http://a")));
-        assert!(!u("http://a/").same_origin(&u("https://a/")));
-        assert!(!u("https://a/").same_origin(&u("https://a:8443/")));
-        assert!(!u("https://a/").same_origin(&u("https://b/")));
-        assert!(!u("https://a.example/").same_origin(&u("https://a.example.evil/")));
-        assert!(u("custom://a/").same_origin(&u("custom://a/x")));
+        for (a, b, same) in [
+            ("https://a/x", "https://A:443/y?z", true),
+            ("http://a:80/", "http://a", true),
+            ("http://a/", "https://a/", false),
+            ("https://a/", "https://a:8443/", false),
+            ("https://a/", "https://b/", false),
+            ("https://a.example/", "https://a.example.evil/", false),
+            ("custom://a/", "custom://a/x", true),
+        ] {
+            assert_eq!(u(a).same_origin(&u(b)), same, "{a:?} and {b:?}");
+        }
+    }
+
+    /// Checks that `holds` is true of each URL in `yes` and false of each in
+    /// `no`.
+    fn holds_exactly(holds: impl Fn(&Url) -> bool, yes: &[&str], no: &[&str]) {
+        for s in yes {
+            assert!(holds(&u(s)), "{s}");
+        }
+        for s in no {
+            assert!(!holds(&u(s)), "{s}");
+        }
     }
 
     #[test]
     fn hosts_that_reach_the_local_machine() {
         // Security review finding 5: these passed the guard that keeps a
         // remote server's flow off the user's machine.
-        for yes in [
-            "https://0.0.0.0/",
-            "http://0.1.2.3/",
-            "https://[::]/",
-            "https://[::ffff:127.0.0.1]/",
-            "https://[::ffff:7f00:1]/",
-            "https://[::127.0.0.1]/",
-            "https://[::ffff:0.0.0.0]/",
-            "https://localhost./",
-            "https://app.localhost/",
-            "https://app.localhost./",
-            "http://127.0.0.1/",
-            "http://[::1]/",
-        ] {
-            assert!(u(yes).reaches_local_machine(), "{yes}");
-        }
-        for no in [
-            "https://example.com/",
-            "https://localhost.example.com/",
-            "https://mylocalhost/",
-            "https://10.0.0.1/",
-            "https://[::ffff:10.0.0.1]/",
-            "https://[2001:db8::1]/",
-            "https://128.0.0.1/",
-        ] {
-            assert!(!u(no).reaches_local_machine(), "{no}");
-        }
+        holds_exactly(
+            Url::reaches_local_machine,
+            &[
+                "https://0.0.0.0/",
+                "http://0.1.2.3/",
+                "https://[::]/",
+                "https://[::ffff:127.0.0.1]/",
+                "https://[::ffff:7f00:1]/",
+                "https://[::127.0.0.1]/",
+                "https://[::ffff:0.0.0.0]/",
+                "https://localhost./",
+                "https://app.localhost/",
+                "https://app.localhost./",
+                "http://127.0.0.1/",
+                "http://[::1]/",
+            ],
+            &[
+                "https://example.com/",
+                "https://localhost.example.com/",
+                "https://mylocalhost/",
+                "https://10.0.0.1/",
+                "https://[::ffff:10.0.0.1]/",
+                "https://[2001:db8::1]/",
+                "https://128.0.0.1/",
+            ],
+        );
     }
 
     #[test]
     fn loopback() {
-        for yes in [
-            "http://localhost/",
-            "http://LOCALHOST:8080/",
-            "http://127.0.0.1/",
-            "http://127.255.255.254:1/",
-            "http://[::1]/",
-            "http://[0:0:0:0:0:0:0:1]/",
-            "http://[0000:0000::0001]/",
-        ] {
-            assert!(u(yes).is_loopback(), "{yes}");
-        }
-        for no in [
-            "http://localhost.example.com/",
-            "http://localhost./",
-            "http://sub.localhost/",
-            "http://128.0.0.1/",
-            "http://10.0.0.1/",
-            "http://0.0.0.0/",
-            "http://[::]/",
-            "http://[::2]/",
-            "http://[1::1]/",
-            "http://[::ffff:127.0.0.1]/",
-            "http://example.com/",
-            "http://127.0.0.1.nip.io/",
-        ] {
-            assert!(!u(no).is_loopback(), "{no}");
-        }
+        holds_exactly(
+            Url::is_loopback,
+            &[
+                "http://localhost/",
+                "http://LOCALHOST:8080/",
+                "http://127.0.0.1/",
+                "http://127.255.255.254:1/",
+                "http://[::1]/",
+                "http://[0:0:0:0:0:0:0:1]/",
+                "http://[0000:0000::0001]/",
+            ],
+            &[
+                "http://localhost.example.com/",
+                "http://localhost./",
+                "http://sub.localhost/",
+                "http://128.0.0.1/",
+                "http://10.0.0.1/",
+                "http://0.0.0.0/",
+                "http://[::]/",
+                "http://[::2]/",
+                "http://[1::1]/",
+                "http://[::ffff:127.0.0.1]/",
+                "http://example.com/",
+                "http://127.0.0.1.nip.io/",
+            ],
+        );
     }
 
     #[test]
     fn https_or_loopback_http() {
-        assert!(u("https://example.com/").is_https_or_loopback_http());
-        assert!(u("http://127.0.0.1:8976/callback").is_https_or_loopback_http());
-        assert!(u("http://localhost/").is_https_or_loopback_http());
-        assert!(u("http://[::1]/").is_https_or_loopback_http());
-        assert!(!u("http://example.com/").is_https_or_loopback_http());
-        assert!(!u("ftp://127.0.0.1/").is_https_or_loopback_http());
-        assert!(!u("ws://localhost/").is_https_or_loopback_http());
+        holds_exactly(
+            Url::is_https_or_loopback_http,
+            &[
+                "https://example.com/",
+                "http://127.0.0.1:8976/callback",
+                "http://localhost/",
+                "http://[::1]/",
+            ],
+            &["http://example.com/", "ftp://127.0.0.1/", "ws://localhost/"],
+        );
     }
 
     #[test]
@@ -1302,18 +1304,13 @@ mod tests {
 
     #[test]
     fn error_display() {
-        assert_eq!(
-            err("https://a b").to_string(),
-            "invalid character ' ' at byte 9"
-        );
-        assert_eq!(
-            err("https://a:99999/").to_string(),
-            "invalid URL port \"99999\""
-        );
-        assert_eq!(
-            err("https://u:secret@a:x/").to_string(),
-            "invalid URL port \"x\""
-        );
+        for (input, message) in [
+            ("https://a b", "invalid character ' ' at byte 9"),
+            ("https://a:99999/", "invalid URL port \"99999\""),
+            ("https://u:secret@a:x/", "invalid URL port \"x\""),
+        ] {
+            assert_eq!(err(input).to_string(), message, "{input:?}");
+        }
         let e: Box<dyn core::error::Error> = Box::new(UrlError::EmptyHost);
         assert_eq!(e.to_string(), "URL has an empty host");
     }
@@ -1332,61 +1329,61 @@ mod tests {
         // RFC 3986 §5.4.1. "g:h" → "g:h" has no authority and is covered below.
         // "//g" resolves to "http://g", written with the "/" an empty path
         // stands for in http(s) URLs (RFC 3986 §6.2.3; WHATWG always writes it).
-        let cases = [
-            ("g", "http://a/b/c/g"),
-            ("./g", "http://a/b/c/g"),
-            ("g/", "http://a/b/c/g/"),
-            ("/g", "http://a/g"),
-            ("//g", "http://g/"),
-            ("?y", "http://a/b/c/d;p?y"),
-            ("g?y", "http://a/b/c/g?y"),
-            ("#s", "http://a/b/c/d;p?q#s"),
-            ("g#s", "http://a/b/c/g#s"),
-            ("g?y#s", "http://a/b/c/g?y#s"),
-            (";x", "http://a/b/c/;x"),
-            ("g;x", "http://a/b/c/g;x"),
-            ("g;x?y#s", "http://a/b/c/g;x?y#s"),
-            ("", "http://a/b/c/d;p?q"),
-            (".", "http://a/b/c/"),
-            ("./", "http://a/b/c/"),
-            ("..", "http://a/b/"),
-            ("../", "http://a/b/"),
-            ("../g", "http://a/b/g"),
-            ("../..", "http://a/"),
-            ("../../", "http://a/"),
-            ("../../g", "http://a/g"),
-        ];
-        for (reference, expected) in cases {
-            assert_eq!(join(reference), expected, "reference {reference:?}");
-        }
+        check(
+            join,
+            &[
+                ("g", "http://a/b/c/g"),
+                ("./g", "http://a/b/c/g"),
+                ("g/", "http://a/b/c/g/"),
+                ("/g", "http://a/g"),
+                ("//g", "http://g/"),
+                ("?y", "http://a/b/c/d;p?y"),
+                ("g?y", "http://a/b/c/g?y"),
+                ("#s", "http://a/b/c/d;p?q#s"),
+                ("g#s", "http://a/b/c/g#s"),
+                ("g?y#s", "http://a/b/c/g?y#s"),
+                (";x", "http://a/b/c/;x"),
+                ("g;x", "http://a/b/c/g;x"),
+                ("g;x?y#s", "http://a/b/c/g;x?y#s"),
+                ("", "http://a/b/c/d;p?q"),
+                (".", "http://a/b/c/"),
+                ("./", "http://a/b/c/"),
+                ("..", "http://a/b/"),
+                ("../", "http://a/b/"),
+                ("../g", "http://a/b/g"),
+                ("../..", "http://a/"),
+                ("../../", "http://a/"),
+                ("../../g", "http://a/g"),
+            ],
+        );
     }
 
     #[test]
     fn join_rfc3986_abnormal_examples() {
         // RFC 3986 §5.4.2 (strict parser).
-        let cases = [
-            ("../../../g", "http://a/g"),
-            ("../../../../g", "http://a/g"),
-            ("/./g", "http://a/g"),
-            ("/../g", "http://a/g"),
-            ("g.", "http://a/b/c/g."),
-            (".g", "http://a/b/c/.g"),
-            ("g..", "http://a/b/c/g.."),
-            ("..g", "http://a/b/c/..g"),
-            ("./../g", "http://a/b/g"),
-            ("./g/.", "http://a/b/c/g/"),
-            ("g/./h", "http://a/b/c/g/h"),
-            ("g/../h", "http://a/b/c/h"),
-            ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
-            ("g;x=1/../y", "http://a/b/c/y"),
-            ("g?y/./x", "http://a/b/c/g?y/./x"),
-            ("g?y/../x", "http://a/b/c/g?y/../x"),
-            ("g#s/./x", "http://a/b/c/g#s/./x"),
-            ("g#s/../x", "http://a/b/c/g#s/../x"),
-        ];
-        for (reference, expected) in cases {
-            assert_eq!(join(reference), expected, "reference {reference:?}");
-        }
+        check(
+            join,
+            &[
+                ("../../../g", "http://a/g"),
+                ("../../../../g", "http://a/g"),
+                ("/./g", "http://a/g"),
+                ("/../g", "http://a/g"),
+                ("g.", "http://a/b/c/g."),
+                (".g", "http://a/b/c/.g"),
+                ("g..", "http://a/b/c/g.."),
+                ("..g", "http://a/b/c/..g"),
+                ("./../g", "http://a/b/g"),
+                ("./g/.", "http://a/b/c/g/"),
+                ("g/./h", "http://a/b/c/g/h"),
+                ("g/../h", "http://a/b/c/h"),
+                ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+                ("g;x=1/../y", "http://a/b/c/y"),
+                ("g?y/./x", "http://a/b/c/g?y/./x"),
+                ("g?y/../x", "http://a/b/c/g?y/../x"),
+                ("g#s/./x", "http://a/b/c/g#s/./x"),
+                ("g#s/../x", "http://a/b/c/g#s/../x"),
+            ],
+        );
         // Targets without an authority cannot be represented.
         assert_eq!(u(BASE).join("g:h"), Err(UrlError::MissingAuthority));
         assert_eq!(u(BASE).join("http:g"), Err(UrlError::MissingAuthority));
@@ -1394,64 +1391,58 @@ mod tests {
 
     #[test]
     fn join_absolute_and_network_path_references() {
-        assert_eq!(
-            join("https://other.example/x/../y?z#f"),
-            "https://other.example/y?z#f"
-        );
         // An empty path is written "/" in resolved URLs (RFC 3986 §6.2.3).
-        assert_eq!(join("HTTPS://Other.Example"), "https://other.example/");
-        assert_eq!(join("//h:8080/p/./q?x"), "http://h:8080/p/q?x");
-        assert_eq!(
-            u("https://u@a:8443/x/y").join("z").unwrap().to_string(),
-            "https://u@a:8443/x/z"
+        check(
+            join,
+            &[
+                (
+                    "https://other.example/x/../y?z#f",
+                    "https://other.example/y?z#f",
+                ),
+                ("HTTPS://Other.Example", "https://other.example/"),
+                ("//h:8080/p/./q?x", "http://h:8080/p/q?x"),
+            ],
         );
-        assert_eq!(u("https://a").join("b").unwrap().to_string(), "https://a/b");
-        assert_eq!(
-            u("https://a").join("?q").unwrap().to_string(),
-            "https://a/?q"
-        );
-        assert_eq!(
-            u("https://a/x?q#f").join("").unwrap().to_string(),
-            "https://a/x?q"
-        );
-        assert_eq!(
-            u("https://a/x?q#f").join("#g").unwrap().to_string(),
-            "https://a/x?q#g"
-        );
-        assert_eq!(
-            u("https://a/x/").join(".well-known/y").unwrap().to_string(),
-            "https://a/x/.well-known/y"
-        );
-        assert_eq!(
-            u("https://[::1]:9/x").join("/y").unwrap().to_string(),
-            "https://[::1]:9/y"
-        );
+        for (base, reference, expected) in [
+            ("https://u@a:8443/x/y", "z", "https://u@a:8443/x/z"),
+            ("https://a", "b", "https://a/b"),
+            ("https://a", "?q", "https://a/?q"),
+            ("https://a/x?q#f", "", "https://a/x?q"),
+            ("https://a/x?q#f", "#g", "https://a/x?q#g"),
+            ("https://a/x/", ".well-known/y", "https://a/x/.well-known/y"),
+            ("https://[::1]:9/x", "/y", "https://[::1]:9/y"),
+        ] {
+            assert_eq!(
+                u(base).join(reference).unwrap().to_string(),
+                expected,
+                "{reference:?} from {base:?}"
+            );
+        }
     }
 
     #[test]
     fn join_validates_the_result() {
-        assert!(matches!(
-            u(BASE).join(" g"),
-            Err(UrlError::InvalidCharacter { .. })
-        ));
-        assert!(matches!(
-            u(BASE).join("g h"),
-            Err(UrlError::InvalidCharacter { .. })
-        ));
-        assert!(matches!(u(BASE).join("//"), Err(UrlError::EmptyHost)));
-        assert!(matches!(
-            u(BASE).join("//a@b@c/"),
-            Err(UrlError::InvalidUserinfo)
-        ));
-        assert!(matches!(
-            u(BASE).join("é"),
-            Err(UrlError::InvalidCharacter { .. })
-        ));
-        assert!(matches!(
-            u(BASE).join("javascript:alert(1)"),
-            Err(UrlError::MissingAuthority)
-        ));
-        assert!(matches!(u(BASE).join("1a:b"), Err(UrlError::InvalidScheme)));
+        for reference in [" g", "g h", "é"] {
+            assert!(
+                matches!(
+                    u(BASE).join(reference),
+                    Err(UrlError::InvalidCharacter { .. })
+                ),
+                "reference {reference:?}"
+            );
+        }
+        for (reference, expected) in [
+            ("//", UrlError::EmptyHost),
+            ("//a@b@c/", UrlError::InvalidUserinfo),
+            ("javascript:alert(1)", UrlError::MissingAuthority),
+            ("1a:b", UrlError::InvalidScheme),
+        ] {
+            assert_eq!(
+                u(BASE).join(reference),
+                Err(expected),
+                "reference {reference:?}"
+            );
+        }
     }
 
     /// The path `reference` resolves to from `http://x/`.
@@ -1468,74 +1459,94 @@ mod tests {
         // removes the dot segments). Relative paths are merged with the
         // base's "/" first (§5.2.3), so they come out with a leading "/",
         // and an empty result is the base's "/".
-        assert_eq!(dots("/a/b/c/./../../g"), "/a/g");
-        assert_eq!(dots("mid/content=5/../6"), "/mid/6");
-        assert_eq!(dots(""), "/");
-        assert_eq!(dots("/"), "/");
-        assert_eq!(dots("/.."), "/");
-        assert_eq!(dots("/."), "/");
-        assert_eq!(dots("."), "/");
-        assert_eq!(dots(".."), "/");
-        assert_eq!(dots("../a"), "/a");
-        assert_eq!(dots("a//b/../c"), "/a//c");
-        assert_eq!(dots("/a/b/.."), "/a/");
-        assert_eq!(dots("/a/.../b"), "/a/.../b");
+        check(
+            dots,
+            &[
+                ("/a/b/c/./../../g", "/a/g"),
+                ("mid/content=5/../6", "/mid/6"),
+                ("", "/"),
+                ("/", "/"),
+                ("/..", "/"),
+                ("/.", "/"),
+                (".", "/"),
+                ("..", "/"),
+                ("../a", "/a"),
+                ("a//b/../c", "/a//c"),
+                ("/a/b/..", "/a/"),
+                ("/a/.../b", "/a/.../b"),
+            ],
+        );
     }
 
     #[test]
     fn well_known_insert_examples() {
         let oauth = "oauth-authorization-server";
         let prm = "oauth-protected-resource";
-        // Brief / RFC 8414 §3.1 examples.
-        assert_eq!(
-            well_known_insert(&u("https://as.example.com/tenant1/"), oauth),
-            "https://as.example.com/.well-known/oauth-authorization-server/tenant1"
-        );
-        assert_eq!(
-            well_known_insert(&u("https://as.example.com"), oauth),
-            "https://as.example.com/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            well_known_insert(&u("https://as.example.com/"), oauth),
-            "https://as.example.com/.well-known/oauth-authorization-server"
-        );
-        // RFC 8414 §3.1: issuer "https://example.com/issuer1".
-        assert_eq!(
-            well_known_insert(&u("https://example.com/issuer1"), oauth),
-            "https://example.com/.well-known/oauth-authorization-server/issuer1"
-        );
-        // RFC 9728 §3.1: resource "https://resource.example.com/resource1".
-        assert_eq!(
-            well_known_insert(&u("https://resource.example.com/resource1"), prm),
-            "https://resource.example.com/.well-known/oauth-protected-resource/resource1"
-        );
-        // Query kept after the inserted path, fragment dropped.
-        assert_eq!(
-            well_known_insert(&u("https://mcp.example.com/public/mcp?x=1"), prm),
-            "https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp?x=1"
-        );
-        assert_eq!(
-            well_known_insert(&u("https://mcp.example.com/public/mcp#frag"), prm),
-            "https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp"
-        );
-        assert_eq!(
-            well_known_insert(&u("https://mcp.example.com/?x=1#f"), prm),
-            "https://mcp.example.com/.well-known/oauth-protected-resource?x=1"
-        );
-        // Port kept, userinfo dropped.
-        assert_eq!(
-            well_known_insert(&u("http://127.0.0.1:8080/x"), prm),
-            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/x"
-        );
-        assert_eq!(
-            well_known_insert(&u("https://u:p@[::1]:443/a/b/"), prm),
-            "https://[::1]:443/.well-known/oauth-protected-resource/a/b"
-        );
-        // Only one terminating slash is removed.
-        assert_eq!(
-            well_known_insert(&u("https://as.example.com/t//"), oauth),
-            "https://as.example.com/.well-known/oauth-authorization-server/t/"
-        );
+        for (url, suffix, expected) in [
+            // Brief / RFC 8414 §3.1 examples.
+            (
+                "https://as.example.com/tenant1/",
+                oauth,
+                "https://as.example.com/.well-known/oauth-authorization-server/tenant1",
+            ),
+            (
+                "https://as.example.com",
+                oauth,
+                "https://as.example.com/.well-known/oauth-authorization-server",
+            ),
+            (
+                "https://as.example.com/",
+                oauth,
+                "https://as.example.com/.well-known/oauth-authorization-server",
+            ),
+            // RFC 8414 §3.1: issuer "https://example.com/issuer1".
+            (
+                "https://example.com/issuer1",
+                oauth,
+                "https://example.com/.well-known/oauth-authorization-server/issuer1",
+            ),
+            // RFC 9728 §3.1: resource "https://resource.example.com/resource1".
+            (
+                "https://resource.example.com/resource1",
+                prm,
+                "https://resource.example.com/.well-known/oauth-protected-resource/resource1",
+            ),
+            // Query kept after the inserted path, fragment dropped.
+            (
+                "https://mcp.example.com/public/mcp?x=1",
+                prm,
+                "https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp?x=1",
+            ),
+            (
+                "https://mcp.example.com/public/mcp#frag",
+                prm,
+                "https://mcp.example.com/.well-known/oauth-protected-resource/public/mcp",
+            ),
+            (
+                "https://mcp.example.com/?x=1#f",
+                prm,
+                "https://mcp.example.com/.well-known/oauth-protected-resource?x=1",
+            ),
+            // Port kept, userinfo dropped.
+            (
+                "http://127.0.0.1:8080/x",
+                prm,
+                "http://127.0.0.1:8080/.well-known/oauth-protected-resource/x",
+            ),
+            (
+                "https://u:p@[::1]:443/a/b/",
+                prm,
+                "https://[::1]:443/.well-known/oauth-protected-resource/a/b",
+            ),
+            // Only one terminating slash is removed.
+            (
+                "https://as.example.com/t//",
+                oauth,
+                "https://as.example.com/.well-known/oauth-authorization-server/t/",
+            ),
+        ] {
+            assert_eq!(well_known_insert(&u(url), suffix), expected, "{url:?}");
+        }
     }
 
     #[test]
@@ -1555,101 +1566,118 @@ mod tests {
 
     #[test]
     fn mcp_spec_as_metadata_discovery_urls() {
+        let (oauth, oidc) = ("oauth-authorization-server", "openid-configuration");
         // spec-checklist §5.1: issuer with a path.
         let issuer = u("https://auth.example.com/tenant1");
         assert_eq!(
-            well_known_insert(&issuer, "oauth-authorization-server"),
-            "https://auth.example.com/.well-known/oauth-authorization-server/tenant1"
-        );
-        assert_eq!(
-            well_known_insert(&issuer, "openid-configuration"),
-            "https://auth.example.com/.well-known/openid-configuration/tenant1"
-        );
-        assert_eq!(
-            well_known_append(&issuer, "openid-configuration"),
-            "https://auth.example.com/tenant1/.well-known/openid-configuration"
+            [
+                well_known_insert(&issuer, oauth),
+                well_known_insert(&issuer, oidc),
+                well_known_append(&issuer, oidc),
+            ],
+            [
+                "https://auth.example.com/.well-known/oauth-authorization-server/tenant1",
+                "https://auth.example.com/.well-known/openid-configuration/tenant1",
+                "https://auth.example.com/tenant1/.well-known/openid-configuration",
+            ]
         );
         // Issuer without a path.
         let issuer = u("https://auth.example.com");
         assert_eq!(
-            well_known_insert(&issuer, "oauth-authorization-server"),
-            "https://auth.example.com/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            well_known_insert(&issuer, "openid-configuration"),
-            "https://auth.example.com/.well-known/openid-configuration"
+            [
+                well_known_insert(&issuer, oauth),
+                well_known_insert(&issuer, oidc),
+            ],
+            [
+                "https://auth.example.com/.well-known/oauth-authorization-server",
+                "https://auth.example.com/.well-known/openid-configuration",
+            ]
         );
         // spec-checklist §5.3 (2025-03-26): base URL is the origin.
         let legacy = u("https://api.example.com/v1/mcp");
         assert_eq!(
-            well_known_insert(&u(&legacy.origin()), "oauth-authorization-server"),
+            well_known_insert(&u(&legacy.origin()), oauth),
             "https://api.example.com/.well-known/oauth-authorization-server"
         );
     }
 
     #[test]
     fn well_known_append_examples() {
-        let oidc = "openid-configuration";
-        assert_eq!(
-            well_known_append(&u("https://as/tenant1"), oidc),
-            "https://as/tenant1/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            well_known_append(&u("https://as/tenant1/"), oidc),
-            "https://as/tenant1/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            well_known_append(&u("https://as"), oidc),
-            "https://as/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            well_known_append(&u("https://as/"), oidc),
-            "https://as/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            well_known_append(&u("http://localhost:9000/t?x=1#f"), oidc),
-            "http://localhost:9000/t/.well-known/openid-configuration?x=1"
-        );
+        for (url, expected) in [
+            (
+                "https://as/tenant1",
+                "https://as/tenant1/.well-known/openid-configuration",
+            ),
+            (
+                "https://as/tenant1/",
+                "https://as/tenant1/.well-known/openid-configuration",
+            ),
+            ("https://as", "https://as/.well-known/openid-configuration"),
+            ("https://as/", "https://as/.well-known/openid-configuration"),
+            (
+                "http://localhost:9000/t?x=1#f",
+                "http://localhost:9000/t/.well-known/openid-configuration?x=1",
+            ),
+        ] {
+            assert_eq!(
+                well_known_append(&u(url), "openid-configuration"),
+                expected,
+                "{url:?}"
+            );
+        }
     }
 
     #[test]
     fn append_query_cases() {
-        let p = [("response_type", "code"), ("scope", "a b")];
-        assert_eq!(
-            append_query("https://as/authorize", &p),
-            "https://as/authorize?response_type=code&scope=a+b"
-        );
-        assert_eq!(
-            append_query("https://as/authorize?tenant=x", &p),
-            "https://as/authorize?tenant=x&response_type=code&scope=a+b"
-        );
-        assert_eq!(
-            append_query("https://as/authorize?", &p),
-            "https://as/authorize?response_type=code&scope=a+b"
-        );
-        assert_eq!(
-            append_query("https://as/authorize?a=1&", &p),
-            "https://as/authorize?a=1&response_type=code&scope=a+b"
-        );
-        assert_eq!(
-            append_query("https://as/authorize?a=1#frag", &p),
-            "https://as/authorize?a=1&response_type=code&scope=a+b"
-        );
-        assert_eq!(
-            append_query("https://as/authorize#f?x", &p),
-            "https://as/authorize?response_type=code&scope=a+b"
-        );
-        assert_eq!(
-            append_query("https://as/authorize?a=1#f", &[]),
-            "https://as/authorize?a=1"
-        );
-        assert_eq!(append_query("", &[("a", "b")]), "?a=b");
-        assert_eq!(
-            append_query(
-                "https://as/a",
-                &[("redirect_uri", "http://127.0.0.1:1/cb?x=1&y=2")]
+        let p: &[(&str, &str)] = &[("response_type", "code"), ("scope", "a b")];
+        for (url, params, expected) in [
+            (
+                "https://as/authorize",
+                p,
+                "https://as/authorize?response_type=code&scope=a+b",
             ),
-            "https://as/a?redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb%3Fx%3D1%26y%3D2"
-        );
+            (
+                "https://as/authorize?tenant=x",
+                p,
+                "https://as/authorize?tenant=x&response_type=code&scope=a+b",
+            ),
+            (
+                "https://as/authorize?",
+                p,
+                "https://as/authorize?response_type=code&scope=a+b",
+            ),
+            (
+                "https://as/authorize?a=1&",
+                p,
+                "https://as/authorize?a=1&response_type=code&scope=a+b",
+            ),
+            (
+                "https://as/authorize?a=1#frag",
+                p,
+                "https://as/authorize?a=1&response_type=code&scope=a+b",
+            ),
+            (
+                "https://as/authorize#f?x",
+                p,
+                "https://as/authorize?response_type=code&scope=a+b",
+            ),
+            (
+                "https://as/authorize?a=1#f",
+                &[],
+                "https://as/authorize?a=1",
+            ),
+            ("", &[("a", "b")], "?a=b"),
+            (
+                "https://as/a",
+                &[("redirect_uri", "http://127.0.0.1:1/cb?x=1&y=2")],
+                "https://as/a?redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb%3Fx%3D1%26y%3D2",
+            ),
+        ] {
+            assert_eq!(
+                append_query(url, params),
+                expected,
+                "{url:?} with {params:?}"
+            );
+        }
     }
 }

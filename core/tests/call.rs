@@ -125,10 +125,29 @@ fn auth_server(refresh: bool) -> impl Fn(&HttpRequest) -> HttpResponse {
 /// A client holding AT-1 (with RT-1), obtained through `auth`.
 fn authorized(config: Config, auth: Responder<'_>) -> Client {
     let mut c = client(config);
-    let (grant, _) = run(&mut c, CHALLENGE, auth);
-    let (token, _) = complete(&mut c, grant.unwrap(), auth);
+    let (token, _) = run_and_complete(&mut c, CHALLENGE, auth);
     assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
     c
+}
+
+/// One call at `now` to a resource that takes `token` only, by a client
+/// that obtained AT-1 from `auth_server(refresh)`, which also answers the
+/// call's flows.
+fn authorized_call(refresh: bool, now: u64, token: &'static str) -> (Result<u16, Error>, Trace) {
+    let auth = auth_server(refresh);
+    let mut c = authorized(Config::new("T", REDIRECT), &auth);
+    call(&mut c, now, &auth, &accepting(token))
+}
+
+/// The steps of an [`authorized_call`] at `NOW` to a resource that takes
+/// no token, checked to end in the need for an authorization.
+fn steps_to_authorization(refresh: bool) -> Vec<String> {
+    let (result, trace) = authorized_call(refresh, NOW, "nothing");
+    assert!(
+        matches!(result, Err(Error::AuthorizationRequired(_))),
+        "{result:?}"
+    );
+    trace.steps
 }
 
 /// A resource server that takes `token` only.
@@ -148,9 +167,7 @@ fn accepting(
 fn a_fresh_token_is_attached_and_the_response_delivered_without_randomness() {
     // 92: the token bound to this server goes with the request. A Bearer
     // call needs no random bytes (no flow, no DPoP jti).
-    let auth = auth_server(true);
-    let mut c = authorized(Config::new("T", REDIRECT), &auth);
-    let (result, trace) = call(&mut c, NOW, &auth, &accepting("Bearer AT-1"));
+    let (result, trace) = authorized_call(true, NOW, "Bearer AT-1");
     assert_eq!(result.unwrap(), 200);
     assert_eq!(trace.steps, ["send Bearer AT-1", "deliver"]);
     assert_eq!(trace.random_bytes, 0);
@@ -181,10 +198,8 @@ fn without_a_token_a_401_leads_to_an_authorization_that_needs_the_user() {
 #[test]
 fn a_stale_token_is_renewed_before_it_is_sent() {
     // 96: the refresh happens before the request, not after a 401.
-    let auth = auth_server(true);
-    let mut c = authorized(Config::new("T", REDIRECT), &auth);
     let stale = NOW + 600 - REFRESH_SKEW_SECS;
-    let (result, trace) = call(&mut c, stale, &auth, &accepting("Bearer AT-2"));
+    let (result, trace) = authorized_call(true, stale, "Bearer AT-2");
     assert_eq!(result.unwrap(), 200);
     assert_eq!(trace.steps, ["flow /token", "send Bearer AT-2", "deliver"]);
 }
@@ -192,9 +207,7 @@ fn a_stale_token_is_renewed_before_it_is_sent() {
 #[test]
 fn a_refused_token_is_refreshed_once_then_the_call_is_sent_again() {
     // A server may revoke a token early: one refresh, one more send.
-    let auth = auth_server(true);
-    let mut c = authorized(Config::new("T", REDIRECT), &auth);
-    let (result, trace) = call(&mut c, NOW, &auth, &accepting("Bearer AT-2"));
+    let (result, trace) = authorized_call(true, NOW, "Bearer AT-2");
     assert_eq!(result.unwrap(), 200);
     assert_eq!(
         trace.steps,
@@ -210,38 +223,21 @@ fn a_refused_token_is_refreshed_once_then_the_call_is_sent_again() {
 #[test]
 fn a_refusal_after_the_refresh_leads_to_an_authorization() {
     // The refreshed token is refused too: the next step is the user.
-    let auth = auth_server(true);
-    let mut c = authorized(Config::new("T", REDIRECT), &auth);
-    let (result, trace) = call(&mut c, NOW, &auth, &accepting("nothing"));
-    assert!(
-        matches!(result, Err(Error::AuthorizationRequired(_))),
-        "{result:?}"
-    );
+    let steps = steps_to_authorization(true);
     assert_eq!(
-        trace.steps[..3],
+        steps[..3],
         ["send Bearer AT-1", "flow /token", "send Bearer AT-2"]
     );
-    assert_eq!(
-        trace.steps.len(),
-        4,
-        "then one authorization: {:?}",
-        trace.steps
-    );
-    assert!(trace.steps[3].starts_with("flow "), "{:?}", trace.steps);
+    assert_eq!(steps.len(), 4, "then one authorization: {steps:?}");
+    assert!(steps[3].starts_with("flow "), "{steps:?}");
 }
 
 #[test]
 fn a_rejected_refresh_token_leads_to_an_authorization() {
     // invalid_grant: the dead refresh token is dropped and the user asked.
-    let auth = auth_server(false);
-    let mut c = authorized(Config::new("T", REDIRECT), &auth);
-    let (result, trace) = call(&mut c, NOW, &auth, &accepting("nothing"));
-    assert!(
-        matches!(result, Err(Error::AuthorizationRequired(_))),
-        "{result:?}"
-    );
-    assert_eq!(trace.steps[..2], ["send Bearer AT-1", "flow /token"]);
-    assert_eq!(trace.steps.len(), 3, "{:?}", trace.steps);
+    let steps = steps_to_authorization(false);
+    assert_eq!(steps[..2], ["send Bearer AT-1", "flow /token"]);
+    assert_eq!(steps.len(), 3, "{steps:?}");
 }
 
 #[test]

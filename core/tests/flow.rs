@@ -191,6 +191,16 @@ fn start(
     }
 }
 
+/// A client whose authorization at `world` after [`CHALLENGE`] waits for
+/// its callback, and that authorization's URL.
+fn waiting(world: &World) -> (Client, String) {
+    let mut c = client();
+    let Grant::Redirect(p) = start(&mut c, Some(CHALLENGE), world, &mut Vec::new()).unwrap() else {
+        panic!()
+    };
+    (c, p.authorization_url)
+}
+
 const CHALLENGE: &str = r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:basic""#;
 
 /// The code exchange flow for the authorization at `authorization_url`,
@@ -395,6 +405,13 @@ fn refused(world: World, challenge: &str) -> (Error, Vec<HttpRequest>) {
     (e, log)
 }
 
+/// [`refused`] after [`CHALLENGE`] at the default world with `change` made.
+fn refused_at(change: impl FnOnce(&mut World)) -> (Error, Vec<HttpRequest>) {
+    let mut world = World::default();
+    change(&mut world);
+    refused(world, CHALLENGE)
+}
+
 fn no_step(log: &[HttpRequest], step: Step) -> bool {
     log.iter().all(|r| r.step != step)
 }
@@ -402,13 +419,7 @@ fn no_step(log: &[HttpRequest], step: Step) -> bool {
 #[test]
 fn resource_mismatch_is_refused_before_anything_else() {
     // 17-19
-    let (e, log) = refused(
-        World {
-            prm_resource: "https://evil.example.com/mcp".into(),
-            ..World::default()
-        },
-        CHALLENGE,
-    );
+    let (e, log) = refused_at(|w| w.prm_resource = "https://evil.example.com/mcp".into());
     assert!(
         matches!(e, Error::ResourceMismatch(ref m) if m.found == "https://evil.example.com/mcp"),
         "{e:?}"
@@ -419,13 +430,7 @@ fn resource_mismatch_is_refused_before_anything_else() {
 #[test]
 fn issuer_mismatch_is_refused() {
     // 28
-    let (e, log) = refused(
-        World {
-            metadata_issuer: "https://attacker.example.com".into(),
-            ..World::default()
-        },
-        CHALLENGE,
-    );
+    let (e, log) = refused_at(|w| w.metadata_issuer = "https://attacker.example.com".into());
     assert!(matches!(e, Error::IssuerMismatch(_)), "{e:?}");
     assert!(no_step(&log, Step::Registration) && no_step(&log, Step::Token));
 }
@@ -433,13 +438,7 @@ fn issuer_mismatch_is_refused() {
 #[test]
 fn pkce_not_advertised_is_refused() {
     // 36
-    let (e, log) = refused(
-        World {
-            pkce: false,
-            ..World::default()
-        },
-        CHALLENGE,
-    );
+    let (e, log) = refused_at(|w| w.pkce = false);
     assert!(matches!(e, Error::PkceUnsupported(_)), "{e:?}");
     assert!(no_step(&log, Step::Registration));
 }
@@ -524,11 +523,7 @@ fn no_metadata_anywhere_lists_every_attempt() {
 fn state_and_iss_are_checked_before_the_token_request() {
     // 74-79
     let world = World::default();
-    let mut c = client();
-    let Grant::Redirect(p) = start(&mut c, Some(CHALLENGE), &world, &mut Vec::new()).unwrap()
-    else {
-        panic!()
-    };
+    let (mut c, authorization_url) = waiting(&world);
     assert_eq!(
         c.complete_authorization(
             &format!("{REDIRECT}?code=x&state=forged&iss={ISSUER}"),
@@ -538,13 +533,13 @@ fn state_and_iss_are_checked_before_the_token_request() {
         .unwrap_err(),
         Error::StateMismatch
     );
-    let wrong = callback_for(&p.authorization_url, Some("https://evil.example.com"));
+    let wrong = callback_for(&authorization_url, Some("https://evil.example.com"));
     assert!(matches!(
         c.complete_authorization(&wrong, NOW, Entropy::from_bytes([5; 80])),
         Err(Error::IssMismatch(_))
     ));
     // The transaction is gone after a failed check: no second try with it.
-    let right = callback_for(&p.authorization_url, Some(ISSUER));
+    let right = callback_for(&authorization_url, Some(ISSUER));
     assert_eq!(
         c.complete_authorization(&right, NOW, Entropy::from_bytes([5; 80]))
             .unwrap_err(),
@@ -598,13 +593,7 @@ fn preregistered_client_skips_registration_and_authenticates() {
 
 #[test]
 fn no_client_id_and_no_registration_is_a_clear_error() {
-    let (e, _) = refused(
-        World {
-            registration: false,
-            ..World::default()
-        },
-        CHALLENGE,
-    );
+    let (e, _) = refused_at(|w| w.registration = false);
     assert_eq!(e, Error::ClientIdRequired(ISSUER.into()));
 }
 
@@ -670,12 +659,8 @@ fn malformed_challenge_is_a_typed_error() {
 #[test]
 fn state_survives_export_and_import() {
     let world = World::default();
-    let mut c = client();
-    let Grant::Redirect(p) = start(&mut c, Some(CHALLENGE), &world, &mut Vec::new()).unwrap()
-    else {
-        panic!()
-    };
-    let flow = exchange(&mut c, &p.authorization_url);
+    let (mut c, authorization_url) = waiting(&world);
+    let flow = exchange(&mut c, &authorization_url);
     drive(&mut c, flow, &world, &mut Vec::new()).unwrap();
     let state = c.export_state();
     let mut fresh = client();
@@ -696,12 +681,8 @@ fn state_survives_export_and_import() {
 #[test]
 fn secrets_never_show_in_debug_or_errors() {
     let world = World::default();
-    let mut c = client();
-    let Grant::Redirect(p) = start(&mut c, Some(CHALLENGE), &world, &mut Vec::new()).unwrap()
-    else {
-        panic!()
-    };
-    let flow = exchange(&mut c, &p.authorization_url);
+    let (mut c, authorization_url) = waiting(&world);
+    let flow = exchange(&mut c, &authorization_url);
     let text = format!("{flow:?}");
     drive(&mut c, flow, &world, &mut Vec::new()).unwrap();
     let text = format!("{text}{c:?}");

@@ -15,37 +15,69 @@ use common::*;
 
 // ---------------------------------------------------------------- 2025-03-26
 
+/// The RFC 8414 metadata URL of the server's origin, where a client looks
+/// when there is no resource metadata.
+const ORIGIN_ASM: &str = "https://mcp.example.com/.well-known/oauth-authorization-server";
+
+/// A server of the 2025-03-26 revision: no resource metadata, `metadata`
+/// (if any) at [`ORIGIN_ASM`], open registration at `registration` that
+/// answers `client_id`; everything else is 404.
+fn legacy_server(
+    metadata: Option<String>,
+    registration: &'static str,
+    client_id: &'static str,
+) -> impl Fn(&HttpRequest) -> HttpResponse {
+    move |r: &HttpRequest| match (r.url.as_str(), &metadata) {
+        (ORIGIN_ASM, Some(metadata)) => HttpResponse::json(200, metadata),
+        (url, _) if url == registration => {
+            HttpResponse::json(201, &format!(r#"{{"client_id":"{client_id}"}}"#))
+        }
+        _ => not_found(),
+    }
+}
+
+/// A [`legacy_server`] whose metadata declares `issuer` and names endpoints
+/// under the origin's `/oauth`.
+fn oauth_server(issuer: &str, client_id: &'static str) -> impl Fn(&HttpRequest) -> HttpResponse {
+    let metadata = format!(
+        r#"{{"issuer":"{issuer}","authorization_endpoint":"https://mcp.example.com/oauth/authorize","token_endpoint":"https://mcp.example.com/oauth/token","registration_endpoint":"https://mcp.example.com/oauth/register","code_challenge_methods_supported":["S256"]}}"#
+    );
+    legacy_server(
+        Some(metadata),
+        "https://mcp.example.com/oauth/register",
+        client_id,
+    )
+}
+
+/// [`redirected`] at a server without resource metadata: the client asks
+/// for both resource metadata URLs and the origin's metadata, then `then`.
+fn legacy_redirect(
+    c: &mut Client,
+    respond: Responder<'_>,
+    then: &[&str],
+    authorization_url: &str,
+) -> Result<Grant, Error> {
+    let requested: Vec<&str> = [PRM, PRM_ROOT, ORIGIN_ASM]
+        .iter()
+        .chain(then)
+        .copied()
+        .collect();
+    redirected(c, respond, &requested, authorization_url)
+}
+
 #[test]
 fn without_resource_metadata_the_origin_metadata_is_used() {
     // 29, 30: no PRM (404) → the server's origin is the issuer; its metadata
     // names endpoints under /oauth, which are used as published.
-    let respond = |r: &HttpRequest| match r.url.as_str() {
-        "https://mcp.example.com/.well-known/oauth-authorization-server" => HttpResponse::json(
-            200,
-            r#"{"issuer":"https://mcp.example.com","authorization_endpoint":"https://mcp.example.com/oauth/authorize","token_endpoint":"https://mcp.example.com/oauth/token","registration_endpoint":"https://mcp.example.com/oauth/register","code_challenge_methods_supported":["S256"]}"#,
-        ),
-        "https://mcp.example.com/oauth/register" => {
-            HttpResponse::json(201, r#"{"client_id":"legacy-client"}"#)
-        }
-        _ => not_found(),
-    };
+    let respond = oauth_server("https://mcp.example.com", "legacy-client");
     let mut c = client(Config::new("T", REDIRECT));
-    let (grant, log) = run(&mut c, CHALLENGE, &respond);
-    assert_eq!(
-        urls(&log),
-        [
-            PRM,
-            PRM_ROOT,
-            "https://mcp.example.com/.well-known/oauth-authorization-server",
-            "https://mcp.example.com/oauth/register",
-        ]
+    let grant = legacy_redirect(
+        &mut c,
+        &respond,
+        &["https://mcp.example.com/oauth/register"],
+        "https://mcp.example.com/oauth/authorize?",
     );
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
-    assert!(p
-        .authorization_url
-        .starts_with("https://mcp.example.com/oauth/authorize?"));
+    let p = redirect(&grant);
     assert_eq!(p.issuer, "https://mcp.example.com");
     // The resource is the server URL, sent verbatim.
     assert_eq!(get(&query(&p.authorization_url), "resource"), Some(SERVER));
@@ -58,32 +90,22 @@ fn without_resource_metadata_the_origin_metadata_is_used() {
 fn without_any_metadata_the_default_endpoints_are_used() {
     // 31: every metadata URL 404 → /authorize, /token, /register at the
     // origin; PKCE S256 is used although nothing advertises it.
-    let respond = |r: &HttpRequest| match r.url.as_str() {
-        "https://mcp.example.com/register" => {
-            HttpResponse::json(201, r#"{"client_id":"fallback-client"}"#)
-        }
-        _ => not_found(),
-    };
+    let respond = legacy_server(None, "https://mcp.example.com/register", "fallback-client");
     let mut c = client(Config::new("T", REDIRECT));
-    let (grant, log) = run(&mut c, CHALLENGE, &respond);
-    assert_eq!(
-        urls(&log),
-        [
-            PRM,
-            PRM_ROOT,
-            "https://mcp.example.com/.well-known/oauth-authorization-server",
+    let grant = legacy_redirect(
+        &mut c,
+        &respond,
+        &[
             "https://mcp.example.com/.well-known/openid-configuration",
             "https://mcp.example.com/register",
-        ]
+        ],
+        "https://mcp.example.com/authorize?",
     );
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
-    assert!(p
-        .authorization_url
-        .starts_with("https://mcp.example.com/authorize?"));
     assert_eq!(
-        get(&query(&p.authorization_url), "code_challenge_method"),
+        get(
+            &query(&redirect(&grant).authorization_url),
+            "code_challenge_method"
+        ),
         Some("S256")
     );
     let (_, log) = complete(&mut c, grant.unwrap(), &|_| token_doc("Bearer"));
@@ -105,9 +127,7 @@ fn server_errors_never_lead_to_the_fallbacks() {
     );
     assert_eq!(log.len(), 1);
     let metadata_fails = |r: &HttpRequest| match r.url.as_str() {
-        "https://mcp.example.com/.well-known/oauth-authorization-server" => {
-            HttpResponse::json(500, "oops")
-        }
+        ORIGIN_ASM => HttpResponse::json(500, "oops"),
         _ => not_found(),
     };
     let (e, log) = run(&mut c, CHALLENGE, &metadata_fails);
@@ -121,14 +141,7 @@ fn server_errors_never_lead_to_the_fallbacks() {
 #[test]
 fn a_legacy_issuer_that_differs_is_refused_unless_relaxed() {
     // RFC 8414 §3.3 (28): the 0.1.16 backcompat mock publishes `<origin>/oauth`.
-    let respond = |r: &HttpRequest| match r.url.as_str() {
-        "https://mcp.example.com/.well-known/oauth-authorization-server" => HttpResponse::json(
-            200,
-            r#"{"issuer":"https://mcp.example.com/oauth","authorization_endpoint":"https://mcp.example.com/oauth/authorize","token_endpoint":"https://mcp.example.com/oauth/token","registration_endpoint":"https://mcp.example.com/oauth/register","code_challenge_methods_supported":["S256"]}"#,
-        ),
-        "https://mcp.example.com/oauth/register" => HttpResponse::json(201, r#"{"client_id":"x"}"#),
-        _ => not_found(),
-    };
+    let respond = oauth_server("https://mcp.example.com/oauth", "x");
     let mut c = client(Config::new("T", REDIRECT));
     let (e, _) = run(&mut c, CHALLENGE, &respond);
     assert!(matches!(e, Err(Error::IssuerMismatch(_))), "{e:?}");
@@ -137,9 +150,7 @@ fn a_legacy_issuer_that_differs_is_refused_unless_relaxed() {
     relaxed.relax.accept_issuer_mismatch = true;
     let mut c = client(relaxed);
     let (grant, _) = run(&mut c, CHALLENGE, &respond);
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
+    let p = redirect(&grant);
     // The issuer used is the one the metadata was fetched for.
     assert_eq!(p.issuer, "https://mcp.example.com");
 }
@@ -157,9 +168,7 @@ fn a_metadata_document_url_is_the_client_id_where_supported() {
     let mut c = client(config.clone());
     let (grant, log) = run(&mut c, CHALLENGE, &with_cimd);
     assert_eq!(urls(&log), [PRM, ASM]);
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
+    let p = redirect(&grant);
     assert_eq!(get(&query(&p.authorization_url), "client_id"), Some(CIMD));
     let (_, log) = complete(&mut c, grant.unwrap(), &with_cimd);
     assert_eq!(get(&form(&log[0]), "client_id"), Some(CIMD));
@@ -174,9 +183,7 @@ fn a_metadata_document_url_is_the_client_id_where_supported() {
         urls(&log).last(),
         Some(&"https://auth.example.com/register")
     );
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
+    let p = redirect(&grant);
     assert_eq!(
         get(&query(&p.authorization_url), "client_id"),
         Some("dcr-client")
@@ -186,9 +193,7 @@ fn a_metadata_document_url_is_the_client_id_where_supported() {
     config.client_id = Some("pre".into());
     let mut c = client(config);
     let (grant, _) = run(&mut c, CHALLENGE, &with_cimd);
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
+    let p = redirect(&grant);
     assert_eq!(get(&query(&p.authorization_url), "client_id"), Some("pre"));
 }
 
@@ -480,8 +485,7 @@ fn dpop_bound_tokens_when_the_server_advertises_es256() {
     // RFC 9449 §4.2, §5, §7.1 (SEP-1932).
     let respond = dpop_server(None);
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
-    let (token, log) = complete(&mut c, grant.unwrap(), &respond);
+    let (token, log) = run_and_complete(&mut c, DPOP_CHALLENGE, &respond);
     let Ok(Grant::Authorized(info)) = token else {
         panic!("{token:?}")
     };
@@ -526,8 +530,7 @@ fn dpop_nonces_from_the_authorization_server_are_retried_once() {
     // RFC 9449 §8
     let respond = dpop_server(Some("as-nonce-1"));
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
-    let (token, log) = complete(&mut c, grant.unwrap(), &respond);
+    let (token, log) = run_and_complete(&mut c, DPOP_CHALLENGE, &respond);
     assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
     assert_eq!(urls(&log), [TOKEN, TOKEN]);
     let (_, first) = jwt(log[0].header("dpop").unwrap());
@@ -563,8 +566,7 @@ fn a_dpop_nonce_sent_with_a_token_is_used_in_the_next_token_request() {
         _ => dpop_server(None)(r),
     };
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
-    let (_, log) = complete(&mut c, grant.unwrap(), &respond);
+    let (_, log) = run_and_complete(&mut c, DPOP_CHALLENGE, &respond);
     assert_eq!(
         str_of(&jwt(log[0].header("dpop").unwrap()).1, "nonce"),
         None
@@ -587,8 +589,9 @@ fn dpop_nonces_from_the_resource_server_retry_the_request() {
     // RFC 9449 §9
     let respond = dpop_server(None);
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
-    complete(&mut c, grant.unwrap(), &respond).0.unwrap();
+    run_and_complete(&mut c, DPOP_CHALLENGE, &respond)
+        .0
+        .unwrap();
     let nonce_challenge = r#"DPoP error="use_dpop_nonce", error_description="nonce""#;
     fn answer<'a>(nonce: &'a str, challenge: &'a str) -> ResourceResponse<'a> {
         ResourceResponse {
@@ -634,7 +637,7 @@ fn dpop_can_be_switched_off_or_forced() {
         token_doc("Bearer")
     };
     let (token, _) = complete(&mut c, grant.unwrap(), &bearer);
-    assert!(matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Bearer));
+    assert_eq!(token_type(&token), TokenType::Bearer);
     // Without a proof, a DPoP token type is refused (RFC 9449 §5).
     let (grant, _) = run(&mut c, DPOP_CHALLENGE, &respond);
     let (e, _) = complete(&mut c, grant.unwrap(), &|_| token_doc("DPoP"));
@@ -644,8 +647,7 @@ fn dpop_can_be_switched_off_or_forced() {
     always.dpop = DpopMode::Always;
     let mut c = client(always);
     let plain = discovery_with(r#","code_challenge_methods_supported":["S256"]"#);
-    let (grant, _) = run(&mut c, CHALLENGE, &plain);
-    let (_, log) = complete(&mut c, grant.unwrap(), &plain);
+    let (_, log) = run_and_complete(&mut c, CHALLENGE, &plain);
     assert!(log[0].header("dpop").is_some());
 }
 
@@ -667,12 +669,8 @@ fn an_authorization_server_offering_dpop_is_not_enough() {
         _ => respond(r),
     };
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, CHALLENGE, &bearer);
-    let (token, log) = complete(&mut c, grant.unwrap(), &bearer);
-    assert!(
-        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Bearer),
-        "{token:?}"
-    );
+    let (token, log) = run_and_complete(&mut c, CHALLENGE, &bearer);
+    assert_eq!(token_type(&token), TokenType::Bearer);
     assert_eq!(urls(&log), [TOKEN]);
     let headers = c.request_headers("POST", SERVER, NOW, &[1; 16]);
     assert_eq!(
@@ -698,12 +696,8 @@ fn resource_metadata_that_asks_for_dpop_binds_the_token() {
             _ => respond(r),
         };
         let mut c = client(pre_registered());
-        let (grant, _) = run(&mut c, CHALLENGE, &with_prm);
-        let (token, log) = complete(&mut c, grant.unwrap(), &with_prm);
-        assert!(
-            matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Dpop),
-            "{member}: {token:?}"
-        );
+        let (token, log) = run_and_complete(&mut c, CHALLENGE, &with_prm);
+        assert_eq!(token_type(&token), TokenType::Dpop, "{member}");
         assert!(log[0].header("dpop").is_some(), "{member}");
     }
 }
@@ -724,9 +718,7 @@ fn relaxations_each_switch_off_one_check() {
     };
     let mut c = client(config);
     let (grant, _) = run(&mut c, CHALLENGE, &no_pkce);
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
+    let p = redirect(&grant);
     let q = query(&p.authorization_url);
     assert_eq!(get(&q, "code_challenge_method"), Some("S256"));
     assert_eq!(get(&q, "resource"), None);
@@ -749,15 +741,13 @@ fn configured_endpoints_replace_discovery() {
         PRM => prm_doc(),
         _ => token_doc("Bearer"),
     };
-    let (grant, log) = run(&mut c, CHALLENGE, &respond);
-    assert_eq!(urls(&log), [PRM]);
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
-    assert!(p
-        .authorization_url
-        .starts_with("https://login.example.org/oauth2/auth?"));
-    assert_eq!(p.issuer, "https://login.example.org");
+    let grant = redirected(
+        &mut c,
+        &respond,
+        &[PRM],
+        "https://login.example.org/oauth2/auth?",
+    );
+    assert_eq!(redirect(&grant).issuer, "https://login.example.org");
     let (_, log) = complete(&mut c, grant.unwrap(), &respond);
     assert_eq!(urls(&log), ["https://login.example.org/oauth2/token"]);
 
@@ -895,9 +885,7 @@ fn registration_asks_for_every_scope_the_resource_offers_so_step_up_works() {
     let respond = restricting_server(&registrations);
     let mut c = client(Config::new("T", REDIRECT));
     let (grant, _) = run(&mut c, r#"Bearer scope="mcp:tools""#, &respond);
-    let Ok(Grant::Redirect(p)) = &grant else {
-        panic!("{grant:?}")
-    };
+    let p = redirect(&grant);
     assert_eq!(
         get(&query(&p.authorization_url), "scope"),
         Some("mcp:tools offline_access"),
@@ -1116,11 +1104,7 @@ fn resource_metadata_listing_other_dpop_algorithms_is_not_followed() {
         _ => respond(r),
     };
     let mut c = client(pre_registered());
-    let (grant, _) = run(&mut c, CHALLENGE, &with_prm);
-    let (token, log) = complete(&mut c, grant.unwrap(), &with_prm);
-    assert!(
-        matches!(token, Ok(Grant::Authorized(ref i)) if i.token_type == TokenType::Bearer),
-        "{token:?}"
-    );
+    let (token, log) = run_and_complete(&mut c, CHALLENGE, &with_prm);
+    assert_eq!(token_type(&token), TokenType::Bearer);
     assert!(log[0].header("dpop").is_none());
 }

@@ -31,11 +31,22 @@ fn rotating(r: &HttpRequest) -> HttpResponse {
     )
 }
 
+/// An authorization server whose token endpoint is [`rotating`] but
+/// answers a refresh with `status` and `body`.
+fn refreshes_answered(status: u16, body: &'static str) -> impl Fn(&HttpRequest) -> HttpResponse {
+    with_token_endpoint(move |r: &HttpRequest| {
+        if get(&form(r), "grant_type") == Some("refresh_token") {
+            HttpResponse::json(status, body)
+        } else {
+            rotating(r)
+        }
+    })
+}
+
 /// A client that went through one authorization with `respond`.
 fn authorized(respond: &dyn Fn(&HttpRequest) -> HttpResponse) -> Client {
     let mut c = client(Config::new("T", REDIRECT));
-    let (grant, _) = run(&mut c, CHALLENGE, respond);
-    let (token, _) = complete(&mut c, grant.unwrap(), respond);
+    let (token, _) = run_and_complete(&mut c, CHALLENGE, respond);
     assert!(matches!(token, Ok(Grant::Authorized(_))), "{token:?}");
     c
 }
@@ -104,17 +115,10 @@ fn a_stale_token_is_refreshed_with_resource_and_without_scope() {
 #[test]
 fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     // RFC 6749 §6: the server may keep the refresh token.
-    fn first_then_plain(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(
-                200,
-                r#"{"access_token":"AT-plain","token_type":"Bearer","expires_in":600}"#,
-            )
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(first_then_plain);
+    let respond = refreshes_answered(
+        200,
+        r#"{"access_token":"AT-plain","token_type":"Bearer","expires_in":600}"#,
+    );
     let mut c = authorized(&respond);
     let later = NOW + 600;
     renew_at(&mut c, later, &respond);
@@ -125,14 +129,7 @@ fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
 
 #[test]
 fn invalid_grant_drops_the_token_so_that_a_new_authorization_follows() {
-    fn dead(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(400, r#"{"error":"invalid_grant"}"#)
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(dead);
+    let respond = refreshes_answered(400, r#"{"error":"invalid_grant"}"#);
     let mut c = authorized(&respond);
     let later = NOW + 600;
     let (outcome, _) = renew_at(&mut c, later, &respond);
@@ -148,14 +145,7 @@ fn invalid_grant_drops_the_token_so_that_a_new_authorization_follows() {
 
 #[test]
 fn invalid_client_drops_the_registration_too() {
-    fn unknown_client(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(401, r#"{"error":"invalid_client"}"#)
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(unknown_client);
+    let respond = refreshes_answered(401, r#"{"error":"invalid_client"}"#);
     let mut c = authorized(&respond);
     let (outcome, _) = renew_at(&mut c, NOW + 600, &respond);
     assert!(
@@ -171,14 +161,7 @@ fn invalid_client_drops_the_registration_too() {
 
 #[test]
 fn a_server_error_keeps_the_credentials_for_a_later_try() {
-    fn down(r: &HttpRequest) -> HttpResponse {
-        if get(&form(r), "grant_type") == Some("refresh_token") {
-            HttpResponse::json(503, "maintenance")
-        } else {
-            rotating(r)
-        }
-    }
-    let respond = server(down);
+    let respond = refreshes_answered(503, "maintenance");
     let mut c = authorized(&respond);
     let stale = NOW + 600 - 10;
     let (outcome, _) = renew_at(&mut c, stale, &respond);
@@ -357,8 +340,7 @@ fn a_host_that_renews_is_asked_once_per_refused_token() {
     let mut config = Config::new("T", REDIRECT);
     config.host_renews = true;
     let mut c = client(config);
-    let (grant, _) = run(&mut c, CHALLENGE, &respond);
-    complete(&mut c, grant.unwrap(), &respond).0.unwrap();
+    run_and_complete(&mut c, CHALLENGE, &respond).0.unwrap();
     assert!(!c.host_must_renew(SERVER, NOW), "fresh");
     assert_eq!(c.before_send(SERVER, NOW), mcp_oauth_core::BeforeSend::Send);
     c.react(&unauthorized(), false);

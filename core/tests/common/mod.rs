@@ -15,7 +15,9 @@ pub fn base64url_nopad_decode(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 use mcp_oauth_core::strict_json;
-use mcp_oauth_core::{Action, Begin, Client, Config, Entropy, Error, Grant};
+use mcp_oauth_core::{
+    Action, Begin, Client, Config, Entropy, Error, Grant, PendingAuthorization, TokenType,
+};
 use mcp_oauth_core::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
@@ -95,6 +97,49 @@ pub fn complete(
     };
     let mut log = Vec::new();
     (drive(c, flow, respond, &mut log), log)
+}
+
+/// The pending authorization of a redirect (fails the test on anything else).
+pub fn redirect(grant: &Result<Grant, Error>) -> &PendingAuthorization {
+    match grant {
+        Ok(Grant::Redirect(p)) => p,
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+}
+
+/// The type of the token a flow ended with (fails the test without one).
+pub fn token_type(result: &Result<Grant, Error>) -> TokenType {
+    match result {
+        Ok(Grant::Authorized(info)) => info.token_type,
+        other => panic!("expected a token, got {other:?}"),
+    }
+}
+
+/// [`run`] with [`CHALLENGE`], checked: it requests `requested` in this
+/// order and ends in a redirect to an authorization URL that starts with
+/// `authorization_url`.
+pub fn redirected(
+    c: &mut Client,
+    respond: Responder<'_>,
+    requested: &[&str],
+    authorization_url: &str,
+) -> Result<Grant, Error> {
+    let (grant, log) = run(c, CHALLENGE, respond);
+    assert_eq!(urls(&log), requested);
+    let url = &redirect(&grant).authorization_url;
+    assert!(url.starts_with(authorization_url), "{url}");
+    grant
+}
+
+/// [`run`], then [`complete`] the redirect: the exchange's result and
+/// requests.
+pub fn run_and_complete(
+    c: &mut Client,
+    challenge: &str,
+    respond: Responder<'_>,
+) -> (Result<Grant, Error>, Vec<HttpRequest>) {
+    let (grant, _) = run(c, challenge, respond);
+    complete(c, grant.unwrap(), respond)
 }
 
 pub fn client(config: Config) -> Client {
