@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use mcp_oauth_host::harness::{
-    AuthError, CallStep, ClientConfig, GrantType, HttpRequest, Instance,
+    AuthError, CallStep, ClientConfig, GrantType, HostCall, HttpRequest, Instance,
 };
 use mcp_oauth_host::net::{http_request, IncomingResponse, OutgoingRequest};
 use mcp_oauth_mock::{ClientAuth, MockWorld, Server};
@@ -93,6 +93,24 @@ async fn authorized_call(i: &mut Instance, req: &HttpRequest) -> Sent {
     host_call(i, req).await.unwrap()
 }
 
+/// The mock world and an instance that authorized with it (through
+/// [`authorized_call`]), and the request it sent.
+async fn authorized() -> (MockWorld, Instance, HttpRequest) {
+    let world = start(Default::default()).await;
+    let mut i = instance(&config("host-sends")).await;
+    let req = initialize(&world.mcp_url(), 1);
+    authorized_call(&mut i, &req).await;
+    (world, i, req)
+}
+
+/// Reports a 401 with `invalid_token` for the last request of `call`.
+async fn refused(i: &mut Instance, call: HostCall) -> Result<CallStep, AuthError> {
+    let challenge = r#"Bearer error="invalid_token""#;
+    i.call_response(call, 401, Some(challenge), None)
+        .await
+        .unwrap()
+}
+
 /// How many requests the token endpoint got.
 fn token_requests(world: &MockWorld) -> usize {
     world.count(Server::AuthorizationServer, "POST", "/token")
@@ -156,10 +174,7 @@ async fn a_revoked_token_is_refreshed_by_the_component_and_the_host_sends_again(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_never_handed_out_for_an_insecure_url() {
-    let world = start(Default::default()).await;
-    let mut i = instance(&config("host-sends")).await;
-    let req = initialize(&world.mcp_url(), 1);
-    authorized_call(&mut i, &req).await;
+    let (_world, mut i, _) = authorized().await;
     for url in [
         "http://mcp.example.com/mcp",
         "https://user:pw@mcp.example.com/mcp",
@@ -174,21 +189,11 @@ async fn a_token_is_never_handed_out_for_an_insecure_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_refusal_after_the_refresh_calls_for_a_user() {
-    let world = start(Default::default()).await;
-    let mut i = instance(&config("host-sends")).await;
-    let req = initialize(&world.mcp_url(), 1);
-    authorized_call(&mut i, &req).await;
+    let (world, mut i, req) = authorized().await;
     let call = i.begin_call("POST", &req.url).await.unwrap().unwrap();
-    let challenge = r#"Bearer error="invalid_token""#;
-    let step = i
-        .call_response(call, 401, Some(challenge), None)
-        .await
-        .unwrap();
+    let step = refused(&mut i, call).await;
     assert!(matches!(step, Ok(CallStep::Resend)), "refreshed: {step:?}");
-    let step = i
-        .call_response(call, 401, Some(challenge), None)
-        .await
-        .unwrap();
+    let step = refused(&mut i, call).await;
     assert!(
         matches!(step, Err(AuthError::AuthorizationRequired(_))),
         "{step:?}"
@@ -216,22 +221,14 @@ async fn a_refusal_of_a_new_token_is_still_unauthorized_without_the_body() {
     .await;
     let url = world.mcp_url();
     let call = i.begin_call("POST", &url).await.unwrap().unwrap();
-    let challenge = r#"Bearer error="invalid_token""#;
-    let step = i
-        .call_response(call, 401, Some(challenge), None)
-        .await
-        .unwrap();
+    let step = refused(&mut i, call).await;
     assert!(
         matches!(step, Ok(CallStep::Resend)),
         "a token without a user: {step:?}"
     );
     let headers = i.call_headers(call).await.unwrap();
     assert!(header(&headers, "authorization").is_some_and(|a| a.starts_with("Bearer ")));
-    match i
-        .call_response(call, 401, Some(challenge), None)
-        .await
-        .unwrap()
-    {
+    match refused(&mut i, call).await {
         Err(AuthError::StillUnauthorized(f)) => {
             assert_eq!(f.status, 401);
             assert_eq!(f.body_excerpt, "", "the host holds the body");

@@ -447,7 +447,11 @@ impl Persistence {
 
     /// Writes what changed and releases the lock of
     /// [`Persistence::acquire`].
-    pub async fn release(&mut self, lock: StateLock, instance: &mut Instance) -> anyhow::Result<()> {
+    pub async fn release(
+        &mut self,
+        lock: StateLock,
+        instance: &mut Instance,
+    ) -> anyhow::Result<()> {
         self.sync_locked(&lock, instance).await
     }
 
