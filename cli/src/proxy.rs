@@ -23,6 +23,10 @@ use tokio::sync::{mpsc, Mutex};
 /// The most bytes of one JSON response body, or of one SSE event.
 const MAX_MESSAGE: usize = 16 << 20;
 
+/// How long answers still streaming may take once the client's input
+/// ended.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the proxy learned of the session from the server.
 #[derive(Debug, Default)]
 struct Session {
@@ -76,6 +80,8 @@ where
         session: StdMutex::new(Session::default()),
         out,
     });
+    // The answers to the client's messages, and the GET stream.
+    let mut answers = tokio::task::JoinSet::new();
     let mut streams = tokio::task::JoinSet::new();
     let mut input = BufReader::new(input).lines();
     while let Some(line) = input.next_line().await? {
@@ -99,7 +105,7 @@ where
         match response {
             Ok(response) => {
                 let b = Arc::clone(&bridge);
-                streams.spawn(async move { b.deliver(response, Some(&message)).await });
+                answers.spawn(async move { b.deliver(response, Some(&message)).await });
             }
             Err(e) => bridge.fail(&message, &format!("{e:#}")),
         }
@@ -107,7 +113,21 @@ where
             bridge.open_get_stream(&mut streams);
         }
     }
-    // The client is gone: end the session, stop the streams.
+    // The client's input ended: the answers on their way are delivered
+    // (for a while), then the session ends and the GET stream stops.
+    let drained = tokio::time::timeout(DRAIN, async {
+        while answers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        eprintln!(
+            "mcp-oauth proxy: {} answers still streaming after {} s; closing",
+            answers.len(),
+            DRAIN.as_secs()
+        );
+        answers.abort_all();
+        while answers.join_next().await.is_some() {}
+    }
     bridge.close().await;
     streams.abort_all();
     while streams.join_next().await.is_some() {}

@@ -1,0 +1,129 @@
+//! `mcp-oauth proxy`'s bridge in process: JSON-RPC lines in, through the
+//! component (which authorizes headlessly against the mock servers), the
+//! server's messages out, one per line.
+
+// Shared with cli.rs and persistence.rs; not every helper is used here.
+#[allow(dead_code)]
+mod common;
+
+use common::world_with;
+use mcp_oauth_cli::proxy;
+use mcp_oauth_cli::session::{ComponentTransport, Silent, UserAgent};
+use mcp_oauth_host::harness::{ClientConfig, HostOptions, Runtime};
+use mcp_oauth_mock::{MockWorld, Server};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+/// A bridge to the MCP server of `world` on in-memory pipes: what the
+/// client writes, and the lines the bridge writes back, in order, once the
+/// client's input ended.
+async fn bridge(world: &MockWorld, input: &[Value], raw: &[&str]) -> Vec<Value> {
+    let config = ClientConfig::new("proxy test", "http://127.0.0.1:8976/callback");
+    let instance = Runtime::embedded_instance(HostOptions::default(), &config)
+        .await
+        .unwrap();
+    let transport = ComponentTransport::new(instance, UserAgent::Headless, Silent);
+    let (mut client_in, proxy_in) = tokio::io::duplex(1 << 20);
+    let (proxy_out, client_out) = tokio::io::duplex(1 << 20);
+    let url = world.mcp_url();
+    let running =
+        tokio::spawn(async move { proxy::run(transport, &url, proxy_in, proxy_out).await });
+    for message in input {
+        client_in
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    for line in raw {
+        client_in
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    drop(client_in);
+    running.await.unwrap().unwrap();
+    let mut lines = BufReader::new(client_out).lines();
+    let mut out = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        out.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}")));
+    }
+    out
+}
+
+fn request(id: u32, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// The client's side of a session: initialize, initialized, tools/list,
+/// tools/call echo.
+fn session() -> Vec<Value> {
+    vec![
+        request(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "proxy-test", "version": "0"}}),
+        ),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        request(2, "tools/list", json!({})),
+        request(
+            3,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hi"}}),
+        ),
+    ]
+}
+
+/// The response with `id` among `out`.
+fn answer(out: &[Value], id: u32) -> &Value {
+    out.iter()
+        .find(|m| m["id"] == json!(id))
+        .unwrap_or_else(|| panic!("no answer to {id} in {out:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_through_the_proxy_authorizes_once_and_gets_every_answer() {
+    for sse in [false, true] {
+        let world = world_with(|b| b.sse_responses = sse).await;
+        let out = bridge(&world, &session(), &[]).await;
+        assert_eq!(
+            out.len(),
+            3,
+            "three answers, nothing for the notification: {out:?}"
+        );
+        assert_eq!(answer(&out, 1)["result"]["serverInfo"]["name"], "mock-mcp");
+        let tools = answer(&out, 2)["result"]["tools"].as_array().unwrap().len();
+        assert!(tools >= 2, "{out:?}");
+        assert_eq!(answer(&out, 3)["result"]["content"][0]["text"], "hi");
+        assert_eq!(
+            world.count(Server::AuthorizationServer, "POST", "/token"),
+            1
+        );
+        assert_eq!(
+            world.count(Server::Mcp, "DELETE", "/mcp"),
+            1,
+            "the session is closed at the end of stdin"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_proxy_cannot_send_is_answered_with_an_error() {
+    let world = world_with(|_| {}).await;
+    // A line that is not JSON, and a request without a session (the server
+    // answers 400 with a JSON-RPC error, forwarded as it is).
+    let out = bridge(
+        &world,
+        &[request(9, "tools/list", json!({}))],
+        &["{not json"],
+    )
+    .await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    let missing_session = answer(&out, 9);
+    assert!(missing_session["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Mcp-Session-Id"));
+    let parse = out.iter().find(|m| m["id"].is_null()).unwrap();
+    assert_eq!(parse["error"]["code"], -32700);
+}
