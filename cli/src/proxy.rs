@@ -230,7 +230,7 @@ impl<P: Progress + 'static> Bridge<P> {
         }
         let message: Value = serde_json::from_slice(&body)
             .map_err(|e| anyhow::anyhow!("the server's JSON body does not parse: {e}"))?;
-        self.from_server(&message);
+        self.server_sent(&message);
         Ok(())
     }
 
@@ -254,7 +254,7 @@ impl<P: Progress + 'static> Bridge<P> {
     fn events(&self, text: &[u8]) {
         for data in sse_data(&String::from_utf8_lossy(text)) {
             match serde_json::from_str::<Value>(&data) {
-                Ok(message) => self.from_server(&message),
+                Ok(message) => self.server_sent(&message),
                 Err(e) if !data.trim().is_empty() => {
                     eprintln!("mcp-oauth proxy: an event that is not JSON was dropped: {e}")
                 }
@@ -265,7 +265,7 @@ impl<P: Progress + 'static> Bridge<P> {
 
     /// A message from the server: written to stdout; the `initialize`
     /// result's protocol version is kept for the headers.
-    fn from_server(&self, message: &Value) {
+    fn server_sent(&self, message: &Value) {
         {
             let mut session = self.session();
             let answers_initialize = session.initialize_id.is_some()
