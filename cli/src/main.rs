@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mcp_oauth_cli::commands::{self as cli, ConnectOptions};
 use mcp_oauth_cli::conformance;
 use mcp_oauth_host::harness::{
-    DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
+    ClientConfig, DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
 };
 use mcp_oauth_host::state;
 use std::path::{Path, PathBuf};
@@ -289,43 +289,36 @@ fn connect_options(
 ) -> anyhow::Result<ConnectOptions> {
     let env = |name: &str| env(name).filter(|v| !v.is_empty());
     let defaults = ConnectOptions::default();
-    let mut opts = ConnectOptions {
-        url: a.url,
-        call: a.call,
-        args: a.args,
-        headless: a.headless,
+    let mut client = ClientConfig {
+        client_name: a.client_name.unwrap_or(defaults.client.client_name.clone()),
         client_id: a.client_id,
+        client_secret: env(CLIENT_SECRET_VAR),
         scope: a.scope,
-        port: a.port,
-        browser_timeout: Duration::from_secs(a.timeout),
-        client_name: a.client_name.unwrap_or(defaults.client_name.clone()),
         client_metadata_url: a.client_metadata_url,
-        state_dir: a.state_dir,
         dpop: a.dpop.map(|d| match d {
             Dpop::Auto => DpopMode::Auto,
             Dpop::Always => DpopMode::Always,
             Dpop::Never => DpopMode::Never,
         }),
-        ..defaults
+        ..defaults.client
     };
     let grant = a.grant;
 
     // Client authentication.
-    opts.client_secret = env(CLIENT_SECRET_VAR);
-    if opts.client_secret.is_some() && opts.client_id.is_none() {
+    if client.client_secret.is_some() && client.client_id.is_none() {
         bail!("{CLIENT_SECRET_VAR} is set but --client-id is not");
     }
     if let Some(path) = &a.private_key {
-        if opts.client_id.is_none() {
+        if client.client_id.is_none() {
             bail!("--private-key needs --client-id (the client the key is registered for)");
         }
-        if opts.client_secret.is_some() {
+        if client.client_secret.is_some() {
             bail!(
                 "{CLIENT_SECRET_VAR} is set and --private-key is given; \
                  a client authenticates one way"
             );
         }
-        opts.private_key_pem = Some(read_secret_file("--private-key", path, false)?);
+        client.private_key_pem = Some(read_secret_file("--private-key", path, false)?);
     }
 
     // The grant and its secrets.
@@ -359,12 +352,12 @@ fn connect_options(
             }
         }
     }
-    opts.grant_type = match grant {
+    client.grant_type = match grant {
         None => None,
         Some(Grant::AuthorizationCode) => Some(GrantType::AuthorizationCode),
         Some(Grant::ClientCredentials) => {
-            if opts.client_id.is_none()
-                || (opts.client_secret.is_none() && opts.private_key_pem.is_none())
+            if client.client_id.is_none()
+                || (client.client_secret.is_none() && client.private_key_pem.is_none())
             {
                 bail!(
                     "--grant client-credentials needs --client-id with \
@@ -389,7 +382,7 @@ fn connect_options(
             Some(GrantType::JwtBearer(assertion))
         }
         Some(Grant::TokenExchange) => {
-            if opts.client_id.is_none() {
+            if client.client_id.is_none() {
                 bail!(
                     "--grant token-exchange needs --client-id \
                      (the client registered at the authorization server)"
@@ -430,7 +423,7 @@ fn connect_options(
     );
     match a.issuer {
         Some(issuer) => {
-            opts.authorization_server = Some(ServerEndpoints {
+            client.authorization_server = Some(ServerEndpoints {
                 issuer,
                 authorization_endpoint,
                 token_endpoint,
@@ -461,14 +454,24 @@ fn connect_options(
         || relax.omit_resource
         || relax.allow_cross_origin_endpoints
     {
-        opts.relaxations = Some(relax);
+        client.relaxations = Some(relax);
     }
-    Ok(opts)
+    Ok(ConnectOptions {
+        url: a.url,
+        call: a.call,
+        args: a.args,
+        headless: a.headless,
+        port: a.port,
+        browser_timeout: Duration::from_secs(a.timeout),
+        client,
+        state_dir: a.state_dir,
+        ..defaults
+    })
 }
 
 /// One warning line per check `opts` switches off.
 fn relaxation_warnings(opts: &ConnectOptions) -> Vec<&'static str> {
-    let Some(r) = opts.relaxations else {
+    let Some(r) = opts.client.relaxations else {
         return Vec::new();
     };
     [
@@ -646,14 +649,14 @@ mod tests {
     fn defaults_leave_everything_to_the_component() {
         let opts = parse(&[], &[]).unwrap();
         assert_eq!(opts.url, URL);
-        assert!(opts.client_id.is_none() && opts.client_secret.is_none());
-        assert!(opts.private_key_pem.is_none() && opts.client_metadata_url.is_none());
-        assert!(opts.grant_type.is_none() && opts.authorization_server.is_none());
-        assert!(opts.relaxations.is_none() && opts.dpop.is_none());
+        assert!(opts.client.client_id.is_none() && opts.client.client_secret.is_none());
+        assert!(opts.client.private_key_pem.is_none() && opts.client.client_metadata_url.is_none());
+        assert!(opts.client.grant_type.is_none() && opts.client.authorization_server.is_none());
+        assert!(opts.client.relaxations.is_none() && opts.client.dpop.is_none());
         assert!(relaxation_warnings(&opts).is_empty());
         // Empty variables count as unset.
         let opts = parse(&[], &[(CLIENT_SECRET_VAR, ""), (ASSERTION_VAR, "")]).unwrap();
-        assert!(opts.client_secret.is_none() && opts.grant_type.is_none());
+        assert!(opts.client.client_secret.is_none() && opts.client.grant_type.is_none());
     }
 
     #[test]
@@ -686,17 +689,17 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(opts.client_id.as_deref(), Some("cli"));
-        assert_eq!(opts.private_key_pem.as_deref(), Some(PEM));
+        assert_eq!(opts.client.client_id.as_deref(), Some("cli"));
+        assert_eq!(opts.client.private_key_pem.as_deref(), Some(PEM));
         assert_eq!(
-            opts.client_metadata_url.as_deref(),
+            opts.client.client_metadata_url.as_deref(),
             Some("https://app.example.com/client.json")
         );
         assert!(matches!(
-            opts.grant_type,
+            opts.client.grant_type,
             Some(GrantType::AuthorizationCode)
         ));
-        let server = opts.authorization_server.clone().unwrap();
+        let server = opts.client.authorization_server.clone().unwrap();
         assert_eq!(server.issuer, "https://as.example.com");
         assert_eq!(
             server.authorization_endpoint.as_deref(),
@@ -710,9 +713,9 @@ mod tests {
             server.registration_endpoint.as_deref(),
             Some("https://as.example.com/register")
         );
-        let r = opts.relaxations.unwrap();
+        let r = opts.client.relaxations.unwrap();
         assert!(r.accept_issuer_mismatch && r.allow_pkce_unadvertised && r.omit_resource);
-        assert!(matches!(opts.dpop, Some(DpopMode::Always)));
+        assert!(matches!(opts.client.dpop, Some(DpopMode::Always)));
         let warnings = relaxation_warnings(&opts);
         assert_eq!(warnings.len(), 3);
         for (line, flag) in warnings.iter().zip([
@@ -728,7 +731,7 @@ mod tests {
     #[test]
     fn an_issuer_alone_and_each_relaxation_alone() {
         let opts = parse(&["--issuer", "https://as.example.com"], &[]).unwrap();
-        let server = opts.authorization_server.unwrap();
+        let server = opts.client.authorization_server.unwrap();
         assert_eq!(server.issuer, "https://as.example.com");
         assert!(server.authorization_endpoint.is_none());
         assert!(server.token_endpoint.is_none() && server.registration_endpoint.is_none());
@@ -739,7 +742,7 @@ mod tests {
             "--allow-cross-origin-endpoints",
         ] {
             let opts = parse(&[flag], &[]).unwrap();
-            let r = opts.relaxations.unwrap();
+            let r = opts.client.relaxations.unwrap();
             let on = [
                 r.accept_issuer_mismatch,
                 r.allow_pkce_unadvertised,
@@ -756,7 +759,10 @@ mod tests {
             ("always", DpopMode::Always),
             ("never", DpopMode::Never),
         ] {
-            assert_eq!(parse(&["--dpop", value], &[]).unwrap().dpop, Some(mode));
+            assert_eq!(
+                parse(&["--dpop", value], &[]).unwrap().client.dpop,
+                Some(mode)
+            );
         }
     }
 
@@ -767,9 +773,9 @@ mod tests {
             &[(CLIENT_SECRET_VAR, CLIENT_SECRET)],
         )
         .unwrap();
-        assert_eq!(opts.client_secret.as_deref(), Some(CLIENT_SECRET));
+        assert_eq!(opts.client.client_secret.as_deref(), Some(CLIENT_SECRET));
         assert!(matches!(
-            opts.grant_type,
+            opts.client.grant_type,
             Some(GrantType::ClientCredentials)
         ));
         let key = TempFile::new(PEM);
@@ -785,21 +791,21 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(opts.private_key_pem.as_deref(), Some(PEM));
-        assert!(opts.client_secret.is_none());
+        assert_eq!(opts.client.private_key_pem.as_deref(), Some(PEM));
+        assert!(opts.client.client_secret.is_none());
     }
 
     #[test]
     fn jwt_bearer_assertion_from_the_environment_or_a_file() {
         let opts = parse(&["--grant", "jwt-bearer"], &[(ASSERTION_VAR, ASSERTION)]).unwrap();
-        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
+        assert!(matches!(&opts.client.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
         let file = TempFile::new(&format!("{ASSERTION}\n"));
         let opts = parse(
             &["--grant", "jwt-bearer", "--assertion-file", file.path()],
             &[],
         )
         .unwrap();
-        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
+        assert!(matches!(&opts.client.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
     }
 
     #[test]
@@ -822,7 +828,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let Some(GrantType::TokenExchange(p)) = &opts.grant_type else {
+        let Some(GrantType::TokenExchange(p)) = &opts.client.grant_type else {
             panic!("{opts:?}");
         };
         assert_eq!(p.token_endpoint, "https://idp.example.com/token");
@@ -833,7 +839,7 @@ mod tests {
         let mut args = idp.to_vec();
         args.extend(["--id-token-file", file.path()]);
         let opts = parse(&args, &[]).unwrap();
-        let Some(GrantType::TokenExchange(p)) = &opts.grant_type else {
+        let Some(GrantType::TokenExchange(p)) = &opts.client.grant_type else {
             panic!("{opts:?}");
         };
         assert_eq!(p.id_token, ID_TOKEN);
