@@ -581,6 +581,18 @@ mod tests {
 
     const URL: &str = "https://mcp.example.com/mcp";
 
+    /// A complete token exchange but for the ID token.
+    const IDP: [&str; 8] = [
+        "--client-id",
+        "app",
+        "--grant",
+        "token-exchange",
+        "--idp-token-endpoint",
+        "https://idp.example.com/token",
+        "--idp-client-id",
+        "app-at-idp",
+    ];
+
     /// A file removed when dropped.
     struct TempFile(std::path::PathBuf);
 
@@ -637,6 +649,15 @@ mod tests {
         result
     }
 
+    /// `parse` of `--client-id client_id --private-key <a PEM file>` and
+    /// `args`, which must succeed.
+    fn parse_with_key(client_id: &str, args: &[&str]) -> ConnectOptions {
+        let key = TempFile::new(PEM);
+        let mut all = vec!["--client-id", client_id, "--private-key", key.path()];
+        all.extend_from_slice(args);
+        parse(&all, &[]).unwrap()
+    }
+
     /// The error of `parse`, which must fail.
     fn error(args: &[&str], vars: &[(&str, &str)]) -> String {
         match parse(args, vars) {
@@ -661,13 +682,9 @@ mod tests {
 
     #[test]
     fn identity_endpoints_relaxations_and_dpop() {
-        let key = TempFile::new(PEM);
-        let opts = parse(
+        let opts = parse_with_key(
+            "cli",
             &[
-                "--client-id",
-                "cli",
-                "--private-key",
-                key.path(),
                 "--client-metadata-url",
                 "https://app.example.com/client.json",
                 "--grant",
@@ -686,9 +703,7 @@ mod tests {
                 "--dpop",
                 "always",
             ],
-            &[],
-        )
-        .unwrap();
+        );
         assert_eq!(opts.client.client_id.as_deref(), Some("cli"));
         assert_eq!(opts.client.private_key_pem.as_deref(), Some(PEM));
         assert_eq!(
@@ -701,18 +716,13 @@ mod tests {
         ));
         let server = opts.client.authorization_server.clone().unwrap();
         assert_eq!(server.issuer, "https://as.example.com");
-        assert_eq!(
-            server.authorization_endpoint.as_deref(),
-            Some("https://as.example.com/authorize")
+        let endpoints = (
+            server.authorization_endpoint,
+            server.token_endpoint,
+            server.registration_endpoint,
         );
-        assert_eq!(
-            server.token_endpoint.as_deref(),
-            Some("https://as.example.com/token")
-        );
-        assert_eq!(
-            server.registration_endpoint.as_deref(),
-            Some("https://as.example.com/register")
-        );
+        let at = |path: &str| Some(format!("https://as.example.com/{path}"));
+        assert_eq!(endpoints, (at("authorize"), at("token"), at("register")));
         let r = opts.client.relaxations.unwrap();
         assert!(r.accept_issuer_mismatch && r.allow_pkce_unadvertised && r.omit_resource);
         assert!(matches!(opts.client.dpop, Some(DpopMode::Always)));
@@ -778,19 +788,7 @@ mod tests {
             opts.client.grant_type,
             Some(GrantType::ClientCredentials)
         ));
-        let key = TempFile::new(PEM);
-        let opts = parse(
-            &[
-                "--client-id",
-                "svc",
-                "--private-key",
-                key.path(),
-                "--grant",
-                "client-credentials",
-            ],
-            &[],
-        )
-        .unwrap();
+        let opts = parse_with_key("svc", &["--grant", "client-credentials"]);
         assert_eq!(opts.client.private_key_pem.as_deref(), Some(PEM));
         assert!(opts.client.client_secret.is_none());
     }
@@ -810,18 +808,8 @@ mod tests {
 
     #[test]
     fn token_exchange_with_the_identity_provider() {
-        let idp = [
-            "--client-id",
-            "app",
-            "--grant",
-            "token-exchange",
-            "--idp-token-endpoint",
-            "https://idp.example.com/token",
-            "--idp-client-id",
-            "app-at-idp",
-        ];
         let opts = parse(
-            &idp,
+            &IDP,
             &[
                 (ID_TOKEN_VAR, ID_TOKEN),
                 (IDP_CLIENT_SECRET_VAR, IDP_SECRET),
@@ -836,7 +824,7 @@ mod tests {
         assert_eq!(p.client_secret.as_deref(), Some(IDP_SECRET));
         assert_eq!(p.id_token, ID_TOKEN);
         let file = TempFile::new(&format!("  {ID_TOKEN}\n"));
-        let mut args = idp.to_vec();
+        let mut args = IDP.to_vec();
         args.extend(["--id-token-file", file.path()]);
         let opts = parse(&args, &[]).unwrap();
         let Some(GrantType::TokenExchange(p)) = &opts.client.grant_type else {
@@ -921,33 +909,18 @@ mod tests {
         let key = TempFile::new(PEM);
         let assertion = TempFile::new(ASSERTION);
         let id_token = TempFile::new(ID_TOKEN);
-        let idp = [
-            "--client-id",
-            "app",
-            "--grant",
-            "token-exchange",
-            "--idp-token-endpoint",
-            "https://idp.example.com/token",
-            "--idp-client-id",
-            "app-at-idp",
-        ];
         let with = |extra: &[&'static str]| {
-            let mut v: Vec<&str> = idp.to_vec();
+            let mut v: Vec<&str> = IDP.to_vec();
             v.extend_from_slice(extra);
             v
         };
         let without = |flag: &str| {
-            let i = idp.iter().position(|a| *a == flag).unwrap();
-            let mut v = idp.to_vec();
+            let i = IDP.iter().position(|a| *a == flag).unwrap();
+            let mut v = IDP.to_vec();
             v.drain(i..i + 2);
             v
         };
         let cases: Vec<Case> = vec![
-            (
-                vec![],
-                vec![(CLIENT_SECRET_VAR, CLIENT_SECRET)],
-                "MCP_OAUTH_CLIENT_SECRET is set but --client-id is not",
-            ),
             (
                 vec!["--private-key", key.path()],
                 vec![],
@@ -977,11 +950,6 @@ mod tests {
                 vec!["--grant", "jwt-bearer", "--assertion-file", assertion.path()],
                 vec![(ASSERTION_VAR, ASSERTION)],
                 "the assertion is given twice, in MCP_OAUTH_ASSERTION and with --assertion-file",
-            ),
-            (
-                vec![],
-                vec![(ASSERTION_VAR, ASSERTION)],
-                "MCP_OAUTH_ASSERTION is set but --grant is not jwt-bearer",
             ),
             (
                 vec!["--assertion-file", assertion.path()],
@@ -1019,34 +987,35 @@ mod tests {
                 "the ID token is given twice, in MCP_OAUTH_ID_TOKEN and with --id-token-file",
             ),
             (
-                vec![],
-                vec![(ID_TOKEN_VAR, ID_TOKEN)],
-                "MCP_OAUTH_ID_TOKEN is set but --grant is not token-exchange",
-            ),
-            (
                 vec!["--grant", "jwt-bearer"],
                 vec![(ASSERTION_VAR, ASSERTION), (IDP_CLIENT_SECRET_VAR, IDP_SECRET)],
                 "MCP_OAUTH_IDP_CLIENT_SECRET is set but --grant is not token-exchange",
-            ),
-            (
-                vec!["--id-token-file", id_token.path()],
-                vec![],
-                "--id-token-file but --grant is not token-exchange",
-            ),
-            (
-                vec!["--idp-token-endpoint", "https://idp.example.com/token"],
-                vec![],
-                "--idp-token-endpoint but --grant is not token-exchange",
-            ),
-            (
-                vec!["--idp-client-id", "x"],
-                vec![],
-                "--idp-client-id but --grant is not token-exchange",
             ),
         ];
         for (args, vars, expected) in cases {
             let e = error(&args, &vars);
             assert!(e.contains(expected), "{args:?}: {e}");
+        }
+        // A secret in the environment that nothing given uses.
+        for (var, value, missing) in [
+            (CLIENT_SECRET_VAR, CLIENT_SECRET, "--client-id is not"),
+            (ASSERTION_VAR, ASSERTION, "--grant is not jwt-bearer"),
+            (ID_TOKEN_VAR, ID_TOKEN, "--grant is not token-exchange"),
+        ] {
+            let e = error(&[], &[(var, value)]);
+            assert!(e.contains(&format!("{var} is set but {missing}")), "{e}");
+        }
+        // A token-exchange option without the grant.
+        for (flag, value) in [
+            ("--id-token-file", id_token.path()),
+            ("--idp-token-endpoint", "https://idp.example.com/token"),
+            ("--idp-client-id", "x"),
+        ] {
+            let e = error(&[flag, value], &[]);
+            assert!(
+                e.contains(&format!("{flag} but --grant is not token-exchange")),
+                "{e}"
+            );
         }
         for flag in [
             "--authorization-endpoint",
