@@ -6,13 +6,16 @@ use crate::session::{step_label, ComponentTransport, Progress, UserAgent};
 use crate::status::status_report;
 use mcp_oauth_host::agent::LoopbackPort;
 use mcp_oauth_host::harness::{
-    redacted, ClientConfig, DpopMode, FlowEvent, GrantType, HostOptions, Instance,
-    PendingAuthorization, Relaxations, Runtime, ServerEndpoints, Step, TokenInfo,
+    redacted, ClientConfig, FlowEvent, HostOptions, Instance, PendingAuthorization, Runtime, Step,
+    TokenInfo,
 };
 use mcp_oauth_host::state::{self, Document, Persistence, StateFile};
 use mcp_oauth_mock::{Behaviour, MockWorld};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The `client_name` of `mcp-oauth connect`, status and logout.
+const CLIENT_NAME: &str = "mcp-oauth CLI";
 
 /// Options of `mcp-oauth connect`. `Debug` shows which secrets are set,
 /// never their values.
@@ -26,32 +29,19 @@ pub struct ConnectOptions {
     pub args: serde_json::Value,
     /// Follow the authorization URL without a browser.
     pub headless: bool,
-    /// Pre-registered client id.
-    pub client_id: Option<String>,
-    /// Its secret (from the environment, never the command line).
-    pub client_secret: Option<String>,
-    /// Scope override.
-    pub scope: Option<String>,
     /// Use exactly this MCP protocol version; `None` negotiates it.
     pub protocol_version: Option<ProtocolVersion>,
     /// Loopback redirect port; 0 picks a free one.
     pub port: u16,
     /// How long to wait for the browser.
     pub browser_timeout: Duration,
-    /// `client_name`.
-    pub client_name: String,
-    /// PEM private key of the pre-registered client (`private_key_jwt`).
-    pub private_key_pem: Option<String>,
-    /// This client's metadata document URL (CIMD).
-    pub client_metadata_url: Option<String>,
-    /// The grant; `None` lets the component choose.
-    pub grant_type: Option<GrantType>,
-    /// DPoP use; `None` is the component's default (`auto`).
-    pub dpop: Option<DpopMode>,
-    /// Checks switched off for this server.
-    pub relaxations: Option<Relaxations>,
-    /// Authorization server values given instead of discovered.
-    pub authorization_server: Option<ServerEndpoints>,
+    /// The component's configuration: `client_name` (also the MCP
+    /// `clientInfo` name), the client's identity and secrets (secrets from
+    /// the environment or files, never the command line), grant, scope,
+    /// authorization server, checks switched off and DPoP. The redirect URI
+    /// is set once the loopback port is known, and `host_renews` follows
+    /// `state_dir`.
+    pub client: ClientConfig,
     /// The state directory: its `state.json` is loaded before connecting
     /// and kept up to date. `None` keeps nothing (the demo).
     pub state_dir: Option<PathBuf>,
@@ -77,19 +67,10 @@ impl Default for ConnectOptions {
             call: None,
             args: serde_json::json!({}),
             headless: false,
-            client_id: None,
-            client_secret: None,
-            scope: None,
             protocol_version: None,
             port: 0,
             browser_timeout: Duration::from_secs(300),
-            client_name: "mcp-oauth CLI".into(),
-            private_key_pem: None,
-            client_metadata_url: None,
-            grant_type: None,
-            dpop: None,
-            relaxations: None,
-            authorization_server: None,
+            client: ClientConfig::new(CLIENT_NAME, String::new()),
             state_dir: None,
         }
     }
@@ -182,20 +163,12 @@ impl Progress for Printer {
 /// The component's configuration for a CLI run.
 fn client_config(opts: &ConnectOptions, redirect_uri: String) -> ClientConfig {
     ClientConfig {
-        client_id: opts.client_id.clone(),
-        client_secret: opts.client_secret.clone(),
-        private_key_pem: opts.private_key_pem.clone(),
-        client_metadata_url: opts.client_metadata_url.clone(),
-        grant_type: opts.grant_type.clone(),
-        scope: opts.scope.clone(),
-        authorization_server: opts.authorization_server.clone(),
-        relaxations: opts.relaxations,
-        dpop: opts.dpop,
+        redirect_uri,
         // With a state file, every renewal happens under its lock: the
         // component asks for it (renewal-required) instead of redeeming a
         // refresh token that another process may be redeeming too.
         host_renews: Some(opts.state_dir.is_some()),
-        ..ClientConfig::new(opts.client_name.clone(), redirect_uri)
+        ..opts.client.clone()
     }
 }
 
@@ -240,7 +213,7 @@ async fn open_session_in(
 /// printing what happens. Fails if the tool reports an error.
 pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> anyhow::Result<()> {
     println!("→ connect {}", opts.url);
-    let info = session.connect(&opts.client_name).await?;
+    let info = session.connect(&opts.client.client_name).await?;
     let server = printable(&match (&info.name, &info.version) {
         (Some(name), Some(version)) => format!("{name} {version}"),
         (Some(name), None) => name.clone(),
@@ -383,7 +356,7 @@ pub async fn demo() -> anyhow::Result<()> {
         call: Some("add".into()),
         args: serde_json::json!({"a": 2, "b": 40}),
         headless: true,
-        client_name: "mcp-oauth demo".into(),
+        client: ClientConfig::new("mcp-oauth demo", String::new()),
         ..ConnectOptions::default()
     })
     .await?;
@@ -403,10 +376,7 @@ async fn holding(file: &StateFile, doc: &Document) -> anyhow::Result<(Instance, 
         .instantiate(HostOptions::default())
         .await?;
     instance
-        .configure(&ClientConfig::new(
-            "mcp-oauth CLI",
-            "http://127.0.0.1/callback",
-        ))
+        .configure(&ClientConfig::new(CLIENT_NAME, "http://127.0.0.1/callback"))
         .await?
         .map_err(|e| anyhow::anyhow!("the component refused its configuration: {e:?}"))?;
     let persistence = Persistence::attach(file.clone(), Some(doc), &mut instance).await?;

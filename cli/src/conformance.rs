@@ -26,7 +26,7 @@ use crate::commands::{self as cli, ConnectOptions};
 use crate::mcp::ProtocolVersion;
 use crate::session::UserAgent;
 use anyhow::{anyhow, bail, Context};
-use mcp_oauth_host::harness::{GrantType, IdentityProvider};
+use mcp_oauth_host::harness::{ClientConfig, GrantType, IdentityProvider};
 use serde_json::Value;
 
 /// The redirect URI the client registers. Nothing listens on it: the
@@ -218,12 +218,14 @@ pub fn options(server_url: &str, credentials: &Credentials) -> ConnectOptions {
         call: Some(TOOL.to_string()),
         args: serde_json::json!({}),
         headless: true,
-        client_id: credentials.client_id.clone(),
-        client_secret: credentials.client_secret.clone(),
-        private_key_pem: credentials.private_key_pem.clone(),
-        client_metadata_url: Some(CLIENT_METADATA_URL.to_string()),
-        grant_type,
-        client_name: CLIENT_NAME.to_string(),
+        client: ClientConfig {
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            private_key_pem: credentials.private_key_pem.clone(),
+            client_metadata_url: Some(CLIENT_METADATA_URL.to_string()),
+            grant_type,
+            ..ClientConfig::new(CLIENT_NAME, String::new())
+        },
         ..ConnectOptions::default()
     }
 }
@@ -326,7 +328,9 @@ mod tests {
         .unwrap();
         assert_eq!(wif.unused, vec!["expired_jwt", "wrong_audience_jwt"]);
         let opts = options("http://localhost:1/mcp", &wif);
-        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(j)) if j == "eyJ.valid"));
+        assert!(
+            matches!(&opts.client.grant_type, Some(GrantType::JwtBearer(j)) if j == "eyJ.valid")
+        );
         assert!(!format!("{wif:?} {opts:?}").contains("eyJ"));
         let ema = parse_context(
             r#"{"client_id":"c","client_secret":"s","idp_client_id":"i","idp_id_token":"eyJ.id","idp_issuer":"http://localhost:2","idp_token_endpoint":"http://localhost:2/token"}"#,
@@ -334,7 +338,7 @@ mod tests {
         .unwrap();
         assert!(ema.unused.is_empty());
         let opts = options("http://localhost:1/mcp", &ema);
-        match &opts.grant_type {
+        match &opts.client.grant_type {
             Some(GrantType::TokenExchange(idp)) => {
                 assert_eq!(idp.token_endpoint, "http://localhost:2/token");
                 assert_eq!(idp.client_id, "i");
@@ -367,11 +371,13 @@ mod tests {
         assert_eq!(none.call.as_deref(), Some("test-tool"));
         assert_eq!(none.args, serde_json::json!({}));
         assert!(none.headless);
-        assert_eq!((none.client_id, none.client_secret), (None, None));
-        assert_eq!(none.scope, None);
-        assert!(none.grant_type.is_none());
+        let client = none.client;
+        assert_eq!(client.client_name, CLIENT_NAME);
+        assert_eq!((client.client_id, client.client_secret), (None, None));
+        assert_eq!(client.scope, None);
+        assert!(client.grant_type.is_none());
         assert_eq!(
-            none.client_metadata_url.as_deref(),
+            client.client_metadata_url.as_deref(),
             Some(CLIENT_METADATA_URL)
         );
         let pre = options(
@@ -382,8 +388,8 @@ mod tests {
                 ..Credentials::default()
             },
         );
-        assert_eq!(pre.client_id.as_deref(), Some("id"));
-        assert_eq!(pre.client_secret.as_deref(), Some("secret"));
+        assert_eq!(pre.client.client_id.as_deref(), Some("id"));
+        assert_eq!(pre.client.client_secret.as_deref(), Some("secret"));
     }
 
     #[tokio::test]

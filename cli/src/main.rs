@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mcp_oauth_cli::commands::{self as cli, ConnectOptions};
 use mcp_oauth_cli::conformance;
 use mcp_oauth_host::harness::{
-    DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
+    ClientConfig, DpopMode, GrantType, IdentityProvider, Relaxations, ServerEndpoints,
 };
 use mcp_oauth_host::state;
 use std::path::{Path, PathBuf};
@@ -289,43 +289,36 @@ fn connect_options(
 ) -> anyhow::Result<ConnectOptions> {
     let env = |name: &str| env(name).filter(|v| !v.is_empty());
     let defaults = ConnectOptions::default();
-    let mut opts = ConnectOptions {
-        url: a.url,
-        call: a.call,
-        args: a.args,
-        headless: a.headless,
+    let mut client = ClientConfig {
+        client_name: a.client_name.unwrap_or(defaults.client.client_name.clone()),
         client_id: a.client_id,
+        client_secret: env(CLIENT_SECRET_VAR),
         scope: a.scope,
-        port: a.port,
-        browser_timeout: Duration::from_secs(a.timeout),
-        client_name: a.client_name.unwrap_or(defaults.client_name.clone()),
         client_metadata_url: a.client_metadata_url,
-        state_dir: a.state_dir,
         dpop: a.dpop.map(|d| match d {
             Dpop::Auto => DpopMode::Auto,
             Dpop::Always => DpopMode::Always,
             Dpop::Never => DpopMode::Never,
         }),
-        ..defaults
+        ..defaults.client
     };
     let grant = a.grant;
 
     // Client authentication.
-    opts.client_secret = env(CLIENT_SECRET_VAR);
-    if opts.client_secret.is_some() && opts.client_id.is_none() {
+    if client.client_secret.is_some() && client.client_id.is_none() {
         bail!("{CLIENT_SECRET_VAR} is set but --client-id is not");
     }
     if let Some(path) = &a.private_key {
-        if opts.client_id.is_none() {
+        if client.client_id.is_none() {
             bail!("--private-key needs --client-id (the client the key is registered for)");
         }
-        if opts.client_secret.is_some() {
+        if client.client_secret.is_some() {
             bail!(
                 "{CLIENT_SECRET_VAR} is set and --private-key is given; \
                  a client authenticates one way"
             );
         }
-        opts.private_key_pem = Some(read_secret_file("--private-key", path, false)?);
+        client.private_key_pem = Some(read_secret_file("--private-key", path, false)?);
     }
 
     // The grant and its secrets.
@@ -359,12 +352,12 @@ fn connect_options(
             }
         }
     }
-    opts.grant_type = match grant {
+    client.grant_type = match grant {
         None => None,
         Some(Grant::AuthorizationCode) => Some(GrantType::AuthorizationCode),
         Some(Grant::ClientCredentials) => {
-            if opts.client_id.is_none()
-                || (opts.client_secret.is_none() && opts.private_key_pem.is_none())
+            if client.client_id.is_none()
+                || (client.client_secret.is_none() && client.private_key_pem.is_none())
             {
                 bail!(
                     "--grant client-credentials needs --client-id with \
@@ -389,7 +382,7 @@ fn connect_options(
             Some(GrantType::JwtBearer(assertion))
         }
         Some(Grant::TokenExchange) => {
-            if opts.client_id.is_none() {
+            if client.client_id.is_none() {
                 bail!(
                     "--grant token-exchange needs --client-id \
                      (the client registered at the authorization server)"
@@ -430,7 +423,7 @@ fn connect_options(
     );
     match a.issuer {
         Some(issuer) => {
-            opts.authorization_server = Some(ServerEndpoints {
+            client.authorization_server = Some(ServerEndpoints {
                 issuer,
                 authorization_endpoint,
                 token_endpoint,
@@ -461,14 +454,24 @@ fn connect_options(
         || relax.omit_resource
         || relax.allow_cross_origin_endpoints
     {
-        opts.relaxations = Some(relax);
+        client.relaxations = Some(relax);
     }
-    Ok(opts)
+    Ok(ConnectOptions {
+        url: a.url,
+        call: a.call,
+        args: a.args,
+        headless: a.headless,
+        port: a.port,
+        browser_timeout: Duration::from_secs(a.timeout),
+        client,
+        state_dir: a.state_dir,
+        ..defaults
+    })
 }
 
 /// One warning line per check `opts` switches off.
 fn relaxation_warnings(opts: &ConnectOptions) -> Vec<&'static str> {
-    let Some(r) = opts.relaxations else {
+    let Some(r) = opts.client.relaxations else {
         return Vec::new();
     };
     [
@@ -578,6 +581,18 @@ mod tests {
 
     const URL: &str = "https://mcp.example.com/mcp";
 
+    /// A complete token exchange but for the ID token.
+    const IDP: [&str; 8] = [
+        "--client-id",
+        "app",
+        "--grant",
+        "token-exchange",
+        "--idp-token-endpoint",
+        "https://idp.example.com/token",
+        "--idp-client-id",
+        "app-at-idp",
+    ];
+
     /// A file removed when dropped.
     struct TempFile(std::path::PathBuf);
 
@@ -634,6 +649,15 @@ mod tests {
         result
     }
 
+    /// `parse` of `--client-id client_id --private-key <a PEM file>` and
+    /// `args`, which must succeed.
+    fn parse_with_key(client_id: &str, args: &[&str]) -> ConnectOptions {
+        let key = TempFile::new(PEM);
+        let mut all = vec!["--client-id", client_id, "--private-key", key.path()];
+        all.extend_from_slice(args);
+        parse(&all, &[]).unwrap()
+    }
+
     /// The error of `parse`, which must fail.
     fn error(args: &[&str], vars: &[(&str, &str)]) -> String {
         match parse(args, vars) {
@@ -646,25 +670,21 @@ mod tests {
     fn defaults_leave_everything_to_the_component() {
         let opts = parse(&[], &[]).unwrap();
         assert_eq!(opts.url, URL);
-        assert!(opts.client_id.is_none() && opts.client_secret.is_none());
-        assert!(opts.private_key_pem.is_none() && opts.client_metadata_url.is_none());
-        assert!(opts.grant_type.is_none() && opts.authorization_server.is_none());
-        assert!(opts.relaxations.is_none() && opts.dpop.is_none());
+        assert!(opts.client.client_id.is_none() && opts.client.client_secret.is_none());
+        assert!(opts.client.private_key_pem.is_none() && opts.client.client_metadata_url.is_none());
+        assert!(opts.client.grant_type.is_none() && opts.client.authorization_server.is_none());
+        assert!(opts.client.relaxations.is_none() && opts.client.dpop.is_none());
         assert!(relaxation_warnings(&opts).is_empty());
         // Empty variables count as unset.
         let opts = parse(&[], &[(CLIENT_SECRET_VAR, ""), (ASSERTION_VAR, "")]).unwrap();
-        assert!(opts.client_secret.is_none() && opts.grant_type.is_none());
+        assert!(opts.client.client_secret.is_none() && opts.client.grant_type.is_none());
     }
 
     #[test]
     fn identity_endpoints_relaxations_and_dpop() {
-        let key = TempFile::new(PEM);
-        let opts = parse(
+        let opts = parse_with_key(
+            "cli",
             &[
-                "--client-id",
-                "cli",
-                "--private-key",
-                key.path(),
                 "--client-metadata-url",
                 "https://app.example.com/client.json",
                 "--grant",
@@ -683,36 +703,29 @@ mod tests {
                 "--dpop",
                 "always",
             ],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(opts.client_id.as_deref(), Some("cli"));
-        assert_eq!(opts.private_key_pem.as_deref(), Some(PEM));
+        );
+        assert_eq!(opts.client.client_id.as_deref(), Some("cli"));
+        assert_eq!(opts.client.private_key_pem.as_deref(), Some(PEM));
         assert_eq!(
-            opts.client_metadata_url.as_deref(),
+            opts.client.client_metadata_url.as_deref(),
             Some("https://app.example.com/client.json")
         );
         assert!(matches!(
-            opts.grant_type,
+            opts.client.grant_type,
             Some(GrantType::AuthorizationCode)
         ));
-        let server = opts.authorization_server.clone().unwrap();
+        let server = opts.client.authorization_server.clone().unwrap();
         assert_eq!(server.issuer, "https://as.example.com");
-        assert_eq!(
-            server.authorization_endpoint.as_deref(),
-            Some("https://as.example.com/authorize")
+        let endpoints = (
+            server.authorization_endpoint,
+            server.token_endpoint,
+            server.registration_endpoint,
         );
-        assert_eq!(
-            server.token_endpoint.as_deref(),
-            Some("https://as.example.com/token")
-        );
-        assert_eq!(
-            server.registration_endpoint.as_deref(),
-            Some("https://as.example.com/register")
-        );
-        let r = opts.relaxations.unwrap();
+        let at = |path: &str| Some(format!("https://as.example.com/{path}"));
+        assert_eq!(endpoints, (at("authorize"), at("token"), at("register")));
+        let r = opts.client.relaxations.unwrap();
         assert!(r.accept_issuer_mismatch && r.allow_pkce_unadvertised && r.omit_resource);
-        assert!(matches!(opts.dpop, Some(DpopMode::Always)));
+        assert!(matches!(opts.client.dpop, Some(DpopMode::Always)));
         let warnings = relaxation_warnings(&opts);
         assert_eq!(warnings.len(), 3);
         for (line, flag) in warnings.iter().zip([
@@ -728,7 +741,7 @@ mod tests {
     #[test]
     fn an_issuer_alone_and_each_relaxation_alone() {
         let opts = parse(&["--issuer", "https://as.example.com"], &[]).unwrap();
-        let server = opts.authorization_server.unwrap();
+        let server = opts.client.authorization_server.unwrap();
         assert_eq!(server.issuer, "https://as.example.com");
         assert!(server.authorization_endpoint.is_none());
         assert!(server.token_endpoint.is_none() && server.registration_endpoint.is_none());
@@ -739,7 +752,7 @@ mod tests {
             "--allow-cross-origin-endpoints",
         ] {
             let opts = parse(&[flag], &[]).unwrap();
-            let r = opts.relaxations.unwrap();
+            let r = opts.client.relaxations.unwrap();
             let on = [
                 r.accept_issuer_mismatch,
                 r.allow_pkce_unadvertised,
@@ -756,7 +769,10 @@ mod tests {
             ("always", DpopMode::Always),
             ("never", DpopMode::Never),
         ] {
-            assert_eq!(parse(&["--dpop", value], &[]).unwrap().dpop, Some(mode));
+            assert_eq!(
+                parse(&["--dpop", value], &[]).unwrap().client.dpop,
+                Some(mode)
+            );
         }
     }
 
@@ -767,62 +783,40 @@ mod tests {
             &[(CLIENT_SECRET_VAR, CLIENT_SECRET)],
         )
         .unwrap();
-        assert_eq!(opts.client_secret.as_deref(), Some(CLIENT_SECRET));
+        assert_eq!(opts.client.client_secret.as_deref(), Some(CLIENT_SECRET));
         assert!(matches!(
-            opts.grant_type,
+            opts.client.grant_type,
             Some(GrantType::ClientCredentials)
         ));
-        let key = TempFile::new(PEM);
-        let opts = parse(
-            &[
-                "--client-id",
-                "svc",
-                "--private-key",
-                key.path(),
-                "--grant",
-                "client-credentials",
-            ],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(opts.private_key_pem.as_deref(), Some(PEM));
-        assert!(opts.client_secret.is_none());
+        let opts = parse_with_key("svc", &["--grant", "client-credentials"]);
+        assert_eq!(opts.client.private_key_pem.as_deref(), Some(PEM));
+        assert!(opts.client.client_secret.is_none());
     }
 
     #[test]
     fn jwt_bearer_assertion_from_the_environment_or_a_file() {
         let opts = parse(&["--grant", "jwt-bearer"], &[(ASSERTION_VAR, ASSERTION)]).unwrap();
-        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
+        assert!(matches!(&opts.client.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
         let file = TempFile::new(&format!("{ASSERTION}\n"));
         let opts = parse(
             &["--grant", "jwt-bearer", "--assertion-file", file.path()],
             &[],
         )
         .unwrap();
-        assert!(matches!(&opts.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
+        assert!(matches!(&opts.client.grant_type, Some(GrantType::JwtBearer(a)) if a == ASSERTION));
     }
 
     #[test]
     fn token_exchange_with_the_identity_provider() {
-        let idp = [
-            "--client-id",
-            "app",
-            "--grant",
-            "token-exchange",
-            "--idp-token-endpoint",
-            "https://idp.example.com/token",
-            "--idp-client-id",
-            "app-at-idp",
-        ];
         let opts = parse(
-            &idp,
+            &IDP,
             &[
                 (ID_TOKEN_VAR, ID_TOKEN),
                 (IDP_CLIENT_SECRET_VAR, IDP_SECRET),
             ],
         )
         .unwrap();
-        let Some(GrantType::TokenExchange(p)) = &opts.grant_type else {
+        let Some(GrantType::TokenExchange(p)) = &opts.client.grant_type else {
             panic!("{opts:?}");
         };
         assert_eq!(p.token_endpoint, "https://idp.example.com/token");
@@ -830,10 +824,10 @@ mod tests {
         assert_eq!(p.client_secret.as_deref(), Some(IDP_SECRET));
         assert_eq!(p.id_token, ID_TOKEN);
         let file = TempFile::new(&format!("  {ID_TOKEN}\n"));
-        let mut args = idp.to_vec();
+        let mut args = IDP.to_vec();
         args.extend(["--id-token-file", file.path()]);
         let opts = parse(&args, &[]).unwrap();
-        let Some(GrantType::TokenExchange(p)) = &opts.grant_type else {
+        let Some(GrantType::TokenExchange(p)) = &opts.client.grant_type else {
             panic!("{opts:?}");
         };
         assert_eq!(p.id_token, ID_TOKEN);
@@ -915,33 +909,18 @@ mod tests {
         let key = TempFile::new(PEM);
         let assertion = TempFile::new(ASSERTION);
         let id_token = TempFile::new(ID_TOKEN);
-        let idp = [
-            "--client-id",
-            "app",
-            "--grant",
-            "token-exchange",
-            "--idp-token-endpoint",
-            "https://idp.example.com/token",
-            "--idp-client-id",
-            "app-at-idp",
-        ];
         let with = |extra: &[&'static str]| {
-            let mut v: Vec<&str> = idp.to_vec();
+            let mut v: Vec<&str> = IDP.to_vec();
             v.extend_from_slice(extra);
             v
         };
         let without = |flag: &str| {
-            let i = idp.iter().position(|a| *a == flag).unwrap();
-            let mut v = idp.to_vec();
+            let i = IDP.iter().position(|a| *a == flag).unwrap();
+            let mut v = IDP.to_vec();
             v.drain(i..i + 2);
             v
         };
         let cases: Vec<Case> = vec![
-            (
-                vec![],
-                vec![(CLIENT_SECRET_VAR, CLIENT_SECRET)],
-                "MCP_OAUTH_CLIENT_SECRET is set but --client-id is not",
-            ),
             (
                 vec!["--private-key", key.path()],
                 vec![],
@@ -971,11 +950,6 @@ mod tests {
                 vec!["--grant", "jwt-bearer", "--assertion-file", assertion.path()],
                 vec![(ASSERTION_VAR, ASSERTION)],
                 "the assertion is given twice, in MCP_OAUTH_ASSERTION and with --assertion-file",
-            ),
-            (
-                vec![],
-                vec![(ASSERTION_VAR, ASSERTION)],
-                "MCP_OAUTH_ASSERTION is set but --grant is not jwt-bearer",
             ),
             (
                 vec!["--assertion-file", assertion.path()],
@@ -1013,34 +987,35 @@ mod tests {
                 "the ID token is given twice, in MCP_OAUTH_ID_TOKEN and with --id-token-file",
             ),
             (
-                vec![],
-                vec![(ID_TOKEN_VAR, ID_TOKEN)],
-                "MCP_OAUTH_ID_TOKEN is set but --grant is not token-exchange",
-            ),
-            (
                 vec!["--grant", "jwt-bearer"],
                 vec![(ASSERTION_VAR, ASSERTION), (IDP_CLIENT_SECRET_VAR, IDP_SECRET)],
                 "MCP_OAUTH_IDP_CLIENT_SECRET is set but --grant is not token-exchange",
-            ),
-            (
-                vec!["--id-token-file", id_token.path()],
-                vec![],
-                "--id-token-file but --grant is not token-exchange",
-            ),
-            (
-                vec!["--idp-token-endpoint", "https://idp.example.com/token"],
-                vec![],
-                "--idp-token-endpoint but --grant is not token-exchange",
-            ),
-            (
-                vec!["--idp-client-id", "x"],
-                vec![],
-                "--idp-client-id but --grant is not token-exchange",
             ),
         ];
         for (args, vars, expected) in cases {
             let e = error(&args, &vars);
             assert!(e.contains(expected), "{args:?}: {e}");
+        }
+        // A secret in the environment that nothing given uses.
+        for (var, value, missing) in [
+            (CLIENT_SECRET_VAR, CLIENT_SECRET, "--client-id is not"),
+            (ASSERTION_VAR, ASSERTION, "--grant is not jwt-bearer"),
+            (ID_TOKEN_VAR, ID_TOKEN, "--grant is not token-exchange"),
+        ] {
+            let e = error(&[], &[(var, value)]);
+            assert!(e.contains(&format!("{var} is set but {missing}")), "{e}");
+        }
+        // A token-exchange option without the grant.
+        for (flag, value) in [
+            ("--id-token-file", id_token.path()),
+            ("--idp-token-endpoint", "https://idp.example.com/token"),
+            ("--idp-client-id", "x"),
+        ] {
+            let e = error(&[flag, value], &[]);
+            assert!(
+                e.contains(&format!("{flag} but --grant is not token-exchange")),
+                "{e}"
+            );
         }
         for flag in [
             "--authorization-endpoint",

@@ -1792,22 +1792,20 @@ mod tests {
 
     #[test]
     fn header_values_are_plain_or_base64() {
-        assert_eq!(header_value("us-west1"), "us-west1");
-        assert_eq!(header_value("a b"), "a b");
-        assert_eq!(
-            header_value("Hello, 世界"),
-            "=?base64?SGVsbG8sIOS4lueVjA==?="
-        );
-        assert_eq!(header_value(" padded "), "=?base64?IHBhZGRlZCA=?=");
-        assert_eq!(header_value("line1\nline2"), "=?base64?bGluZTEKbGluZTI=?=");
-        assert_eq!(
-            header_value("=?base64?literal?="),
-            "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="
-        );
-        // Padding of each length (base64 crate, standard alphabet).
-        assert_eq!(header_value("\t"), "=?base64?CQ==?=");
-        assert_eq!(header_value("é"), "=?base64?w6k=?=");
-        assert_eq!(header_value("é\n"), "=?base64?w6kK?=");
+        for (value, sent) in [
+            ("us-west1", "us-west1"),
+            ("a b", "a b"),
+            ("Hello, 世界", "=?base64?SGVsbG8sIOS4lueVjA==?="),
+            (" padded ", "=?base64?IHBhZGRlZCA=?="),
+            ("line1\nline2", "=?base64?bGluZTEKbGluZTI=?="),
+            ("=?base64?literal?=", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="),
+            // Padding of each length (base64 crate, standard alphabet).
+            ("\t", "=?base64?CQ==?="),
+            ("é", "=?base64?w6k=?="),
+            ("é\n", "=?base64?w6kK?="),
+        ] {
+            assert_eq!(header_value(value), sent, "{value:?}");
+        }
     }
 
     #[test]
@@ -1994,14 +1992,10 @@ mod tests {
     #[tokio::test]
     async fn works_against_the_dual_era_mock_in_both_lifecycles() {
         use mcp_oauth_mock::{Behaviour, MockWorld, Server};
+        let world = MockWorld::start(Behaviour::default()).await.unwrap();
+        let token = mock_token(&world).await;
         for sse in [false, true] {
-            let world = MockWorld::start(Behaviour {
-                sse_responses: sse,
-                ..Behaviour::default()
-            })
-            .await
-            .unwrap();
-            let token = mock_token(&world).await;
+            world.set_behaviour(|b| b.sse_responses = sse);
             for choice in [
                 VersionChoice::Negotiate,
                 VersionChoice::Exactly(ProtocolVersion::V2025_11_25),
@@ -2112,70 +2106,57 @@ mod tests {
             (r.status, v["error"]["code"].as_i64())
         };
         let list = |v: &str| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta(v)}});
-        // No MCP-Protocol-Version header.
-        let r = post(vec![("Mcp-Method", "tools/list")], list("2026-07-28"))
-            .await
-            .unwrap();
-        assert_eq!(code(&r), (400, Some(-32020)));
-        // Mcp-Method does not match.
-        let r = post(
-            vec![
-                ("MCP-Protocol-Version", "2026-07-28"),
-                ("Mcp-Method", "tools/call"),
-            ],
-            list("2026-07-28"),
-        )
-        .await
-        .unwrap();
-        assert_eq!(code(&r), (400, Some(-32020)));
-        // An unknown version.
-        let r = post(
-            vec![
-                ("MCP-Protocol-Version", "2099-01-01"),
-                ("Mcp-Method", "tools/list"),
-            ],
-            list("2099-01-01"),
-        )
-        .await
-        .unwrap();
-        assert_eq!(code(&r), (400, Some(-32022)));
-        // Missing _meta.
-        let r = post(
-            vec![
-                ("MCP-Protocol-Version", "2026-07-28"),
-                ("Mcp-Method", "tools/list"),
-            ],
-            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(code(&r), (400, Some(-32602)));
-        // Unknown method.
-        let r = post(
-            vec![("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "nope")],
-            json!({"jsonrpc": "2.0", "id": 1, "method": "nope", "params": {"_meta": meta("2026-07-28")}}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(code(&r), (404, Some(-32601)));
-        // A tools/call without its x-mcp-header.
         let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "echo", "arguments": {"text": "hi"}, "_meta": meta("2026-07-28")}});
+        const V: &str = "MCP-Protocol-Version";
+        const M: &str = "Mcp-Method";
+        // (what is wrong, headers, body, the status and JSON-RPC error code expected)
+        let cases = [
+            (
+                "no MCP-Protocol-Version header",
+                vec![(M, "tools/list")],
+                list("2026-07-28"),
+                (400, Some(-32020)),
+            ),
+            (
+                "Mcp-Method does not match",
+                vec![(V, "2026-07-28"), (M, "tools/call")],
+                list("2026-07-28"),
+                (400, Some(-32020)),
+            ),
+            (
+                "an unknown version",
+                vec![(V, "2099-01-01"), (M, "tools/list")],
+                list("2099-01-01"),
+                (400, Some(-32022)),
+            ),
+            (
+                "missing _meta",
+                vec![(V, "2026-07-28"), (M, "tools/list")],
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+                (400, Some(-32602)),
+            ),
+            (
+                "unknown method",
+                vec![(V, "2026-07-28"), (M, "nope")],
+                json!({"jsonrpc": "2.0", "id": 1, "method": "nope", "params": {"_meta": meta("2026-07-28")}}),
+                (404, Some(-32601)),
+            ),
+            (
+                "a tools/call without its x-mcp-header",
+                vec![(V, "2026-07-28"), (M, "tools/call"), ("Mcp-Name", "echo")],
+                call.clone(),
+                (400, Some(-32020)),
+            ),
+        ];
+        for (what, headers, body, expected) in cases {
+            let r = post(headers, body).await.unwrap();
+            assert_eq!(code(&r), expected, "{what}");
+        }
         let r = post(
             vec![
-                ("MCP-Protocol-Version", "2026-07-28"),
-                ("Mcp-Method", "tools/call"),
-                ("Mcp-Name", "echo"),
-            ],
-            call.clone(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(code(&r), (400, Some(-32020)));
-        let r = post(
-            vec![
-                ("MCP-Protocol-Version", "2026-07-28"),
-                ("Mcp-Method", "tools/call"),
+                (V, "2026-07-28"),
+                (M, "tools/call"),
                 ("Mcp-Name", "echo"),
                 ("Mcp-Param-Text", "hi"),
             ],

@@ -1063,7 +1063,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn config() -> ClientConfig {
         ClientConfig {
@@ -1074,22 +1074,79 @@ mod tests {
         }
     }
 
+    /// A fresh instance of the embedded component configured with [`config`].
+    async fn configured(options: HostOptions) -> Instance {
+        Runtime::embedded_instance(options, &config())
+            .await
+            .unwrap()
+    }
+
+    /// A `GET` of `url` without headers.
+    fn get(url: String) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `POST` of a JSON `body` to `url`.
+    fn post_json(url: String, body: Vec<u8>) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            headers: vec![("content-type".into(), b"application/json".to_vec())],
+            body,
+            ..get(url)
+        }
+    }
+
+    /// Listens on a free 127.0.0.1 port and hands the first connection to
+    /// `serve`, in a task of its own; the listener's address.
+    async fn serve_first<F, Fut>(serve: F) -> String
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            serve(socket).await;
+        });
+        addr
+    }
+
+    /// Reads what `socket` has next onto `data`; false at the end of the
+    /// stream.
+    async fn read_more(socket: &mut TcpStream, data: &mut Vec<u8>) -> bool {
+        let mut buf = [0u8; 8192];
+        let n = socket.read(&mut buf).await.unwrap();
+        data.extend_from_slice(&buf[..n]);
+        n > 0
+    }
+
+    /// Reads onto `data` until it holds a whole request head: the head's
+    /// length, or `None` when the connection closes first.
+    async fn read_head(socket: &mut TcpStream, data: &mut Vec<u8>) -> Option<usize> {
+        loop {
+            if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Some(i + 4);
+            }
+            if !read_more(socket, data).await {
+                return None;
+            }
+        }
+    }
+
     /// Serves one connection: reads the request head, then writes each
     /// part of `reply`, pausing `pause` between parts, and keeps the
     /// connection open until the client closes it.
     async fn serve_once(reply: Vec<&'static [u8]>, pause: Duration) -> (String, String) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = socket.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    return;
-                }
-                head.extend_from_slice(&buf[..n]);
+        let addr = serve_first(move |mut socket| async move {
+            let mut data = Vec::new();
+            if read_head(&mut socket, &mut data).await.is_none() {
+                return;
             }
             for part in reply {
                 socket.write_all(part).await.unwrap();
@@ -1097,8 +1154,9 @@ mod tests {
                 tokio::time::sleep(pause).await;
             }
             // Keep the connection open until the client closes it.
-            let _ = socket.read(&mut buf).await;
-        });
+            let _ = socket.read(&mut [0u8; 1024]).await;
+        })
+        .await;
         let url = format!("http://{addr}/mcp");
         (addr, url)
     }
@@ -1106,20 +1164,11 @@ mod tests {
     /// Serves one connection: reads a request with a `content-length` body
     /// and answers with the body's length, as received.
     async fn serve_length_echo() -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
+        let addr = serve_first(|mut socket| async move {
             let mut data = Vec::new();
-            let mut buf = [0u8; 8192];
-            let head_end = loop {
-                if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-                let n = socket.read(&mut buf).await.unwrap();
-                assert!(n > 0, "connection closed in the request head");
-                data.extend_from_slice(&buf[..n]);
-            };
+            let head_end = read_head(&mut socket, &mut data)
+                .await
+                .expect("connection closed in the request head");
             let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
             let length: usize = head
                 .lines()
@@ -1127,9 +1176,8 @@ mod tests {
                 .map(|v| v.trim().parse().unwrap())
                 .unwrap_or(usize::MAX);
             while length != usize::MAX && data.len() < head_end + length {
-                let n = socket.read(&mut buf).await.unwrap();
-                assert!(n > 0, "connection closed in the request body");
-                data.extend_from_slice(&buf[..n]);
+                let more = read_more(&mut socket, &mut data).await;
+                assert!(more, "connection closed in the request body");
             }
             let answer = if length == usize::MAX {
                 "no content-length".to_string()
@@ -1141,25 +1189,16 @@ mod tests {
                 answer.len()
             );
             socket.write_all(reply.as_bytes()).await.unwrap();
-        });
+        })
+        .await;
         format!("http://{addr}/mcp")
     }
 
     #[tokio::test]
     async fn wrap_call_sends_a_large_body_with_its_length() {
         let url = serve_length_echo().await;
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(HostOptions::default())
-            .await
-            .unwrap();
-        instance.configure(&config()).await.unwrap().unwrap();
-        let request = HttpRequest {
-            method: "POST".into(),
-            url,
-            headers: vec![("content-type".into(), b"application/json".to_vec())],
-            body: vec![b'x'; 300_000],
-        };
+        let mut instance = configured(HostOptions::default()).await;
+        let request = post_json(url, vec![b'x'; 300_000]);
         let response = instance.wrap_call(&request).await.unwrap().unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.bytes(100).await.unwrap(), b"300000");
@@ -1250,17 +1289,10 @@ mod tests {
                 log.lock().unwrap().push(e.clone())
             })),
         };
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(options)
-            .await
-            .unwrap();
-        instance.configure(&config()).await.unwrap().unwrap();
+        let mut instance = configured(options).await;
         let request = HttpRequest {
-            method: "GET".into(),
-            url: url.clone(),
             headers: vec![("accept".into(), b"text/event-stream".to_vec())],
-            body: Vec::new(),
+            ..get(url.clone())
         };
         let mut response = instance.wrap_call(&request).await.unwrap().unwrap();
         assert_eq!(response.status, 200);
@@ -1293,18 +1325,8 @@ mod tests {
         let reply: Vec<&'static [u8]> =
             vec![b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123456789"];
         let (_addr, url) = serve_once(reply, Duration::ZERO).await;
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(HostOptions::default())
-            .await
-            .unwrap();
-        instance.configure(&config()).await.unwrap().unwrap();
-        let request = HttpRequest {
-            method: "GET".into(),
-            url,
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
+        let mut instance = configured(HostOptions::default()).await;
+        let request = get(url);
         let response = instance.wrap_call(&request).await.unwrap().unwrap();
         let error = response.bytes(9).await.unwrap_err();
         assert!(error.to_string().contains("larger than 9 bytes"), "{error}");
@@ -1317,22 +1339,12 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             listener.local_addr().unwrap().port()
         };
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(HostOptions::default())
-            .await
-            .unwrap();
-        instance.configure(&config()).await.unwrap().unwrap();
+        let mut instance = configured(HostOptions::default()).await;
         // A small body is queued before the connection fails; a large one
         // (several write chunks) meets the closed stream mid-way. Both must
         // report the cause, not the interrupted body.
         for size in [2, 50_000] {
-            let request = HttpRequest {
-                method: "POST".into(),
-                url: format!("http://127.0.0.1:{port}/mcp"),
-                headers: vec![("content-type".into(), b"application/json".to_vec())],
-                body: vec![b' '; size],
-            };
+            let request = post_json(format!("http://127.0.0.1:{port}/mcp"), vec![b' '; size]);
             match instance.wrap_call(&request).await.unwrap() {
                 Err(AuthError::Transport(failure)) => {
                     assert!(
@@ -1351,17 +1363,13 @@ mod tests {
 
     /// An instance whose requests time out after 300 ms.
     async fn impatient_instance() -> Instance {
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(HostOptions::default())
-            .await
-            .unwrap();
         let config = ClientConfig {
             timeout_ms: Some(300),
             ..config()
         };
-        instance.configure(&config).await.unwrap().unwrap();
-        instance
+        Runtime::embedded_instance(HostOptions::default(), &config)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -1369,12 +1377,7 @@ mod tests {
         // The server accepts and reads, but never answers.
         let (_addr, url) = serve_once(Vec::new(), Duration::ZERO).await;
         let mut instance = impatient_instance().await;
-        let request = HttpRequest {
-            method: "GET".into(),
-            url,
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
+        let request = get(url);
         let started = Instant::now();
         match instance.wrap_call(&request).await.unwrap() {
             Err(AuthError::Transport(failure)) => {

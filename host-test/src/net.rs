@@ -49,11 +49,28 @@ pub struct IncomingResponse {
 impl IncomingResponse {
     /// The first value of a header, matching the name case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
+}
+
+/// The first value of header `name` in `headers`, matching the name
+/// case-insensitively.
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The header fields of a message as (name, value) strings, in order;
+/// names are lowercase (as `http` keeps them), bytes that are not UTF-8 in
+/// a value are replaced.
+pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    let lossy = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), lossy(v)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -156,11 +173,7 @@ where
     let mut builder = http::Request::builder()
         .method(req.method.as_str())
         .uri(target);
-    let has = |name: &str| {
-        req.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
+    let has = |name: &str| find_header(&req.headers, name).is_some();
     if !has("host") {
         builder = builder.header(http::header::HOST, authority);
     }
@@ -186,16 +199,7 @@ where
             .to_bytes();
         Ok(IncomingResponse {
             status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: header_pairs(&parts.headers),
             body: body.to_vec(),
         })
     }

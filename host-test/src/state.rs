@@ -589,43 +589,32 @@ mod tests {
             issuer: issuer.into(),
         };
         let summary = StateSummary {
-            servers: vec![server("http://127.0.0.1:5000/mcp", "i")],
+            servers: vec![
+                server("http://127.0.0.1:5000/mcp", "i"),
+                server("https://mcp.example.com/mcp", "j"),
+                server("s", "k"),
+            ],
             tokens: vec![],
-            clients: vec![client("i", "http://127.0.0.1:41234/callback")],
+            clients: vec![
+                client("k", "http://localhost:41234/callback"),
+                client("i", "http://127.0.0.1:41234/callback"),
+                client("j", "http://127.0.0.1:2222/callback"),
+            ],
             metadata: vec![],
             has_dpop_key: false,
         };
-        assert_eq!(
-            registered_port(&summary, "http://127.0.0.1:5000/mcp#x"),
-            Some(41234)
-        );
-        // The URL as the user typed it finds the binding the component keyed.
-        let other_issuer = StateSummary {
-            servers: vec![server("https://mcp.example.com/mcp", "j")],
-            clients: vec![
-                client("i", "http://127.0.0.1:1111/callback"),
-                client("j", "http://127.0.0.1:2222/callback"),
-            ],
-            ..summary.clone()
-        };
-        assert_eq!(
-            registered_port(&other_issuer, "HTTPS://MCP.Example.com/mcp"),
-            Some(2222)
-        );
-        // A server not seen yet: any registration's port.
-        assert_eq!(
-            registered_port(&summary, "http://127.0.0.1:5001/mcp"),
-            Some(41234)
-        );
-        let other = StateSummary {
-            servers: vec![server("s", "i")],
-            clients: vec![
-                client("i", "http://localhost:41234/callback"),
-                client("j", "http://127.0.0.1:1/callback"),
-            ],
-            ..summary.clone()
-        };
-        assert_eq!(registered_port(&other, "s"), None);
+        for (url, port) in [
+            ("http://127.0.0.1:5000/mcp#x", Some(41234)),
+            // The URL as the user typed it finds the binding the component keyed.
+            ("HTTPS://MCP.Example.com/mcp", Some(2222)),
+            // The bound issuer's registration redirects to localhost, not
+            // 127.0.0.1: no port (another issuer's is not taken instead).
+            ("s", None),
+            // A server not seen yet: the first registration with a port.
+            ("http://127.0.0.1:5001/mcp", Some(41234)),
+        ] {
+            assert_eq!(registered_port(&summary, url), port, "{url}");
+        }
         let empty = StateSummary {
             servers: vec![],
             clients: vec![],
@@ -634,16 +623,22 @@ mod tests {
         assert_eq!(registered_port(&empty, "s"), None);
     }
 
+    /// A path of its own under the system's temporary directory (not
+    /// created).
+    fn scratch_dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "mcp-oauth-state-{name}-{}-{}",
+            std::process::id(),
+            unix_now()
+        ))
+    }
+
     #[test]
     fn a_state_directory_others_could_tamper_with_is_refused() {
         // Security review finding 7: the directory's mode was not checked
         // and the state file and lock followed symbolic links.
         use std::os::unix::fs::{symlink, PermissionsExt as _};
-        let base = std::env::temp_dir().join(format!(
-            "mcp-oauth-state-trust-{}-{}",
-            std::process::id(),
-            unix_now()
-        ));
+        let base = scratch_dir("trust");
         let good = StateFile::new(base.join("good"));
         good.lock()
             .unwrap()
@@ -683,11 +678,7 @@ mod tests {
 
     #[test]
     fn files_are_written_atomically_with_mode_0600_under_the_lock() {
-        let dir = std::env::temp_dir().join(format!(
-            "mcp-oauth-state-unit-{}-{}",
-            std::process::id(),
-            unix_now()
-        ));
+        let dir = scratch_dir("unit");
         let file = StateFile::new(dir.join("nested"));
         assert!(file.read().unwrap().is_none());
         let lock = file.lock().unwrap();
@@ -718,21 +709,11 @@ mod tests {
     #[tokio::test]
     async fn a_file_the_component_refuses_is_named_and_left_as_it_is() {
         use crate::harness::{ClientConfig, HostOptions, Runtime};
-        let dir = std::env::temp_dir().join(format!(
-            "mcp-oauth-state-refused-{}-{}",
-            std::process::id(),
-            unix_now()
-        ));
+        let dir = scratch_dir("refused");
         let file = StateFile::new(&dir);
-        let mut instance = Runtime::embedded()
-            .unwrap()
-            .instantiate(HostOptions::default())
+        let config = ClientConfig::new("t", "http://127.0.0.1:1/cb");
+        let mut instance = Runtime::embedded_instance(HostOptions::default(), &config)
             .await
-            .unwrap();
-        instance
-            .configure(&ClientConfig::new("t", "http://127.0.0.1:1/cb"))
-            .await
-            .unwrap()
             .unwrap();
         for (bytes, reason) in [
             (&b"{not json"[..], "not a valid state document"),
