@@ -76,9 +76,29 @@ impl Default for ConnectOptions {
     }
 }
 
-/// Prints each step to stdout as it happens. Never prints a secret: events
+/// Prints each step as it happens: to stdout for `connect`, to stderr for
+/// `proxy` (whose stdout is the MCP channel). Never prints a secret: events
 /// hold no headers or bodies, and token info holds no token.
-pub struct Printer;
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Printer {
+    /// Print to stderr.
+    pub stderr: bool,
+}
+
+impl Printer {
+    /// Printing to stderr.
+    pub fn to_stderr() -> Printer {
+        Printer { stderr: true }
+    }
+
+    fn line(&self, text: std::fmt::Arguments<'_>) {
+        if self.stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
 
 fn describe_event(e: &FlowEvent) -> String {
     let status = e
@@ -113,34 +133,37 @@ fn expiry(info: &TokenInfo) -> String {
 
 impl Progress for Printer {
     fn event(&mut self, event: &FlowEvent) {
-        println!("{}", describe_event(event));
+        self.line(format_args!("{}", describe_event(event)));
     }
 
     fn authorization_needed(&mut self, pending: &PendingAuthorization, agent: &UserAgent) {
         match agent {
             UserAgent::Headless => {
-                println!(
+                self.line(format_args!(
                     "  authorization at {} — the headless user agent follows:",
                     pending.issuer
-                );
-                println!("    {}", pending.authorization_url);
+                ));
+                self.line(format_args!("    {}", pending.authorization_url));
             }
             UserAgent::Interactive { timeout, .. } => {
-                println!();
-                println!(
+                self.line(format_args!(""));
+                self.line(format_args!(
                     "Open this URL in your browser to authorize (waiting {} s):",
                     timeout.as_secs()
-                );
-                println!();
-                println!("    {}", pending.authorization_url);
-                println!();
-                println!("The authorization server is {}.", pending.issuer);
+                ));
+                self.line(format_args!(""));
+                self.line(format_args!("    {}", pending.authorization_url));
+                self.line(format_args!(""));
+                self.line(format_args!(
+                    "The authorization server is {}.",
+                    pending.issuer
+                ));
             }
         }
     }
 
     fn authorized(&mut self, info: &TokenInfo) {
-        println!(
+        self.line(format_args!(
             "  authorization completed: {} token for {} from {}, {}, scope {}{}",
             info.token_type,
             info.resource,
@@ -152,11 +175,11 @@ impl Progress for Printer {
             } else {
                 ""
             }
-        );
+        ));
     }
 
     fn note(&mut self, line: &str) {
-        println!("  {line}");
+        self.line(format_args!("  {line}"));
     }
 }
 
@@ -201,7 +224,7 @@ async fn open_session_in(
         .configure(&client_config(opts, redirect_uri))
         .await?
         .map_err(|e| anyhow::anyhow!("the configuration was refused: {e}"))?;
-    let transport = ComponentTransport::new(instance, agent, Printer);
+    let transport = ComponentTransport::new(instance, agent, Printer::default());
     let version = opts
         .protocol_version
         .map_or(VersionChoice::Negotiate, VersionChoice::Exactly);
@@ -253,12 +276,16 @@ pub async fn run_session(session: &mut CliSession, opts: &ConnectOptions) -> any
     Ok(())
 }
 
-/// Runs initialize, tools/list and an optional tools/call through the
-/// component, printing what happens. The redirect URI is
+/// The component transport of a CLI run (`connect`, `proxy`): the stored
+/// state read (a file that cannot be used stops everything before a request
+/// is sent), the redirect port chosen (the one asked for, else the one
+/// registered before, else any), the user agent, a configured instance and
+/// the state attached. The redirect URI is
 /// `http://127.0.0.1:<port>/callback`.
-pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
-    // The state is read first: a file that cannot be used stops everything
-    // before a request is sent, and it names the redirect port registered.
+pub async fn cli_transport(
+    opts: &ConnectOptions,
+    progress: Printer,
+) -> anyhow::Result<ComponentTransport<Printer>> {
     let stored = match &opts.state_dir {
         Some(dir) => {
             let file = StateFile::new(dir);
@@ -267,9 +294,9 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // The stored state, read by a client of the instance the session then
+    // The stored state, read by a client of the instance the transport then
     // uses: it says which port the registration names.
-    let (instance, registered) = match &stored {
+    let (mut instance, registered) = match &stored {
         Some((file, Some(doc))) => {
             let (mut instance, _) = holding(file, doc).await?;
             let port = state::registered_port(&instance.summary().await?, &opts.url);
@@ -282,7 +309,6 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
             None,
         ),
     };
-    // The port asked for, else the one registered before, else any.
     let wanted = if opts.port != 0 {
         opts.port
     } else {
@@ -312,31 +338,52 @@ pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
         (redirect_port, agent)
     };
     let redirect_uri = format!("http://127.0.0.1:{redirect_port}/callback");
-    let mut session = open_session_in(instance, &opts, redirect_uri, agent).await?;
+    instance
+        .configure(&client_config(opts, redirect_uri))
+        .await?
+        .map_err(|e| anyhow::anyhow!("the configuration was refused: {e}"))?;
+    let mut transport = ComponentTransport::new(instance, agent, progress);
     if let Some((file, doc)) = stored {
-        attach_state(&mut session, file, doc.as_ref()).await?;
+        let persistence = Persistence::attach(file, doc.as_ref(), transport.instance_mut()).await?;
+        let path = persistence.file().path();
+        let kept = if doc.is_some() {
+            ""
+        } else {
+            "none yet, kept in "
+        };
+        progress.line(format_args!("  state: {kept}{}", path.display()));
+        transport.set_persistence(persistence);
     }
+    Ok(transport)
+}
+
+/// Runs initialize, tools/list and an optional tools/call through the
+/// component, printing what happens.
+pub async fn connect(opts: ConnectOptions) -> anyhow::Result<()> {
+    let transport = cli_transport(&opts, Printer::default()).await?;
+    let version = opts
+        .protocol_version
+        .map_or(VersionChoice::Negotiate, VersionChoice::Exactly);
+    let mut session = McpSession::new(&opts.url, transport).with_version(version);
     let result = run_session(&mut session, &opts).await;
     // Everything is written after each request; this catches the rest.
     let saved = session.transport_mut().save_state().await;
     result.and(saved)
 }
 
-/// Imports the stored state into the session's instance and keeps it there.
-async fn attach_state(
-    session: &mut CliSession,
-    file: StateFile,
-    doc: Option<&Document>,
-) -> anyhow::Result<()> {
-    let transport = session.transport_mut();
-    let persistence = Persistence::attach(file, doc, transport.instance_mut()).await?;
-    let path = persistence.file().path();
-    match doc {
-        Some(_) => println!("  state: {}", path.display()),
-        None => println!("  state: none yet, kept in {}", path.display()),
-    }
-    transport.set_persistence(persistence);
-    Ok(())
+/// `mcp-oauth proxy`: bridges this process's stdin and stdout (an MCP
+/// client's stdio server) to the MCP server of `opts` through the
+/// component (see [`crate::proxy`]). Progress goes to stderr.
+pub async fn proxy(opts: ConnectOptions) -> anyhow::Result<()> {
+    let transport = cli_transport(&opts, Printer::to_stderr()).await?;
+    let mut transport = crate::proxy::run(
+        transport,
+        &opts.url,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    )
+    .await?;
+    transport.save_state().await
 }
 
 /// `mcp-oauth demo`: starts the mocks and connects to them headlessly.

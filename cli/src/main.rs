@@ -52,6 +52,16 @@ enum Command {
     /// next connect reuses them, and renews them when they expire.
     #[command(after_help = SECRETS_NOTE)]
     Connect(Box<ConnectArgs>),
+    /// Bridge an MCP client's stdio server to a remote MCP server: every
+    /// JSON-RPC line on stdin is sent to the server through the component
+    /// (which authorizes when the server asks), every message the server
+    /// sends is written to stdout. Logs go to stderr. Exits at the end of
+    /// stdin.
+    ///
+    /// Several proxies for one server share the state file: one authorizes,
+    /// the others wait for it and use its token.
+    #[command(after_help = SECRETS_NOTE)]
+    Proxy(Box<ConnectArgs>),
     /// What the state file holds: servers, their resource and issuer, token
     /// expiry and scope, registered clients. Never a token or secret.
     Status {
@@ -502,14 +512,29 @@ fn state_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     state::state_dir(flag, |name| std::env::var_os(name))
 }
 
-/// `connect` with the process's environment.
-async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+/// The options of `connect` and `proxy` with the process's environment and
+/// state directory; the checks switched off are warned about on stderr.
+fn process_options(args: ConnectArgs) -> anyhow::Result<ConnectOptions> {
     let mut opts = connect_options(args, &|name| std::env::var(name).ok())?;
     opts.state_dir = Some(state_dir(opts.state_dir.as_deref())?);
     for line in relaxation_warnings(&opts) {
         eprintln!("{line}");
     }
-    cli::connect(opts).await
+    Ok(opts)
+}
+
+/// `connect` with the process's environment.
+async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    cli::connect(process_options(args)?).await
+}
+
+/// `proxy` with the process's environment. `--call` and `--args` are
+/// `connect`'s: the proxy sends what its client sends.
+async fn proxy(args: ConnectArgs) -> anyhow::Result<()> {
+    if args.call.is_some() {
+        bail!("--call is an option of connect; the proxy sends what its MCP client sends");
+    }
+    cli::proxy(process_options(args)?).await
 }
 
 #[cfg(feature = "demo")]
@@ -526,6 +551,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => demo().await,
         Command::Connect(args) => connect(*args).await,
+        Command::Proxy(args) => proxy(*args).await,
         Command::Status { state_dir: dir } => cli::status(&state_dir(dir.as_deref())?).await,
         Command::Logout {
             url,

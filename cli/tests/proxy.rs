@@ -127,3 +127,72 @@ async fn what_the_proxy_cannot_send_is_answered_with_an_error() {
     let parse = out.iter().find(|m| m["id"].is_null()).unwrap();
     assert_eq!(parse["error"]["code"], -32700);
 }
+
+/// Runs `mcp-oauth proxy --headless` on `state_dir` for the MCP server at
+/// `url`, feeds it `input` and closes its stdin; what it printed.
+fn proxy_process(url: &str, state_dir: &std::path::Path, input: &[Value]) -> common::Run {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = common::mcp_oauth_command(&["proxy", "--headless", url])
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env_remove("MCP_OAUTH_STATE_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().unwrap();
+    for message in input {
+        writeln!(stdin, "{message}").unwrap();
+    }
+    drop(stdin);
+    common::Run::of(child.wait_with_output().unwrap())
+}
+
+/// The messages a proxy printed: every stdout line must be one.
+fn messages(run: &common::Run) -> Vec<Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON-RPC: {l}: {e}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_proxies_started_together_authorize_once_and_all_answer() {
+    let world = world_with(|b| b.sse_responses = true).await;
+    let dir = common::unique_temp_path("mcp-oauth-proxy");
+    let state_dir = dir.join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    // Started together, the way desktop hosts start several instances.
+    let started: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, state_dir) = (world.mcp_url(), state_dir.clone());
+            tokio::task::spawn_blocking(move || proxy_process(&url, &state_dir, &session()))
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for s in started {
+        runs.push(s.await.unwrap());
+    }
+    for run in &runs {
+        assert!(run.ok, "a proxy failed:\n{}", run.stderr);
+        let out = messages(run);
+        assert_eq!(
+            answer(&out, 3)["result"]["content"][0]["text"],
+            "hi",
+            "{out:?}"
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert_eq!(
+        (
+            world.count(Server::AuthorizationServer, "POST", "/register"),
+            world.count(Server::AuthorizationServer, "GET", "/authorize"),
+            world.count(Server::AuthorizationServer, "POST", "/token"),
+        ),
+        (1, 1, 1),
+        "one registration, one authorization, one code exchange"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
