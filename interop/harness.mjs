@@ -97,6 +97,33 @@ export async function connect(url, dir, extra = [], opts = {}) {
   return r;
 }
 
+/// The official TS SDK's stdio client with `mcp-oauth proxy --headless
+/// --state-dir DIR URL` as its server: lists the tools and calls `tool`;
+/// resolves to { tools, result, stderr }.
+export async function throughProxy(url, dir, tool = 'whoami') {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+  const transport = new StdioClientTransport({
+    command: CLI,
+    args: ['proxy', '--headless', '--state-dir', dir, url],
+    env: { ...process.env, NO_COLOR: '1' },
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (d) => { stderr += d; });
+  const client = new Client({ name: 'interop-proxy', version: '0' });
+  try {
+    await client.connect(transport);
+    const tools = (await client.listTools()).tools.map((t) => t.name);
+    const result = await client.callTool({ name: tool, arguments: {} });
+    return { tools, result, stderr };
+  } catch (e) {
+    throw new Error(`through mcp-oauth proxy: ${e.message}\n${stderr}`);
+  } finally {
+    await client.close();
+  }
+}
+
 /// Request counts of a /log excerpt, by kind.
 export function counts(log) {
   const c = {

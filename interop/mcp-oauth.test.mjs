@@ -8,7 +8,7 @@ import { test, before, after, describe as group } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HERE, startStack, stateDir, connect, runCli, counts, describe, sleep } from './harness.mjs';
+import { HERE, startStack, stateDir, connect, runCli, counts, describe, sleep, throughProxy } from './harness.mjs';
 
 const report = [];
 const note = (scenario, c, ms) => report.push(`${scenario.padEnd(44)} ${describe(c)}${ms ? ` (${ms} ms)` : ''}`);
@@ -184,6 +184,37 @@ group('hour-long tokens', () => {
     note('ts: 2 processes, access tokens revoked', c, Math.max(...result.map((r) => r.ms)));
     assert.equal(c.token.refresh_token, 1, JSON.stringify(c));
     assert.equal(stats.authorizations, 0);
+  });
+});
+
+group('mcp-oauth proxy with the official TS SDK stdio client', () => {
+  let stack;
+  before(async () => { stack = await startStack(); });
+  after(async () => { await stack?.stop(); });
+
+  const text = (result) => result.content.map((c) => c.text ?? '').join(' ');
+
+  test('the SDK\'s stdio client lists and calls tools through the proxy', async () => {
+    const dir = stateDir();
+    const { result: r, c, stats } = await measured(stack, () => throughProxy(stack.urls.ts, dir));
+    note('proxy: ts stdio client, first run', c);
+    assert.ok(r.tools.includes('whoami'), r.tools.join(' '));
+    assert.match(text(r.result), /interop-user/);
+    assert.equal(stats.registrations, 1);
+    assert.equal(stats.authorizations, 1);
+    assert.doesNotMatch(r.stderr, /panicked/);
+  });
+
+  test('three proxies started together: one registration, one authorization', async () => {
+    const dir = stateDir();
+    const { result, c, stats } = await measured(stack, () => Promise.all(
+      [0, 1, 2].map(() => throughProxy(stack.urls.ts, dir)),
+    ));
+    note('proxy: 3 started together', c);
+    for (const r of result) assert.match(text(r.result), /interop-user/, r.stderr);
+    assert.equal(stats.registrations, 1, JSON.stringify(stats));
+    assert.equal(stats.authorizations, 1, JSON.stringify(stats));
+    assert.deepEqual(c.token, { authorization_code: 1 });
   });
 });
 
