@@ -51,7 +51,7 @@ pub fn config(c: wit::ClientConfig) -> core::Config {
             Some(wit::DpopMode::Always) => core::DpopMode::Always,
             Some(wit::DpopMode::Never) => core::DpopMode::Never,
         },
-        timeout_ms: c.timeout_ms.unwrap_or(core::DEFAULT_TIMEOUT_MS),
+        timeout_ms: c.timeout_ms,
         host_renews: c.host_renews.unwrap_or(false),
     }
 }

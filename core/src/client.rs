@@ -236,7 +236,9 @@ impl Client {
 
     /// The per-request time limit in milliseconds.
     pub fn timeout_ms(&self) -> u32 {
-        self.config.timeout_ms
+        self.config
+            .timeout_ms
+            .unwrap_or(crate::config::DEFAULT_TIMEOUT_MS)
     }
 
     /// The store (for inspection).

@@ -171,8 +171,9 @@ pub enum DpopMode {
     Never,
 }
 
-/// How the client identifies itself and what it asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the client identifies itself and what it asks for. `Default` leaves
+/// the name and redirect URI empty (see [`Config::new`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// `client_name` for registration.
     pub client_name: String,
@@ -199,8 +200,9 @@ pub struct Config {
     pub relax: Relaxations,
     /// DPoP use.
     pub dpop: DpopMode,
-    /// Time limit per HTTP step, milliseconds.
-    pub timeout_ms: u32,
+    /// Time limit per HTTP step, milliseconds; `None` is
+    /// [`DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: Option<u32>,
     /// The host renews tokens itself, under a lock it shares with other
     /// processes: `wrap-call` never redeems a refresh token and answers
     /// [`crate::Error::RenewalRequired`] instead, both for a stale token and
@@ -214,17 +216,7 @@ impl Config {
         Config {
             client_name: client_name.into(),
             redirect_uri: redirect_uri.into(),
-            client_id: None,
-            client_secret: None,
-            private_key_pem: None,
-            client_metadata_url: None,
-            grant_type: None,
-            scope: None,
-            server: None,
-            relax: Relaxations::default(),
-            dpop: DpopMode::Auto,
-            timeout_ms: DEFAULT_TIMEOUT_MS,
-            host_renews: false,
+            ..Config::default()
         }
     }
 
@@ -274,7 +266,7 @@ impl Config {
                 "client-secret given without client-id".into(),
             ));
         }
-        if self.timeout_ms == 0 {
+        if self.timeout_ms == Some(0) {
             return Err(InvalidArgument("timeout-ms must be positive".into()));
         }
         if self.client_secret.is_some() && self.private_key_pem.is_some() {
