@@ -6,7 +6,7 @@ use crate::authorize::{validate_callback, PendingAuthorization, PendingRecord};
 use crate::challenge;
 use crate::config::{Config, GrantKind, TokenType};
 use crate::error::Error;
-use crate::flow::{Entropy, Flow, FlowEvent, Keys, Kind, Outcome, Start};
+use crate::flow::{Asked, Entropy, Flow, FlowEvent, Keys, Kind, Outcome, Start};
 use crate::http::Step;
 use crate::jose::SigningKey;
 use crate::prelude::*;
@@ -347,15 +347,17 @@ impl Client {
                 config,
                 server,
                 server_key: key,
-                resource_metadata_url,
-                challenge_scope,
-                challenge_dpop,
-                previous_scope,
+                asked: Asked {
+                    challenge: challenge.map(str::to_string),
+                    resource_metadata_url,
+                    scope: challenge_scope,
+                    dpop: challenge_dpop,
+                    previous_scope,
+                    after_invalid_scope,
+                },
                 metadata,
                 clients: self.store.clients.clone(),
                 credential_issuer,
-                challenge: challenge.map(str::to_string),
-                after_invalid_scope,
             },
             keys,
         )))

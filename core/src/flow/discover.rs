@@ -28,20 +28,31 @@ pub(crate) struct Start {
     pub config: Config,
     pub server: Url,
     pub server_key: String,
-    pub resource_metadata_url: Option<String>,
-    pub challenge_scope: Option<String>,
-    /// Whether the server's challenge offered the `DPoP` scheme.
-    pub challenge_dpop: bool,
-    /// The scope of the token a 403 `insufficient_scope` refused: the new
-    /// request asks for the union (MCP 2026-07-28 step-up, SEP-2350).
-    pub previous_scope: Option<String>,
+    pub asked: Asked,
+    /// Fresh cached metadata, by issuer.
     pub metadata: Map<AuthServerMetadata>,
+    /// The stored client identities, by issuer.
     pub clients: Map<ClientRecord>,
     /// The issuer the configured credentials were first used with, if any.
     pub credential_issuer: Option<String>,
+}
+
+/// Why the authorization runs: what the server's challenge asked for, and
+/// what came before.
+pub(crate) struct Asked {
     /// The challenge as the server sent it (kept with a pending
-    /// authorization).
+    /// authorization, to start it again).
     pub challenge: Option<String>,
+    /// Its `resource_metadata`.
+    pub resource_metadata_url: Option<String>,
+    /// Its `scope`.
+    pub scope: Option<String>,
+    /// Whether it offered the `DPoP` scheme (or, without a challenge, the
+    /// token being replaced was DPoP-bound).
+    pub dpop: bool,
+    /// The scope of the token a 403 `insufficient_scope` refused: the new
+    /// request asks for the union (MCP 2026-07-28 step-up, SEP-2350).
+    pub previous_scope: Option<String>,
     /// Whether this flow is the one more try after `invalid_scope`.
     pub after_invalid_scope: bool,
 }
@@ -147,7 +158,7 @@ struct Registering {
 impl Discovery {
     /// The first request: the protected resource metadata.
     pub(super) fn begin(start: Start) -> Next {
-        match prm_candidates(&start.server, start.resource_metadata_url.as_deref()) {
+        match prm_candidates(&start.server, start.asked.resource_metadata_url.as_deref()) {
             Ok(candidates) => {
                 let tried =
                     Candidates::new(candidates.into_iter().map(|(u, _)| u).collect(), Vec::new());
@@ -559,10 +570,10 @@ impl Start {
     fn selected_scope(&self, prm: &ResourceMetadata) -> Option<String> {
         let selected = scope::select(
             self.config.scope.as_deref(),
-            self.challenge_scope.as_deref(),
+            self.asked.scope.as_deref(),
             prm.scopes_supported.as_deref(),
         );
-        scope::union(self.previous_scope.as_deref(), selected.as_deref())
+        scope::union(self.asked.previous_scope.as_deref(), selected.as_deref())
     }
 
     /// The scope of an authorization request: [`Start::selected_scope`],
@@ -695,8 +706,8 @@ impl Start {
             declared_issuer: metadata.issuer.clone(),
             dpop,
             send_resource,
-            challenge: self.challenge,
-            after_invalid_scope: self.after_invalid_scope,
+            challenge: self.asked.challenge,
+            after_invalid_scope: self.asked.after_invalid_scope,
         };
         Next::Done(Ok(Outcome::Redirect {
             record,
@@ -719,7 +730,7 @@ impl Start {
             DpopMode::Never => false,
             DpopMode::Always => true,
             DpopMode::Auto => {
-                (self.challenge_dpop || prm.asks_for_dpop()) && metadata.supports_dpop_es256()
+                (self.asked.dpop || prm.asks_for_dpop()) && metadata.supports_dpop_es256()
             }
         }
     }

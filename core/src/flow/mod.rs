@@ -11,7 +11,7 @@ mod discover;
 mod keys;
 mod redeem;
 
-pub(crate) use discover::Start;
+pub(crate) use discover::{Asked, Start};
 pub use keys::Entropy;
 pub(crate) use keys::Keys;
 
