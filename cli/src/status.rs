@@ -3,26 +3,17 @@
 
 use mcp_oauth_host::harness::{StateSummary, TokenEntry};
 
-/// `2026-11-27 05:12:00 UTC` for seconds since the Unix epoch.
+/// `2026-11-27 05:12:00 UTC` for seconds since the Unix epoch (the
+/// seconds themselves past year 9999, which `time` does not format).
 pub fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+    );
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("{secs} s after the Unix epoch"))
 }
 
 /// A duration in seconds, rounded to a readable unit.
@@ -166,6 +157,11 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_utc(1_800_003_600), "2027-01-15 09:00:00 UTC");
+        // A stored expiry no calendar year of four digits holds.
+        assert_eq!(
+            format_utc(u64::MAX),
+            "18446744073709551615 s after the Unix epoch"
+        );
         assert_eq!(relative(100, 40), "in 60 s");
         assert_eq!(relative(100, 7_300), "expired 2 h ago");
         assert_eq!(relative(10 * 86_400, 0), "in 10 days");
