@@ -741,13 +741,25 @@ impl Instance {
         self.client = Some(client.0);
     }
 
-    /// Opens a client with `config` and uses it from now on (the one used
-    /// before stays in the instance, unused).
+    /// Opens a client with `config` and uses it from now on. The client used
+    /// before is dropped (its state, secrets included, leaves the instance;
+    /// a [`ClientHandle`] to it is dead). A refused configuration changes
+    /// nothing.
     pub async fn configure(
         &mut self,
         config: &ClientConfig,
     ) -> anyhow::Result<Result<(), AuthError>> {
-        Ok(self.open(config).await?.map(|c| self.use_client(c)))
+        let client = match self.open(config).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(old) = self.client.replace(client.0) {
+            old.resource_drop_async(&mut self.store)
+                .await
+                .map_err(wasmtime_error)
+                .context("dropping the client replaced by configure")?;
+        }
+        Ok(Ok(()))
     }
 
     /// The client resource in use.
@@ -1192,6 +1204,27 @@ mod tests {
         })
         .await;
         format!("http://{addr}/mcp")
+    }
+
+    #[tokio::test]
+    async fn configure_drops_the_client_it_replaces_and_keeps_it_when_refused() {
+        let mut i = configured(HostOptions::default()).await;
+        let first = ClientHandle(i.client().unwrap());
+        // A refused configuration leaves the client in use as it was.
+        let refused = ClientConfig {
+            timeout_ms: Some(0),
+            ..config()
+        };
+        assert!(matches!(
+            i.configure(&refused).await.unwrap(),
+            Err(AuthError::InvalidArgument(_))
+        ));
+        assert!(i.summary().await.is_ok(), "still the first client");
+        i.configure(&config()).await.unwrap().unwrap();
+        assert!(i.summary().await.is_ok(), "the new client");
+        // The replaced one is gone from the instance.
+        i.use_client(first);
+        assert!(i.summary().await.is_err(), "a dropped client is dead");
     }
 
     #[tokio::test]
