@@ -172,24 +172,27 @@ impl<P: Progress> ComponentTransport<P> {
 
     /// Takes the state lock for an authorization (a no-op without
     /// persistence or with the lock held) and brings in what other
-    /// processes stored: `true` when the server at `url` then has a fresh
-    /// token — another process authorized meanwhile.
-    async fn hold(&mut self, url: &str) -> anyhow::Result<bool> {
+    /// processes stored: `true` when that changed this instance's state —
+    /// another process may have authorized meanwhile, so the request is
+    /// worth sending again before a user is asked.
+    async fn hold(&mut self) -> anyhow::Result<bool> {
         let Some(persistence) = &mut self.persistence else {
             return Ok(false);
         };
-        if self.held.is_none() {
-            let progress = &mut self.progress;
-            let lock = persistence
-                .acquire(&mut self.instance, || {
-                    progress.note(
-                        "waiting for another mcp-oauth process (it may be authorizing this server)",
-                    )
-                })
-                .await?;
-            self.held = Some(lock);
+        if self.held.is_some() {
+            return Ok(false);
         }
-        Ok(self.instance.token_status(url).await? == TokenState::Fresh)
+        let before = self.instance.export_state().await?;
+        let progress = &mut self.progress;
+        let lock = persistence
+            .acquire(&mut self.instance, || {
+                progress.note(
+                    "waiting for another mcp-oauth process (it may be authorizing this server)",
+                )
+            })
+            .await?;
+        self.held = Some(lock);
+        Ok(self.instance.export_state().await? != before)
     }
 
     /// Writes the state and releases the lock of [`Self::hold`], if held.
@@ -284,7 +287,7 @@ impl<P: Progress> ComponentTransport<P> {
         if self.persistence.is_some()
             && self.instance.token_status(&req.url).await? == TokenState::None
         {
-            self.hold(&req.url).await?;
+            self.hold().await?;
         }
         let result = self.open_request(&request).await;
         let released = self.release().await;
@@ -315,9 +318,10 @@ impl<P: Progress> ComponentTransport<P> {
                 Err(AuthError::AuthorizationRequired(pending))
                     if authorizations < self.max_authorizations =>
                 {
-                    if self.held.is_none() && self.hold(&request.url).await? {
-                        self.progress
-                            .note("authorized by another mcp-oauth process; using its token");
+                    if self.hold().await? {
+                        self.progress.note(
+                            "another mcp-oauth process stored a new state; sending with it first",
+                        );
                         continue;
                     }
                     authorizations += 1;
