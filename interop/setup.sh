@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Idempotent setup of the interop stack: npm deps (from package-lock.json) and a Python venv (.venv).
+# Idempotent setup of the interop stack: npm deps (from package-lock.json) and a Python venv (.venv),
+# and the npm deps of examples/jco (jco, preview2-shim) for interop/jco.test.mjs.
 # Fast no-op when already done. Re-installs when package-lock.json / requirements.txt change.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-lock_sha=$(sha package-lock.json)
-if [[ ! -d node_modules || ! -f node_modules/.interop-lock-sha || "$(cat node_modules/.interop-lock-sha)" != "$lock_sha" ]]; then
-  echo "[interop setup] npm ci (node_modules missing or stale vs package-lock.json)"
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$lock_sha" > node_modules/.interop-lock-sha
-else
-  echo "[interop setup] node_modules up to date"
-fi
+# npm ci in directory $1 unless its node_modules matches its package-lock.json.
+npm_ci() {
+  local lock_sha
+  lock_sha=$(sha "$1/package-lock.json")
+  if [[ ! -d $1/node_modules || ! -f $1/node_modules/.interop-lock-sha || "$(cat "$1/node_modules/.interop-lock-sha")" != "$lock_sha" ]]; then
+    echo "[interop setup] npm ci in $2 (node_modules missing or stale vs package-lock.json)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sha" > "$1/node_modules/.interop-lock-sha"
+  else
+    echo "[interop setup] $2/node_modules up to date"
+  fi
+}
+npm_ci . interop
+# The jco example (jco.test.mjs runs it): jco and the WASI shim for Node.
+npm_ci ../examples/jco examples/jco
 
 req_sha=$(sha requirements.txt)
 PY=${PYTHON:-python3}
