@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -115,6 +116,9 @@ async def _connect(args: argparse.Namespace) -> int:
         raise UsageError(f"--args is not JSON: {e}") from None
     if not isinstance(arguments, dict):
         raise UsageError("--args must be a JSON object")
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{args.url!r} is not an http(s) URL of an MCP server")
     auth = _auth(args)
     try:
         _err(f"→ connect {args.url}")

@@ -241,8 +241,9 @@ class Client:
         inst = (runtime or Runtime.shared()).instantiate()
         try:
             resource = inst.call("[static]client.open", config._wit())
-        except TypeError as e:
-            # wasmtime-py's conversion refused a value of the wrong type.
+        except (TypeError, ValueError) as e:
+            # wasmtime-py's conversion refused a value of the wrong type (in
+            # a nested record the checks above do not look into).
             raise InvalidArgument(f"a client-config value has the wrong type: {e}") from None
         return cls(inst, resource, config)
 

@@ -157,13 +157,30 @@ class ClientConfig:
     timeout_ms: int | None = None
     host_renews: bool | None = None
 
-    def _wit(self) -> Record:
-        if self.dpop is not None and self.dpop not in ("auto", "always", "never"):
-            # The component's enum cannot carry another value: refuse it the
-            # way the component refuses a bad value.
-            from .errors import InvalidArgument
+    def _check(self) -> None:
+        """Refuses, naming the field, a value of a type the WIT cannot carry
+        (the component checks the values themselves)."""
+        from .errors import InvalidArgument
 
+        for name in ("client_name", "redirect_uri"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidArgument(f"{name.replace('_', '-')} must be a string")
+        for name in ("client_id", "client_secret", "private_key_pem", "client_metadata_url", "scope"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise InvalidArgument(f"{name.replace('_', '-')} must be a string or None")
+        if self.dpop is not None and self.dpop not in ("auto", "always", "never"):
             raise InvalidArgument(f"dpop {self.dpop!r} is not one of auto, always, never")
+        t = self.timeout_ms
+        if t is not None and (not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < 2**32):
+            raise InvalidArgument(f"timeout-ms {t!r} is not a number of milliseconds")
+        if self.host_renews is not None and not isinstance(self.host_renews, bool):
+            raise InvalidArgument("host-renews must be a bool or None")
+        kinds = (AuthorizationCode, ClientCredentials, JwtBearer, TokenExchange)
+        if self.grant_type is not None and not isinstance(self.grant_type, kinds):
+            raise InvalidArgument(f"grant-type {self.grant_type!r} is not one of the grant types")
+
+    def _wit(self) -> Record:
+        self._check()
         return record(
             client_name=self.client_name,
             redirect_uri=self.redirect_uri,
