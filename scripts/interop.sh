@@ -4,10 +4,13 @@
 # (interop/README.md). Installs the servers when missing (npm ci from
 # interop/package-lock.json; a Python venv in interop/.venv), builds the
 # CLI if needed, then runs the stack's self-check and the scenarios with
-# Node's test runner. INTEROP_REPORT=<file> keeps the request-count report.
+# Node's test runner; then the Python package (scripts/python-package.sh: its
+# venv, unit tests and real-server scenarios). INTEROP_REPORT=<file> keeps the
+# request-count report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v node >/dev/null || { echo "interop: Node.js is required" >&2; exit 1; }
 bash interop/setup.sh
 cargo build -p mcp-oauth-cli --locked --quiet
 node --test --test-concurrency=1 interop/smoke.mjs interop/mcp-oauth.test.mjs
+./scripts/python-package.sh
