@@ -10,6 +10,14 @@ cannot show, run by interop/python-package.test.mjs with the package's venv:
         a plain `httpx.Client` (httpx 0.x, the sync auth flow) posts MCP
         `initialize` with `OAuth` as its auth.
 
+    concurrent URL STATE_DIR N
+        N requests at once through one `OAuth` (httpx2.AsyncClient), none
+        authorized yet: one authorization serves them all.
+    browser URL
+        a stand-in for a person's browser ($BROWSER for the package's default
+        user agent): follows the authorization URL with the package's
+        headless follower, then requests the loopback redirect it ends at.
+
 Prints one JSON line with what it saw; exits non-zero on failure.
 """
 
@@ -65,9 +73,50 @@ def httpx_sync(url: str, state_dir: str) -> dict:
         auth.close()
 
 
+async def concurrent(url: str, state_dir: str, n: str) -> dict:
+    import httpx2
+
+    from mcp_oauth import OAuth, StderrProgress
+
+    auth = OAuth(headless=True, state_dir=state_dir, progress=StderrProgress())
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "concurrent", "version": "1"}}}
+    statuses: list[int] = []
+    try:
+        async with httpx2.AsyncClient(auth=auth, timeout=30) as client:
+            async def one() -> None:
+                r = await client.post(url, json=body,
+                                      headers={"accept": "application/json, text/event-stream"})
+                statuses.append(r.status_code)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(int(n)):
+                    tg.start_soon(one)
+    finally:
+        await anyio.to_thread.run_sync(auth.close)
+    return {"statuses": statuses}
+
+
+def browser(url: str) -> dict:
+    import httpx2
+    from urllib.parse import parse_qs, urlsplit
+
+    from mcp_oauth import follow_headless
+
+    redirect_uri = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+    callback = follow_headless(url, redirect_uri)
+    page = httpx2.get(callback, timeout=10)
+    return {"status": page.status_code, "complete": "Authorization complete" in page.text}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 5 and argv[0] == "midsession":
         out = anyio.run(midsession, *argv[1:])
+    elif len(argv) == 4 and argv[0] == "concurrent":
+        out = anyio.run(concurrent, *argv[1:])
+    elif len(argv) == 2 and argv[0] == "browser":
+        out = browser(argv[1])
     elif len(argv) == 3 and argv[0] == "httpx-sync":
         out = httpx_sync(*argv[1:])
     else:

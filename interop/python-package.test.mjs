@@ -182,6 +182,28 @@ group('hour-long tokens', () => {
     assert.equal(c.mcp401, 0);
   });
 
+  test('default mode: the browser ($BROWSER here) is sent to the URL, the loopback listener takes the redirect', async () => {
+    // A stand-in for a person's browser: it follows the authorization URL and
+    // then requests the 127.0.0.1 redirect the listener waits for.
+    const env = { BROWSER: `${PYTHON} ${SCENARIOS} browser %s` };
+    const dir = stateDir();
+    const browse = () => pyRun(['connect', '--state-dir', dir, '--timeout', '30', '--call', 'whoami', stack.urls.ts], { env });
+    const { result, c, stats } = await measured(stack, browse);
+    note('py pkg → ts: browser + loopback listener', c, result.ms);
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stderr, /Opening your browser/);
+    assert.match(result.stdout, /interop-user/);
+    assert.equal(stats.authorizations, 1);
+    // After a revocation the next run listens on the registered port again:
+    // the same registration serves (oidc-provider ignores the loopback port,
+    // but the component only reuses a registration for its redirect URI).
+    await stack.revoke();
+    const again = await measured(stack, browse);
+    assert.equal(again.result.code, 0, `${again.result.stdout}\n${again.result.stderr}`);
+    assert.equal(again.stats.registrations, 0, 'the registered redirect port was held again');
+    assert.equal(again.stats.authorizations, 1);
+  });
+
   test('mcp-haystack: MCPToolset with McpOAuthConfig lists and invokes the tools', async () => {
     const dir = stateDir();
     const { result, c, stats } = await measured(stack, () => run(PYTHON,
@@ -193,6 +215,18 @@ group('hour-long tokens', () => {
     assert.match(result.stdout, /interop-user/, 'the tool ran with the user\'s token');
     assert.equal(stats.authorizations, 1);
     assert.equal(c.mcp401, 1);
+  });
+
+  test('three requests at once, none authorized yet: one authorization serves them all', async () => {
+    const dir = stateDir();
+    const { result, c, stats } = await measured(stack, () => run(PYTHON, [SCENARIOS, 'concurrent', stack.urls.py, dir, '3']));
+    note('httpx2 → py: 3 concurrent requests', c, result.ms);
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.deepEqual(JSON.parse(result.stdout), { statuses: [200, 200, 200] });
+    assert.equal(c.mcp401, 3);
+    assert.equal(stats.authorizations, 1);
+    assert.equal(stats.registrations, 1);
+    assert.deepEqual(c.token, { authorization_code: 1 });
   });
 
   test('a plain httpx.Client (the sync auth flow) with OAuth as its auth', async () => {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import time
 import webbrowser
 from dataclasses import dataclass, field
@@ -332,11 +333,18 @@ class HeadlessAgent:
         pass
 
 
-def _announce(pending: PendingAuthorization, opened: bool, timeout: float) -> None:
-    how = "A browser window was opened; if it was not" if opened else "Open this URL in your browser"
-    print(f"\n{how}, visit this URL to authorize (waiting {timeout:g} s):\n\n"
-          f"    {pending.authorization_url}\n\nThe authorization server is {pending.issuer}.\n",
-          file=sys.stderr, flush=True)
+def _announce(pending: PendingAuthorization, opening: bool, timeout: float) -> None:
+    how = ("Opening your browser; if it does not open, visit this URL" if opening
+           else "Open this URL in your browser")
+    print(f"\n{how} to authorize (waiting {timeout:g} s):\n\n    {pending.authorization_url}\n\n"
+          f"The authorization server is {pending.issuer}.\n", file=sys.stderr, flush=True)
+
+
+def _open_browser(url: str) -> None:
+    try:
+        webbrowser.open(url)
+    except Exception:  # noqa: BLE001 - the URL is printed anyway
+        pass
 
 
 @dataclass
@@ -349,6 +357,8 @@ class BrowserAgent:
     timeout: float = 300.0
     open_browser: bool = True
     announce: Callable[[PendingAuthorization, bool, float], None] = _announce
+    """Tells the person what to do: (pending, whether a browser is being
+    opened, the timeout); default: the URL on standard error."""
     _held: LoopbackPort | None = field(default=None, init=False, repr=False)
 
     def redirect_port(self, registered: int | None) -> int:
@@ -368,13 +378,13 @@ class BrowserAgent:
         if held is None:
             held = self._held = LoopbackPort.reserve(urlsplit(pending.redirect_uri).port or 0)
         listener = held.listen_for(pending.redirect_uri)
-        opened = False
+        self.announce(pending, self.open_browser, self.timeout)
         if self.open_browser:
-            try:
-                opened = webbrowser.open(pending.authorization_url)
-            except webbrowser.Error:
-                opened = False
-        self.announce(pending, opened, self.timeout)
+            # In a thread: a console browser (lynx, w3m) or a $BROWSER command
+            # may not return before it has visited the redirect, which only
+            # the listener below answers.
+            threading.Thread(target=_open_browser, args=(pending.authorization_url,),
+                             daemon=True).start()
         try:
             return listener.wait(self.timeout, pending.state)
         finally:
