@@ -238,6 +238,17 @@ group('hour-long tokens', () => {
     assert.deepEqual(c.token, { authorization_code: 1 });
   });
 
+  test('--no-state: authorized in memory, nothing written anywhere', async () => {
+    const home = stateDir();
+    const env = { HOME: home, XDG_STATE_HOME: path.join(home, 'xdg'), MCP_OAUTH_STATE_DIR: '' };
+    const { result, c } = await measured(stack, () => pyRun(
+      ['connect', '--headless', '--no-state', '--call', 'whoami', stack.urls.py], { env }));
+    note('py pkg → py: --no-state', c, result.ms);
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /interop-user/);
+    assert.deepEqual(fs.readdirSync(home), [], 'no state directory was made');
+  });
+
   test('refusals: a clear line and an exit code, no traceback', async () => {
     const file = path.join(stateDir(), 'not-a-dir');
     fs.writeFileSync(file, '');

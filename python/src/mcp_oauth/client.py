@@ -37,7 +37,6 @@ from .types import (
     StateSummary,
     TokenInfo,
     TokenState,
-    get,
 )
 
 INTERFACE = "mcp:oauth/client@0.2.0"
@@ -324,4 +323,4 @@ class Client:
         self.close()
 
 
-__all__ = ["Client", "HostCall", "Runtime", "ComponentTrap", "component_bytes", "get"]
+__all__ = ["Client", "HostCall", "Runtime", "ComponentTrap", "component_bytes"]

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .client import Client
 from .errors import AuthError, InvalidArgument, StateFileError
@@ -361,10 +361,6 @@ def registered_port(summary: StateSummary, server_url: str) -> int | None:
         if port is not None:
             return port
     return None
-
-
-def without_fragment(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(fragment=""))
 
 
 __all__ = ["StateFile", "StateLock", "Persistence", "Renewal", "state_dir", "registered_port",
