@@ -84,6 +84,18 @@ group('hour-long tokens', () => {
     assert.match(again.result.stdout, /interop-user/);
     assert.equal(again.c.total, again.c.mcp, 'nothing but MCP requests');
     assert.equal(again.c.mcp401, 0);
+
+    // status and logout: what the state holds (never a token), then forgotten.
+    const status = await pyRun(['status', '--state-dir', dir]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`token for ${stack.urls.ts} from ${stack.urls.issuer}: Bearer, expires in \\d+ s`));
+    assertNoSecret(dir, status.stdout, status.stderr);
+    const logout = await pyRun(['logout', '--state-dir', dir, stack.urls.ts]);
+    assert.equal(logout.code, 0, logout.stderr);
+    assert.match(logout.stdout, /forgot the token for/);
+    const after = await pyRun(['status', '--state-dir', dir]);
+    assert.doesNotMatch(after.stdout, /token for/);
+    assert.match(after.stdout, /client at /, 'the registration is kept');
   });
 
   test('connect to the Python SDK server', async () => {
