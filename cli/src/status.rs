@@ -6,9 +6,8 @@ use mcp_oauth_host::harness::{StateSummary, TokenEntry};
 /// `2026-11-27 05:12:00 UTC` for seconds since the Unix epoch (the
 /// seconds themselves past year 9999, which `time` does not format).
 pub fn format_utc(secs: u64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     i64::try_from(secs)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
