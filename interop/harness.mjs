@@ -124,6 +124,30 @@ export async function throughProxy(url, dir, tool = 'whoami') {
   }
 }
 
+/// Runs `fn` with the stack's log reset before and its counts after.
+export async function measured(stack, fn) {
+  await stack.reset();
+  const result = await fn();
+  return { result, c: counts(await stack.log()), log: await stack.log(), stats: await stack.stats() };
+}
+
+/// The short-token scenario on a stack whose access tokens live `ttlMs`:
+/// `connectOnce()` (a first connect and tool call) refreshes nothing it was
+/// just issued; after the token's lifetime, `connectOnce()` again renews it
+/// before sending — one refresh, no user, no 401. `note(label, c, ms)`
+/// records each run for the report.
+export async function renewedAfterExpiry(stack, ttlMs, connectOnce, note, label) {
+  const first = await measured(stack, connectOnce);
+  note(`${label}: first connect + whoami`, first.c, first.result.ms);
+  assert.equal(first.c.token.refresh_token ?? 0, 0, 'no refresh of a token just issued');
+  await sleep(ttlMs + 500);
+  const later = await measured(stack, connectOnce);
+  note(`${label}: connect after expiry`, later.c, later.result.ms);
+  assert.deepEqual(later.c.token, { refresh_token: 1 });
+  assert.equal(later.stats.authorizations, 0);
+  assert.equal(later.c.mcp401, 0, 'renewed before sending');
+}
+
 /// Request counts of a /log excerpt, by kind.
 export function counts(log) {
   const c = {

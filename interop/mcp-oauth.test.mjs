@@ -8,7 +8,10 @@ import { test, before, after, describe as group } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HERE, startStack, stateDir, connect, runCli, counts, describe, sleep, throughProxy } from './harness.mjs';
+import {
+  HERE, startStack, stateDir, connect, runCli, counts, describe, sleep, throughProxy, measured,
+  renewedAfterExpiry,
+} from './harness.mjs';
 
 const report = [];
 const note = (scenario, c, ms) => report.push(`${scenario.padEnd(44)} ${describe(c)}${ms ? ` (${ms} ms)` : ''}`);
@@ -18,13 +21,6 @@ after(() => {
   const out = process.env.INTEROP_REPORT;
   if (out) fs.writeFileSync(out, `${report.join('\n')}\n`);
 });
-
-/// Runs `fn` with the log reset before and its counts after.
-async function measured(stack, fn) {
-  await stack.reset();
-  const result = await fn();
-  return { result, c: counts(await stack.log()), log: await stack.log(), stats: await stack.stats() };
-}
 
 group('hour-long tokens', () => {
   let stack;
@@ -227,15 +223,7 @@ group('3-second tokens', () => {
     // Finding 3: with the fixed 60 s skew a 3 s token was stale on arrival
     // and every request redeemed the refresh token (9 times for 5 requests).
     const dir = stateDir();
-    const first = await measured(stack, () => connect(stack.urls.ts, dir, ['--call', 'whoami']));
-    note('ts 3 s: first connect + whoami', first.c, first.result.ms);
-    assert.equal(first.c.token.refresh_token ?? 0, 0, 'no refresh of a token just issued');
-    await sleep(3_500);
-    const later = await measured(stack, () => connect(stack.urls.ts, dir, ['--call', 'whoami']));
-    note('ts 3 s: connect after expiry', later.c, later.result.ms);
-    assert.deepEqual(later.c.token, { refresh_token: 1 });
-    assert.equal(later.stats.authorizations, 0);
-    assert.equal(later.c.mcp401, 0, 'renewed before sending');
+    await renewedAfterExpiry(stack, 3_000, () => connect(stack.urls.ts, dir, ['--call', 'whoami']), note, 'ts 3 s');
   });
 
   test('three processes on an expired token make one refresh request', async () => {

@@ -10,7 +10,9 @@ import { test, before, after, describe as group } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HERE, REPO, CLI, startStack, stateDir, run, counts, describe, sleep } from './harness.mjs';
+import {
+  HERE, REPO, CLI, startStack, stateDir, run, counts, describe, measured, renewedAfterExpiry,
+} from './harness.mjs';
 
 const PYTHON = process.env.MCP_OAUTH_PYTHON ?? path.join(HERE, '.venv-pkg', 'bin', 'python');
 const SCENARIOS = path.join(HERE, 'py_package.py');
@@ -31,13 +33,6 @@ async function pyConnect(url, dir, extra = []) {
   const r = await pyRun(['connect', '--headless', '--state-dir', dir, ...extra, url]);
   assert.equal(r.code, 0, `python -m mcp_oauth connect ${url} failed:\n${r.stdout}\n${r.stderr}`);
   return r;
-}
-
-/// Runs `fn` with the log reset before and its counts after.
-async function measured(stack, fn) {
-  await stack.reset();
-  const result = await fn();
-  return { result, c: counts(await stack.log()), log: await stack.log(), stats: await stack.stats() };
 }
 
 /// The tokens in a state file: none may ever be printed.
@@ -287,14 +282,8 @@ group('6-second tokens', () => {
 
   test('renewed before sending once expired, not while fresh', async () => {
     const dir = stateDir();
-    const first = await measured(stack, () => pyConnect(stack.urls.ts, dir, ['--call', 'whoami']));
-    note('py pkg → ts 6 s: first connect + whoami', first.c, first.result.ms);
-    assert.equal(first.c.token.refresh_token ?? 0, 0, 'no refresh of a token just issued');
-    await sleep(6_500);
-    const later = await measured(stack, () => pyConnect(stack.urls.ts, dir, ['--call', 'whoami']));
-    note('py pkg → ts 6 s: connect after expiry', later.c, later.result.ms);
-    assert.deepEqual(later.c.token, { refresh_token: 1 });
-    assert.equal(later.stats.authorizations, 0);
-    assert.equal(later.c.mcp401, 0, 'renewed before sending');
+    await renewedAfterExpiry(
+      stack, 6_000, () => pyConnect(stack.urls.ts, dir, ['--call', 'whoami']), note, 'py pkg → ts 6 s',
+    );
   });
 });

@@ -172,26 +172,51 @@ def _opt_str(name: str, value: Any) -> str | None:
     return None if value is None else _str(name, value)
 
 
-class HostCall:
+class _Resource:
+    """A component resource this package holds: usable until `close`, which
+    drops it in its instance (also on leaving a `with` block)."""
+
+    _what = "resource"
+
+    def __init__(self, inst: _Instance, resource: Any) -> None:
+        self._inst = inst
+        self._resource = resource
+
+    def _live(self) -> Any:
+        if self._resource is None:
+            raise InvalidArgument(f"this {self._what} is closed")
+        return self._resource
+
+    def close(self) -> None:
+        """Drops the resource in the component."""
+        if self._resource is not None:
+            resource, self._resource = self._resource, None
+            self._inst.drop(resource)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HostCall(_Resource):
     """One request in host-sends mode (`Client.begin_call`): set `headers()`
     on the request, send it, report the response to `response()`, which
     says `"deliver"` or `"resend"` (with new `headers()`). The headers carry
     the access token: send them to this call's URL only. Close it when done
     (or use it as a context manager)."""
 
+    _what = "host call"
+
     def __init__(self, client: Client, resource: Any, method: str, url: str) -> None:
+        super().__init__(client._inst, resource)
         self._client = client
-        self._resource = resource
         self.method = method
         self.url = url
 
     def __repr__(self) -> str:
         return f"HostCall({self.method} {self.url})"
-
-    def _live(self) -> Any:
-        if self._resource is None:
-            raise InvalidArgument("this host call is closed")
-        return self._resource
 
     def headers(self) -> list[tuple[str, str]]:
         """The headers to set now (`authorization`, and `dpop` for a
@@ -209,26 +234,16 @@ class HostCall:
             "[method]host-call.response", self._live(), status,
             _opt_str("www_authenticate", www_authenticate), _opt_str("dpop_nonce", dpop_nonce))
 
-    def close(self) -> None:
-        if self._resource is not None:
-            resource, self._resource = self._resource, None
-            self._client._inst.drop(resource)
 
-    def __enter__(self) -> HostCall:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Client:
+class Client(_Resource):
     """The WIT `client` resource: one MCP client identity (configuration,
     tokens, registrations, cached metadata) in its own component instance.
     Methods raise the component's errors as `AuthError` subclasses."""
 
+    _what = "client"
+
     def __init__(self, inst: _Instance, resource: Any, config: ClientConfig) -> None:
-        self._inst = inst
-        self._resource = resource
+        super().__init__(inst, resource)
         self.config = config
 
     @classmethod
@@ -255,13 +270,9 @@ class Client:
     def __repr__(self) -> str:
         return f"Client({self.config.client_name!r}, redirect_uri={self.config.redirect_uri!r})"
 
-    def _self(self) -> Any:
-        if self._resource is None:
-            raise InvalidArgument("this client is closed")
-        return self._resource
 
     def _call(self, method: str, *args: Any) -> Any:
-        return self._inst.call(f"[method]client.{method}", self._self(), *args)
+        return self._inst.call(f"[method]client.{method}", self._live(), *args)
 
     def authorize(self, resource: str, challenge: str | None = None) -> TokenInfo | PendingAuthorization:
         """A usable token's `TokenInfo`, or the `PendingAuthorization` a user
@@ -312,15 +323,7 @@ class Client:
 
     def close(self) -> None:
         """Drops the client: what was not exported is forgotten."""
-        if self._resource is not None:
-            resource, self._resource = self._resource, None
-            self._inst.drop(resource)
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
 
 __all__ = ["Client", "HostCall", "Runtime", "ComponentTrap", "component_bytes"]

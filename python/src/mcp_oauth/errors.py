@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from mcp.client.auth.exceptions import OAuthFlowError
 
-from .types import PendingAuthorization, Step, get
+from .types import PendingAuthorization, Step, record
 
 _STEP_LABELS = {
     "protected-resource-metadata": "protected resource metadata",
@@ -158,156 +158,98 @@ class AuthError(McpOAuthError):
         return f"{type(self).__name__}({self.detail!r})"
 
 
-class InvalidArgument(AuthError):
-    """An argument given by the host (a configuration value, a state
-    document) is malformed or refused."""
-
-    kind = "invalid-argument"
-
-    def explain(self) -> str:
-        return f"invalid argument: {self.detail}"
-
-
-class InsecureUrl(AuthError):
-    kind = "insecure-url"
-
-    def explain(self) -> str:
-        return (f"refused insecure URL {self.detail} (https is required, http only on loopback, "
-                "and a remote server may not send the flow to loopback)")
+def _case(name: str, kind: str, explain: Any, doc: str | None = None,
+          base: type[AuthError] | None = None) -> type[AuthError]:
+    """The class of the `auth-error` case `kind`, named `name`, whose
+    message is `explain(detail)`."""
+    namespace = {
+        "kind": kind,
+        "explain": lambda self: explain(self.detail),
+        "__doc__": doc or f"The component's `{kind}` error.",
+        "__module__": __name__,
+    }
+    return type(name, (base or AuthError,), namespace)
 
 
-class Transport(AuthError):
-    kind = "transport"
-
-    def explain(self) -> str:
-        t = self.detail
-        return f"{step_label(t.step)}: request to {t.url} failed: {t.message}"
+def _mismatch(what: str) -> Any:
+    return lambda m: f"{what}: {m.url} has {m.found!r}, expected {m.expected!r}"
 
 
-class ResponseRefused(AuthError):
-    kind = "response-refused"
-
-    def explain(self) -> str:
-        r = self.detail
-        status = f"{r.status} " if r.status is not None else ""
-        return f"{step_label(r.step)}: refused the {status}response from {r.url}: {r.detail}"
+def _status(s: StatusFailure, what: str) -> str:
+    body = f": {s.body_excerpt.strip()}" if s.body_excerpt else ""
+    return f"{s.url} {what}{body}"
 
 
-class UnexpectedStatus(AuthError):
-    kind = "unexpected-status"
-
-    def explain(self) -> str:
-        s = self.detail
-        out = f"{step_label(s.step)}: {s.url} answered HTTP {s.status}"
-        return out + (f": {s.body_excerpt.strip()}" if s.body_excerpt else "")
-
-
-class InvalidResponse(AuthError):
-    kind = "invalid-response"
-
-    def explain(self) -> str:
-        r = self.detail
-        return f"{step_label(r.step)}: invalid response from {r.url}: {r.reason}"
-
-
-class NoResourceMetadata(AuthError):
-    kind = "no-resource-metadata"
-
-    def explain(self) -> str:
-        return f"no protected resource metadata found (tried {_attempts(self.detail)})"
-
-
-class NoAuthorizationServerMetadata(AuthError):
-    kind = "no-authorization-server-metadata"
-
-    def explain(self) -> str:
-        return f"no authorization server metadata found (tried {_attempts(self.detail)})"
-
-
-class ResourceMismatch(AuthError):
-    kind = "resource-mismatch"
-
-    def explain(self) -> str:
-        m = self.detail
-        return (f"protected resource metadata names another resource: {m.url} has {m.found!r}, "
-                f"expected {m.expected!r}")
-
-
-class IssuerMismatch(AuthError):
-    kind = "issuer-mismatch"
-
-    def explain(self) -> str:
-        m = self.detail
-        return (f"authorization server metadata names another issuer: {m.url} has {m.found!r}, "
-                f"expected {m.expected!r}")
-
-
-class CredentialIssuerMismatch(AuthError):
-    kind = "credential-issuer-mismatch"
-
-    def explain(self) -> str:
-        m = self.detail
-        return (f"refusing to send the configured credentials to {m.found!r} (named via {m.url}): "
-                f"they belong to {m.expected!r}")
-
-
-class PkceUnsupported(AuthError):
-    kind = "pkce-unsupported"
-
-    def explain(self) -> str:
-        return (f"the authorization server does not offer PKCE S256 (metadata at {self.detail}); "
-                "refusing to authorize")
-
-
-class ClientIdRequired(AuthError):
-    kind = "client-id-required"
-
-    def explain(self) -> str:
-        return f"{self.detail} offers no client registration: configure a client id for it"
-
-
-class RegistrationRejected(AuthError):
-    kind = "registration-rejected"
-
-    def explain(self) -> str:
-        return f"registration rejected: {self.detail.describe()}"
-
-
-class StateMismatch(AuthError):
-    kind = "state-mismatch"
-
-    def explain(self) -> str:
-        return "the redirect's state matches no pending authorization"
-
-
-class IssMissing(AuthError):
-    kind = "iss-missing"
-
-    def explain(self) -> str:
-        return f"the redirect lacks the iss parameter that {self.detail} advertises (RFC 9207)"
-
-
-class IssMismatch(AuthError):
-    kind = "iss-mismatch"
-
-    def explain(self) -> str:
-        m = self.detail
-        return (f"the redirect's iss is wrong (possible mix-up attack): {m.url} has {m.found!r}, "
-                f"expected {m.expected!r}")
-
-
-class AuthorizationDenied(AuthError):
-    kind = "authorization-denied"
-
-    def explain(self) -> str:
-        return f"authorization denied: {self.detail.describe()}"
-
-
-class TokenRejected(AuthError):
-    kind = "token-rejected"
-
-    def explain(self) -> str:
-        return f"token request rejected: {self.detail.describe()}"
+InvalidArgument = _case(
+    "InvalidArgument", "invalid-argument", lambda d: f"invalid argument: {d}",
+    "An argument given by the host (a configuration value, a state document) is malformed "
+    "or refused.")
+InsecureUrl = _case(
+    "InsecureUrl", "insecure-url",
+    lambda d: (f"refused insecure URL {d} (https is required, http only on loopback, "
+               "and a remote server may not send the flow to loopback)"))
+Transport = _case(
+    "Transport", "transport",
+    lambda t: f"{step_label(t.step)}: request to {t.url} failed: {t.message}")
+ResponseRefused = _case(
+    "ResponseRefused", "response-refused",
+    lambda r: (f"{step_label(r.step)}: refused the "
+               f"{f'{r.status} ' if r.status is not None else ''}response from {r.url}: {r.detail}"))
+UnexpectedStatus = _case(
+    "UnexpectedStatus", "unexpected-status",
+    lambda s: f"{step_label(s.step)}: {_status(s, f'answered HTTP {s.status}')}")
+InvalidResponse = _case(
+    "InvalidResponse", "invalid-response",
+    lambda r: f"{step_label(r.step)}: invalid response from {r.url}: {r.reason}")
+NoResourceMetadata = _case(
+    "NoResourceMetadata", "no-resource-metadata",
+    lambda a: f"no protected resource metadata found (tried {_attempts(a)})")
+NoAuthorizationServerMetadata = _case(
+    "NoAuthorizationServerMetadata", "no-authorization-server-metadata",
+    lambda a: f"no authorization server metadata found (tried {_attempts(a)})")
+ResourceMismatch = _case(
+    "ResourceMismatch", "resource-mismatch",
+    _mismatch("protected resource metadata names another resource"))
+IssuerMismatch = _case(
+    "IssuerMismatch", "issuer-mismatch",
+    _mismatch("authorization server metadata names another issuer"))
+CredentialIssuerMismatch = _case(
+    "CredentialIssuerMismatch", "credential-issuer-mismatch",
+    lambda m: (f"refusing to send the configured credentials to {m.found!r} (named via {m.url}): "
+               f"they belong to {m.expected!r}"))
+PkceUnsupported = _case(
+    "PkceUnsupported", "pkce-unsupported",
+    lambda d: (f"the authorization server does not offer PKCE S256 (metadata at {d}); "
+               "refusing to authorize"))
+ClientIdRequired = _case(
+    "ClientIdRequired", "client-id-required",
+    lambda d: f"{d} offers no client registration: configure a client id for it")
+RegistrationRejected = _case(
+    "RegistrationRejected", "registration-rejected",
+    lambda f: f"registration rejected: {f.describe()}")
+StateMismatch = _case(
+    "StateMismatch", "state-mismatch",
+    lambda _: "the redirect's state matches no pending authorization")
+IssMissing = _case(
+    "IssMissing", "iss-missing",
+    lambda d: f"the redirect lacks the iss parameter that {d} advertises (RFC 9207)")
+IssMismatch = _case(
+    "IssMismatch", "iss-mismatch",
+    _mismatch("the redirect's iss is wrong (possible mix-up attack)"))
+AuthorizationDenied = _case(
+    "AuthorizationDenied", "authorization-denied",
+    lambda f: f"authorization denied: {f.describe()}")
+TokenRejected = _case(
+    "TokenRejected", "token-rejected",
+    lambda f: f"token request rejected: {f.describe()}")
+RenewalRequired = _case(
+    "RenewalRequired", "renewal-required",
+    lambda d: f"the token for {d} must be renewed by the host first (host-renews)",
+    "With `host_renews`: renew the token for this server URL under the host's lock "
+    "(`Client.renew`), then call again.")
+StillUnauthorized = _case(
+    "StillUnauthorized", "still-unauthorized",
+    lambda s: _status(s, f"still answered HTTP {s.status} after a new token was obtained"))
 
 
 class AuthorizationRequired(AuthError):
@@ -324,25 +266,6 @@ class AuthorizationRequired(AuthError):
         return f"authorization required: visit {self.detail.authorization_url}"
 
 
-class RenewalRequired(AuthError):
-    """With `host_renews`: renew the token for this server URL under the
-    host's lock (`Client.renew`), then call again."""
-
-    kind = "renewal-required"
-
-    def explain(self) -> str:
-        return f"the token for {self.detail} must be renewed by the host first (host-renews)"
-
-
-class StillUnauthorized(AuthError):
-    kind = "still-unauthorized"
-
-    def explain(self) -> str:
-        s = self.detail
-        body = f": {s.body_excerpt.strip()}" if s.body_excerpt else ""
-        return f"{s.url} still answered HTTP {s.status} after a new token was obtained{body}"
-
-
 CASES: dict[str, type[AuthError]] = {
     cls.kind: cls
     for cls in (
@@ -355,25 +278,21 @@ CASES: dict[str, type[AuthError]] = {
 }
 
 
-def _fields(cls: type, r: Any) -> Any:
-    return cls(**{name: get(r, name) for name in cls.__dataclass_fields__})
-
-
 _PAYLOADS: dict[str, Any] = {
-    "transport": lambda r: _fields(TransportFailure, r),
-    "response-refused": lambda r: _fields(ResponseRefusal, r),
-    "unexpected-status": lambda r: _fields(StatusFailure, r),
-    "still-unauthorized": lambda r: _fields(StatusFailure, r),
-    "invalid-response": lambda r: _fields(InvalidResponseDetail, r),
-    "no-resource-metadata": lambda a: [_fields(DiscoveryAttempt, x) for x in a],
-    "no-authorization-server-metadata": lambda a: [_fields(DiscoveryAttempt, x) for x in a],
-    "resource-mismatch": lambda r: _fields(Mismatch, r),
-    "issuer-mismatch": lambda r: _fields(Mismatch, r),
-    "credential-issuer-mismatch": lambda r: _fields(Mismatch, r),
-    "iss-mismatch": lambda r: _fields(Mismatch, r),
-    "registration-rejected": lambda r: _fields(OAuthFailure, r),
-    "authorization-denied": lambda r: _fields(OAuthFailure, r),
-    "token-rejected": lambda r: _fields(OAuthFailure, r),
+    "transport": lambda r: record(TransportFailure, r),
+    "response-refused": lambda r: record(ResponseRefusal, r),
+    "unexpected-status": lambda r: record(StatusFailure, r),
+    "still-unauthorized": lambda r: record(StatusFailure, r),
+    "invalid-response": lambda r: record(InvalidResponseDetail, r),
+    "no-resource-metadata": lambda a: [record(DiscoveryAttempt, x) for x in a],
+    "no-authorization-server-metadata": lambda a: [record(DiscoveryAttempt, x) for x in a],
+    "resource-mismatch": lambda r: record(Mismatch, r),
+    "issuer-mismatch": lambda r: record(Mismatch, r),
+    "credential-issuer-mismatch": lambda r: record(Mismatch, r),
+    "iss-mismatch": lambda r: record(Mismatch, r),
+    "registration-rejected": lambda r: record(OAuthFailure, r),
+    "authorization-denied": lambda r: record(OAuthFailure, r),
+    "token-rejected": lambda r: record(OAuthFailure, r),
     "authorization-required": PendingAuthorization._from,
 }
 

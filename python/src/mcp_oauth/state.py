@@ -76,13 +76,21 @@ def _check_owner_and_mode(path: Path, st: os.stat_result, what: str) -> None:
             "run chmod go-w on it")
 
 
-def _check_dir(path: Path) -> None:
+def _lstat(path: Path, what: str) -> os.stat_result | None:
+    """`lstat` of `path` (the `what` it is, for the error), `None` when it
+    does not exist yet."""
     try:
-        st = os.lstat(path)
+        return os.lstat(path)
     except FileNotFoundError:
-        return
+        return None
     except OSError as e:
-        raise StateFileError(f"cannot inspect the state directory {path}: {e.strerror}") from None
+        raise StateFileError(f"cannot inspect {what} {path}: {e.strerror}") from None
+
+
+def _check_dir(path: Path) -> None:
+    st = _lstat(path, "the state directory")
+    if st is None:
+        return
     if stat.S_ISLNK(st.st_mode):
         raise StateFileError(
             f"the state directory {path} is a symbolic link; refusing to follow it (give the real "
@@ -93,12 +101,9 @@ def _check_dir(path: Path) -> None:
 
 
 def _check_file(path: Path) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    st = _lstat(path, "the state file")
+    if st is None:
         return
-    except OSError as e:
-        raise StateFileError(f"cannot inspect {path}: {e.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise StateFileError(f"{path} is not a regular file (a symbolic link?); refusing to use it")
     _check_owner_and_mode(path, st, "file")

@@ -39,6 +39,12 @@ def get(r: Any, name: str) -> Any:
     return getattr(r, name.replace("_", "-"))
 
 
+def record(cls: Any, r: Any) -> Any:
+    """The dataclass `cls` with each field read from the component's record
+    `r` (the same names, in WIT spelling)."""
+    return cls(**{name: get(r, name) for name in cls.__dataclass_fields__})
+
+
 # ---------------------------------------------------------------------------
 # Configuration (host → component)
 
@@ -217,14 +223,7 @@ class TokenInfo:
 
     @classmethod
     def _from(cls, r: Any) -> TokenInfo:
-        return cls(
-            resource=get(r, "resource"),
-            issuer=get(r, "issuer"),
-            token_type=get(r, "token_type"),
-            expires_at=get(r, "expires_at"),
-            scope=get(r, "scope"),
-            has_refresh_token=get(r, "has_refresh_token"),
-        )
+        return record(cls, r)
 
 
 @dataclass(frozen=True)
@@ -241,13 +240,7 @@ class PendingAuthorization:
 
     @classmethod
     def _from(cls, r: Any) -> PendingAuthorization:
-        return cls(
-            authorization_url=get(r, "authorization_url"),
-            state=get(r, "state"),
-            redirect_uri=get(r, "redirect_uri"),
-            issuer=get(r, "issuer"),
-            resource=get(r, "resource"),
-        )
+        return record(cls, r)
 
 
 @dataclass(frozen=True)
@@ -262,8 +255,7 @@ class FlowEvent:
 
     @classmethod
     def _from(cls, r: Any) -> FlowEvent:
-        return cls(step=get(r, "step"), method=get(r, "method"), url=get(r, "url"),
-                   status=get(r, "status"))
+        return record(cls, r)
 
 
 @dataclass(frozen=True)
@@ -308,23 +300,11 @@ class StateSummary:
     @classmethod
     def _from(cls, r: Any) -> StateSummary:
         return cls(
-            servers=[ServerEntry(get(s, "server"), get(s, "resource"), get(s, "issuer"))
-                     for s in get(r, "servers")],
+            servers=[record(ServerEntry, s) for s in get(r, "servers")],
             tokens=[TokenEntry(TokenInfo._from(get(t, "token")), get(t, "grant_type"))
                     for t in get(r, "tokens")],
-            clients=[
-                ClientEntry(
-                    issuer=get(c, "issuer"),
-                    client_id=get(c, "client_id"),
-                    auth_method=get(c, "auth_method"),
-                    has_secret=get(c, "has_secret"),
-                    redirect_uri=get(c, "redirect_uri"),
-                    secret_expires_at=get(c, "secret_expires_at"),
-                )
-                for c in get(r, "clients")
-            ],
-            metadata=[MetadataEntry(get(m, "issuer"), get(m, "fetched_at"))
-                      for m in get(r, "metadata")],
+            clients=[record(ClientEntry, c) for c in get(r, "clients")],
+            metadata=[record(MetadataEntry, m) for m in get(r, "metadata")],
             has_dpop_key=get(r, "has_dpop_key"),
         )
 
