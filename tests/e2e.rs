@@ -455,6 +455,7 @@ async fn interactive_mode_completes_through_the_loopback_listener() {
     let agent = UserAgent::Interactive {
         port,
         timeout: std::time::Duration::from_secs(10),
+        open_browser: false,
     };
     let mut s = McpSession::new(&world.mcp_url(), ComponentTransport::new(i, agent, Browser));
     s.initialize("e2e").await.unwrap();
@@ -471,6 +472,7 @@ async fn interactive_mode_times_out_with_a_clear_message() {
     let agent = UserAgent::Interactive {
         port,
         timeout: std::time::Duration::from_millis(300),
+        open_browser: false,
     };
     let mut s = McpSession::new(&world.mcp_url(), ComponentTransport::new(i, agent, Silent));
     let err = format!("{:#}", s.initialize("e2e").await.unwrap_err());

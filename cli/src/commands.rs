@@ -35,6 +35,8 @@ pub struct ConnectOptions {
     pub port: u16,
     /// How long to wait for the browser.
     pub browser_timeout: Duration,
+    /// Open the authorization URL in the system browser (interactive runs).
+    pub open_browser: bool,
     /// The component's configuration: `client_name` (also the MCP
     /// `clientInfo` name), the client's identity and secrets (secrets from
     /// the environment or files, never the command line), grant, scope,
@@ -70,6 +72,7 @@ impl Default for ConnectOptions {
             protocol_version: None,
             port: 0,
             browser_timeout: Duration::from_secs(300),
+            open_browser: true,
             client: ClientConfig::new(CLIENT_NAME, String::new()),
             state_dir: None,
         }
@@ -334,6 +337,7 @@ pub async fn cli_transport(
         let agent = UserAgent::Interactive {
             port,
             timeout: opts.browser_timeout,
+            open_browser: opts.open_browser,
         };
         (redirect_port, agent)
     };

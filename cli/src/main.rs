@@ -137,6 +137,10 @@ struct ConnectArgs {
     /// How long to wait for the browser.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
+    /// Do not open the authorization URL in the system browser ($BROWSER,
+    /// else the platform's default); print it and wait.
+    #[arg(long)]
+    no_browser: bool,
     /// The name the authorization server shows.
     #[arg(long, value_name = "NAME")]
     client_name: Option<String>,
@@ -473,6 +477,7 @@ fn connect_options(
         headless: a.headless,
         port: a.port,
         browser_timeout: Duration::from_secs(a.timeout),
+        open_browser: !a.no_browser,
         client,
         state_dir: a.state_dir,
         ..defaults

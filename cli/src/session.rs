@@ -29,13 +29,17 @@ pub enum UserAgent {
     /// Follow the redirects without a browser (test servers that consent by
     /// themselves, like the mocks or oidc-provider's dev interactions).
     Headless,
-    /// Print the URL for a person and wait on a loopback listener.
+    /// Print the URL for a person, open it in the system browser unless
+    /// told not to, and wait on a loopback listener.
     Interactive {
         /// The loopback port the redirect URI names, held from configuration
         /// on.
         port: LoopbackPort,
         /// How long to wait for the person.
         timeout: Duration,
+        /// Open the URL in the system browser (`$BROWSER`, else the
+        /// platform's default; the `webbrowser` crate).
+        open_browser: bool,
     },
 }
 
@@ -251,8 +255,25 @@ impl<P: Progress> ComponentTransport<P> {
             UserAgent::Headless => {
                 follow_headless(&pending.authorization_url, &pending.redirect_uri).await
             }
-            UserAgent::Interactive { port, timeout } => {
+            UserAgent::Interactive {
+                port,
+                timeout,
+                open_browser,
+            } => {
                 let listener = port.listen_for(&pending.redirect_uri)?;
+                if *open_browser {
+                    let url = pending.authorization_url.clone();
+                    let opened = tokio::task::spawn_blocking(move || webbrowser::open(&url))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                    self.progress.note(&match opened {
+                        Ok(()) => "opened in the system browser".to_string(),
+                        Err(e) => {
+                            format!("no browser could be opened ({e}): open the URL yourself")
+                        }
+                    });
+                }
                 let callback = listener.wait(*timeout, &pending.state).await;
                 port.hold_again();
                 callback

@@ -275,3 +275,78 @@ async fn relaxations_and_dpop_reach_the_component_with_a_warning() {
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].starts_with("warning: --allow-pkce-unadvertised:"));
 }
+
+/// A `$BROWSER` for the tests: a script in a directory of its own that
+/// records the URL it was given in `opened` and, when `follow`, follows it
+/// (curl, redirects included) the way a browser would reach the loopback
+/// callback of an authorization server that consents by itself.
+fn browser_script(follow: bool) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = unique_temp_path("mcp-oauth-browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let opened = dir.join("opened");
+    let script = dir.join("browser.sh");
+    let follow = if follow {
+        "exec curl -sfL -o /dev/null \"$1\""
+    } else {
+        ""
+    };
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n{follow}\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    (script, opened)
+}
+
+/// [`mcp_oauth_with`] `args` and `$BROWSER` = `browser`, off the async
+/// runtime (the mocks run on it).
+async fn with_browser(args: &[&str], browser: &std::path::Path) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let browser = browser.to_str().unwrap().to_string();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        mcp_oauth_with(&args, &[("BROWSER", &browser)])
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_opens_the_system_browser_unless_told_not_to() {
+    let world = world_with(|_| {}).await;
+    let url = world.mcp_url();
+    // The browser reaches the loopback listener: the run completes.
+    let (first_script, opened) = browser_script(true);
+    let (ok, stdout, stderr) =
+        with_browser(&["connect", &url, "--timeout", "20"], &first_script).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("opened in the system browser"), "{stdout}");
+    assert!(stdout.contains("authorization completed"), "{stdout}");
+    let visited = std::fs::read_to_string(&opened).unwrap();
+    assert!(
+        visited.contains("/authorize?") && visited.contains("code_challenge="),
+        "{visited}"
+    );
+    // With --no-browser nothing is opened: the URL is only printed.
+    let (script, opened) = browser_script(false);
+    let args = ["connect", &url, "--timeout", "1", "--no-browser"];
+    let (ok, stdout, stderr) = with_browser(&args, &script).await;
+    assert!(!ok, "no redirect can arrive:\n{stdout}");
+    assert!(
+        stdout.contains("/authorize?"),
+        "the URL is printed:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("no authorization redirect reached"),
+        "{stderr}"
+    );
+    assert!(!opened.exists(), "the browser was started");
+    for dir in [&script, &first_script] {
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+}
