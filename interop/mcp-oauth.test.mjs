@@ -214,6 +214,36 @@ group('mcp-oauth proxy with the official TS SDK stdio client', () => {
   });
 });
 
+group('the system browser: headless Chromium on sign-in and consent pages', () => {
+  let stack;
+  before(async () => { stack = await startStack(['--login-pages']); });
+  after(async () => { await stack?.stop(); });
+
+  test('connect opens $BROWSER; the user signs in and approves; the redirect reaches the loopback listener', async () => {
+    const dir = stateDir();
+    const steps = path.join(dir, 'browser.log');
+    const env = { BROWSER: path.join(HERE, 'browser.mjs'), BROWSER_LOG: steps };
+    const { result, c, stats } = await measured(stack, () => runCli(
+      ['connect', '--state-dir', dir, '--timeout', '60', '--call', 'whoami', stack.urls.ts],
+      { env, timeoutMs: 120_000 },
+    ));
+    note('ts: connect through headless Chromium', c, result.ms);
+    const seen = fs.existsSync(steps) ? fs.readFileSync(steps, 'utf8') : '(no browser log)';
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}\n${seen}`);
+    assert.match(result.stdout, /opened in the system browser/);
+    assert.match(result.stdout, /interop-user/);
+    assert.match(
+      seen,
+      /sign-in page: Sign in\n[^]*consent page: Approve\nat http:\/\/127\.0\.0\.1:\d+\/callback\napproved\ndone\n$/,
+      'signed in, approved, and landed on the loopback callback',
+    );
+    assert.deepEqual(
+      [stats.loginPagesShown, stats.signIns, stats.consents, stats.authorizations, stats.registrations],
+      [1, 1, 1, 1, 1],
+    );
+  });
+});
+
 group('3-second tokens', () => {
   let stack;
   before(async () => { stack = await startStack(['--access-ttl', '3']); });

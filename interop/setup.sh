@@ -36,3 +36,15 @@ if [[ ! -x .venv/bin/python || ! -f .venv/.interop-req-sha || "$(cat .venv/.inte
 else
   echo "[interop setup] Python venv up to date"
 fi
+
+# Headless Chromium (the Debian package) for the browser scenario
+# (browser.mjs, driven by puppeteer-core); $CHROMIUM names another binary.
+if [[ -z "${CHROMIUM:-}" ]] && ! command -v chromium >/dev/null; then
+  if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+    echo "[interop setup] apt-get install chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[interop setup] chromium is missing: install it (Debian: apt-get install chromium) or set CHROMIUM" >&2
+    exit 1
+  fi
+fi

@@ -38,7 +38,7 @@ const log = (...a) => console.error('[stack]', ...a);
 
 // ---------------------------------------------------------------- args
 function parseArgs(argv) {
-  const out = { accessTtl: 3600, refreshTtl: 86400 };
+  const out = { accessTtl: 3600, refreshTtl: 86400, loginPages: false };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const [k, inline] = a.includes('=') ? a.split(/=(.*)/s, 2) : [a, undefined];
@@ -50,8 +50,9 @@ function parseArgs(argv) {
     };
     if (k === '--access-ttl') out.accessTtl = val();
     else if (k === '--refresh-ttl') out.refreshTtl = val();
+    else if (k === '--login-pages') out.loginPages = true;
     else if (k === '-h' || k === '--help') {
-      console.error('usage: node stack.mjs [--access-ttl SECONDS] [--refresh-ttl SECONDS]');
+      console.error('usage: node stack.mjs [--access-ttl SECONDS] [--refresh-ttl SECONDS] [--login-pages]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -294,6 +295,50 @@ provider.on('authorization.success', (ctx) => {
 });
 provider.on('server_error', (_ctx, err) => log('AS server_error', err));
 
+// With --login-pages a person (or a browser driven like one) signs in on an
+// HTML form and approves on a consent page; the password is the account
+// name reversed. Without, the interaction is automatic.
+const page = (title, body) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head>`
+  + `<body><h1>${title}</h1>${body}</body></html>`;
+const escapeHtml = (t) => String(t).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+async function formFields(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return querystring.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+async function loginPages(req, res, url) {
+  const uid = url.pathname.split('/')[2];
+  const html = (status, body) => {
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(body);
+  };
+  if (req.method === 'GET') {
+    const details = await provider.interactionDetails(req, res);
+    stats.loginPagesShown = (stats.loginPagesShown ?? 0) + 1;
+    return html(200, page('Sign in', `<p>Client ${escapeHtml(details.params.client_id)} asks for `
+      + `${escapeHtml(details.params.scope ?? '')}.</p><form method="post" action="/interaction/${uid}/login">`
+      + '<label>User <input name="login" id="login" autocomplete="username"></label>'
+      + '<label>Password <input name="password" id="password" type="password"></label>'
+      + '<button type="submit" id="sign-in">Sign in</button></form>'));
+  }
+  if (req.method === 'POST' && url.pathname.endsWith('/login')) {
+    const { login, password } = await formFields(req);
+    if (login !== ACCOUNT || password !== [...ACCOUNT].reverse().join('')) {
+      return html(401, page('Sign in', '<p id="error">Wrong user or password.</p>'));
+    }
+    stats.signIns = (stats.signIns ?? 0) + 1;
+    return html(200, page('Approve', `<form method="post" action="/interaction/${uid}/consent">`
+      + '<button type="submit" id="approve">Approve</button></form>'));
+  }
+  if (req.method === 'POST' && url.pathname.endsWith('/consent')) {
+    stats.consents = (stats.consents ?? 0) + 1;
+    return interaction(req, res);
+  }
+  return html(404, page('Not found', ''));
+}
+
 // Automatic interaction: log in interop-user and grant everything that was asked for.
 async function interaction(req, res) {
   try {
@@ -335,6 +380,10 @@ asServer.on('request', async (req, res) => {
   let grantType = null;
   logRequests('as', () => ({ grant_type: grantType }))(req, res);
   try {
+    if (ARGS.loginPages && url.pathname.startsWith('/interaction/')) {
+      await loginPages(req, res, url);
+      return;
+    }
     if (req.method === 'GET' && url.pathname.startsWith('/interaction/')) {
       await interaction(req, res);
       return;
