@@ -27,16 +27,10 @@ pub struct ConnectOptions {
     pub call: Option<String>,
     /// Its arguments.
     pub args: serde_json::Value,
-    /// Follow the authorization URL without a browser.
-    pub headless: bool,
     /// Use exactly this MCP protocol version; `None` negotiates it.
     pub protocol_version: Option<ProtocolVersion>,
-    /// Loopback redirect port; 0 picks a free one.
-    pub port: u16,
-    /// How long to wait for the browser.
-    pub browser_timeout: Duration,
-    /// Open the authorization URL in the system browser (interactive runs).
-    pub open_browser: bool,
+    /// Who visits authorization URLs, and how.
+    pub agent: AgentOptions,
     /// The component's configuration: `client_name` (also the MCP
     /// `clientInfo` name), the client's identity and secrets (secrets from
     /// the environment or files, never the command line), grant, scope,
@@ -49,13 +43,36 @@ pub struct ConnectOptions {
     pub state_dir: Option<PathBuf>,
 }
 
+/// How authorization URLs are visited.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Follow the authorization URL without a browser.
+    pub headless: bool,
+    /// Loopback redirect port; 0 picks a free one (or the one registered).
+    pub port: u16,
+    /// How long to wait for the browser.
+    pub timeout: Duration,
+    /// Open the authorization URL in the system browser (interactive runs).
+    pub open_browser: bool,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            headless: false,
+            port: 0,
+            timeout: Duration::from_secs(300),
+            open_browser: true,
+        }
+    }
+}
+
 impl std::fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectOptions")
             .field("url", &self.url)
             .field("call", &self.call)
-            .field("headless", &self.headless)
-            .field("port", &self.port)
+            .field("agent", &self.agent)
             .field("state_dir", &self.state_dir)
             .field("config", &redacted(&client_config(self, String::new())))
             .finish_non_exhaustive()
@@ -68,11 +85,8 @@ impl Default for ConnectOptions {
             url: String::new(),
             call: None,
             args: serde_json::json!({}),
-            headless: false,
             protocol_version: None,
-            port: 0,
-            browser_timeout: Duration::from_secs(300),
-            open_browser: true,
+            agent: AgentOptions::default(),
             client: ClientConfig::new(CLIENT_NAME, String::new()),
             state_dir: None,
         }
@@ -312,12 +326,12 @@ pub async fn cli_transport(
             None,
         ),
     };
-    let wanted = if opts.port != 0 {
-        opts.port
+    let wanted = if opts.agent.port != 0 {
+        opts.agent.port
     } else {
         registered.unwrap_or(0)
     };
-    let (redirect_port, agent) = if opts.headless {
+    let (redirect_port, agent) = if opts.agent.headless {
         // A headless run never listens: the port only names the URI.
         let port = match wanted {
             0 => LoopbackPort::reserve(0)?.port(),
@@ -330,14 +344,14 @@ pub async fn cli_transport(
         // it in between. A registered port that is busy now is given up for
         // another one (the component then registers that one).
         let port = match LoopbackPort::reserve(wanted) {
-            Err(_) if opts.port == 0 && wanted != 0 => LoopbackPort::reserve(0)?,
+            Err(_) if opts.agent.port == 0 && wanted != 0 => LoopbackPort::reserve(0)?,
             held => held?,
         };
         let redirect_port = port.port();
         let agent = UserAgent::Interactive {
             port,
-            timeout: opts.browser_timeout,
-            open_browser: opts.open_browser,
+            timeout: opts.agent.timeout,
+            open_browser: opts.agent.open_browser,
         };
         (redirect_port, agent)
     };
@@ -406,7 +420,10 @@ pub async fn demo() -> anyhow::Result<()> {
         url: world.mcp_url(),
         call: Some("add".into()),
         args: serde_json::json!({"a": 2, "b": 40}),
-        headless: true,
+        agent: AgentOptions {
+            headless: true,
+            ..AgentOptions::default()
+        },
         client: ClientConfig::new("mcp-oauth demo", String::new()),
         ..ConnectOptions::default()
     })

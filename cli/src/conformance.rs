@@ -217,7 +217,10 @@ pub fn options(server_url: &str, credentials: &Credentials) -> ConnectOptions {
         url: server_url.to_string(),
         call: Some(TOOL.to_string()),
         args: serde_json::json!({}),
-        headless: true,
+        agent: cli::AgentOptions {
+            headless: true,
+            ..Default::default()
+        },
         client: ClientConfig {
             client_id: credentials.client_id.clone(),
             client_secret: credentials.client_secret.clone(),
@@ -370,7 +373,7 @@ mod tests {
         assert_eq!(none.url, "http://localhost:4000/mcp");
         assert_eq!(none.call.as_deref(), Some("test-tool"));
         assert_eq!(none.args, serde_json::json!({}));
-        assert!(none.headless);
+        assert!(none.agent.headless);
         let client = none.client;
         assert_eq!(client.client_name, CLIENT_NAME);
         assert_eq!((client.client_id, client.client_secret), (None, None));

@@ -474,10 +474,12 @@ fn connect_options(
         url: a.url,
         call: a.call,
         args: a.args,
-        headless: a.headless,
-        port: a.port,
-        browser_timeout: Duration::from_secs(a.timeout),
-        open_browser: !a.no_browser,
+        agent: cli::AgentOptions {
+            headless: a.headless,
+            port: a.port,
+            timeout: Duration::from_secs(a.timeout),
+            open_browser: !a.no_browser,
+        },
         client,
         state_dir: a.state_dir,
         ..defaults
