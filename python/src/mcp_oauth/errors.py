@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from mcp.client.auth.exceptions import OAuthFlowError
 
-from .types import PendingAuthorization, Step, record
+from .types import PendingAuthorization, Step, from_record
 
 _STEP_LABELS = {
     "protected-resource-metadata": "protected resource metadata",
@@ -279,20 +279,20 @@ CASES: dict[str, type[AuthError]] = {
 
 
 _PAYLOADS: dict[str, Any] = {
-    "transport": lambda r: record(TransportFailure, r),
-    "response-refused": lambda r: record(ResponseRefusal, r),
-    "unexpected-status": lambda r: record(StatusFailure, r),
-    "still-unauthorized": lambda r: record(StatusFailure, r),
-    "invalid-response": lambda r: record(InvalidResponseDetail, r),
-    "no-resource-metadata": lambda a: [record(DiscoveryAttempt, x) for x in a],
-    "no-authorization-server-metadata": lambda a: [record(DiscoveryAttempt, x) for x in a],
-    "resource-mismatch": lambda r: record(Mismatch, r),
-    "issuer-mismatch": lambda r: record(Mismatch, r),
-    "credential-issuer-mismatch": lambda r: record(Mismatch, r),
-    "iss-mismatch": lambda r: record(Mismatch, r),
-    "registration-rejected": lambda r: record(OAuthFailure, r),
-    "authorization-denied": lambda r: record(OAuthFailure, r),
-    "token-rejected": lambda r: record(OAuthFailure, r),
+    "transport": lambda r: from_record(TransportFailure, r),
+    "response-refused": lambda r: from_record(ResponseRefusal, r),
+    "unexpected-status": lambda r: from_record(StatusFailure, r),
+    "still-unauthorized": lambda r: from_record(StatusFailure, r),
+    "invalid-response": lambda r: from_record(InvalidResponseDetail, r),
+    "no-resource-metadata": lambda a: [from_record(DiscoveryAttempt, x) for x in a],
+    "no-authorization-server-metadata": lambda a: [from_record(DiscoveryAttempt, x) for x in a],
+    "resource-mismatch": lambda r: from_record(Mismatch, r),
+    "issuer-mismatch": lambda r: from_record(Mismatch, r),
+    "credential-issuer-mismatch": lambda r: from_record(Mismatch, r),
+    "iss-mismatch": lambda r: from_record(Mismatch, r),
+    "registration-rejected": lambda r: from_record(OAuthFailure, r),
+    "authorization-denied": lambda r: from_record(OAuthFailure, r),
+    "token-rejected": lambda r: from_record(OAuthFailure, r),
     "authorization-required": PendingAuthorization._from,
 }
 

@@ -39,7 +39,7 @@ def get(r: Any, name: str) -> Any:
     return getattr(r, name.replace("_", "-"))
 
 
-def record(cls: Any, r: Any) -> Any:
+def from_record(cls: Any, r: Any) -> Any:
     """The dataclass `cls` with each field read from the component's record
     `r` (the same names, in WIT spelling)."""
     return cls(**{name: get(r, name) for name in cls.__dataclass_fields__})
@@ -223,7 +223,7 @@ class TokenInfo:
 
     @classmethod
     def _from(cls, r: Any) -> TokenInfo:
-        return record(cls, r)
+        return from_record(cls, r)
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ class PendingAuthorization:
 
     @classmethod
     def _from(cls, r: Any) -> PendingAuthorization:
-        return record(cls, r)
+        return from_record(cls, r)
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ class FlowEvent:
 
     @classmethod
     def _from(cls, r: Any) -> FlowEvent:
-        return record(cls, r)
+        return from_record(cls, r)
 
 
 @dataclass(frozen=True)
@@ -300,11 +300,11 @@ class StateSummary:
     @classmethod
     def _from(cls, r: Any) -> StateSummary:
         return cls(
-            servers=[record(ServerEntry, s) for s in get(r, "servers")],
+            servers=[from_record(ServerEntry, s) for s in get(r, "servers")],
             tokens=[TokenEntry(TokenInfo._from(get(t, "token")), get(t, "grant_type"))
                     for t in get(r, "tokens")],
-            clients=[record(ClientEntry, c) for c in get(r, "clients")],
-            metadata=[record(MetadataEntry, m) for m in get(r, "metadata")],
+            clients=[from_record(ClientEntry, c) for c in get(r, "clients")],
+            metadata=[from_record(MetadataEntry, m) for m in get(r, "metadata")],
             has_dpop_key=get(r, "has_dpop_key"),
         )
 
