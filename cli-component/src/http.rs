@@ -20,13 +20,6 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-impl Response {
-    /// The first value of header `name` (any case), as text.
-    pub fn header(&self, name: &str) -> Option<String> {
-        header(&self.headers, name)
-    }
-}
-
 /// The first value of header `name` (any case) in `headers`, as text.
 pub fn header(headers: &[(String, Vec<u8>)], name: &str) -> Option<String> {
     headers

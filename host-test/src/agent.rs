@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use std::collections::{HashMap, HashSet};
+use mcp_oauth_user_agent::Headless;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,209 +21,37 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use url::Url;
 
-/// The most requests [`follow_headless`] makes.
-pub const MAX_HOPS: usize = 20;
-
-/// How much of a page goes into an error message.
-const EXCERPT_CHARS: usize = 160;
-
 // ---------------------------------------------------------------------------
 // Headless redirect following
 
-#[derive(Debug, Clone)]
-struct Cookie {
-    name: String,
-    value: String,
-    path: String,
-}
-
-/// Cookies per host (ports share cookies, as in browsers).
-#[derive(Debug, Default)]
-struct CookieJar {
-    hosts: HashMap<String, Vec<Cookie>>,
-}
-
-impl CookieJar {
-    fn store(&mut self, url: &Url, headers: &[(String, String)]) {
-        let Some(host) = url.host_str() else {
-            return;
-        };
-        let jar = self.hosts.entry(host.to_string()).or_default();
-        for (_, line) in headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        {
-            let mut parts = line.split(';');
-            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-                continue;
-            };
-            let (name, value) = (name.trim().to_string(), value.trim().to_string());
-            if name.is_empty() {
-                continue;
-            }
-            let mut path = "/".to_string();
-            let mut delete = false;
-            for attr in parts {
-                let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "path" if v.trim().starts_with('/') => path = v.trim().to_string(),
-                    "max-age" => delete = v.trim().parse::<i64>().is_ok_and(|s| s <= 0),
-                    _ => {}
-                }
-            }
-            jar.retain(|c| !(c.name == name && c.path == path));
-            if !delete {
-                jar.push(Cookie { name, value, path });
-            }
-        }
-    }
-
-    /// The `Cookie` header for a request, if any cookie applies.
-    fn header_for(&self, url: &Url) -> Option<String> {
-        let path = url.path();
-        let pairs: Vec<String> = self
-            .hosts
-            .get(url.host_str()?)?
-            .iter()
-            .filter(|c| path.starts_with(c.path.trim_end_matches('/')) || c.path == "/")
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect();
-        (!pairs.is_empty()).then(|| pairs.join("; "))
-    }
-}
-
-/// A short, single-line, printable excerpt of a body.
-fn excerpt(body: &[u8]) -> String {
-    crate::net::excerpt(body, EXCERPT_CHARS)
-}
-
-/// Query parameters whose values never appear in messages.
-const SECRET_PARAMS: [&str; 6] = [
-    "code",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "code_verifier",
-];
-
-/// A URL for messages: the values of secret-bearing query parameters (an
-/// authorization code that went astray, say) replaced by `…`.
-fn shown(url: &Url) -> String {
-    let Some(query) = url.query() else {
-        return url.to_string();
-    };
-    let query = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&name) => format!("{name}=…"),
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{}?{query}", &url[..url::Position::AfterPath])
-}
-
-/// Whether `a` and `b` name the same endpoint: scheme, host, port (the
-/// scheme's default when absent) and path; the query may differ.
-fn same_endpoint(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
-        && a.path() == b.path()
-}
-
-/// Whether an agent can visit `url`.
-fn is_http(url: &Url) -> bool {
-    matches!(url.scheme(), "http" | "https") && url.host().is_some()
-}
-
-/// Completes an authorization URL without a browser: GETs it with redirects
-/// off, keeps cookies (per host, honouring Path loosely), follows each
-/// Location (relative ones resolved against the current URL) until a
-/// Location starts with `redirect_uri` (compare scheme, host, port and path
-/// exactly; query may differ), and returns that full callback URL. At most
-/// 20 hops; a 200 page (needs a human), 4xx/5xx, a loop, or a non-http(s)
-/// Location → clear error naming the URL and status. Never sends an
-/// Authorization header. Works for http and https (tokio-rustls +
-/// webpki-roots roots; http allowed for any host here since the user chose
-/// the server). Per-request timeout 30 s.
+/// Completes an authorization URL without a browser, for servers that
+/// consent without a person: the decisions are `mcp_oauth_user_agent`'s
+/// (cookies per host, each `Location` followed until one names
+/// `redirect_uri`, at most 20 hops; a page, an error status, a loop or a
+/// non-http(s) URL is an error naming the URL); this sends its GETs over
+/// HTTP(S) with [`crate::net`] (redirects off, no `Authorization` header,
+/// 30 s per request) and returns the callback URL.
 pub async fn follow_headless(
     authorization_url: &str,
     redirect_uri: &str,
 ) -> anyhow::Result<String> {
-    let target = Url::parse(redirect_uri)
-        .map_err(|e| anyhow!("the redirect URI {redirect_uri} is not an absolute URL: {e}"))?;
-    let mut jar = CookieJar::default();
-    let mut current = Url::parse(authorization_url)
-        .map_err(|e| anyhow!("the authorization URL is not an absolute URL: {e}"))?;
-    let first = shown(&current);
-    let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
-    for _ in 0..MAX_HOPS {
-        if !is_http(&current) {
-            bail!(
-                "{} is not an http(s) URL; a headless agent cannot visit it",
-                shown(&current)
-            );
-        }
-        let mut page = current.clone();
-        page.set_fragment(None);
-        let shown_page = shown(&page);
-        let cookie = jar.header_for(&page);
-        if !seen.insert((page.to_string(), cookie.clone())) {
-            bail!("redirect loop: {shown_page} was reached twice with the same cookies");
-        }
-        let mut headers = vec![(
-            "Accept".to_string(),
-            "text/html,application/xhtml+xml,*/*;q=0.8".to_string(),
-        )];
-        if let Some(c) = cookie {
-            headers.push(("Cookie".to_string(), c));
-        }
+    let mut agent = Headless::new(authorization_url, redirect_uri)?;
+    loop {
+        let get = agent.request()?;
         let response = http_request(OutgoingRequest {
             method: "GET".to_string(),
-            url: page.to_string(),
-            headers,
+            url: get.url,
+            headers: get.headers,
             body: Vec::new(),
         })
         .await
-        .with_context(|| format!("GET {shown_page}"))?;
-        jar.store(&page, &response.headers);
-        let status = response.status;
-        match status {
-            301 | 302 | 303 | 307 | 308 => {
-                let location = response
-                    .header("location")
-                    .ok_or_else(|| anyhow!("{shown_page} answered {status} without a Location header"))?;
-                let next = page.join(location.trim()).map_err(|e| {
-                    anyhow!("{shown_page} answered {status} with an unusable Location: {e}")
-                })?;
-                if same_endpoint(&next, &target) {
-                    return Ok(next.to_string());
-                }
-                if !matches!(next.scheme(), "http" | "https") {
-                    bail!(
-                        "{shown_page} answered {status} with a redirect to a {}: URL, which is neither \
-                         the redirect URI nor http(s)",
-                        next.scheme()
-                    );
-                }
-                current = next;
-            }
-            200..=299 => bail!(
-                "{shown_page} answered {status} with a page instead of a redirect: it needs a person \
-                 (use a browser instead of headless mode)"
-            ),
-            _ => {
-                let body = excerpt(&response.body);
-                if body.is_empty() {
-                    bail!("{shown_page} answered {status}");
-                }
-                bail!("{shown_page} answered {status}: {body}");
-            }
+        .with_context(|| format!("GET {}", get.shown))?;
+        if let Some(callback) =
+            agent.response(response.status, &response.headers, &response.body)?
+        {
+            return Ok(callback);
         }
     }
-    bail!("more than {MAX_HOPS} redirects starting at {first}")
 }
 
 // ---------------------------------------------------------------------------
@@ -489,48 +317,6 @@ fn page(status: u16, content_type: &str, body: &'static str) -> hyper::Response<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints_compare_by_scheme_host_port_and_path() {
-        let u = |s: &str| Url::parse(s).unwrap();
-        assert!(same_endpoint(&u("http://h/cb?x=1"), &u("HTTP://H:80/cb")));
-        assert!(!same_endpoint(&u("http://h/cb2"), &u("http://h/cb")));
-        assert!(!same_endpoint(&u("http://h:81/cb"), &u("http://h/cb")));
-        assert!(!same_endpoint(&u("https://h/cb"), &u("http://h/cb")));
-        assert_eq!(
-            shown(&u("http://h/cb?code=secret&state=s&iss=x#f")),
-            "http://h/cb?code=…&state=s&iss=x"
-        );
-    }
-
-    #[test]
-    fn cookie_jar_keeps_cookies_per_host_and_path() {
-        let url = |s: &str| Url::parse(s).unwrap();
-        let mut jar = CookieJar::default();
-        let page = url("http://h:1/login");
-        jar.store(
-            &page,
-            &[
-                ("set-cookie".into(), "a=1; Path=/; HttpOnly".into()),
-                ("Set-Cookie".into(), "b=2; Path=/interaction".into()),
-                ("set-cookie".into(), "c=3".into()),
-            ],
-        );
-        assert_eq!(
-            jar.header_for(&url("http://h:2/authorize")).as_deref(),
-            Some("a=1; c=3")
-        );
-        assert_eq!(
-            jar.header_for(&url("http://h/interaction/x")).as_deref(),
-            Some("a=1; b=2; c=3")
-        );
-        assert_eq!(jar.header_for(&url("http://other/")), None);
-        jar.store(
-            &page,
-            &[("set-cookie".into(), "a=; Path=/; Max-Age=0".into())],
-        );
-        assert_eq!(jar.header_for(&url("http://h/")).as_deref(), Some("c=3"));
-    }
 
     /// A tiny server: each path answers with a fixed status and Location.
     async fn scripted(routes: Vec<(&'static str, u16, Option<&'static str>)>) -> String {
