@@ -97,16 +97,17 @@ export async function connect(url, dir, extra = [], opts = {}) {
   return r;
 }
 
-/// The official TS SDK's stdio client with `mcp-oauth proxy --headless
-/// --state-dir DIR URL` as its server: lists the tools and calls `tool`;
-/// resolves to { tools, result, stderr }.
-export async function throughProxy(url, dir, tool = 'whoami') {
+/// The official TS SDK's stdio client with `mcp-oauth proxy [--headless]
+/// --state-dir DIR URL` as its server (with `env` added to its
+/// environment): lists the tools and calls `tool`; resolves to { tools,
+/// result, stderr }.
+export async function throughProxy(url, dir, tool = 'whoami', { headless = true, env = {} } = {}) {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
   const transport = new StdioClientTransport({
     command: CLI,
-    args: ['proxy', '--headless', '--state-dir', dir, url],
-    env: { ...process.env, NO_COLOR: '1' },
+    args: ['proxy', ...(headless ? ['--headless'] : []), '--state-dir', dir, url],
+    env: { ...process.env, NO_COLOR: '1', ...env },
     stderr: 'pipe',
   });
   let stderr = '';

@@ -242,6 +242,21 @@ group('the system browser: headless Chromium on sign-in and consent pages', () =
       [1, 1, 1, 1, 1],
     );
   });
+
+  test('the proxy opens it too, for the SDK\'s stdio client', async () => {
+    const dir = stateDir();
+    const steps = path.join(dir, 'browser.log');
+    const env = { BROWSER: path.join(HERE, 'browser.mjs'), BROWSER_LOG: steps };
+    const { result: r, c, stats } = await measured(
+      stack, () => throughProxy(stack.urls.ts, dir, 'whoami', { headless: false, env }),
+    );
+    note('proxy: ts stdio client, headless Chromium', c);
+    const seen = fs.existsSync(steps) ? fs.readFileSync(steps, 'utf8') : '(no browser log)';
+    assert.match(r.result.content.map((x) => x.text ?? '').join(' '), /interop-user/, `${r.stderr}\n${seen}`);
+    assert.match(r.stderr, /opened in the system browser/);
+    assert.match(seen, /approved\ndone\n$/);
+    assert.deepEqual([stats.signIns, stats.consents, stats.authorizations], [1, 1, 1]);
+  });
 });
 
 group('3-second tokens', () => {
