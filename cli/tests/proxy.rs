@@ -14,35 +14,48 @@ use mcp_oauth_mock::{MockWorld, Server};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
-/// A bridge to the MCP server of `world` on in-memory pipes: what the
-/// client writes, and the lines the bridge writes back, in order, once the
-/// client's input ended.
-async fn bridge(world: &MockWorld, input: &[Value], raw: &[&str]) -> Vec<Value> {
+/// The client's ends of a bridge to the MCP server of `world` on in-memory
+/// pipes (its input, its output's lines) and the running bridge.
+type Bridged = (
+    tokio::io::DuplexStream,
+    tokio::io::Lines<BufReader<tokio::io::DuplexStream>>,
+    tokio::task::JoinHandle<anyhow::Result<ComponentTransport<Silent>>>,
+);
+
+async fn start_bridge(world: &MockWorld) -> Bridged {
     let config = ClientConfig::new("proxy test", "http://127.0.0.1:8976/callback");
     let instance = Runtime::embedded_instance(HostOptions::default(), &config)
         .await
         .unwrap();
     let transport = ComponentTransport::new(instance, UserAgent::Headless, Silent);
-    let (mut client_in, proxy_in) = tokio::io::duplex(1 << 20);
+    let (client_in, proxy_in) = tokio::io::duplex(1 << 20);
     let (proxy_out, client_out) = tokio::io::duplex(1 << 20);
     let url = world.mcp_url();
     let running =
         tokio::spawn(async move { proxy::run(transport, &url, proxy_in, proxy_out).await });
+    (client_in, BufReader::new(client_out).lines(), running)
+}
+
+/// Writes `message` as one line.
+async fn send(client_in: &mut tokio::io::DuplexStream, message: impl std::fmt::Display) {
+    client_in
+        .write_all(format!("{message}\n").as_bytes())
+        .await
+        .unwrap();
+}
+
+/// A bridge to the MCP server of `world`: what the client writes, and the
+/// lines the bridge writes back, in order, once the client's input ended.
+async fn bridge(world: &MockWorld, input: &[Value], raw: &[&str]) -> Vec<Value> {
+    let (mut client_in, mut lines, running) = start_bridge(world).await;
     for message in input {
-        client_in
-            .write_all(format!("{message}\n").as_bytes())
-            .await
-            .unwrap();
+        send(&mut client_in, message).await;
     }
     for line in raw {
-        client_in
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
+        send(&mut client_in, line).await;
     }
     drop(client_in);
     running.await.unwrap().unwrap();
-    let mut lines = BufReader::new(client_out).lines();
     let mut out = Vec::new();
     while let Some(line) = lines.next_line().await.unwrap() {
         out.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}")));
@@ -195,4 +208,35 @@ async fn three_proxies_started_together_authorize_once_and_all_answer() {
         "one registration, one authorization, one code exchange"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_notifications_and_requests_reach_the_client_and_its_answer_the_server() {
+    let world = world_with(|b| {
+        b.sse_responses = true;
+        b.server_messages = true;
+    })
+    .await;
+    let (mut client_in, mut lines, running) = start_bridge(&world).await;
+    for message in session() {
+        send(&mut client_in, message).await;
+    }
+    // Read until the tool's result: what the server sent on the way comes
+    // first, in order.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &Value| m["id"] == json!(3)) {
+        let line = lines.next_line().await.unwrap().expect("a line");
+        seen.push(serde_json::from_str(&line).unwrap());
+    }
+    let methods: Vec<&str> = seen.iter().filter_map(|m| m["method"].as_str()).collect();
+    assert_eq!(methods, ["notifications/message", "ping"], "{seen:?}");
+    // The client answers the server's ping; the proxy posts it back.
+    let pong = json!({"jsonrpc": "2.0", "id": "server-ping-1", "result": {}});
+    send(&mut client_in, pong).await;
+    drop(client_in);
+    running.await.unwrap().unwrap();
+    let posted = world.log().into_iter().any(|r| {
+        r.method == "POST" && r.body.contains("\"server-ping-1\"") && r.body.contains("result")
+    });
+    assert!(posted, "the client's answer reached the server");
 }

@@ -232,6 +232,10 @@ pub struct Behaviour {
     pub registration_enabled: bool,
     /// The MCP server answers JSON-RPC requests as `text/event-stream`.
     pub sse_responses: bool,
+    /// With `sse_responses`: the stream of a `tools/call` answer carries a
+    /// `notifications/message` and a server-to-client `ping` request (id
+    /// `"server-ping-1"`) before the result.
+    pub server_messages: bool,
     /// A 2025-03-26 server (default: none, the current discovery).
     pub legacy: Option<Legacy>,
     /// Advertise `client_id_metadata_document_supported` and accept the URL
@@ -279,6 +283,7 @@ impl Default for Behaviour {
             metadata_huge: false,
             registration_enabled: true,
             sse_responses: false,
+            server_messages: false,
             legacy: None,
             cimd_supported: false,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],

@@ -175,10 +175,30 @@ fn post(st: &mut State, req: &Req) -> Reply {
         "tools/call" => call_tool(&params),
         _ => Err((-32601, format!("Method not found: {method}"))),
     };
-    respond(st, id, outcome)
+    let before = if method == "tools/call" && st.behaviour.server_messages {
+        vec![
+            json!({"jsonrpc": "2.0", "method": "notifications/message",
+                   "params": {"level": "info", "data": "calling the tool"}}),
+            json!({"jsonrpc": "2.0", "id": "server-ping-1", "method": "ping"}),
+        ]
+    } else {
+        Vec::new()
+    };
+    respond_after(st, &before, id, outcome)
 }
 
 fn respond(st: &State, id: Value, outcome: Result<Value, (i64, String)>) -> Reply {
+    respond_after(st, &[], id, outcome)
+}
+
+/// The answer to request `id`; in an SSE stream, the messages `before`
+/// come first (a JSON answer has no room for them).
+fn respond_after(
+    st: &State,
+    before: &[Value],
+    id: Value,
+    outcome: Result<Value, (i64, String)>,
+) -> Reply {
     let message = match outcome {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err((code, text)) => {
@@ -186,7 +206,11 @@ fn respond(st: &State, id: Value, outcome: Result<Value, (i64, String)>) -> Repl
         }
     };
     if st.behaviour.sse_responses {
-        let body = format!("event: message\ndata: {message}\n\n");
+        let body: String = before
+            .iter()
+            .chain(std::iter::once(&message))
+            .map(|m| format!("event: message\ndata: {m}\n\n"))
+            .collect();
         let reply = bytes_reply(200, "text/event-stream", body.into_bytes());
         with_header(reply, "cache-control", "no-cache")
     } else {
