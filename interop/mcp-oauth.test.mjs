@@ -194,6 +194,11 @@ group('mcp-oauth proxy with the official TS SDK stdio client', () => {
     const dir = stateDir();
     const { result: r, c, stats } = await measured(stack, () => throughProxy(stack.urls.ts, dir));
     note('proxy: ts stdio client, first run', c);
+    // The server offers a GET stream for its own messages: the proxy opened
+    // it (with the token) after initialized, and closed it at the end.
+    await sleep(200);
+    const gets = (await stack.log()).filter((e) => e.method === 'GET' && e.path === new URL(stack.urls.ts).pathname);
+    assert.deepEqual(gets.map((e) => [e.status, e.auth_scheme]), [[200, 'Bearer']], JSON.stringify(gets));
     assert.ok(r.tools.includes('whoami'), r.tools.join(' '));
     assert.match(text(r.result), /interop-user/);
     assert.equal(stats.registrations, 1);
