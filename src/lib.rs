@@ -198,19 +198,17 @@ fn authorized(grant: mcp_oauth_core::Grant) -> Result<TokenInfo, AuthError> {
 /// How much of a refused response is read for its excerpt.
 const EXCERPT_READ_LIMIT: usize = 64 * 1024;
 
-/// The caller's headers with any header we set (`authorization`, `dpop`)
-/// replaced by ours.
-fn with_auth_headers(
-    headers: &[(String, Vec<u8>)],
-    ours: Vec<(String, String)>,
-) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = headers
+/// The caller's headers, less any header we set (`authorization`, `dpop`),
+/// then ours: borrowed, never copied.
+fn with_auth_headers<'a>(
+    headers: &'a [(String, Vec<u8>)],
+    ours: &'a [(String, String)],
+) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+    headers
         .iter()
         .filter(|(n, _)| !ours.iter().any(|(o, _)| n.eq_ignore_ascii_case(o)))
-        .cloned()
-        .collect();
-    out.extend(ours.into_iter().map(|(n, v)| (n, v.into_bytes())));
-    out
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .chain(ours.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
 }
 
 /// The component's export implementation.
@@ -264,22 +262,23 @@ impl GuestClient for ClientResource {
             match action {
                 CallAction::Send(ours) => {
                     drop(last.take());
-                    let headers = with_auth_headers(&request.headers, ours);
+                    // The URL the call parsed and checked on its first poll.
+                    let Some(url) = call.url() else {
+                        return Err(convert::error(mcp_oauth_core::Error::InvalidArgument(
+                            "the call asked to send before checking its URL".into(),
+                        )));
+                    };
                     match transport::send_streaming(
                         &request.method,
-                        &request.url,
-                        &headers,
+                        url,
+                        with_auth_headers(&request.headers, &ours),
                         &request.body,
                         timeout,
                     ) {
                         Ok(response) => {
-                            let challenge = transport::www_authenticate(&response);
-                            let nonce = transport::header_values(&response, "dpop-nonce")
-                                .into_iter()
-                                .next()
-                                .and_then(|v| String::from_utf8(v).ok());
+                            let (status, challenge, nonce) = transport::head(&response);
                             let head = ResponseHead {
-                                status: transport::status(&response),
+                                status,
                                 www_authenticate: challenge.as_deref(),
                                 dpop_nonce: nonce.as_deref(),
                             };

@@ -4,10 +4,10 @@
 //! - `send` for the core's protocol requests: the whole response is read,
 //!   up to the request's body limit, and handed back as an `HttpResponse`;
 //! - `send_streaming` for `wrap-call`: the `incoming-response` comes back
-//!   with its body unread, so the host can stream it (SSE). `status`,
-//!   `header_values` and `www_authenticate` read its head without
-//!   touching the body; `read_response` reads it whole when the caller
-//!   needs the body after all (an error excerpt).
+//!   with its body unread, so the host can stream it (SSE). `head` reads
+//!   what the core needs of its head without touching the body;
+//!   `read_response` reads it whole when the caller needs the body after
+//!   all (an error excerpt).
 //!
 //! Redirects are never followed: `wasi:http` does not follow them, and a 3xx
 //! goes back to the caller like any other status. Nothing here panics; every
@@ -46,13 +46,14 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// `req.max_response_body` stops the read with
 /// `TransportError::BodyTooLarge` as soon as the excess arrives.
 pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError> {
+    let target = Target::parse(&req.url)?;
     let headers = req
         .headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()));
     let response = start(
         req.method.as_str(),
-        &req.url,
+        &target,
         headers,
         &req.body,
         timeout_ms,
@@ -73,55 +74,43 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 /// limit between body bytes is asked for: an event stream may rightly stay
 /// quiet for long, and the host reads the body at its own pace (the host's
 /// default applies; wasmtime's is 600 s).
-pub fn send_streaming(
+pub fn send_streaming<'a>(
     method: &str,
-    url: &str,
-    headers: &[(String, Vec<u8>)],
+    url: &Url,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     body: &[u8],
     timeout_ms: u32,
 ) -> Result<IncomingResponse, TransportError> {
-    let headers = headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_slice()));
-    start(method, url, headers, body, timeout_ms, false)
+    start(method, &Target::of(url)?, headers, body, timeout_ms, false)
 }
 
-/// The response's status code.
-pub fn status(response: &IncomingResponse) -> u16 {
-    response.status()
-}
-
-/// Every value of header `name` (case-insensitive), in order. The body is
-/// not touched.
-pub fn header_values(response: &IncomingResponse, name: &str) -> Vec<Vec<u8>> {
+/// The head of a response as `wrap-call`'s decisions need it: the status,
+/// all `WWW-Authenticate` values that are UTF-8 joined with ", " (RFC 9110
+/// §5.3), and the first `DPoP-Nonce` value. Only those two headers are
+/// copied into the component; the body is not touched.
+pub fn head(response: &IncomingResponse) -> (u16, Option<String>, Option<String>) {
     let headers = response.headers();
-    let values = headers
-        .entries()
-        .into_iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-        .collect();
-    drop(headers);
-    values
-}
-
-/// All `WWW-Authenticate` values that are UTF-8, joined with ", "
-/// (RFC 9110 §5.3), or `None` when there is none. The body is not touched.
-pub fn www_authenticate(response: &IncomingResponse) -> Option<String> {
-    let mut joined: Option<String> = None;
-    for line in header_values(response, "www-authenticate")
+    let mut challenge: Option<String> = None;
+    for line in headers
+        .get("www-authenticate")
         .into_iter()
         .filter_map(|v| String::from_utf8(v).ok())
     {
-        match &mut joined {
+        match &mut challenge {
             Some(text) => {
                 text.push_str(", ");
                 text.push_str(&line);
             }
-            None => joined = Some(line),
+            None => challenge = Some(line),
         }
     }
-    joined
+    let nonce = headers
+        .get("dpop-nonce")
+        .into_iter()
+        .next()
+        .and_then(|v| String::from_utf8(v).ok());
+    drop(headers);
+    (response.status(), challenge, nonce)
 }
 
 /// Reads a response whole: status, headers in order, and the body up to
@@ -159,13 +148,12 @@ pub fn read_response(
 /// head. `between_bytes` also limits pauses within the response body.
 fn start<'a>(
     method: &str,
-    url: &str,
+    target: &Target,
     headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     body: &[u8],
     timeout_ms: u32,
     between_bytes: bool,
 ) -> Result<IncomingResponse, TransportError> {
-    let target = Target::parse(url)?;
     let method = wasi_method(method);
 
     let fields = Fields::new();
@@ -375,7 +363,11 @@ impl Target {
     /// scheme, `host[:port]`, and path and query (the fragment is never
     /// sent). User info in the authority is refused.
     fn parse(url: &str) -> Result<Target, TransportError> {
-        let url = Url::parse(url).map_err(|e| failed(format!("invalid URL: {e}")))?;
+        Target::of(&Url::parse(url).map_err(|e| failed(format!("invalid URL: {e}")))?)
+    }
+
+    /// The parts of an already parsed URL.
+    fn of(url: &Url) -> Result<Target, TransportError> {
         if url.has_userinfo() {
             return Err(failed("URLs with user info are not supported"));
         }

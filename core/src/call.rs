@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::flow::{Entropy, Flow};
 use crate::http::{Step, TransportError};
 use crate::prelude::*;
+use crate::url::Url;
 
 /// How often one call is sent again for a new DPoP nonce (RFC 9449 §9).
 pub const MAX_NONCE_RETRIES: u32 = 2;
@@ -109,6 +110,8 @@ pub struct Call {
     challenge: Option<String>,
     /// The server's key, from the URL parsed once when the call starts.
     key: String,
+    /// That URL, parsed (see [`Call::url`]).
+    parsed: Option<Url>,
 }
 
 impl Call {
@@ -124,7 +127,16 @@ impl Call {
             nonce_retries: 0,
             challenge: None,
             key: String::new(),
+            parsed: None,
         }
+    }
+
+    /// The call's URL as the first [`Call::poll`] parsed and checked it
+    /// (https, or http on loopback; no user info), for the driver to send
+    /// to without parsing it again; `None` before that poll or when the URL
+    /// was refused.
+    pub fn url(&self) -> Option<&Url> {
+        self.parsed.as_ref()
     }
 
     /// The next thing to do. `random` fills a buffer with fresh random
@@ -144,7 +156,10 @@ impl Call {
                     // nothing is sent to another, not even the caller's own
                     // headers.
                     match crate::client::server_key(&self.url) {
-                        Ok((_, key)) => self.key = key,
+                        Ok((parsed, key)) => {
+                            self.key = key;
+                            self.parsed = Some(parsed);
+                        }
                         Err(e) => return self.fail(e),
                     }
                     match client.before_send_at(&self.key, now) {

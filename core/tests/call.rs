@@ -393,3 +393,34 @@ fn nothing_is_sent_to_a_server_no_token_may_go_to() {
         }
     }
 }
+
+#[test]
+fn the_call_parses_its_url_once_for_the_driver_and_keeps_none_when_refused() {
+    // The driver sends to the URL the call checked (https, or http on
+    // loopback; no user info) instead of parsing it again.
+    let auth = auth_server(true);
+    let mut c = authorized(Config::new("T", REDIRECT), &auth);
+    let mut call = Call::new("POST", "https://MCP.example.com:8443/mcp?x=1#frag");
+    assert!(
+        call.url().is_none(),
+        "nothing is parsed before the first poll"
+    );
+    let action = call.poll(&mut c, NOW, &mut |b: &mut [u8]| b.fill(7));
+    assert!(matches!(action, CallAction::Send(_)), "{action:?}");
+    let url = call.url().expect("parsed on the first poll");
+    assert_eq!(url.scheme(), "https");
+    assert_eq!(url.host_and_port(), "mcp.example.com:8443");
+    assert_eq!(url.origin_form(), "/mcp?x=1");
+
+    // 95, 101: a URL no token may go to is refused before anything is sent,
+    // and the driver gets nothing to send to.
+    for refused in ["http://mcp.example.com/mcp", "https://u:p@mcp.example.com/"] {
+        let mut call = Call::new("POST", refused);
+        let action = call.poll(&mut c, NOW, &mut |b: &mut [u8]| b.fill(7));
+        assert!(
+            matches!(action, CallAction::Fail(_)),
+            "{refused}: {action:?}"
+        );
+        assert!(call.url().is_none(), "{refused}");
+    }
+}
