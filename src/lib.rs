@@ -107,13 +107,15 @@ fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
 /// `RefCell` borrow is never contended; it is never held across a request.
 struct ClientResource(Rc<RefCell<Client>>);
 
-/// Runs `call` until it needs the host: the headers of the next send, or
-/// `None` when the last response is to be delivered. The flows it asks for
-/// run here, through `wasi:http`; a refused response's body is the host's,
-/// so its excerpt stays empty.
+/// Runs `call` until it needs a send: the headers of that send, or `None`
+/// when the last response is to be delivered. The flows it asks for run
+/// here, through `wasi:http`. `last` is the response the driver holds
+/// (`wrap-call`'s; none when the host sends): released before a flow, and
+/// read for the excerpt of a refusal (an empty excerpt without one).
 fn advance(
     client: &RefCell<Client>,
     call: &mut Call,
+    last: &mut Option<IncomingResponse>,
 ) -> Result<Option<Vec<(String, String)>>, AuthError> {
     let timeout = client.borrow().timeout_ms();
     loop {
@@ -121,10 +123,18 @@ fn advance(
         match action {
             CallAction::Send(headers) => return Ok(Some(headers)),
             CallAction::Run(flow) => {
+                drop(last.take());
                 let flow = Box::new(drive(*flow, timeout));
                 call.flow_done(&mut client.borrow_mut(), flow, env::now());
             }
-            CallAction::ReadRefusal => call.refusal_read(String::new()),
+            CallAction::ReadRefusal => {
+                let excerpt = last
+                    .take()
+                    .and_then(|r| transport::read_response(r, EXCERPT_READ_LIMIT, timeout).ok())
+                    .map(|r| r.body_excerpt())
+                    .unwrap_or_default();
+                call.refusal_read(excerpt);
+            }
             CallAction::Deliver => return Ok(None),
             CallAction::Fail(e) => return Err(convert::error(e)),
         }
@@ -157,7 +167,7 @@ impl GuestHostCall for HostCall {
             dpop_nonce: dpop_nonce.as_deref(),
         };
         call.response(&mut self.client.borrow_mut(), &head);
-        match advance(&self.client, &mut call)? {
+        match advance(&self.client, &mut call, &mut None)? {
             Some(headers) => {
                 *self.headers.borrow_mut() = headers;
                 Ok(CallStep::Resend)
@@ -253,64 +263,43 @@ impl GuestClient for ClientResource {
     }
 
     fn wrap_call(&self, request: HttpRequest) -> Result<IncomingResponse, AuthError> {
-        // The core decides everything; this loop sends, runs flows and reads.
+        // The core decides everything; this loop only sends.
         let timeout = self.client().timeout_ms();
         let mut call = Call::new(&request.method, &request.url);
         let mut last: Option<IncomingResponse> = None;
-        loop {
-            let action = call.poll(&mut self.client(), env::now(), &mut env::fill);
-            match action {
-                CallAction::Send(ours) => {
-                    drop(last.take());
-                    // The URL the call parsed and checked on its first poll.
-                    let Some(url) = call.url() else {
-                        return Err(convert::error(mcp_oauth_core::Error::InvalidArgument(
-                            "the call asked to send before checking its URL".into(),
-                        )));
+        while let Some(ours) = advance(&self.0, &mut call, &mut last)? {
+            drop(last.take());
+            // The URL the call parsed and checked on its first poll.
+            let Some(url) = call.url() else {
+                return Err(convert::error(mcp_oauth_core::Error::InvalidArgument(
+                    "the call asked to send before checking its URL".into(),
+                )));
+            };
+            match transport::send_streaming(
+                &request.method,
+                url,
+                with_auth_headers(&request.headers, &ours),
+                &request.body,
+                timeout,
+            ) {
+                Ok(response) => {
+                    let (status, challenge, nonce) = transport::head(&response);
+                    let head = ResponseHead {
+                        status,
+                        www_authenticate: challenge.as_deref(),
+                        dpop_nonce: nonce.as_deref(),
                     };
-                    match transport::send_streaming(
-                        &request.method,
-                        url,
-                        with_auth_headers(&request.headers, &ours),
-                        &request.body,
-                        timeout,
-                    ) {
-                        Ok(response) => {
-                            let (status, challenge, nonce) = transport::head(&response);
-                            let head = ResponseHead {
-                                status,
-                                www_authenticate: challenge.as_deref(),
-                                dpop_nonce: nonce.as_deref(),
-                            };
-                            call.response(&mut self.client(), &head);
-                            last = Some(response);
-                        }
-                        Err(e) => call.send_failed(e),
-                    }
+                    call.response(&mut self.client(), &head);
+                    last = Some(response);
                 }
-                CallAction::Run(flow) => {
-                    drop(last.take());
-                    let flow = Box::new(drive(*flow, timeout));
-                    call.flow_done(&mut self.client(), flow, env::now());
-                }
-                CallAction::ReadRefusal => {
-                    let excerpt = last
-                        .take()
-                        .and_then(|r| transport::read_response(r, EXCERPT_READ_LIMIT, timeout).ok())
-                        .map(|r| r.body_excerpt())
-                        .unwrap_or_default();
-                    call.refusal_read(excerpt);
-                }
-                CallAction::Deliver => {
-                    return last.ok_or_else(|| {
-                        convert::error(mcp_oauth_core::Error::InvalidArgument(
-                            "no response to deliver".into(),
-                        ))
-                    })
-                }
-                CallAction::Fail(e) => return Err(convert::error(e)),
+                Err(e) => call.send_failed(e),
             }
         }
+        last.ok_or_else(|| {
+            convert::error(mcp_oauth_core::Error::InvalidArgument(
+                "no response to deliver".into(),
+            ))
+        })
     }
 
     fn begin_call(
@@ -320,7 +309,7 @@ impl GuestClient for ClientResource {
     ) -> Result<bindings::exports::mcp::oauth::client::HostCall, AuthError> {
         let mut call = Call::new(&method, &url);
         // The first poll renews a stale token; it ends at a send (or fails).
-        let headers = advance(&self.0, &mut call)?.ok_or_else(|| {
+        let headers = advance(&self.0, &mut call, &mut None)?.ok_or_else(|| {
             convert::error(mcp_oauth_core::Error::InvalidArgument(
                 "the call ended before anything was sent".into(),
             ))
