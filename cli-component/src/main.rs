@@ -251,13 +251,7 @@ fn printable(text: &str) -> String {
 
 /// The start of a body, one line, for messages.
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut short: String = printable(&line).chars().take(160).collect();
-    if short.len() < line.len() {
-        short.push('…');
-    }
-    short
+    mcp_oauth_user_agent::excerpt(body, 160)
 }
 
 /// An `auth-error` for people. No case carries a token or secret.
@@ -344,11 +338,5 @@ mod tests {
             parse(&args(&["connect", "a", "b"])),
             Err("unexpected argument \"b\"".into())
         );
-    }
-
-    #[test]
-    fn excerpts_are_one_short_printable_line() {
-        assert_eq!(excerpt(b"a\n  b\x1b[31m"), "a b�[31m");
-        assert_eq!(excerpt(&[b'x'; 200]).chars().count(), 161);
     }
 }

@@ -208,17 +208,5 @@ where
     result
 }
 
-/// A short, single-line, printable excerpt of a body: its first `chars`
-/// characters, control characters as spaces, `…` when cut.
-pub fn excerpt(body: &[u8], chars: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(chars)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().count() > chars {
-        out.push('…');
-    }
-    out.trim().to_string()
-}
+/// A short, single-line, printable excerpt of a body (the user agent's).
+pub use mcp_oauth_user_agent::excerpt;

@@ -133,24 +133,28 @@ pub fn shown(url: &Url) -> String {
     format!("{}?{query}", &url[..url::Position::AfterPath])
 }
 
-/// A short, single-line, printable excerpt of a body: control characters
-/// escaped, at most `chars` characters (then `…`).
+/// A short, single-line, printable excerpt of a body, for messages: runs of
+/// whitespace (line breaks included) become one space, other control
+/// characters are escaped (`\u{1b}`: no terminal escape reaches a
+/// terminal), at most `chars` characters, then `…` when cut. The one
+/// excerpt of the host, the CLI and the CLI component.
 pub fn excerpt(body: &[u8], chars: usize) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .trim()
-        .chars()
-        .take(chars)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
+    let mut out = String::new();
+    let mut taken = 0;
+    for (i, word) in text.split_whitespace().enumerate() {
+        for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
+            if taken == chars {
+                out.push('…');
+                return out;
             }
-        })
-        .collect();
-    if text.trim().chars().count() > chars {
-        out.push('…');
+            taken += 1;
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
     }
     out
 }
@@ -320,6 +324,19 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn excerpts_are_one_short_line_without_terminal_escapes() {
+        assert_eq!(excerpt(b"  a\n\t b \r\n", 80), "a b");
+        assert_eq!(excerpt(b"red\x1b[31m!", 80), "red\\u{1b}[31m!");
+        assert_eq!(excerpt(b"ok \xff", 80), "ok \u{fffd}");
+        assert_eq!(excerpt(b"abcdef", 6), "abcdef");
+        assert_eq!(excerpt(b"abcdefg", 6), "abcdef…");
+        // The space between words counts as one character.
+        assert_eq!(excerpt(b"abc   def", 4), "abc …");
+        assert_eq!(excerpt(b"", 10), "");
+        assert_eq!(excerpt(&[b'x'; 200], 160).chars().count(), 161);
     }
 
     #[test]
