@@ -3,7 +3,7 @@
 // driven the way its docs/examples describe, so its behaviour and request counts
 // can be compared with mcp-oauth against the same servers (see stack.mjs).
 //
-//   node interop/ts-client.mjs [--state FILE] [--call TOOL]
+//   node interop/ts-client.mjs [--state FILE] [--call TOOL [--repeat N]]
 //                              [--client-credentials ID:SECRET [--issuer URL]]
 //                              [--minimal-provider] <mcp-url>
 //
@@ -25,6 +25,12 @@
 // (the SDK example's InMemoryOAuthClientProvider has none) to show the
 // difference it makes.
 //
+// --repeat N (bench-compare.mjs, the steady state): after connecting and
+// listing the tools once, calls TOOL N times one after the other on the same
+// Client and transport, each call timed; the JSON line gets
+// "repeat": {"call_us": [µs of each call], "cpu_us": CPU time (user + sys,
+// all threads) over the N calls, "vm_hwm_kib": the process's peak RSS}.
+//
 // stdout: exactly one JSON line
 //   {"ok":true,"tools":[...],"call":<text|null>,"error":null,...}
 //   {"ok":false,"error":"..."}  (exit 1)
@@ -45,7 +51,7 @@ const MAX_AUTH_ROUNDS = 3;
 const MAX_UA_HOPS = 20;
 
 function parseArgs(argv) {
-  const o = { state: null, call: null, cc: null, issuer: null, minimal: false, url: null };
+  const o = { state: null, call: null, repeat: 0, cc: null, issuer: null, minimal: false, url: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -54,6 +60,7 @@ function parseArgs(argv) {
     };
     if (a === '--state') o.state = val();
     else if (a === '--call') o.call = val();
+    else if (a === '--repeat') o.repeat = Number(val());
     else if (a === '--client-credentials') o.cc = val();
     else if (a === '--issuer') o.issuer = val();
     else if (a === '--minimal-provider') o.minimal = true;
@@ -63,6 +70,7 @@ function parseArgs(argv) {
   }
   if (!o.url) throw new Error('usage: ts-client.mjs [--state FILE] [--call TOOL] [--client-credentials ID:SECRET [--issuer URL]] <mcp-url>');
   if (o.cc && !o.cc.includes(':')) throw new Error('--client-credentials expects ID:SECRET');
+  if (o.repeat !== 0 && !(Number.isInteger(o.repeat) && o.repeat > 0 && o.call)) throw new Error('--repeat needs a positive integer and --call');
   return o;
 }
 
@@ -220,6 +228,14 @@ class FileOAuthProvider {
 
 // ------------------------------------------------------------------- main
 
+/** The peak RSS of this process (VmHWM). Not process.resourceUsage().maxRSS:
+ *  getrusage's ru_maxrss starts from the parent's peak RSS when a process
+ *  was forked from a larger one (as from the Node.js benchmark driver). */
+function vmHwmKib() {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : null;
+}
+
 function secretsOf(provider, opts) {
   const s = [];
   const t = provider?.store?.tokens;
@@ -307,15 +323,31 @@ async function run(opts) {
     const tools = listed.tools.map(t => t.name);
     let call = null;
     let callIsError = false;
+    let repeat;
     if (opts.call) {
-      const result = await withAuth(() => client.callTool({ name: opts.call, arguments: {} }));
+      const callOnce = () => withAuth(() => client.callTool({ name: opts.call, arguments: {} }));
+      let result;
+      if (opts.repeat) {
+        const callUs = [];
+        const cpu = process.cpuUsage();
+        for (let i = 0; i < opts.repeat; i++) {
+          const t0 = performance.now();
+          result = await callOnce();
+          callUs.push(Math.round((performance.now() - t0) * 1000));
+          if (result.isError) break;
+        }
+        const { user, system } = process.cpuUsage(cpu);
+        repeat = { call_us: callUs, cpu_us: user + system, vm_hwm_kib: vmHwmKib() };
+      } else {
+        result = await callOnce();
+      }
       callIsError = !!result.isError;
       call = (result.content ?? [])
         .filter(c => c.type === 'text')
         .map(c => c.text)
         .join('\n');
     }
-    return { ok: true, tools, call, call_is_error: callIsError, error: null, auth_rounds: ctx.authRounds };
+    return { ok: true, tools, call, call_is_error: callIsError, error: null, auth_rounds: ctx.authRounds, ...(repeat ? { repeat } : {}) };
   } finally {
     await client.close().catch(() => {});
   }
