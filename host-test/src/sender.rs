@@ -257,11 +257,29 @@ impl Sender {
                 return Err(Error::HttpRequestUriInvalid);
             }
 
+            // The head goes out with the first piece of the body (or its
+            // end): a guest writes the body after `handle`, and on a
+            // pooled connection the head is on the wire at once. A server
+            // that answers before reading the body (a 401 from an auth
+            // layer) may then close the connection for want of the body,
+            // and the guest's write fails although a response came. A
+            // guest that starts no body within BODY_START_WAIT is sent
+            // without waiting further.
+            let (parts, mut body) = request.into_parts();
+            let (first, ended) = match tokio::time::timeout(BODY_START_WAIT, body.frame()).await {
+                Ok(Some(Ok(frame))) => (Some(frame), false),
+                Ok(Some(Err(error))) => return Err(error),
+                Ok(None) => (None, true),
+                Err(_) => (None, false),
+            };
             let failure = Arc::new(Mutex::new(None));
-            let request = request.map(|body| RequestBody {
+            let body = RequestBody {
+                first,
+                ended,
                 body,
                 failure: failure.clone(),
-            });
+            };
+            let request = http::Request::from_parts(parts, body);
             let attempt = Arc::new(Attempt {
                 connect_timeout,
                 state: Mutex::new(ConnectState::Idle),
@@ -293,6 +311,10 @@ impl Sender {
         }
     }
 }
+
+/// How long [`Sender::send`] waits for the first piece (or the end) of the
+/// request body before it sends the head without it.
+const BODY_START_WAIT: Duration = Duration::from_millis(50);
 
 /// `from + duration`, or a time some 30 years ahead when that overflows
 /// (as tokio does for its own timeouts).
@@ -625,10 +647,14 @@ impl AsyncWrite for Stream {
 
 // --- bodies and errors ----------------------------------------------------------
 
-/// The request body as the guest writes it. Its error (a body shorter or
-/// longer than its `Content-Length`, say) is kept aside so that the request
-/// fails with it, rather than with the hyper error that wraps it.
+/// The request body as the guest writes it, after the `first` piece (or
+/// its end, `ended`) that was awaited before sending. Its error (a body
+/// shorter or longer than its `Content-Length`, say) is kept aside so that
+/// the request fails with it, rather than with the hyper error that wraps
+/// it.
 struct RequestBody {
+    first: Option<Frame<Bytes>>,
+    ended: bool,
     body: WasiBody,
     failure: Arc<Mutex<Option<Error>>>,
 }
@@ -653,6 +679,12 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyFailed>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
         match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
             None => Poll::Ready(None),
             Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
@@ -664,11 +696,21 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.first.is_none() && (self.ended || self.body.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        let first = self
+            .first
+            .as_ref()
+            .and_then(Frame::data_ref)
+            .map(Bytes::len);
+        match (first, self.ended) {
+            (None, true) => SizeHint::with_exact(0),
+            (None, false) => self.body.size_hint(),
+            // The rest is not known.
+            (Some(_), _) => SizeHint::default(),
+        }
     }
 }
 
@@ -1438,6 +1480,50 @@ mod tests {
             matches!(error, Error::HttpRequestBodySize(Some(3))),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_before_it_starts_fails_the_request() {
+        let server = hyper_server(None, |_| text("ok")).await;
+        let sender = Sender::new(SenderConfig::default()).unwrap();
+        let (feed, body) = feed::<Error>();
+        feed.send(Err(Error::HttpRequestBodySize(Some(0))))
+            .await
+            .unwrap();
+        let request = http::Request::post(server.url("/"))
+            .body(body.boxed_unsync())
+            .unwrap();
+        let error = sender.send(request, None).await.unwrap_err();
+        assert!(
+            matches!(error, Error::HttpRequestBodySize(Some(0))),
+            "{error:?}"
+        );
+        assert_eq!(server.accepted(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_head_waits_for_the_body_a_guest_writes_after_sending() {
+        // A hyper server that answers without reading the body: when the
+        // body is not there yet it closes the connection after answering.
+        // The guest writes its body just after `handle`; the body must
+        // still go out whole, on a connection that stays.
+        let server = hyper_server(None, |_| text("early")).await;
+        let sender = Sender::new(SenderConfig::default()).unwrap();
+        for round in 0..50 {
+            let (feed, body) = feed::<Error>();
+            let request = http::Request::post(server.url("/mcp"))
+                .header("content-length", "2")
+                .body(body.boxed_unsync())
+                .unwrap();
+            let sending = tokio::spawn(sender.send(request, None));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let written = feed.send(Ok(Bytes::from_static(b"{}"))).await;
+            assert!(written.is_ok(), "round {round}: the body was dropped");
+            drop(feed);
+            let response = sending.await.unwrap().unwrap();
+            assert_eq!(body_text(response).await.unwrap(), "early");
+        }
+        assert_eq!(server.accepted(), 1);
     }
 
     #[tokio::test]

@@ -108,6 +108,22 @@ async fn the_instances_of_a_runtime_share_one_connection() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_a_server_that_answers_before_reading_the_body_succeed() {
+    // The counting server answers without reading the request body; on a
+    // pooled connection the request head reaches it before the component
+    // has written the body. Every call must still get its answer.
+    let (url, accepted) = counting_server().await;
+    let sender = Sender::new(SenderConfig::default()).unwrap();
+    let runtime = Runtime::embedded().unwrap().with_sender(sender.clone());
+    let mut instance = configured(&runtime, HostOptions::default()).await;
+    for _ in 0..200 {
+        call(&mut instance, &post(&url)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(sender.connections_opened(), 1);
+}
+
 #[tokio::test]
 async fn embedded_runtimes_share_one_sender() {
     let a = Runtime::embedded().unwrap();
