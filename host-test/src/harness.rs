@@ -902,8 +902,10 @@ pub struct Response {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The body's stream; `None` once it ended.
     stream: Option<HostIncomingBodyStream>,
-    /// Keeps the task that drives the connection alive while the body is
-    /// read; dropped with the response.
+    /// What wasmtime attached to the body: the task of the sender's I/O
+    /// future (with [`HttpHooks`] an empty one: the pool's own tasks drive
+    /// the connection), kept while the body is read; dropped with the
+    /// response.
     _body: Option<HostIncomingBody>,
     /// Why there is no body to read, if the component had taken it.
     missing: bool,
