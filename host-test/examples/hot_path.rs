@@ -8,6 +8,16 @@
 //!
 //! Prints the mean time per call (request sent, whole response read) and
 //! the number of connections; with connections kept alive that is 1.
+//!
+//! Measured on a shared 2-core machine, release build at opt-level 2
+//! without LTO (`CARGO_PROFILE_RELEASE_LTO=false
+//! CARGO_PROFILE_RELEASE_OPT_LEVEL=2 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+//! CARGO_PROFILE_RELEASE_PANIC=unwind`; the workspace's release profile is
+//! tuned for the component's size), 2,000 calls, four alternating runs each:
+//! 80–83 µs per call and 2,050 connections with wasmtime-wasi-http's
+//! default sender (a connection per request), 45 µs and 1 connection with
+//! the [`Sender`](mcp_oauth_host::sender::Sender). Over https the default
+//! sender also made a TLS handshake per request; not measured here.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
