@@ -215,11 +215,14 @@ fn start<'a>(
     match sent {
         Ok(()) => await_response(&future, guard),
         Err(TransportError::TimedOut) => Err(TransportError::TimedOut),
-        // The body did not go out whole. When the request itself failed
+        // The body did not go out whole. A server may answer before it has
+        // read the body (a 413, a 401 from a front end) and close the
+        // connection: its answer stands. When the request itself failed
         // (connection refused, DNS, ...) that is the cause worth reporting.
         Err(body_error) => match await_response(&future, guard) {
+            Ok(response) => Ok(response),
             Err(cause @ TransportError::Failed(_)) => Err(cause),
-            _ => Err(body_error),
+            Err(_) => Err(body_error),
         },
     }
 }

@@ -397,6 +397,41 @@ async fn unreachable_server_is_a_transport_error() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_answering_before_reading_the_body_is_heard() {
+    // A server may answer before it has read the request body (a 413 or
+    // 401 from a front end) and close the connection: the rest of the body
+    // cannot be written then, but the answer arrived and is the caller's.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 9\r\nconnection: close\r\n\r\ntoo large",
+                )
+                .await;
+            drop(socket);
+        }
+    });
+    let mut request = initialize(&url, 1);
+    request.body = vec![b' '; 8 << 20];
+    let mut i = instance(&config()).await;
+    match i.wrap_call(&request).await.unwrap() {
+        Ok(r) => assert_eq!(r.status, 413),
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
 /// A person with a browser: when the authorization URL is shown, visits it
 /// and lands on the loopback redirect.
 struct Browser;
