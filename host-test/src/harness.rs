@@ -235,6 +235,7 @@ impl Runtime {
             wasi.inherit_stderr();
         }
         let state = HostState {
+            memory: MemoryMeter::default(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -244,6 +245,7 @@ impl Runtime {
             ),
         };
         let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.memory);
         let bindings = self
             .inner
             .pre
@@ -613,6 +615,7 @@ pub struct Exchange {
 
 /// The store's data: WASI and `wasi:http` contexts and their resources.
 struct HostState {
+    memory: MemoryMeter,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -883,6 +886,41 @@ impl Instance {
             .await
             .map_err(wasmtime_error)
             .context("dropping a host-call")
+    }
+}
+
+impl Instance {
+    /// The bytes of linear memory the instance's store holds (the guest's
+    /// memory, as wasmtime created and grew it).
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().memory.bytes
+    }
+}
+
+/// Counts the linear memory of a store for [`Instance::memory_bytes`]:
+/// wasmtime reports each memory's creation and growth to it. It limits
+/// nothing.
+#[derive(Default)]
+struct MemoryMeter {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryMeter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Growth past the maximum fails after this call: not counted.
+        if maximum.is_none_or(|max| desired <= max) {
+            self.bytes += desired.saturating_sub(current);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
     }
 }
 
