@@ -31,12 +31,6 @@ impl Plug {
         "mcp_oauth_host::sender::Sender (connections kept alive, one pool for both components)"
     }
 
-    /// Whether https requests through the components can reach a server
-    /// with one of the extra roots' certificates.
-    pub fn trusts_extra_roots(&self) -> bool {
-        !self.sender.config().extra_roots.is_empty()
-    }
-
     /// Host options for an instance of the mcp-oauth component that sends
     /// with this sender, reporting to `observer`.
     pub fn host_options(&self, observer: Option<Observer>) -> HostOptions {
