@@ -283,7 +283,8 @@ impl GuestClient for ClientResource {
                 timeout,
             ) {
                 Ok(response) => {
-                    let (status, challenge, nonce) = transport::head(&response);
+                    let (status, challenge, nonce) =
+                        transport::head(&response, |status| call.wanted_headers(status));
                     let head = ResponseHead {
                         status,
                         www_authenticate: challenge.as_deref(),

@@ -398,6 +398,40 @@ async fn unreachable_server_is_a_transport_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
+    // wrap-call bounds the wait for the response head itself (2 ×
+    // timeout_ms for connecting and the first byte), whatever the host's
+    // own limits.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = ClientConfig {
+        timeout_ms: Some(300),
+        ..config()
+    };
+    let mut i = instance(&config).await;
+    let started = std::time::Instant::now();
+    match i.wrap_call(&initialize(&url, 1)).await.unwrap() {
+        Err(AuthError::Transport(t)) => assert_eq!(
+            (t.url.as_str(), t.message.as_str()),
+            (url.as_str(), "timed out")
+        ),
+        Err(e) => panic!("{e:?}"),
+        Ok(r) => panic!("status {}", r.status),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(550) && took < std::time::Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_answering_before_reading_the_body_is_heard() {
     // A server may answer before it has read the request body (a 413 or
     // 401 from a front end) and close the connection: the rest of the body

@@ -61,6 +61,17 @@ pub struct ResponseHead<'a> {
     pub dpop_nonce: Option<&'a str>,
 }
 
+/// Which headers of a response [`Call::response`] needs in its
+/// [`ResponseHead`] ([`Call::wanted_headers`]); a driver reads only
+/// those, and passes `None` for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WantedHeaders {
+    /// `WWW-Authenticate`: a refusal's challenge.
+    pub www_authenticate: bool,
+    /// `DPoP-Nonce`: the server's newest nonce.
+    pub dpop_nonce: bool,
+}
+
 /// Why a flow is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -112,6 +123,8 @@ pub struct Call {
     key: String,
     /// That URL, parsed (see [`Call::url`]).
     parsed: Option<Url>,
+    /// The last send carried a DPoP proof.
+    sent_dpop: bool,
 }
 
 impl Call {
@@ -128,6 +141,20 @@ impl Call {
             challenge: None,
             key: String::new(),
             parsed: None,
+            sent_dpop: false,
+        }
+    }
+
+    /// Which headers of a response with `status` to the last send the call
+    /// needs: the challenge only of a refusal (401, 403); the DPoP nonce of
+    /// a 401 (`use_dpop_nonce`, RFC 9449 §9) and of any response to a
+    /// request that carried a DPoP proof (the server may send a new nonce
+    /// with any answer, RFC 9449 §8.2). A Bearer call answered 200 needs
+    /// neither, and its driver reads no header at all.
+    pub fn wanted_headers(&self, status: u16) -> WantedHeaders {
+        WantedHeaders {
+            www_authenticate: matches!(status, 401 | 403),
+            dpop_nonce: status == 401 || self.sent_dpop,
         }
     }
 
@@ -155,7 +182,7 @@ impl Call {
                     // loopback; no userinfo), whatever else is decided:
                     // nothing is sent to another, not even the caller's own
                     // headers.
-                    match crate::client::server_key(&self.url) {
+                    match client.server_key_of_call(&self.url) {
                         Ok((parsed, key)) => {
                             self.key = key;
                             self.parsed = Some(parsed);
@@ -185,6 +212,7 @@ impl Call {
                             random(&mut jti);
                             jti
                         });
+                    self.sent_dpop = headers.iter().any(|(name, _)| name == "dpop");
                     self.phase = Phase::Sent;
                     return CallAction::Send(headers);
                 }

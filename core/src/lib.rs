@@ -80,7 +80,7 @@ mod token;
 mod url;
 
 pub use authorize::PendingAuthorization;
-pub use call::{Call, CallAction, ResponseHead};
+pub use call::{Call, CallAction, ResponseHead, WantedHeaders};
 pub use client::{
     BeforeSend, Begin, Client, Grant, OnRefusal, Reaction, ResourceResponse, TokenInfo, TokenState,
 };

@@ -424,3 +424,28 @@ fn the_call_parses_its_url_once_for_the_driver_and_keeps_none_when_refused() {
         assert!(call.url().is_none(), "{refused}");
     }
 }
+
+#[test]
+fn the_parsed_url_of_the_last_call_serves_only_that_url() {
+    // 94: the client remembers the URL of the call before (parsed once for
+    // a session's calls); a call to another URL is parsed and keyed anew,
+    // so it never gets the first server's token.
+    let auth = auth_server(true);
+    let mut c = authorized(Config::new("T", REDIRECT), &auth);
+    let headers = |c: &mut Client, url: &str| {
+        let mut call = Call::new("POST", url);
+        match call.poll(c, NOW, &mut |b: &mut [u8]| b.fill(7)) {
+            CallAction::Send(h) => (h, call.url().map(|u| u.host_and_port())),
+            other => panic!("{url}: {other:?}"),
+        }
+    };
+    let (first, host) = headers(&mut c, SERVER);
+    assert_eq!(first[0].1, "Bearer AT-1");
+    assert_eq!(host.as_deref(), Some("mcp.example.com"));
+    let (other, host) = headers(&mut c, "https://other.example.com/mcp");
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(host.as_deref(), Some("other.example.com"));
+    let (again, host) = headers(&mut c, SERVER);
+    assert_eq!(again[0].1, "Bearer AT-1");
+    assert_eq!(host.as_deref(), Some("mcp.example.com"));
+}

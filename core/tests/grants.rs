@@ -5,8 +5,8 @@
 //! endpoints. Numbers in comments are items of spec-checklist.md.
 
 use mcp_oauth_core::{
-    Client, Config, DpopMode, Entropy, Error, Grant, GrantType, IdentityProvider, Reaction,
-    Relaxations, ResourceResponse, Secret, ServerEndpoints, TokenType,
+    Call, CallAction, Client, Config, DpopMode, Entropy, Error, Grant, GrantType, IdentityProvider,
+    Reaction, Relaxations, ResourceResponse, Secret, ServerEndpoints, TokenType,
 };
 use mcp_oauth_core::{HttpRequest, HttpResponse, Method};
 
@@ -623,6 +623,38 @@ fn dpop_nonces_from_the_resource_server_retry_the_request() {
     assert_eq!(c.react(&ok, false), Reaction::Deliver);
     let (_, claims) = jwt(&c.request_headers("POST", SERVER, NOW, &[8; 16])[1].1);
     assert_eq!(str_of(&claims, "nonce"), Some("rs-2"));
+}
+
+#[test]
+fn a_call_reads_the_dpop_nonce_of_every_answer_to_a_proof_and_nothing_of_a_bearer_200() {
+    // RFC 9449 §9, §8.2: a resource server may send a new nonce with any
+    // answer to a DPoP request; the driver reads only the headers the call
+    // wants (no header of a Bearer call's 200: its hot path).
+    let wants = |c: &mut Client, status: u16| {
+        let mut call = Call::new("POST", SERVER);
+        let action = call.poll(c, NOW, &mut |b: &mut [u8]| b.fill(5));
+        assert!(matches!(action, CallAction::Send(_)), "{action:?}");
+        let w = call.wanted_headers(status);
+        (w.www_authenticate, w.dpop_nonce)
+    };
+    let respond = dpop_server(None);
+    let mut dpop = client(pre_registered());
+    run_and_complete(&mut dpop, DPOP_CHALLENGE, &respond)
+        .0
+        .unwrap();
+    assert_eq!(wants(&mut dpop, 200), (false, true));
+    assert_eq!(wants(&mut dpop, 401), (true, true));
+    assert_eq!(wants(&mut dpop, 403), (true, true));
+
+    let respond = with_token_endpoint(|_: &HttpRequest| token_doc("Bearer"));
+    let mut bearer = client(pre_registered());
+    run_and_complete(&mut bearer, CHALLENGE, &respond)
+        .0
+        .unwrap();
+    assert_eq!(wants(&mut bearer, 200), (false, false));
+    assert_eq!(wants(&mut bearer, 500), (false, false));
+    assert_eq!(wants(&mut bearer, 401), (true, true));
+    assert_eq!(wants(&mut bearer, 403), (true, false));
 }
 
 #[test]
