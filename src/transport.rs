@@ -256,14 +256,19 @@ fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), Tran
     write_all(&stream, data, timeout)
 }
 
-/// The `blocking-write-and-flush` loop of `wasi:io/streams`, with a time
-/// limit on every wait.
+/// Writes `data` in pieces of at most `WRITE_CHUNK` bytes, each no larger
+/// than the room `check-write` reports, with `blocking-write-and-flush`:
+/// its write cannot block (the stream said it has the room) and its flush
+/// only hands buffered bytes to the host's connection (wasmtime: at once).
+/// A wait for room has a time limit. An MCP message mostly goes in one
+/// piece: two host calls.
 ///
 /// A closed stream ends the writing without an error: the host closes it
 /// when the declared `Content-Length` is complete, and also when the
 /// connection failed. `finish` and the response then tell which.
 fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(), TransportError> {
-    let ready = stream.subscribe();
+    // Subscribed only when there is a wait; dropped before the stream.
+    let mut ready: Option<Pollable> = None;
     while !data.is_empty() {
         let budget = match stream.check_write() {
             Ok(budget) => budget,
@@ -271,33 +276,20 @@ fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(),
             Err(e) => return Err(write_failed(e)),
         };
         if budget == 0 {
-            wait(&ready, timeout)?;
+            wait(ready.get_or_insert_with(|| stream.subscribe()), timeout)?;
             continue;
         }
         let n = data
             .len()
             .min(WRITE_CHUNK)
             .min(usize::try_from(budget).unwrap_or(usize::MAX));
-        match stream.write(&data[..n]) {
+        match stream.blocking_write_and_flush(&data[..n]) {
             Ok(()) => data = &data[n..],
             Err(StreamError::Closed) => return Ok(()),
             Err(e) => return Err(write_failed(e)),
         }
     }
-    match stream.flush() {
-        Ok(()) => {}
-        Err(StreamError::Closed) => return Ok(()),
-        Err(e) => return Err(write_failed(e)),
-    }
-    // The flush is done when the stream accepts writes again (or closed).
-    loop {
-        wait(&ready, timeout)?;
-        match stream.check_write() {
-            Ok(0) => continue,
-            Ok(_) | Err(StreamError::Closed) => return Ok(()),
-            Err(e) => return Err(write_failed(e)),
-        }
-    }
+    Ok(())
 }
 
 /// Waits for the response head, at most `guard` nanoseconds.

@@ -398,6 +398,54 @@ async fn unreachable_server_is_a_transport_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_request_body_goes_out_whole_in_pieces() {
+    // The body is written in pieces as the host's stream has room (each
+    // at most 4 KiB); the server counts and checks every byte.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let body: Vec<u8> = (0..(3 << 20) + 123).map(|i| (i % 251) as u8).collect();
+    let expected = body.clone();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let end = loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the connection closed before the head");
+            received.extend_from_slice(&buf[..n]);
+            if let Some(i) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let mut content = received.split_off(end);
+        while content.len() < expected.len() {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the body ended after {} bytes", content.len());
+            content.extend_from_slice(&buf[..n]);
+        }
+        let same = content == expected;
+        let answer = if same { "whole" } else { "damaged" };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        socket.write_all(response.as_bytes()).await.unwrap();
+        content.len()
+    });
+    let mut request = initialize(&url, 1);
+    request.body = body;
+    let mut i = instance(&config()).await;
+    let response = match i.wrap_call(&request).await.unwrap() {
+        Ok(r) => r,
+        Err(e) => panic!("{e:?}"),
+    };
+    assert_eq!(response.status, 200);
+    assert_eq!(response.bytes(100).await.unwrap(), b"whole");
+    assert_eq!(server.await.unwrap(), (3 << 20) + 123);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
     // wrap-call bounds the wait for the response head itself (2 ×
     // timeout_ms for connecting and the first byte), whatever the host's
