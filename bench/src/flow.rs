@@ -67,18 +67,7 @@ pub fn initialize(url: &str) -> HttpRequest {
         "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                    "clientInfo": {"name": "mcp-oauth bench", "version": "0"}},
     });
-    HttpRequest {
-        method: "POST".into(),
-        url: url.into(),
-        headers: vec![
-            ("content-type".into(), b"application/json".to_vec()),
-            (
-                "accept".into(),
-                b"application/json, text/event-stream".to_vec(),
-            ),
-        ],
-        body: body.to_string().into_bytes(),
-    }
+    HttpRequest::mcp_post(url, body.to_string().into_bytes())
 }
 
 /// Runs `count` whole flows against `world`, each in a fresh instance:

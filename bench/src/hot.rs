@@ -104,22 +104,6 @@ async fn wrap_call_instance(plug: &Plug, servers: &Servers) -> anyhow::Result<In
     Ok(instance)
 }
 
-/// The benchmark's request to `url`, as `wrap-call` takes it.
-fn wrap_request(url: &str, body: &Bytes) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        url: url.into(),
-        headers: vec![
-            ("content-type".into(), b"application/json".to_vec()),
-            (
-                "accept".into(),
-                b"application/json, text/event-stream".to_vec(),
-            ),
-        ],
-        body: body.to_vec(),
-    }
-}
-
 /// Fails unless a call got 200 and the whole answer.
 fn check(what: &str, status: u16, body_len: usize) -> anyhow::Result<()> {
     if status != 200 || body_len != RESPONSE_LEN {
@@ -194,7 +178,7 @@ pub async fn run(
     let native_tls = tls.map(TestCertificate::client_config).transpose()?;
     let mut clients = Clients {
         wrap_call: wrap_call_instance(plug, servers).await?,
-        wrap_request: wrap_request(&servers.wrap_call.url, &body),
+        wrap_request: HttpRequest::mcp_post(servers.wrap_call.url.as_str(), body.to_vec()),
         pass_through: pass_through.instantiate(plug.hooks()).await?,
         pass_request: passthrough::request(&servers.pass_through.url, &body),
         native: NativeClient::connect(&servers.native.url, native_tls)

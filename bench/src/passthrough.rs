@@ -6,6 +6,7 @@
 
 use anyhow::{anyhow, Context as _};
 use bytes::Bytes;
+use mcp_oauth_host::harness;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::{InputStream as _, Pollable as _, StreamError};
@@ -151,18 +152,19 @@ impl Instance {
     }
 }
 
-/// The request as the pass-through component takes it.
+/// The request to `url` as the pass-through component takes it: the same
+/// MCP POST as `wrap-call`'s (`HttpRequest::mcp_post`).
 pub fn request(url: &str, body: &Bytes) -> HttpRequest {
+    let harness::HttpRequest {
+        method,
+        url,
+        headers,
+        body,
+    } = harness::HttpRequest::mcp_post(url, body.to_vec());
     HttpRequest {
-        method: "POST".into(),
-        url: url.into(),
-        headers: vec![
-            ("content-type".into(), b"application/json".to_vec()),
-            (
-                "accept".into(),
-                b"application/json, text/event-stream".to_vec(),
-            ),
-        ],
-        body: body.to_vec(),
+        method,
+        url,
+        headers,
+        body,
     }
 }

@@ -102,6 +102,27 @@ impl ClientConfig {
     }
 }
 
+impl HttpRequest {
+    /// A JSON-RPC message POSTed to an MCP server's Streamable HTTP
+    /// endpoint, with the headers an MCP client sends:
+    /// `content-type: application/json` and
+    /// `accept: application/json, text/event-stream`.
+    pub fn mcp_post(url: impl Into<String>, body: impl Into<Vec<u8>>) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![
+                ("content-type".into(), b"application/json".to_vec()),
+                (
+                    "accept".into(),
+                    b"application/json, text/event-stream".to_vec(),
+                ),
+            ],
+            body: body.into(),
+        }
+    }
+}
+
 use generated::{McpOauth, McpOauthPre};
 
 /// Converts wasmtime's error type, which does not convert by itself without
