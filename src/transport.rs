@@ -355,9 +355,8 @@ fn wait(pollable: &Pollable, timeout: u64) -> Result<(), TransportError> {
 /// Blocks until `pollable` is ready, or fails with
 /// `TransportError::TimedOut` at the monotonic instant `deadline`.
 fn wait_until(pollable: &Pollable, deadline: u64) -> Result<(), TransportError> {
-    if pollable.ready() {
-        return Ok(());
-    }
+    // No `ready()` first: every caller waits because it found nothing to
+    // do, so the pollable is rarely ready, and `poll` returns at once if it is.
     let timer = monotonic_clock::subscribe_instant(deadline);
     if poll::poll(&[pollable, &timer]).contains(&0) {
         Ok(())
