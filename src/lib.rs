@@ -105,7 +105,10 @@ fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
 /// One `client` resource: a core client, shared with the `host-call`s it
 /// began. The component model never enters an instance while it runs, so a
 /// `RefCell` borrow is never contended; it is never held across a request.
-struct ClientResource(Rc<RefCell<Client>>);
+struct ClientResource(
+    Rc<RefCell<Client>>,
+    RefCell<Option<(String, transport::Target)>>,
+);
 
 /// Runs `call` until it needs a send: the headers of that send, or `None`
 /// when the last response is to be delivered. The flows it asks for run
@@ -239,7 +242,7 @@ impl GuestClient for ClientResource {
     ) -> Result<bindings::exports::mcp::oauth::client::Client, AuthError> {
         let client = Client::new(convert::config(config)).map_err(convert::refused)?;
         Ok(bindings::exports::mcp::oauth::client::Client::new(
-            ClientResource(Rc::new(RefCell::new(client))),
+            ClientResource(Rc::new(RefCell::new(client)), RefCell::new(None)),
         ))
     }
 
@@ -269,15 +272,26 @@ impl GuestClient for ClientResource {
         let mut last: Option<IncomingResponse> = None;
         while let Some(ours) = advance(&self.0, &mut call, &mut last)? {
             drop(last.take());
-            // The URL the call parsed and checked on its first poll.
-            let Some(url) = call.url() else {
-                return Err(convert::error(mcp_oauth_core::Error::InvalidArgument(
-                    "the call asked to send before checking its URL".into(),
-                )));
+            // The core checked the URL on its first poll (https, or http on
+            // loopback; no user info); the URL of the call before is not
+            // parsed again.
+            let mut last_target = self.1.borrow_mut();
+            let target = match &mut *last_target {
+                Some((url, target)) if *url == request.url => target,
+                slot => {
+                    let target = match transport::Target::parse(&request.url) {
+                        Ok(target) => target,
+                        Err(e) => {
+                            call.send_failed(e);
+                            continue;
+                        }
+                    };
+                    &slot.insert((request.url.clone(), target)).1
+                }
             };
             match transport::send_streaming(
                 &request.method,
-                url,
+                target,
                 with_auth_headers(&request.headers, &ours),
                 &request.body,
                 timeout,

@@ -79,12 +79,12 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 /// body at its own pace (its default applies; wasmtime's is 600 s).
 pub fn send_streaming<'a>(
     method: &str,
-    url: &Url,
+    target: &Target,
     headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     body: &[u8],
     timeout_ms: u32,
 ) -> Result<IncomingResponse, TransportError> {
-    start(method, &Target::of(url)?, headers, body, timeout_ms, false)
+    start(method, target, headers, body, timeout_ms, false)
 }
 
 /// The head of a response as `wrap-call`'s call needs it: the status, and
@@ -366,7 +366,7 @@ fn wait_until(pollable: &Pollable, deadline: u64) -> Result<(), TransportError> 
 }
 
 /// The parts of an absolute `http`/`https` URL that `wasi:http` wants.
-struct Target {
+pub struct Target {
     scheme: Scheme,
     authority: String,
     path_with_query: String,
@@ -376,12 +376,8 @@ impl Target {
     /// The parts of `url` a request names, read with the core's URL type:
     /// scheme, `host[:port]`, and path and query (the fragment is never
     /// sent). User info in the authority is refused.
-    fn parse(url: &str) -> Result<Target, TransportError> {
-        Target::of(&Url::parse(url).map_err(|e| failed(format!("invalid URL: {e}")))?)
-    }
-
-    /// The parts of an already parsed URL.
-    fn of(url: &Url) -> Result<Target, TransportError> {
+    pub fn parse(url: &str) -> Result<Target, TransportError> {
+        let url = Url::parse(url).map_err(|e| failed(format!("invalid URL: {e}")))?;
         if url.has_userinfo() {
             return Err(failed("URLs with user info are not supported"));
         }

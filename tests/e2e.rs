@@ -398,6 +398,65 @@ async fn unreachable_server_is_a_transport_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_goes_to_its_own_url_after_a_call_to_another() {
+    // wrap-call keeps the request target of the URL it sent to last; a call
+    // to another URL goes there, and back.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn server(name: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/{name}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 << 10];
+                    let mut received = Vec::new();
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        received.extend_from_slice(&buf[..n]);
+                        let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&received[..end]).to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if received.len() < end + 4 + length {
+                            continue;
+                        }
+                        let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                        received.drain(..end + 4 + length);
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name} {path}",
+                            name.len() + 1 + path.len()
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+    let (a, b) = (server("a").await, server("b").await);
+    let mut i = instance(&config()).await;
+    for (url, answer) in [(&a, "a /a"), (&b, "b /b"), (&a, "a /a"), (&a, "a /a")] {
+        let response = match i.wrap_call(&initialize(url, 1)).await.unwrap() {
+            Ok(r) => r,
+            Err(e) => panic!("{url}: {e:?}"),
+        };
+        assert_eq!(
+            response.bytes(100).await.unwrap(),
+            answer.as_bytes(),
+            "{url}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_request_body_goes_out_whole_in_pieces() {
     // The body is written in pieces as the host's stream has room (each
     // at most 4 KiB); the server counts and checks every byte.

@@ -25,7 +25,6 @@ use crate::error::Error;
 use crate::flow::{Entropy, Flow};
 use crate::http::{Step, TransportError};
 use crate::prelude::*;
-use crate::url::Url;
 
 /// How often one call is sent again for a new DPoP nonce (RFC 9449 §9).
 pub const MAX_NONCE_RETRIES: u32 = 2;
@@ -121,8 +120,6 @@ pub struct Call {
     challenge: Option<String>,
     /// The server's key, from the URL parsed once when the call starts.
     key: String,
-    /// That URL, parsed (see [`Call::url`]).
-    parsed: Option<Url>,
     /// The last send carried a DPoP proof.
     sent_dpop: bool,
 }
@@ -140,7 +137,6 @@ impl Call {
             nonce_retries: 0,
             challenge: None,
             key: String::new(),
-            parsed: None,
             sent_dpop: false,
         }
     }
@@ -156,14 +152,6 @@ impl Call {
             www_authenticate: matches!(status, 401 | 403),
             dpop_nonce: status == 401 || self.sent_dpop,
         }
-    }
-
-    /// The call's URL as the first [`Call::poll`] parsed and checked it
-    /// (https, or http on loopback; no user info), for the driver to send
-    /// to without parsing it again; `None` before that poll or when the URL
-    /// was refused.
-    pub fn url(&self) -> Option<&Url> {
-        self.parsed.as_ref()
     }
 
     /// The next thing to do. `random` fills a buffer with fresh random
@@ -183,10 +171,7 @@ impl Call {
                     // nothing is sent to another, not even the caller's own
                     // headers.
                     match client.server_key_of_call(&self.url) {
-                        Ok((parsed, key)) => {
-                            self.key = key;
-                            self.parsed = Some(parsed);
-                        }
+                        Ok(key) => self.key = key,
                         Err(e) => return self.fail(e),
                     }
                     match client.before_send_at(&self.key, now) {

@@ -169,10 +169,10 @@ pub struct Client {
     /// refused one: refused in turn, it calls for an authorization, not
     /// another refresh.
     renewed: Map<String>,
-    /// The server URL a [`Call`](crate::Call) was made to last, with what
-    /// [`server_key`] made of it: the calls of an MCP session all go to one
-    /// URL, and parsing it was most of a call's work in the core.
-    last_server: Option<(String, Url, String)>,
+    /// The server URL a [`Call`](crate::Call) was made to last, with the
+    /// key [`server_key`] made of it: the calls of an MCP session all go to
+    /// one URL, and parsing it was most of a call's work in the core.
+    last_server: Option<(String, String)>,
 }
 
 /// A fingerprint of an access token, to recognise it again without keeping
@@ -234,17 +234,17 @@ impl Client {
         })
     }
 
-    /// [`server_key`] of `url`, parsed again only when it is not the URL
-    /// of the call before.
-    pub(crate) fn server_key_of_call(&mut self, url: &str) -> Result<(Url, String), Error> {
-        if let Some((last, parsed, key)) = &self.last_server {
+    /// The key [`server_key`] makes of `url` (which it checks), parsed
+    /// again only when it is not the URL of the call before.
+    pub(crate) fn server_key_of_call(&mut self, url: &str) -> Result<String, Error> {
+        if let Some((last, key)) = &self.last_server {
             if last == url {
-                return Ok((parsed.clone(), key.clone()));
+                return Ok(key.clone());
             }
         }
-        let (parsed, key) = server_key(url)?;
-        self.last_server = Some((url.to_string(), parsed.clone(), key.clone()));
-        Ok((parsed, key))
+        let (_, key) = server_key(url)?;
+        self.last_server = Some((url.to_string(), key.clone()));
+        Ok(key)
     }
 
     /// The configuration.

@@ -395,57 +395,48 @@ fn nothing_is_sent_to_a_server_no_token_may_go_to() {
 }
 
 #[test]
-fn the_call_parses_its_url_once_for_the_driver_and_keeps_none_when_refused() {
-    // The driver sends to the URL the call checked (https, or http on
-    // loopback; no user info) instead of parsing it again.
+fn a_url_no_token_may_go_to_is_refused_before_anything_is_sent() {
+    // 95, 101: http to a host that is not loopback, or user info: the call
+    // fails on its first poll, even after a call to the good URL (the
+    // client keeps that one's key, and only for that URL).
     let auth = auth_server(true);
     let mut c = authorized(Config::new("T", REDIRECT), &auth);
-    let mut call = Call::new("POST", "https://MCP.example.com:8443/mcp?x=1#frag");
-    assert!(
-        call.url().is_none(),
-        "nothing is parsed before the first poll"
-    );
-    let action = call.poll(&mut c, NOW, &mut |b: &mut [u8]| b.fill(7));
-    assert!(matches!(action, CallAction::Send(_)), "{action:?}");
-    let url = call.url().expect("parsed on the first poll");
-    assert_eq!(url.scheme(), "https");
-    assert_eq!(url.host_and_port(), "mcp.example.com:8443");
-    assert_eq!(url.origin_form(), "/mcp?x=1");
-
-    // 95, 101: a URL no token may go to is refused before anything is sent,
-    // and the driver gets nothing to send to.
-    for refused in ["http://mcp.example.com/mcp", "https://u:p@mcp.example.com/"] {
-        let mut call = Call::new("POST", refused);
-        let action = call.poll(&mut c, NOW, &mut |b: &mut [u8]| b.fill(7));
+    let mut random = |b: &mut [u8]| b.fill(7);
+    let first = Call::new("POST", SERVER).poll(&mut c, NOW, &mut random);
+    assert!(matches!(first, CallAction::Send(_)), "{first:?}");
+    for refused in [
+        "http://mcp.example.com/mcp",
+        "https://u:p@mcp.example.com/mcp",
+    ] {
+        let action = Call::new("POST", refused).poll(&mut c, NOW, &mut random);
         assert!(
-            matches!(action, CallAction::Fail(_)),
+            matches!(action, CallAction::Fail(Error::InsecureUrl(_))),
             "{refused}: {action:?}"
         );
-        assert!(call.url().is_none(), "{refused}");
     }
 }
 
 #[test]
-fn the_parsed_url_of_the_last_call_serves_only_that_url() {
-    // 94: the client remembers the URL of the call before (parsed once for
-    // a session's calls); a call to another URL is parsed and keyed anew,
+fn the_key_of_the_last_calls_url_serves_only_that_url() {
+    // 94: the client remembers the key of the URL of the call before (one
+    // parse for a session's calls); a call to another URL is keyed anew,
     // so it never gets the first server's token.
     let auth = auth_server(true);
     let mut c = authorized(Config::new("T", REDIRECT), &auth);
     let headers = |c: &mut Client, url: &str| {
         let mut call = Call::new("POST", url);
         match call.poll(c, NOW, &mut |b: &mut [u8]| b.fill(7)) {
-            CallAction::Send(h) => (h, call.url().map(|u| u.host_and_port())),
+            CallAction::Send(h) => h,
             other => panic!("{url}: {other:?}"),
         }
     };
-    let (first, host) = headers(&mut c, SERVER);
-    assert_eq!(first[0].1, "Bearer AT-1");
-    assert_eq!(host.as_deref(), Some("mcp.example.com"));
-    let (other, host) = headers(&mut c, "https://other.example.com/mcp");
+    assert_eq!(headers(&mut c, SERVER)[0].1, "Bearer AT-1");
+    let other = headers(&mut c, "https://other.example.com/mcp");
     assert!(other.is_empty(), "{other:?}");
-    assert_eq!(host.as_deref(), Some("other.example.com"));
-    let (again, host) = headers(&mut c, SERVER);
-    assert_eq!(again[0].1, "Bearer AT-1");
-    assert_eq!(host.as_deref(), Some("mcp.example.com"));
+    assert_eq!(headers(&mut c, SERVER)[0].1, "Bearer AT-1");
+    // The same server written otherwise (case, fragment) is the same key.
+    assert_eq!(
+        headers(&mut c, "https://MCP.example.com/mcp#top")[0].1,
+        "Bearer AT-1"
+    );
 }
