@@ -103,12 +103,15 @@ fn drive(mut flow: Flow, timeout_ms: u32) -> Flow {
 }
 
 /// One `client` resource: a core client, shared with the `host-call`s it
-/// began. The component model never enters an instance while it runs, so a
-/// `RefCell` borrow is never contended; it is never held across a request.
-struct ClientResource(
-    Rc<RefCell<Client>>,
-    RefCell<Option<(String, transport::Target)>>,
-);
+/// began, and the request target of `wrap-call`'s last URL. The component
+/// model never enters an instance while it runs, so a `RefCell` borrow is
+/// never contended; the client's is never held across a request (the last
+/// target's is, for the send that uses it).
+struct ClientResource(Rc<RefCell<Client>>, RefCell<Option<LastTarget>>);
+
+/// A URL `wrap-call` sent to, and its parts as `wasi:http` wants them: the
+/// calls of an MCP session go to one URL, which is not parsed again.
+type LastTarget = (String, transport::Target);
 
 /// Runs `call` until it needs a send: the headers of that send, or `None`
 /// when the last response is to be delivered. The flows it asks for run

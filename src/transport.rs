@@ -70,11 +70,11 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 /// (forbidden names such as `host` or `connection`, invalid syntax) fail the
 /// call with an error naming the header.
 ///
-/// `timeout_ms` limits connecting and the wait for the response head,
-/// `2 × timeout_ms` for both, a limit the component keeps itself: no
-/// `request-options` are handed to the host, whose timeouts would cost
-/// every call (measured: 2 µs of a 20 µs loopback call) to bound what the
-/// component bounds anyway. No limit between body bytes is asked for: an
+/// The component keeps its time limits itself: each wait for room in the
+/// request body stream `timeout_ms`, and connecting plus the wait for the
+/// response head `2 × timeout_ms`. No `request-options` are handed to the
+/// host, whose timeouts would cost every call (measured: 2 µs of a 20 µs
+/// loopback call) to bound what the component bounds anyway. No limit between body bytes is asked for: an
 /// event stream may rightly stay quiet for long, and the host reads the
 /// body at its own pace (its default applies; wasmtime's is 600 s).
 pub fn send_streaming<'a>(
@@ -247,8 +247,7 @@ fn start<'a>(
     }
 }
 
-/// Writes `data` to the request body in chunks of at most `WRITE_CHUNK`
-/// bytes, as the stream's `check-write` budget allows, then flushes.
+/// Writes `data` to the request body (`write_all`).
 fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), TransportError> {
     let stream = body
         .write()
@@ -257,11 +256,12 @@ fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), Tran
 }
 
 /// Writes `data` in pieces of at most `WRITE_CHUNK` bytes, each no larger
-/// than the room `check-write` reports, with `blocking-write-and-flush`:
-/// its write cannot block (the stream said it has the room) and its flush
-/// only hands buffered bytes to the host's connection (wasmtime: at once).
-/// A wait for room has a time limit. An MCP message mostly goes in one
-/// piece: two host calls.
+/// than the room `check-write` reports (so no `write` blocks), then
+/// flushes; every wait — for room, for the flush — has the time limit
+/// `timeout`, so a connection that stops taking the body fails the request
+/// instead of blocking it. No `blocking-write-and-flush`: its wait for the
+/// flush has no limit (wasmtime's waits for hyper to take the bytes).
+/// An MCP message that fits: four host calls (check, write, flush, check).
 ///
 /// A closed stream ends the writing without an error: the host closes it
 /// when the declared `Content-Length` is complete, and also when the
@@ -269,27 +269,38 @@ fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), Tran
 fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(), TransportError> {
     // Subscribed only when there is a wait; dropped before the stream.
     let mut ready: Option<Pollable> = None;
-    while !data.is_empty() {
+    let mut flushed = false;
+    loop {
         let budget = match stream.check_write() {
             Ok(budget) => budget,
             Err(StreamError::Closed) => return Ok(()),
             Err(e) => return Err(write_failed(e)),
         };
         if budget == 0 {
+            // No room yet, or the flush is not done (check-write says 0
+            // until it is).
             wait(ready.get_or_insert_with(|| stream.subscribe()), timeout)?;
             continue;
+        }
+        if flushed {
+            return Ok(());
         }
         let n = data
             .len()
             .min(WRITE_CHUNK)
             .min(usize::try_from(budget).unwrap_or(usize::MAX));
-        match stream.blocking_write_and_flush(&data[..n]) {
-            Ok(()) => data = &data[n..],
+        let mut result = stream.write(&data[..n]);
+        data = &data[n..];
+        if result.is_ok() && data.is_empty() {
+            flushed = true;
+            result = stream.flush();
+        }
+        match result {
+            Ok(()) => {}
             Err(StreamError::Closed) => return Ok(()),
             Err(e) => return Err(write_failed(e)),
         }
     }
-    Ok(())
 }
 
 /// Waits for the response head, at most `guard` nanoseconds.

@@ -539,6 +539,37 @@ async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_reads_a_large_body_times_out_within_the_timeout() {
+    // A body larger than every buffer on the way, to a server that takes
+    // the connection and then neither reads nor answers: each wait for
+    // room in the body stream has the time limit, so the call fails in
+    // bounded time instead of blocking in the host.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = ClientConfig {
+        timeout_ms: Some(300),
+        ..config()
+    };
+    let mut request = initialize(&url, 1);
+    request.body = vec![b' '; 16 << 20];
+    let mut i = instance(&config).await;
+    let started = std::time::Instant::now();
+    match i.wrap_call(&request).await.unwrap() {
+        Err(AuthError::Transport(t)) => assert_eq!(t.message, "timed out"),
+        Err(e) => panic!("{e:?}"),
+        Ok(r) => panic!("status {}", r.status),
+    }
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_answering_before_reading_the_body_is_heard() {
     // A server may answer before it has read the request body (a 413 or
     // 401 from a front end) and close the connection: the rest of the body
