@@ -79,8 +79,12 @@ use crate::harness::{Exchange, Observer};
 #[derive(Clone)]
 pub struct SenderConfig {
     /// How long a connection may stay idle in the pool before it is closed.
-    /// Default: 90 s (as `hyper-util`'s client; servers often close sooner,
-    /// and a connection the server closed leaves the pool when it does).
+    /// Default: 90 s (as `hyper-util`'s client; servers often close sooner —
+    /// Node.js's after 5 s — and a connection the server closed leaves the
+    /// pool when it does). A request that goes out on a connection the
+    /// server closes at that very moment fails (`connection-terminated`)
+    /// and is not sent again (its body cannot be replayed); a value below
+    /// the servers' keep-alive time avoids the race.
     pub idle_timeout: Duration,
     /// How many idle connections are kept per (scheme, host, port); more
     /// are closed when they become idle. `0` keeps none: every request
