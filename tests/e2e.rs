@@ -504,11 +504,13 @@ async fn a_large_request_body_goes_out_whole_in_pieces() {
     assert_eq!(server.await.unwrap(), (3 << 20) + 123);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
-    // wrap-call bounds the wait for the response head itself (2 ×
-    // timeout_ms for connecting and the first byte), whatever the host's
-    // own limits.
+/// Sends `request` (to `url`'s origin, replaced) through an instance with a
+/// 300 ms timeout to a server that takes connections and then neither
+/// reads nor answers; checks the call ends in `timed out` and returns how
+/// long it took.
+async fn timed_out_at_a_silent_server(
+    mut request: mcp_oauth_host::harness::HttpRequest,
+) -> std::time::Duration {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -517,13 +519,14 @@ async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
             held.push(socket);
         }
     });
+    request.url.clone_from(&url);
     let config = ClientConfig {
         timeout_ms: Some(300),
         ..config()
     };
     let mut i = instance(&config).await;
     let started = std::time::Instant::now();
-    match i.wrap_call(&initialize(&url, 1)).await.unwrap() {
+    match i.wrap_call(&request).await.unwrap() {
         Err(AuthError::Transport(t)) => assert_eq!(
             (t.url.as_str(), t.message.as_str()),
             (url.as_str(), "timed out")
@@ -531,7 +534,15 @@ async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
         Err(e) => panic!("{e:?}"),
         Ok(r) => panic!("status {}", r.status),
     }
-    let took = started.elapsed();
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
+    // wrap-call bounds the wait for the response head itself (2 ×
+    // timeout_ms for connecting and the first byte), whatever the host's
+    // own limits.
+    let took = timed_out_at_a_silent_server(initialize("http://127.0.0.1:9/mcp", 1)).await;
     assert!(
         took >= std::time::Duration::from_millis(550) && took < std::time::Duration::from_secs(3),
         "{took:?}"
@@ -543,29 +554,11 @@ async fn a_server_that_never_reads_a_large_body_times_out_within_the_timeout() {
     // A body larger than every buffer on the way, to a server that takes
     // the connection and then neither reads nor answers: each wait for
     // room in the body stream has the time limit, so the call fails in
-    // bounded time instead of blocking in the host.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    let config = ClientConfig {
-        timeout_ms: Some(300),
-        ..config()
-    };
-    let mut request = initialize(&url, 1);
+    // bounded time instead of blocking in the host (before: still blocked
+    // after 60 s).
+    let mut request = initialize("http://127.0.0.1:9/mcp", 1);
     request.body = vec![b' '; 16 << 20];
-    let mut i = instance(&config).await;
-    let started = std::time::Instant::now();
-    match i.wrap_call(&request).await.unwrap() {
-        Err(AuthError::Transport(t)) => assert_eq!(t.message, "timed out"),
-        Err(e) => panic!("{e:?}"),
-        Ok(r) => panic!("status {}", r.status),
-    }
-    let took = started.elapsed();
+    let took = timed_out_at_a_silent_server(request).await;
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
 }
 
