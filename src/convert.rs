@@ -53,6 +53,7 @@ pub fn config(c: wit::ClientConfig) -> core::Config {
         },
         timeout_ms: c.timeout_ms,
         host_renews: c.host_renews.unwrap_or(false),
+        host_timeouts: c.host_timeouts.unwrap_or(false),
     }
 }
 

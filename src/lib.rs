@@ -125,7 +125,7 @@ fn advance(
 ) -> Result<Option<Vec<(String, String)>>, AuthError> {
     let timeout = client.borrow().timeout_ms();
     loop {
-        let action = call.poll(&mut client.borrow_mut(), env::now(), &mut env::fill);
+        let action = call.poll(&mut client.borrow_mut(), &mut env::now, &mut env::fill);
         match action {
             CallAction::Send(headers) => return Ok(Some(headers)),
             CallAction::Run(flow) => {
@@ -214,19 +214,6 @@ fn authorized(grant: mcp_oauth_core::Grant) -> Result<TokenInfo, AuthError> {
 /// How much of a refused response is read for its excerpt.
 const EXCERPT_READ_LIMIT: usize = 64 * 1024;
 
-/// The caller's headers, less any header we set (`authorization`, `dpop`),
-/// then ours: borrowed, never copied.
-fn with_auth_headers<'a>(
-    headers: &'a [(String, Vec<u8>)],
-    ours: &'a [(String, String)],
-) -> impl Iterator<Item = (&'a str, &'a [u8])> {
-    headers
-        .iter()
-        .filter(|(n, _)| !ours.iter().any(|(o, _)| n.eq_ignore_ascii_case(o)))
-        .map(|(n, v)| (n.as_str(), v.as_slice()))
-        .chain(ours.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
-}
-
 /// The component's export implementation.
 // Natively (cargo test of the workspace) the crate is built without its
 // exports: their symbol names (`mcp:oauth/client@0.2.0#…`) are not valid in a
@@ -269,9 +256,19 @@ impl GuestClient for ClientResource {
     }
 
     fn wrap_call(&self, request: HttpRequest) -> Result<IncomingResponse, AuthError> {
+        let HttpRequest {
+            method,
+            url,
+            mut headers,
+            body,
+        } = request;
         // The core decides everything; this loop only sends.
-        let timeout = self.client().timeout_ms();
-        let mut call = Call::new(&request.method, &request.url);
+        let (timeout, host_limits) = {
+            let client = self.client();
+            (client.timeout_ms(), client.host_timeouts())
+        };
+        // The call keeps the method and URL (moved, not copied).
+        let mut call = Call::new(method, url);
         let mut last: Option<IncomingResponse> = None;
         while let Some(ours) = advance(&self.0, &mut call, &mut last)? {
             drop(last.take());
@@ -280,24 +277,26 @@ impl GuestClient for ClientResource {
             // parsed again.
             let mut last_target = self.1.borrow_mut();
             let target = match &mut *last_target {
-                Some((url, target)) if *url == request.url => target,
+                Some((url, target)) if url == call.url() => target,
                 slot => {
-                    let target = match transport::Target::parse(&request.url) {
+                    let target = match transport::Target::parse(call.url()) {
                         Ok(target) => target,
                         Err(e) => {
                             call.send_failed(e);
                             continue;
                         }
                     };
-                    &slot.insert((request.url.clone(), target)).1
+                    &slot.insert((call.url().to_string(), target)).1
                 }
             };
             match transport::send_streaming(
-                &request.method,
+                call.method(),
                 target,
-                with_auth_headers(&request.headers, &ours),
-                &request.body,
+                &mut headers,
+                ours,
+                &body,
                 timeout,
+                host_limits,
             ) {
                 Ok(response) => {
                     let (status, challenge, nonce) =

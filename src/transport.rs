@@ -47,17 +47,19 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// `TransportError::BodyTooLarge` as soon as the excess arrives.
 pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError> {
     let target = Target::parse(&req.url)?;
-    let headers = req
+    let mut headers: Vec<(String, Vec<u8>)> = req
         .headers
         .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+        .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
+        .collect();
     let response = start(
         req.method.as_str(),
         &target,
-        headers,
+        &mut headers,
+        Vec::new(),
         &req.body,
         timeout_ms,
-        true,
+        Limits::AskHostAndGuard,
     )?;
     read_response(response, req.max_response_body, timeout_ms)
 }
@@ -66,25 +68,55 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 /// body unread, for `wrap-call`.
 ///
 /// `method` is passed through as given (an unknown one as
-/// `method::other`). Header names or values that `wasi:http` refuses
+/// `method::other`). The request carries the caller's `headers` with
+/// `ours` (the core's `authorization`, `dpop`) in place of any of the same
+/// names; `headers` is the same list again when this returns (the order of
+/// its names aside). Header names or values that `wasi:http` refuses
 /// (forbidden names such as `host` or `connection`, invalid syntax) fail the
 /// call with an error naming the header.
 ///
-/// The component keeps its time limits itself: each wait for room in the
-/// request body stream `timeout_ms`, and connecting plus the wait for the
-/// response head `2 × timeout_ms`. No `request-options` are handed to the
-/// host, whose timeouts would cost every call (measured: 2 µs of a 20 µs
-/// loopback call) to bound what the component bounds anyway. No limit between body bytes is asked for: an
-/// event stream may rightly stay quiet for long, and the host reads the
-/// body at its own pace (its default applies; wasmtime's is 600 s).
-pub fn send_streaming<'a>(
+/// No `request-options` are handed to the host: on wasmtime 48 they cost
+/// every call more than a timer (measured: 1.4 µs of a 21 µs loopback
+/// call) and the host never frees them (some 250 bytes a call). Each wait
+/// for room in the request body stream has the limit `timeout_ms`. The
+/// wait for the response head (connecting and the first byte) is limited
+/// here to `2 × timeout_ms`, unless `host_limits_head`: the host limits it
+/// (configuration `host-timeouts`), and a `block` on the response serves
+/// without the timer and the poll that cost some 1 µs a call. No limit
+/// between body bytes is asked for: an event stream may rightly stay quiet
+/// for long, and the host reads the body at its own pace (its default
+/// applies; wasmtime's is 600 s).
+pub fn send_streaming(
     method: &str,
     target: &Target,
-    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    headers: &mut Vec<(String, Vec<u8>)>,
+    ours: Vec<(String, String)>,
     body: &[u8],
     timeout_ms: u32,
+    host_limits_head: bool,
 ) -> Result<IncomingResponse, TransportError> {
-    start(method, target, headers, body, timeout_ms, false)
+    let limits = if host_limits_head {
+        Limits::Host
+    } else {
+        Limits::Guard
+    };
+    start(method, target, headers, ours, body, timeout_ms, limits)
+}
+
+/// Who limits the wait for a response head (connecting and the first
+/// byte). Each wait for room in the request body stream is limited here
+/// whatever this says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Limits {
+    /// The core's requests: the host is asked (`request-options`) to limit
+    /// connecting, the first byte and each pause within the body to the
+    /// timeout, and the wait for the head is limited here too (a host may
+    /// refuse options).
+    AskHostAndGuard,
+    /// Limited here to twice the timeout; no options.
+    Guard,
+    /// The host limits it by itself (`host-timeouts`); no options, no timer.
+    Host,
 }
 
 /// The head of a response as `wrap-call`'s call needs it: the status, and
@@ -161,36 +193,23 @@ pub fn read_response(
     })
 }
 
-/// Builds and sends a request, writes its body, and waits for the response
-/// head, for at most `2 × timeout_ms`. With `host_limits` the host is also
-/// asked to limit connecting, the first byte and each pause within the
-/// response body to `timeout_ms` (the core's requests, read whole here).
-fn start<'a>(
+/// Builds and sends a request (`headers` with `ours`, as
+/// `send_streaming` says), writes its body, and waits for the response
+/// head, limited as `limits` says.
+fn start(
     method: &str,
     target: &Target,
-    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    headers: &mut Vec<(String, Vec<u8>)>,
+    ours: Vec<(String, String)>,
     body: &[u8],
     timeout_ms: u32,
-    host_limits: bool,
+    limits: Limits,
 ) -> Result<IncomingResponse, TransportError> {
     let method = wasi_method(method);
-
-    let fields = Fields::new();
-    let mut has_content_length = false;
-    for (name, value) in headers {
-        has_content_length |= name.eq_ignore_ascii_case("content-length");
-        fields
-            .append(name, value)
-            .map_err(|e| header_refused(name, e))?;
-    }
     // A known length lets the request go out with `Content-Length` instead
     // of chunked encoding, which some servers reject (RFC 9110 §8.6).
-    if !has_content_length && (!body.is_empty() || defines_content(&method)) {
-        let length = body.len().to_string();
-        fields
-            .append("content-length", length.as_bytes())
-            .map_err(|e| header_refused("content-length", e))?;
-    }
+    let length = (!body.is_empty() || defines_content(&method)).then_some(body.len());
+    let fields = fields(headers, ours, length)?;
 
     let request = OutgoingRequest::new(fields);
     request
@@ -210,7 +229,7 @@ fn start<'a>(
         .map_err(|()| failed("the request body was refused"))?;
 
     let timeout = nanos(timeout_ms);
-    let options = host_limits.then(|| {
+    let options = (limits == Limits::AskHostAndGuard).then(|| {
         let options = RequestOptions::new();
         // A host that does not support an option refuses it; the guards
         // below still bound every wait.
@@ -231,7 +250,7 @@ fn start<'a>(
     let sent = written
         .and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&e)));
     // Connecting and the first byte each have `timeout`.
-    let guard = timeout.saturating_mul(2);
+    let guard = (limits != Limits::Host).then(|| timeout.saturating_mul(2));
     match sent {
         Ok(()) => await_response(&future, guard),
         Err(TransportError::TimedOut) => Err(TransportError::TimedOut),
@@ -247,6 +266,57 @@ fn start<'a>(
     }
 }
 
+/// The request's header fields, made with one `fields.from-list` call (not
+/// one `append` per header): `headers` with `ours` in place of any of the
+/// same names, and `content-length: length` unless `headers` has one. The
+/// list is built in `headers` itself, which holds no copies of the caller's
+/// names and values, and is put back as it was (the order of its names
+/// aside, which carries no meaning: RFC 9110 §5.3) before this returns. A
+/// refused list is searched for the header to name in the error.
+fn fields(
+    headers: &mut Vec<(String, Vec<u8>)>,
+    ours: Vec<(String, String)>,
+    length: Option<usize>,
+) -> Result<Fields, TransportError> {
+    let replaces = |name: &str| ours.iter().any(|(o, _)| name.eq_ignore_ascii_case(o));
+    // The caller's headers that ours replace, aside for this request (a
+    // caller rarely sets one).
+    let mut aside = Vec::new();
+    if headers.iter().any(|(name, _)| replaces(name)) {
+        let (kept, replaced) = core::mem::take(headers)
+            .into_iter()
+            .partition(|(name, _)| !replaces(name));
+        *headers = kept;
+        aside = replaced;
+    }
+    let kept = headers.len();
+    let has_length = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+    headers.extend(
+        ours.into_iter()
+            .map(|(name, value)| (name, value.into_bytes())),
+    );
+    if let Some(length) = length.filter(|_| !has_length) {
+        let digits = itoa::Buffer::new().format(length).as_bytes().to_vec();
+        headers.push(("content-length".to_string(), digits));
+    }
+    let fields = Fields::from_list(headers).map_err(|error| {
+        // Which one: each alone, as `append` takes them.
+        let probe = Fields::new();
+        let culprit = headers
+            .iter()
+            .find_map(|(name, value)| probe.append(name, value).err().map(|e| (name, e)));
+        match culprit {
+            Some((name, e)) => header_refused(name, e),
+            None => failed(format!("request headers refused: {}", refusal(error))),
+        }
+    });
+    headers.truncate(kept);
+    headers.extend(aside);
+    fields
+}
+
 /// Writes `data` to the request body (`write_all`).
 fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), TransportError> {
     let stream = body
@@ -259,14 +329,23 @@ fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), Tran
 /// than the room `check-write` reports (so no `write` blocks), then
 /// flushes; every wait — for room, for the flush — has the time limit
 /// `timeout`, so a connection that stops taking the body fails the request
-/// instead of blocking it. No `blocking-write-and-flush`: its wait for the
-/// flush has no limit (wasmtime's waits for hyper to take the bytes).
-/// An MCP message that fits: four host calls (check, write, flush, check).
+/// instead of blocking it.
+///
+/// A body that fits, whole, in the room `check-write` reports (an MCP
+/// message, at most `WRITE_CHUNK` bytes) goes out with one
+/// `blocking-write-and-flush`: with the room there and nothing written
+/// before, its only wait is for the stream to pass on bytes it has just
+/// taken (wasmtime's hands them to hyper's channel, which has room left,
+/// and does not wait at all), so two host calls serve where check, write,
+/// flush and check took four. A larger body never uses it: its last piece
+/// could find the channel full of earlier ones, and that wait has no limit
+/// (wasmtime's lasts until the server reads).
 ///
 /// A closed stream ends the writing without an error: the host closes it
 /// when the declared `Content-Length` is complete, and also when the
 /// connection failed. `finish` and the response then tell which.
 fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(), TransportError> {
+    let whole = data.len();
     // Subscribed only when there is a wait; dropped before the stream.
     let mut ready: Option<Pollable> = None;
     let mut flushed = false;
@@ -284,6 +363,12 @@ fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(),
         }
         if flushed {
             return Ok(());
+        }
+        if data.len() == whole && data.len() <= WRITE_CHUNK && data.len() as u64 <= budget {
+            return match stream.blocking_write_and_flush(data) {
+                Ok(()) | Err(StreamError::Closed) => Ok(()),
+                Err(e) => Err(write_failed(e)),
+            };
         }
         let n = data
             .len()
@@ -303,14 +388,18 @@ fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(),
     }
 }
 
-/// Waits for the response head, at most `guard` nanoseconds.
+/// Waits for the response head, at most `guard` nanoseconds; without a
+/// guard as long as the host lets it (its own limits apply).
 fn await_response(
     future: &FutureIncomingResponse,
-    guard: u64,
+    guard: Option<u64>,
 ) -> Result<IncomingResponse, TransportError> {
     {
         let ready = future.subscribe();
-        wait(&ready, guard)?;
+        match guard {
+            Some(guard) => wait(&ready, guard)?,
+            None => ready.block(),
+        }
     }
     match future.get() {
         Some(Ok(Ok(response))) => Ok(response),
@@ -439,12 +528,19 @@ fn failed(message: impl Into<String>) -> TransportError {
 
 /// A refused header, named (escaped) but without its value.
 fn header_refused(name: &str, error: HeaderError) -> TransportError {
-    let why = match error {
+    failed(format!(
+        "request header {name:?} refused: {}",
+        refusal(error)
+    ))
+}
+
+/// Why `wasi:http` refused a header.
+fn refusal(error: HeaderError) -> &'static str {
+    match error {
         HeaderError::InvalidSyntax => "invalid syntax",
         HeaderError::Forbidden => "forbidden by the host",
         HeaderError::Immutable => "headers are immutable",
-    };
-    failed(format!("request header {name:?} refused: {why}"))
+    }
 }
 
 /// A failed body write, with the `wasi:http` error code when there is one.

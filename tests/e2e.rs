@@ -505,11 +505,12 @@ async fn a_large_request_body_goes_out_whole_in_pieces() {
 }
 
 /// Sends `request` (to `url`'s origin, replaced) through an instance with a
-/// 300 ms timeout to a server that takes connections and then neither
-/// reads nor answers; checks the call ends in `timed out` and returns how
-/// long it took.
+/// 300 ms timeout (and `host-timeouts` as given) to a server that takes
+/// connections and then neither reads nor answers; checks the call ends in
+/// `timed out` and returns how long it took.
 async fn timed_out_at_a_silent_server(
     mut request: mcp_oauth_host::harness::HttpRequest,
+    host_timeouts: Option<bool>,
 ) -> std::time::Duration {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -522,6 +523,7 @@ async fn timed_out_at_a_silent_server(
     request.url.clone_from(&url);
     let config = ClientConfig {
         timeout_ms: Some(300),
+        host_timeouts,
         ..config()
     };
     let mut i = instance(&config).await;
@@ -542,9 +544,24 @@ async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
     // wrap-call bounds the wait for the response head itself (2 ×
     // timeout_ms for connecting and the first byte), whatever the host's
     // own limits.
-    let took = timed_out_at_a_silent_server(initialize("http://127.0.0.1:9/mcp", 1)).await;
+    let took = timed_out_at_a_silent_server(initialize("http://127.0.0.1:9/mcp", 1), None).await;
     assert!(
         took >= std::time::Duration::from_millis(550) && took < std::time::Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_host_timeouts_the_host_ends_the_wait_for_a_silent_server() {
+    // `host-timeouts`: wrap-call sets no timer of its own, and the harness,
+    // which promised the limit, ends the wait for the response head after
+    // timeout_ms (300 ms) — before the component's own limit of 2 ×
+    // timeout_ms would have.
+    let request = initialize("http://127.0.0.1:9/mcp", 1);
+    let took = timed_out_at_a_silent_server(request, Some(true)).await;
+    assert!(
+        took >= std::time::Duration::from_millis(280)
+            && took < std::time::Duration::from_millis(550),
         "{took:?}"
     );
 }
@@ -555,11 +572,17 @@ async fn a_server_that_never_reads_a_large_body_times_out_within_the_timeout() {
     // the connection and then neither reads nor answers: each wait for
     // room in the body stream has the time limit, so the call fails in
     // bounded time instead of blocking in the host (before: still blocked
-    // after 60 s).
-    let mut request = initialize("http://127.0.0.1:9/mcp", 1);
-    request.body = vec![b' '; 16 << 20];
-    let took = timed_out_at_a_silent_server(request).await;
-    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // after 60 s). With `host-timeouts` too: the waits for room in the
+    // body stream stay the component's.
+    for host_timeouts in [None, Some(true)] {
+        let mut request = initialize("http://127.0.0.1:9/mcp", 1);
+        request.body = vec![b' '; 16 << 20];
+        let took = timed_out_at_a_silent_server(request, host_timeouts).await;
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{host_timeouts:?}: {took:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,9 @@ impl Servers {
 pub fn client_config() -> ClientConfig {
     ClientConfig {
         timeout_ms: Some(10_000),
+        // As the CLI and the proxy configure it: the harness's hooks limit
+        // the wait for the response head, not a timer in the component.
+        host_timeouts: Some(true),
         ..ClientConfig::new("mcp-oauth bench", "http://127.0.0.1:9/callback")
     }
 }

@@ -194,6 +194,7 @@ fn config(redirect_uri: String) -> ClientConfig {
         dpop: None,
         timeout_ms: None,
         host_renews: None,
+        host_timeouts: None,
     }
 }
 

@@ -208,6 +208,10 @@ fn client_config(opts: &ConnectOptions, redirect_uri: String) -> ClientConfig {
         // component asks for it (renewal-required) instead of redeeming a
         // refresh token that another process may be redeeming too.
         host_renews: Some(opts.state_dir.is_some()),
+        // The harness's hooks limit connecting and the response head of
+        // `wrap-call`'s requests to the time limit: the component need not
+        // set a timer of its own for each call.
+        host_timeouts: Some(true),
         ..opts.client.clone()
     }
 }

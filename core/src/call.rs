@@ -7,12 +7,12 @@
 //! ```text
 //! let mut call = Call::new("POST", url);
 //! loop {
-//!     match call.poll(&mut client, now, &mut random) {
+//!     match call.poll(&mut client, &mut clock, &mut random) {
 //!         CallAction::Send(headers) => match send(request with headers) {
 //!             Ok(response) => call.response(&mut client, &head_of(response)),
 //!             Err(e) => call.send_failed(e),
 //!         },
-//!         CallAction::Run(flow) => call.flow_done(&mut client, drive(flow), now),
+//!         CallAction::Run(flow) => call.flow_done(&mut client, drive(flow), clock()),
 //!         CallAction::ReadRefusal => call.refusal_read(excerpt_of(response)),
 //!         CallAction::Deliver => return Ok(response),
 //!         CallAction::Fail(error) => return Err(error),
@@ -126,11 +126,11 @@ pub struct Call {
 
 impl Call {
     /// A call of `method` to `url` (the MCP server's URL, the same one the
-    /// client keeps its tokens for).
-    pub fn new(method: &str, url: &str) -> Call {
+    /// client keeps its tokens for). Owned strings are kept as they are.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Call {
         Call {
-            method: method.to_string(),
-            url: url.to_string(),
+            method: method.into(),
+            url: url.into(),
             phase: Phase::Start,
             refreshed: false,
             retried: false,
@@ -139,6 +139,16 @@ impl Call {
             key: String::new(),
             sent_dpop: false,
         }
+    }
+
+    /// The method the call was made with.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The URL the call goes to.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Which headers of a response with `status` to the last send the call
@@ -154,15 +164,20 @@ impl Call {
         }
     }
 
-    /// The next thing to do. `random` fills a buffer with fresh random
-    /// bytes; it is called only when something needs them (a flow's PKCE
-    /// verifier and `state`, a DPoP proof's `jti`).
+    /// The next thing to do. `clock` says the time (seconds since the Unix
+    /// epoch); it is asked at most once per poll, and only when something
+    /// needs it (a token's expiry: not the delivery of a response). `random`
+    /// fills a buffer with fresh random bytes; it is called only when
+    /// something needs them (a flow's PKCE verifier and `state`, a DPoP
+    /// proof's `jti`).
     pub fn poll(
         &mut self,
         client: &mut Client,
-        now: u64,
+        clock: &mut dyn FnMut() -> u64,
         random: &mut dyn FnMut(&mut [u8]),
     ) -> CallAction {
+        let mut read = None;
+        let mut now = || *read.get_or_insert_with(&mut *clock);
         loop {
             match core::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Start => {
@@ -174,40 +189,48 @@ impl Call {
                         Ok(key) => self.key = key,
                         Err(e) => return self.fail(e),
                     }
-                    match client.before_send_at(&self.key, now) {
+                    match client.before_send_at(&self.key, now()) {
                         BeforeSend::Send => self.phase = Phase::Send,
                         BeforeSend::HostRenews => return self.fail(self.renewal_required()),
-                        BeforeSend::Renew if !client.renewal_due_at(&self.key, now) => {
+                        BeforeSend::Renew if !client.renewal_due_at(&self.key, now()) => {
                             self.phase = Phase::Send
                         }
-                        BeforeSend::Renew => match client.renew(&self.url, now, entropy(random)) {
-                            Ok(None) | Ok(Some(Begin::Ready(_))) => self.phase = Phase::Send,
-                            Ok(Some(Begin::Flow(flow))) => {
-                                self.phase = Phase::Running(Purpose::Renew);
-                                return CallAction::Run(Box::new(flow));
+                        BeforeSend::Renew => {
+                            match client.renew(&self.url, now(), entropy(random)) {
+                                Ok(None) | Ok(Some(Begin::Ready(_))) => self.phase = Phase::Send,
+                                Ok(Some(Begin::Flow(flow))) => {
+                                    self.phase = Phase::Running(Purpose::Renew);
+                                    return CallAction::Run(Box::new(flow));
+                                }
+                                Err(e) => self.phase = self.after_failed_renewal(client, e, now()),
                             }
-                            Err(e) => self.phase = self.after_failed_renewal(client, e, now),
-                        },
+                        }
                     }
                 }
                 Phase::Send => {
                     let mut jti = [0u8; 16];
-                    let headers =
-                        client.request_headers_at(&self.method, &self.url, &self.key, now, || {
+                    let headers = client.request_headers_at(
+                        &self.method,
+                        &self.url,
+                        &self.key,
+                        now(),
+                        || {
                             random(&mut jti);
                             jti
-                        });
+                        },
+                    );
                     self.sent_dpop = headers.iter().any(|(name, _)| name == "dpop");
                     self.phase = Phase::Sent;
                     return CallAction::Send(headers);
                 }
                 Phase::Refused(challenge) => {
-                    match client.on_refusal(&self.url, challenge.as_deref(), self.refreshed, now) {
+                    match client.on_refusal(&self.url, challenge.as_deref(), self.refreshed, now())
+                    {
                         OnRefusal::HostRenews => return self.fail(self.renewal_required()),
                         OnRefusal::Authorize => self.phase = Phase::Authorize(challenge),
                         OnRefusal::Refresh => {
                             self.refreshed = true;
-                            match client.refresh(&self.url, now, entropy(random)) {
+                            match client.refresh(&self.url, now(), entropy(random)) {
                                 Ok(None) => self.phase = Phase::Send,
                                 Ok(Some(flow)) => {
                                     self.phase = Phase::Running(Purpose::Refresh);
@@ -220,7 +243,8 @@ impl Call {
                 }
                 Phase::Authorize(challenge) => {
                     self.retried = true;
-                    match client.authorize(&self.url, challenge.as_deref(), now, entropy(random)) {
+                    match client.authorize(&self.url, challenge.as_deref(), now(), entropy(random))
+                    {
                         Ok(Begin::Ready(_)) => self.phase = Phase::Send,
                         Ok(Begin::Flow(flow)) => {
                             self.phase = Phase::Running(Purpose::Authorize);

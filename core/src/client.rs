@@ -805,6 +805,13 @@ impl Client {
         }
     }
 
+    /// Whether the host limits the wait for `wrap-call`'s response head to
+    /// [`Client::timeout_ms`] itself (configuration `host_timeouts`), so
+    /// that the driver need not.
+    pub fn host_timeouts(&self) -> bool {
+        self.config.host_timeouts
+    }
+
     /// Whether the host renews tokens itself (configuration `host_renews`):
     /// then the caller of [`Client::renew`] and [`Client::refresh`] is the
     /// host, under its lock, and `wrap-call` answers
@@ -878,10 +885,13 @@ impl Client {
             return Vec::new();
         };
         let secret = token.access_token.expose();
-        let mut headers = vec![(
-            "authorization".to_string(),
-            format!("{} {secret}", token.token_type.as_str()),
-        )];
+        // Joined by hand: `format!` costs a call on this path.
+        let scheme = token.token_type.as_str();
+        let mut value = String::with_capacity(scheme.len() + 1 + secret.len());
+        value.push_str(scheme);
+        value.push(' ');
+        value.push_str(secret);
+        let mut headers = vec![("authorization".to_string(), value)];
         if token.token_type == TokenType::Dpop {
             if let Some(dpop_key) = self.dpop_key() {
                 let nonce = self.nonces.get(key).map(String::as_str);

@@ -208,6 +208,10 @@ pub struct Config {
     /// [`crate::Error::RenewalRequired`] instead, both for a stale token and
     /// for a 401 that a refresh would answer.
     pub host_renews: bool,
+    /// The host limits connecting and the wait for the response head of
+    /// `wrap-call`'s request to the time limit itself: the guest sets no
+    /// timer of its own for that wait.
+    pub host_timeouts: bool,
 }
 
 impl Config {

@@ -40,7 +40,7 @@ fn call(
             trace.random_bytes += buf.len();
             buf.fill(7);
         };
-        match call.poll(c, now, &mut random) {
+        match call.poll(c, &mut || now, &mut random) {
             CallAction::Send(headers) => {
                 let authorization = headers
                     .iter()
@@ -330,12 +330,12 @@ fn a_failed_send_ends_the_call_with_a_transport_error() {
     let mut call = Call::new("POST", SERVER);
     let mut random = |buf: &mut [u8]| buf.fill(1);
     assert!(matches!(
-        call.poll(&mut c, NOW, &mut random),
+        call.poll(&mut c, &mut || NOW, &mut random),
         CallAction::Send(_)
     ));
     call.send_failed(TransportError::TimedOut);
     let CallAction::Fail(Error::Transport { url, message, .. }) =
-        call.poll(&mut c, NOW, &mut random)
+        call.poll(&mut c, &mut || NOW, &mut random)
     else {
         panic!("a transport error")
     };
@@ -343,7 +343,7 @@ fn a_failed_send_ends_the_call_with_a_transport_error() {
     assert!(!message.is_empty());
     // Over: polling again says so instead of sending.
     assert!(matches!(
-        call.poll(&mut c, NOW, &mut random),
+        call.poll(&mut c, &mut || NOW, &mut random),
         CallAction::Fail(Error::InvalidArgument(_))
     ));
 }
@@ -385,7 +385,7 @@ fn nothing_is_sent_to_a_server_no_token_may_go_to() {
     ] {
         let mut call = Call::new("POST", url);
         let mut random = |buf: &mut [u8]| buf.fill(1);
-        let action = call.poll(&mut c, NOW, &mut random);
+        let action = call.poll(&mut c, &mut || NOW, &mut random);
         match action {
             CallAction::Fail(Error::InsecureUrl(u)) if insecure => assert_eq!(u, url),
             CallAction::Fail(Error::InvalidArgument(_)) if !insecure => {}
@@ -402,13 +402,13 @@ fn a_url_no_token_may_go_to_is_refused_before_anything_is_sent() {
     let auth = auth_server(true);
     let mut c = authorized(Config::new("T", REDIRECT), &auth);
     let mut random = |b: &mut [u8]| b.fill(7);
-    let first = Call::new("POST", SERVER).poll(&mut c, NOW, &mut random);
+    let first = Call::new("POST", SERVER).poll(&mut c, &mut || NOW, &mut random);
     assert!(matches!(first, CallAction::Send(_)), "{first:?}");
     for refused in [
         "http://mcp.example.com/mcp",
         "https://u:p@mcp.example.com/mcp",
     ] {
-        let action = Call::new("POST", refused).poll(&mut c, NOW, &mut random);
+        let action = Call::new("POST", refused).poll(&mut c, &mut || NOW, &mut random);
         assert!(
             matches!(action, CallAction::Fail(Error::InsecureUrl(_))),
             "{refused}: {action:?}"
@@ -425,7 +425,7 @@ fn the_key_of_the_last_calls_url_serves_only_that_url() {
     let mut c = authorized(Config::new("T", REDIRECT), &auth);
     let headers = |c: &mut Client, url: &str| {
         let mut call = Call::new("POST", url);
-        match call.poll(c, NOW, &mut |b: &mut [u8]| b.fill(7)) {
+        match call.poll(c, &mut || NOW, &mut |b: &mut [u8]| b.fill(7)) {
             CallAction::Send(h) => h,
             other => panic!("{url}: {other:?}"),
         }
@@ -439,4 +439,36 @@ fn the_key_of_the_last_calls_url_serves_only_that_url() {
         headers(&mut c, "https://MCP.example.com/mcp#top")[0].1,
         "Bearer AT-1"
     );
+}
+
+#[test]
+fn the_clock_is_read_once_before_the_send_and_not_for_the_delivery() {
+    // The driver's clock is a host call per read (`wasi:clocks`): a poll
+    // asks it at most once, and only when a decision needs the time (the
+    // token's expiry before the send), not to deliver a response.
+    let auth = auth_server(true);
+    let mut c = authorized(Config::new("T", REDIRECT), &auth);
+    let mut call = Call::new("POST", SERVER);
+    let mut random = |_: &mut [u8]| panic!("a Bearer call needs no randomness");
+    let reads = std::cell::Cell::new(0);
+    let mut clock = || {
+        reads.set(reads.get() + 1);
+        NOW
+    };
+    let CallAction::Send(headers) = call.poll(&mut c, &mut clock, &mut random) else {
+        panic!("a send")
+    };
+    assert_eq!(headers[0].1, "Bearer AT-1");
+    assert_eq!(reads.get(), 1, "one read before the send");
+    let head = ResponseHead {
+        status: 200,
+        www_authenticate: None,
+        dpop_nonce: None,
+    };
+    call.response(&mut c, &head);
+    assert!(matches!(
+        call.poll(&mut c, &mut clock, &mut random),
+        CallAction::Deliver
+    ));
+    assert_eq!(reads.get(), 1, "no read to deliver");
 }

@@ -632,7 +632,7 @@ fn a_call_reads_the_dpop_nonce_of_every_answer_to_a_proof_and_nothing_of_a_beare
     // wants (no header of a Bearer call's 200: its hot path).
     let wants = |c: &mut Client, status: u16| {
         let mut call = Call::new("POST", SERVER);
-        let action = call.poll(c, NOW, &mut |b: &mut [u8]| b.fill(5));
+        let action = call.poll(c, &mut || NOW, &mut |b: &mut [u8]| b.fill(5));
         assert!(matches!(action, CallAction::Send(_)), "{action:?}");
         let w = call.wanted_headers(status);
         (w.www_authenticate, w.dpop_nonce)

@@ -102,7 +102,7 @@ fn one_call(u: &mut Unstructured<'_>, c: &mut Client, now: &mut u64) -> Result<(
             seed = seed.wrapping_add(1);
             buf.fill(seed);
         };
-        let action = call.poll(c, *now, &mut random);
+        let action = call.poll(c, &mut || *now, &mut random);
         match action {
             CallAction::Send(_headers) => {
                 if u.ratio(1, 10)? {

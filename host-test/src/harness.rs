@@ -98,6 +98,7 @@ impl ClientConfig {
             dpop: None,
             timeout_ms: None,
             host_renews: None,
+            host_timeouts: None,
         }
     }
 }
@@ -124,6 +125,10 @@ impl HttpRequest {
 }
 
 use generated::{McpOauth, McpOauthPre};
+
+/// The component's `timeout-ms` when a configuration leaves it out
+/// (wit/world.wit).
+pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 
 /// Converts wasmtime's error type, which does not convert by itself without
 /// wasmtime's `anyhow` feature.
@@ -707,6 +712,11 @@ impl Instance {
     /// `client.open`: a new client resource with this configuration, in
     /// this instance. The inner error (`invalid-argument`) says which value
     /// was refused.
+    ///
+    /// A configuration with `host-timeouts` is a promise this host keeps:
+    /// the instance's hooks limit connecting and the wait for the response
+    /// head of requests sent without `request-options` (`wrap-call`'s) to
+    /// its `timeout-ms` ([`HttpHooks::limit_unoptioned`]).
     pub async fn open(
         &mut self,
         config: &ClientConfig,
@@ -719,6 +729,13 @@ impl Instance {
             .await
             .map_err(wasmtime_error)
             .context("calling client.open")?;
+        if opened.is_ok() && config.host_timeouts == Some(true) {
+            let ms = config.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+            self.store
+                .data_mut()
+                .hooks
+                .limit_unoptioned(Duration::from_millis(u64::from(ms)));
+        }
         Ok(opened.map(ClientHandle))
     }
 
@@ -1089,6 +1106,7 @@ impl fmt::Debug for RedactedConfig<'_> {
             .field("dpop", &c.dpop)
             .field("timeout_ms", &c.timeout_ms)
             .field("host_renews", &c.host_renews)
+            .field("host_timeouts", &c.host_timeouts)
             .finish()
     }
 }

@@ -903,12 +903,29 @@ type BoxedIo = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 pub struct HttpHooks {
     sender: Sender,
     observer: Option<Observer>,
+    /// The limit on connecting and on the wait for the response head of a
+    /// request sent without `request-options`.
+    unoptioned: Option<Duration>,
 }
 
 impl HttpHooks {
     /// Hooks that send through `sender` and report to `observer`.
     pub fn new(sender: Sender, observer: Option<Observer>) -> HttpHooks {
-        HttpHooks { sender, observer }
+        HttpHooks {
+            sender,
+            observer,
+            unoptioned: None,
+        }
+    }
+
+    /// Limits connecting and the wait for the response head of every
+    /// request sent without `request-options` (a `wrap-call` of a client
+    /// configured `host-timeouts`) to `timeout`, or to a shorter limit given
+    /// before: several clients of one instance share the hooks, and none
+    /// waits longer than it asked. Requests with options keep theirs; the
+    /// limit between body bytes stays the sender's.
+    pub fn limit_unoptioned(&mut self, timeout: Duration) {
+        self.unoptioned = Some(self.unoptioned.map_or(timeout, |t| t.min(timeout)));
     }
 
     /// The sender requests go through.
@@ -922,6 +939,7 @@ impl fmt::Debug for HttpHooks {
         f.debug_struct("HttpHooks")
             .field("sender", &self.sender)
             .field("observer", &self.observer.as_ref().map(|_| "Fn"))
+            .field("unoptioned", &self.unoptioned)
             .finish()
     }
 }
@@ -945,6 +963,13 @@ impl WasiHttpHooks for HttpHooks {
             };
             observer(&exchange);
             Report { observer, exchange }
+        });
+        let options = options.or_else(|| {
+            self.unoptioned.map(|limit| RequestOptions {
+                connect_timeout: Some(limit),
+                first_byte_timeout: Some(limit),
+                between_bytes_timeout: None,
+            })
         });
         let send = self.sender.send(request, options);
         Box::new(async move {
@@ -1419,6 +1444,58 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 
+    /// Sends a `GET` of `url` through `hooks` as `wasi:http`'s `handle`
+    /// does, with `options`; the error, if it fails.
+    async fn hooks_error(
+        hooks: &mut HttpHooks,
+        url: &str,
+        options: Option<RequestOptions>,
+    ) -> Option<Error> {
+        let sent = hooks.send_request(get(url), options, Box::new(async { Ok(()) }));
+        Pin::from(sent).await.err()
+    }
+
+    #[tokio::test]
+    async fn requests_without_options_get_the_hooks_limit_the_shortest_given() {
+        // `limit_unoptioned` (a client opened with `host-timeouts`): the
+        // limit replaces the sender's (600 s here) for requests that bring
+        // no options; of several limits the shortest holds.
+        let server = silent_server().await;
+        let sender = sender_with(|c| c.first_byte_timeout = Duration::from_secs(600));
+        let mut hooks = HttpHooks::new(sender, None);
+        for limit in [60_000, 200, 30_000] {
+            hooks.limit_unoptioned(Duration::from_millis(limit));
+        }
+        let started = std::time::Instant::now();
+        let error = hooks_error(&mut hooks, &server.url("/"), None).await;
+        assert!(
+            matches!(error, Some(Error::ConnectionReadTimeout)),
+            "{error:?}"
+        );
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_requests_own_options_win_over_the_hooks_limit() {
+        let server = silent_server().await;
+        let mut hooks = HttpHooks::new(Sender::new(SenderConfig::default()).unwrap(), None);
+        hooks.limit_unoptioned(Duration::from_millis(100));
+        let options = RequestOptions {
+            first_byte_timeout: Some(Duration::from_millis(700)),
+            ..RequestOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let error = hooks_error(&mut hooks, &server.url("/"), Some(options)).await;
+        assert!(
+            matches!(error, Some(Error::ConnectionReadTimeout)),
+            "{error:?}"
+        );
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(700), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
 
     #[tokio::test]
     async fn the_last_requests_first_byte_timer_stays_armed_until_the_next_ends() {
@@ -1435,7 +1512,10 @@ mod tests {
         fetch(&sender, &server.url("/")).await.unwrap();
         let (first, elapsed) = armed().expect("the first request's timer");
         assert!(!elapsed);
-        assert!(first >= before + Duration::from_secs(30), "due 30 s after the send");
+        assert!(
+            first >= before + Duration::from_secs(30),
+            "due 30 s after the send"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
         fetch(&sender, &server.url("/")).await.unwrap();
         let (second, elapsed) = armed().expect("the second request's timer");

@@ -203,6 +203,10 @@ class ClientConfig:
             dpop=self.dpop,
             timeout_ms=self.timeout_ms,
             host_renews=self.host_renews,
+            # wasmtime-py's wasi:http applies its own fixed limits, not
+            # timeout-ms: the component keeps its timer (the package does not
+            # use wrap-call anyway).
+            host_timeouts=None,
         )
 
 
