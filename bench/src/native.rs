@@ -56,14 +56,19 @@ impl NativeClient {
         })
     }
 
-    /// Sends `POST` with `body` (JSON) and reads the whole answer: its
-    /// status and body.
-    pub async fn call(&mut self, body: &Bytes) -> anyhow::Result<(u16, Bytes)> {
+    /// Sends `POST` with `body` (JSON) and the `authorization` value, and
+    /// reads the whole answer: its status and body.
+    pub async fn call(
+        &mut self,
+        body: &Bytes,
+        authorization: &str,
+    ) -> anyhow::Result<(u16, Bytes)> {
         self.sender.ready().await?;
         let request = http::Request::post(self.path.clone())
             .header(http::header::HOST, &self.authority)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json, text/event-stream")
+            .header(http::header::AUTHORIZATION, authorization)
             .body(Full::new(body.clone()))?;
         let response = self.sender.send_request(request).await?;
         let status = response.status().as_u16();

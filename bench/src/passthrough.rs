@@ -153,14 +153,16 @@ impl Instance {
 }
 
 /// The request to `url` as the pass-through component takes it: the same
-/// MCP POST as `wrap-call`'s (`HttpRequest::mcp_post`).
-pub fn request(url: &str, body: &Bytes) -> HttpRequest {
+/// MCP POST as `wrap-call`'s (`HttpRequest::mcp_post`), with the
+/// `authorization` value `wrap-call` adds, so that both send the same bytes.
+pub fn request(url: &str, body: &Bytes, authorization: &str) -> HttpRequest {
     let harness::HttpRequest {
         method,
         url,
-        headers,
+        mut headers,
         body,
     } = harness::HttpRequest::mcp_post(url, body.to_vec());
+    headers.push(("authorization".into(), authorization.as_bytes().to_vec()));
     HttpRequest {
         method,
         url,
