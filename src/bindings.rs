@@ -4,14 +4,20 @@
 //! guest module uses the types it names. The world is read from `wit/`, the
 //! same directory the host's `bindgen!` reads, so both sides always agree.
 //!
-//! Every `wasi:*` interface the world refers to is mapped onto the `wasip2`
-//! crate's pregenerated bindings instead of being generated again, so that
-//! `wasip2::http::types::IncomingResponse` (what the transport produces) is
-//! the very type `wrap-call` returns. `with` must name exactly the
-//! interfaces the world reaches (unused keys are an error): the four the
-//! world imports plus what they `use` (`wasi:http/types`, `wasi:io/*`).
+//! `wasi:http/types` and `wasi:http/outgoing-handler` are generated here,
+//! with borrowed parameters (`ownership: Borrowing`): `fields.from-list`
+//! then takes the request's headers as `&[(&str, &[u8])]`, borrowed from
+//! the caller's list, where the `wasip2` crate's pregenerated bindings
+//! want owned strings and byte vectors — a copy of every header on every
+//! `wrap-call` (measured: 0.6 µs of a 20 µs loopback call, and the
+//! component is 3 KB smaller). Their `incoming-response` is the very type
+//! `wrap-call` returns. The other `wasi:*` interfaces the world reaches
+//! (`wasi:io/*`, clocks, random) are mapped onto `wasip2`'s bindings.
+//! `with` must name exactly the interfaces the world reaches (unused keys
+//! are an error): the four the world imports plus what they `use`.
 //!
 //! Generated items:
+//! - `wasi::http::{types, outgoing_handler}`: the HTTP imports;
 //! - `exports::mcp::oauth::client::Guest`: the trait the component implements;
 //! - `exports::mcp::oauth::types`: the records and variants of the API;
 //! - `export!`: `bindings::export!(Component);` in `lib.rs` emits the
@@ -23,9 +29,10 @@ wit_bindgen::generate!({
     path: "wit",
     // `export!` finds the generated types here, whatever module invokes it.
     default_bindings_module: "crate::bindings",
+    ownership: Borrowing { duplicate_if_necessary: false },
     with: {
-        "wasi:http/types@0.2.12": wasip2::http::types,
-        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        "wasi:http/types@0.2.12": generate,
+        "wasi:http/outgoing-handler@0.2.12": generate,
         "wasi:io/error@0.2.12": wasip2::io::error,
         "wasi:io/poll@0.2.12": wasip2::io::poll,
         "wasi:io/streams@0.2.12": wasip2::io::streams,

@@ -259,7 +259,7 @@ impl GuestClient for ClientResource {
         let HttpRequest {
             method,
             url,
-            mut headers,
+            headers,
             body,
         } = request;
         // The core decides everything; this loop only sends.
@@ -292,8 +292,8 @@ impl GuestClient for ClientResource {
             match transport::send_streaming(
                 call.method(),
                 target,
-                &mut headers,
-                ours,
+                &headers,
+                &ours,
                 &body,
                 timeout,
                 host_limits,

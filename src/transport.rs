@@ -18,20 +18,20 @@
 //! before its body, body before its response), as `wasi:http` requires;
 //! Rust drops locals in reverse order of declaration, which is that order.
 
-use crate::prelude::*;
-use mcp_oauth_core::{HttpRequest, HttpResponse, TransportError, Url, WantedHeaders};
-use wasip2::clocks::monotonic_clock;
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
+use crate::bindings::wasi::http::outgoing_handler;
+use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, Method, OutgoingBody,
     OutgoingRequest, RequestOptions, Scheme,
 };
+use crate::prelude::*;
+use mcp_oauth_core::{HttpRequest, HttpResponse, TransportError, Url, WantedHeaders};
+use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{self, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 /// The `wasi:http` response resource that `send_streaming` returns and
 /// `wrap-call` hands to the host.
-pub use wasip2::http::types::IncomingResponse;
+pub use crate::bindings::wasi::http::types::IncomingResponse;
 
 /// The most bytes written to the request body stream per `write` call.
 const WRITE_CHUNK: usize = 4096;
@@ -47,16 +47,11 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// `TransportError::BodyTooLarge` as soon as the excess arrives.
 pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, TransportError> {
     let target = Target::parse(&req.url)?;
-    let mut headers: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
-        .collect();
     let response = start(
         req.method.as_str(),
         &target,
-        &mut headers,
-        Vec::new(),
+        &[],
+        &req.headers,
         &req.body,
         timeout_ms,
         Limits::AskHostAndGuard,
@@ -70,8 +65,7 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 /// `method` is passed through as given (an unknown one as
 /// `method::other`). The request carries the caller's `headers` with
 /// `ours` (the core's `authorization`, `dpop`) in place of any of the same
-/// names; `headers` is the same list again when this returns (the order of
-/// its names aside). Header names or values that `wasi:http` refuses
+/// names. Header names or values that `wasi:http` refuses
 /// (forbidden names such as `host` or `connection`, invalid syntax) fail the
 /// call with an error naming the header.
 ///
@@ -89,8 +83,8 @@ pub fn send(req: &HttpRequest, timeout_ms: u32) -> Result<HttpResponse, Transpor
 pub fn send_streaming(
     method: &str,
     target: &Target,
-    headers: &mut Vec<(String, Vec<u8>)>,
-    ours: Vec<(String, String)>,
+    headers: &[(String, Vec<u8>)],
+    ours: &[(String, String)],
     body: &[u8],
     timeout_ms: u32,
     host_limits_head: bool,
@@ -199,8 +193,8 @@ pub fn read_response(
 fn start(
     method: &str,
     target: &Target,
-    headers: &mut Vec<(String, Vec<u8>)>,
-    ours: Vec<(String, String)>,
+    headers: &[(String, Vec<u8>)],
+    ours: &[(String, String)],
     body: &[u8],
     timeout_ms: u32,
     limits: Limits,
@@ -267,54 +261,44 @@ fn start(
 }
 
 /// The request's header fields, made with one `fields.from-list` call (not
-/// one `append` per header): `headers` with `ours` in place of any of the
-/// same names, and `content-length: length` unless `headers` has one. The
-/// list is built in `headers` itself, which holds no copies of the caller's
-/// names and values, and is put back as it was (the order of its names
-/// aside, which carries no meaning: RFC 9110 §5.3) before this returns. A
-/// refused list is searched for the header to name in the error.
+/// one `append` per header): `headers` less those `ours` replace, then
+/// `ours`, then `content-length: length` unless `headers` has one. The
+/// list borrows every name and value (the bindings of `wasi:http` are
+/// generated to take borrowed lists); a refused list is searched for the
+/// header to name in the error.
 fn fields(
-    headers: &mut Vec<(String, Vec<u8>)>,
-    ours: Vec<(String, String)>,
+    headers: &[(String, Vec<u8>)],
+    ours: &[(String, String)],
     length: Option<usize>,
 ) -> Result<Fields, TransportError> {
-    let replaces = |name: &str| ours.iter().any(|(o, _)| name.eq_ignore_ascii_case(o));
-    // The caller's headers that ours replace, aside for this request (a
-    // caller rarely sets one).
-    let mut aside = Vec::new();
-    if headers.iter().any(|(name, _)| replaces(name)) {
-        let (kept, replaced) = core::mem::take(headers)
-            .into_iter()
-            .partition(|(name, _)| !replaces(name));
-        *headers = kept;
-        aside = replaced;
+    let replaced = |name: &str| ours.iter().any(|(o, _)| name.eq_ignore_ascii_case(o));
+    let mut has_length = false;
+    let mut list: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + ours.len() + 1);
+    for (name, value) in headers {
+        if !replaced(name) {
+            has_length |= name.eq_ignore_ascii_case("content-length");
+            list.push((name, value));
+        }
     }
-    let kept = headers.len();
-    let has_length = headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
-    headers.extend(
-        ours.into_iter()
-            .map(|(name, value)| (name, value.into_bytes())),
+    list.extend(
+        ours.iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
     );
+    let mut digits = itoa::Buffer::new();
     if let Some(length) = length.filter(|_| !has_length) {
-        let digits = itoa::Buffer::new().format(length).as_bytes().to_vec();
-        headers.push(("content-length".to_string(), digits));
+        list.push(("content-length", digits.format(length).as_bytes()));
     }
-    let fields = Fields::from_list(headers).map_err(|error| {
+    Fields::from_list(&list).map_err(|error| {
         // Which one: each alone, as `append` takes them.
         let probe = Fields::new();
-        let culprit = headers
+        let culprit = list
             .iter()
-            .find_map(|(name, value)| probe.append(name, value).err().map(|e| (name, e)));
+            .find_map(|&(name, value)| probe.append(name, value).err().map(|e| (name, e)));
         match culprit {
             Some((name, e)) => header_refused(name, e),
             None => failed(format!("request headers refused: {}", refusal(error))),
         }
-    });
-    headers.truncate(kept);
-    headers.extend(aside);
-    fields
+    })
 }
 
 /// Writes `data` to the request body (`write_all`).
@@ -434,13 +418,15 @@ fn read_body(stream: &InputStream, max: usize, timeout: u64) -> Result<Vec<u8>, 
             }
             Err(StreamError::Closed) => return Ok(body),
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(match wasip2::http::types::http_error_code(&e) {
-                    Some(code) => error_code(&code),
-                    None => failed(format!(
-                        "reading the response body failed: {}",
-                        e.to_debug_string()
-                    )),
-                })
+                return Err(
+                    match crate::bindings::wasi::http::types::http_error_code(&e) {
+                        Some(code) => error_code(&code),
+                        None => failed(format!(
+                            "reading the response body failed: {}",
+                            e.to_debug_string()
+                        )),
+                    },
+                )
             }
         }
     }
@@ -547,13 +533,15 @@ fn refusal(error: HeaderError) -> &'static str {
 fn write_failed(error: StreamError) -> TransportError {
     match error {
         StreamError::Closed => failed("the connection closed while sending the request body"),
-        StreamError::LastOperationFailed(e) => match wasip2::http::types::http_error_code(&e) {
-            Some(code) => error_code(&code),
-            None => failed(format!(
-                "sending the request body failed: {}",
-                e.to_debug_string()
-            )),
-        },
+        StreamError::LastOperationFailed(e) => {
+            match crate::bindings::wasi::http::types::http_error_code(&e) {
+                Some(code) => error_code(&code),
+                None => failed(format!(
+                    "sending the request body failed: {}",
+                    e.to_debug_string()
+                )),
+            }
+        }
     }
 }
 

@@ -817,3 +817,32 @@ async fn a_sibling_path_claiming_anothers_resource_gets_no_token_without_its_own
     let bob_call = ok(&mut i, &initialize(&bob, 1)).await;
     assert!(bob_call.authorized.is_some(), "an authorization for bob");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_the_host_refuses_is_named_without_its_value() {
+    // The headers go to the host in one `fields.from-list`; when it refuses
+    // the list, the error names the header (never its value) and nothing
+    // is sent.
+    for (name, value, why) in [
+        ("connection", "secret-value", "forbidden by the host"),
+        ("bad name", "secret-value", "invalid syntax"),
+    ] {
+        let mut request = initialize("http://127.0.0.1:9/mcp", 1);
+        request
+            .headers
+            .push((name.into(), value.as_bytes().to_vec()));
+        let mut i = instance(&config()).await;
+        match i.wrap_call(&request).await.unwrap() {
+            Err(AuthError::Transport(t)) => {
+                assert_eq!(
+                    t.message,
+                    format!("request header {name:?} refused: {why}"),
+                    "{name}"
+                );
+                assert!(!format!("{t:?}").contains("secret-value"));
+            }
+            Err(e) => panic!("{name}: {e:?}"),
+            Ok(r) => panic!("{name}: status {}", r.status),
+        }
+    }
+}
