@@ -239,7 +239,7 @@ fn start(
     let written = if body.is_empty() {
         Ok(())
     } else {
-        write_body(&outgoing_body, body, timeout)
+        write_body(&outgoing_body, body, timeout, limits == Limits::Host)
     };
     let sent = written
         .and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&e)));
@@ -272,11 +272,12 @@ fn fields(
     length: Option<usize>,
 ) -> Result<Fields, TransportError> {
     let replaced = |name: &str| ours.iter().any(|(o, _)| name.eq_ignore_ascii_case(o));
-    let mut has_length = false;
+    let is_length = |name: &str| name.eq_ignore_ascii_case("content-length");
+    let mut has_length = ours.iter().any(|(name, _)| is_length(name));
     let mut list: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + ours.len() + 1);
     for (name, value) in headers {
         if !replaced(name) {
-            has_length |= name.eq_ignore_ascii_case("content-length");
+            has_length |= is_length(name);
             list.push((name, value));
         }
     }
@@ -301,34 +302,50 @@ fn fields(
     })
 }
 
-/// Writes `data` to the request body (`write_all`).
-fn write_body(body: &OutgoingBody, data: &[u8], timeout: u64) -> Result<(), TransportError> {
+/// Writes `data` to the request body (`write_all`; `trusting` the host's
+/// own limits with a small body, as `write_all` says).
+fn write_body(
+    body: &OutgoingBody,
+    data: &[u8],
+    timeout: u64,
+    trusting: bool,
+) -> Result<(), TransportError> {
     let stream = body
         .write()
         .map_err(|()| failed("the request body stream was already taken"))?;
-    write_all(&stream, data, timeout)
+    write_all(&stream, data, timeout, trusting)
 }
 
 /// Writes `data` in pieces of at most `WRITE_CHUNK` bytes, each no larger
 /// than the room `check-write` reports (so no `write` blocks), then
 /// flushes; every wait — for room, for the flush — has the time limit
 /// `timeout`, so a connection that stops taking the body fails the request
-/// instead of blocking it.
+/// instead of blocking it. The one exception, below, is a small body's
+/// flush when `trusting` a host that promised its own limits
+/// (`host-timeouts`).
 ///
-/// A body that fits, whole, in the room `check-write` reports (an MCP
-/// message, at most `WRITE_CHUNK` bytes) goes out with one
+/// `trusting`, a body that fits, whole, in the room `check-write` reports
+/// (an MCP message, at most `WRITE_CHUNK` bytes) goes out with one
 /// `blocking-write-and-flush`: with the room there and nothing written
 /// before, its only wait is for the stream to pass on bytes it has just
 /// taken (wasmtime's hands them to hyper's channel, which has room left,
 /// and does not wait at all), so two host calls serve where check, write,
-/// flush and check took four. A larger body never uses it: its last piece
-/// could find the channel full of earlier ones, and that wait has no limit
-/// (wasmtime's lasts until the server reads).
+/// flush and check took four. That the flush does not wait for the server
+/// is how wasmtime's host works, not what `wasi:io` promises: a host whose
+/// flush waited for the peer would hold the request as long as its own
+/// limits let it, hence only when trusting them. A larger body never uses
+/// it: its last piece could find the channel full of earlier ones, and
+/// that wait has no limit (wasmtime's lasts until the server reads).
 ///
 /// A closed stream ends the writing without an error: the host closes it
 /// when the declared `Content-Length` is complete, and also when the
 /// connection failed. `finish` and the response then tell which.
-fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(), TransportError> {
+fn write_all(
+    stream: &OutputStream,
+    mut data: &[u8],
+    timeout: u64,
+    trusting: bool,
+) -> Result<(), TransportError> {
     let whole = data.len();
     // Subscribed only when there is a wait; dropped before the stream.
     let mut ready: Option<Pollable> = None;
@@ -348,7 +365,11 @@ fn write_all(stream: &OutputStream, mut data: &[u8], timeout: u64) -> Result<(),
         if flushed {
             return Ok(());
         }
-        if data.len() == whole && data.len() <= WRITE_CHUNK && data.len() as u64 <= budget {
+        if trusting
+            && data.len() == whole
+            && data.len() <= WRITE_CHUNK
+            && data.len() as u64 <= budget
+        {
             return match stream.blocking_write_and_flush(data) {
                 Ok(()) | Err(StreamError::Closed) => Ok(()),
                 Err(e) => Err(write_failed(e)),

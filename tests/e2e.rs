@@ -555,13 +555,12 @@ async fn a_server_that_never_answers_times_out_within_twice_the_timeout() {
 async fn with_host_timeouts_the_host_ends_the_wait_for_a_silent_server() {
     // `host-timeouts`: wrap-call sets no timer of its own, and the harness,
     // which promised the limit, ends the wait for the response head after
-    // timeout_ms (300 ms) — before the component's own limit of 2 ×
-    // timeout_ms would have.
+    // 2 × timeout_ms (300 ms), the bound the component keeps without it
+    // (the harness's sender would wait 120 s).
     let request = initialize("http://127.0.0.1:9/mcp", 1);
     let took = timed_out_at_a_silent_server(request, Some(true)).await;
     assert!(
-        took >= std::time::Duration::from_millis(280)
-            && took < std::time::Duration::from_millis(550),
+        took >= std::time::Duration::from_millis(550) && took < std::time::Duration::from_secs(3),
         "{took:?}"
     );
 }

@@ -714,9 +714,10 @@ impl Instance {
     /// was refused.
     ///
     /// A configuration with `host-timeouts` is a promise this host keeps:
-    /// the instance's hooks limit connecting and the wait for the response
-    /// head of requests sent without `request-options` (`wrap-call`'s) to
-    /// its `timeout-ms` ([`HttpHooks::limit_unoptioned`]).
+    /// the instance's hooks limit requests sent without `request-options`
+    /// (`wrap-call`'s) by its `timeout-ms` — connecting within it, the
+    /// response head within twice it ([`HttpHooks::limit_unoptioned`]:
+    /// the clients of one instance share the shortest such limit).
     pub async fn open(
         &mut self,
         config: &ClientConfig,

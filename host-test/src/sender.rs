@@ -918,12 +918,17 @@ impl HttpHooks {
         }
     }
 
-    /// Limits connecting and the wait for the response head of every
-    /// request sent without `request-options` (a `wrap-call` of a client
-    /// configured `host-timeouts`) to `timeout`, or to a shorter limit given
-    /// before: several clients of one instance share the hooks, and none
-    /// waits longer than it asked. Requests with options keep theirs; the
-    /// limit between body bytes stays the sender's.
+    /// Limits every request sent without `request-options` (`wrap-call`'s)
+    /// as a component's `host-timeouts` asks: connecting to `timeout`, and
+    /// the wait for the response head to `2 × timeout` from the request's
+    /// start (or from the moment its connection was ready, if later) — the
+    /// bound the component keeps when it waits itself. A shorter `timeout`
+    /// given before stays: the hooks serve every client of the instance and
+    /// cannot tell their requests apart, so the clients of one instance
+    /// share the shortest limit, those without `host-timeouts` too (their
+    /// own timer stays): give one instance's clients one `timeout-ms`.
+    /// Requests with options keep theirs; the limit between body bytes
+    /// stays the sender's.
     pub fn limit_unoptioned(&mut self, timeout: Duration) {
         self.unoptioned = Some(self.unoptioned.map_or(timeout, |t| t.min(timeout)));
     }
@@ -967,7 +972,7 @@ impl WasiHttpHooks for HttpHooks {
         let options = options.or_else(|| {
             self.unoptioned.map(|limit| RequestOptions {
                 connect_timeout: Some(limit),
-                first_byte_timeout: Some(limit),
+                first_byte_timeout: Some(limit.saturating_mul(2)),
                 between_bytes_timeout: None,
             })
         });
@@ -1466,7 +1471,8 @@ mod tests {
     async fn requests_without_options_get_the_hooks_limit_the_shortest_given() {
         // `limit_unoptioned` (a client opened with `host-timeouts`): the
         // limit replaces the sender's (600 s here) for requests that bring
-        // no options; of several limits the shortest holds.
+        // no options — the head within twice the timeout; of several
+        // limits the shortest holds.
         let server = silent_server().await;
         let sender = sender_with(|c| c.first_byte_timeout = Duration::from_secs(600));
         let mut hooks = HttpHooks::new(sender, None);
@@ -1474,7 +1480,7 @@ mod tests {
             hooks.limit_unoptioned(Duration::from_millis(limit));
         }
         let took = hooks_timeout(&mut hooks, &server.url("/"), None).await;
-        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took >= Duration::from_millis(400), "2 × 200 ms: {took:?}");
         assert!(took < Duration::from_secs(3), "{took:?}");
     }
 
