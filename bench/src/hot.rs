@@ -46,19 +46,24 @@ pub struct Servers {
     wrap_call: Server,
     pass_through: Server,
     native: Server,
-    /// The access token the `wrap-call` server wants.
+    /// The access token the servers want.
     token: String,
+    /// `Bearer <token>`: the `Authorization` value every server checks and
+    /// the pass-through and native clients send.
+    authorization: String,
 }
 
 impl Servers {
     /// Starts them on the current runtime (http, or https with `tls`).
     pub async fn start(tls: Option<&TestCertificate>) -> anyhow::Result<Servers> {
         let token = crate::random_token();
+        let authorization = format!("Bearer {token}");
         Ok(Servers {
-            wrap_call: Server::start(tls, Some(token.clone())).await?,
-            pass_through: Server::start(tls, Some(token.clone())).await?,
-            native: Server::start(tls, Some(token.clone())).await?,
+            wrap_call: Server::start(tls, Some(&authorization)).await?,
+            pass_through: Server::start(tls, Some(&authorization)).await?,
+            native: Server::start(tls, Some(&authorization)).await?,
             token,
+            authorization,
         })
     }
 }
@@ -188,7 +193,7 @@ pub async fn run(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let body = server::request_body();
     let native_tls = tls.map(TestCertificate::client_config).transpose()?;
-    let authorization = format!("Bearer {}", servers.token);
+    let authorization = servers.authorization.clone();
     let mut clients = Clients {
         wrap_call: wrap_call_instance(plug, servers).await?,
         wrap_request: HttpRequest::mcp_post(servers.wrap_call.url.as_str(), body.to_vec()),

@@ -95,18 +95,18 @@ pub struct Server {
 
 impl Server {
     /// Binds a free 127.0.0.1 port and serves it on the current runtime:
-    /// http, or https with `tls`. With `token`, a request must carry
-    /// `Authorization: Bearer <token>` (else 401).
+    /// http, or https with `tls`. With `authorization`, a request must
+    /// carry that `Authorization` value (else 401).
     pub async fn start(
         tls: Option<&TestCertificate>,
-        token: Option<String>,
+        authorization: Option<&str>,
     ) -> anyhow::Result<Server> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}/mcp", listener.local_addr()?);
         let connections = Arc::new(AtomicU64::new(0));
         let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
-        let expected: Option<Arc<str>> = token.map(|t| format!("Bearer {t}").into());
+        let expected: Option<Arc<str>> = authorization.map(Arc::from);
         let counter = connections.clone();
         tokio::spawn(async move {
             loop {
